@@ -3,9 +3,23 @@
 //! Tests talk to real peers over real sockets: each test starts its own broker on a free
 //! loopback port and stops it by PID when it is dropped, so suites run in parallel and leave
 //! nothing behind.
+//!
+//! The conformance kit: a [`device::DeviceLauncher`] starts any implementation as a process,
+//! [`session::run`] drives it through the scripted gateway session behind a
+//! [`proxy::RecordingProxy`], and the resulting [`transcript::Transcript`]s of two
+//! implementations are compared with [`compare::differences`].
 
+pub mod compare;
 pub mod deps;
+pub mod device;
+pub mod fixtures;
+pub mod gateway;
 pub mod mosquitto;
 pub mod ports;
+pub mod protocol_facts;
+pub mod proxy;
+pub mod recorder;
+pub mod session;
+pub mod transcript;
 
 pub use mosquitto::Mosquitto;

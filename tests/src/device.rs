@@ -1,0 +1,223 @@
+//! A device under test is just a process: it gets its identity and broker through environment
+//! variables, prints `ready` once connected and registered, and disconnects gracefully on
+//! SIGTERM. Any implementation (CPython, Rust, MicroPython on the unix port) fits.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+/// Who the device is and where it connects.
+#[derive(Clone, Debug)]
+pub struct DeviceEnv {
+    pub agent_id: String,
+    pub api_key: String,
+    pub mqtt_url: String,
+    pub manifest: Option<PathBuf>,
+}
+
+impl DeviceEnv {
+    /// Fill the contract's variables into `cmd`.
+    pub fn apply(&self, cmd: &mut Command) {
+        cmd.env("LUA_AGENT_ID", &self.agent_id)
+            .env("LUA_API_KEY", &self.api_key)
+            .env("LUA_MQTT_URL", &self.mqtt_url);
+        match &self.manifest {
+            Some(path) => cmd.env("LUA_MANIFEST", path),
+            None => cmd.env_remove("LUA_MANIFEST"),
+        };
+    }
+}
+
+/// How to start one implementation of a device.
+#[derive(Clone, Debug)]
+pub struct DeviceLauncher {
+    /// Shown in transcripts and failure messages.
+    pub name: String,
+    program: PathBuf,
+    args: Vec<String>,
+}
+
+impl DeviceLauncher {
+    /// A launcher running `program args...`.
+    pub fn new(name: impl Into<String>, program: impl Into<PathBuf>, args: &[&str]) -> Self {
+        Self {
+            name: name.into(),
+            program: program.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    /// The command with the contract's variables filled in.
+    pub fn command(&self, env: &DeviceEnv) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args);
+        env.apply(&mut cmd);
+        cmd
+    }
+
+    /// Start the device; its stdout is watched for `ready`, its stderr kept for diagnostics.
+    pub fn spawn(&self, env: &DeviceEnv) -> Result<RunningDevice> {
+        let mut child = self
+            .command(env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {} ({})", self.name, self.program.display()))?;
+        let (lines_tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().expect("stderr is piped");
+        std::thread::spawn({
+            let stderr = stderr.clone();
+            move || collect(pipe, &stderr)
+        });
+        Ok(RunningDevice {
+            name: self.name.clone(),
+            child,
+            lines,
+            stderr,
+        })
+    }
+}
+
+/// A started device process; killed (SIGKILL) on drop if still running.
+pub struct RunningDevice {
+    name: String,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl RunningDevice {
+    /// The process id, for signals and `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait until the device prints `ready`.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.trim() == "ready" => return Ok(()),
+                Ok(_) => continue,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    bail!(
+                        "{} did not print `ready` within {timeout:?}{}",
+                        self.name,
+                        self.stderr_tail()
+                    )
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait()?;
+                    bail!(
+                        "{} exited ({status}) before `ready`{}",
+                        self.name,
+                        self.stderr_tail()
+                    )
+                }
+            }
+        }
+    }
+
+    /// Send SIGTERM (graceful disconnect) and wait for the process to exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        self.signal(libc::SIGTERM)?;
+        self.wait_exit(timeout)
+    }
+
+    /// Send SIGKILL: the device vanishes without a word, as on a power loss.
+    pub fn kill(&mut self) -> Result<ExitStatus> {
+        self.signal(libc::SIGKILL)?;
+        self.wait_exit(Duration::from_secs(10))
+    }
+
+    /// Resident set size in KiB, read from `/proc/PID/status`.
+    pub fn rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| anyhow!("no VmRSS in /proc/{}/status", self.pid()))
+    }
+
+    /// What the device wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    fn stderr_tail(&self) -> String {
+        // Give the reader thread a moment to drain what a crashing process just wrote.
+        std::thread::sleep(Duration::from_millis(100));
+        let err = self.stderr();
+        if err.trim().is_empty() {
+            String::new()
+        } else {
+            let tail: Vec<&str> = err.lines().rev().take(30).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            format!("\n--- {} stderr ---\n{}", self.name, tail.join("\n"))
+        }
+    }
+
+    fn signal(&self, signal: libc::c_int) -> Result<()> {
+        let pid = libc::pid_t::try_from(self.pid())?;
+        // SAFETY: kill(2) on the PID of a child we spawned and have not yet reaped.
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            bail!("kill({pid}, {signal}): {}", std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} still running {timeout:?} after the signal{}",
+                    self.name,
+                    self.stderr_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for RunningDevice {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn collect(mut pipe: ChildStderr, into: &Mutex<String>) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = pipe.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        into.lock()
+            .expect("stderr lock")
+            .push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
