@@ -1,1 +1,20 @@
-//! luagen core
+//! luagen: typed Lua agent devices from `device.yaml`.
+//!
+//! Data flows one way: manifest text -> [`yaml::Node`] tree with spans -> structural and
+//! schema checks -> validated [`model::Device`] with its [`ir::TypeSpace`] -> emitters. Every
+//! front end (the proc-macro, the build script, the CLI) calls these same functions.
+
+pub mod diagnostic;
+pub mod ident;
+pub mod ir;
+pub mod load;
+pub mod manifest;
+pub mod model;
+pub mod source;
+mod suggest;
+pub mod yaml;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use load::{load_file, load_str, LoadError};
+pub use model::{Command, Device, Retry, Trigger};
+pub use source::{SourceFile, Span};

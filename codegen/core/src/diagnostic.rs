@@ -1,0 +1,130 @@
+//! Problems found in a manifest, as values with spans until the edge renders them.
+
+use std::fmt;
+
+use crate::source::{SourceFile, Span};
+
+/// One problem in a manifest: where, what rule it breaks, and how to fix it when we know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub span: Span,
+    pub message: String,
+    /// A short label under the caret, e.g. "did you mean `commands`?".
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(span: Span, message: impl Into<String>) -> Self {
+        Self {
+            span,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Every problem found in one manifest, in source order.
+#[derive(Clone, Debug)]
+pub struct Diagnostics {
+    source: SourceFile,
+    items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn new(source: SourceFile, mut items: Vec<Diagnostic>) -> Self {
+        items.sort_by_key(|d| (d.span.start, d.span.end));
+        items.dedup();
+        Self { source, items }
+    }
+
+    pub fn source(&self) -> &SourceFile {
+        &self.source
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// `path:line:col: error: message`, one line per problem, without snippets.
+    pub fn short(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .map(|d| {
+                let at = self.source.line_col(d.span.start);
+                format!(
+                    "{}:{}:{}: error: {}",
+                    self.source.path().display(),
+                    at.line,
+                    at.col,
+                    d.message
+                )
+            })
+            .collect()
+    }
+}
+
+/// Renders like a compiler: `path:line:col: error: message`, the source line, a caret.
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (d, header) in self.items.iter().zip(self.short()) {
+            writeln!(f, "{header}")?;
+            let start = self.source.line_col(d.span.start);
+            let line = self.source.line_text(start.line);
+            let gutter = start.line.to_string();
+            let pad = " ".repeat(gutter.len());
+            // A multi-line span is underlined to the end of its first line.
+            let end = self.source.line_col(d.span.end);
+            let width = if end.line == start.line {
+                end.col.saturating_sub(start.col).max(1)
+            } else {
+                line.chars().count().saturating_sub(start.col - 1).max(1)
+            };
+            writeln!(f, "{pad} |")?;
+            writeln!(f, "{gutter} | {line}")?;
+            write!(
+                f,
+                "{pad} | {}{}",
+                " ".repeat(start.col - 1),
+                "^".repeat(width)
+            )?;
+            match &d.help {
+                Some(help) => writeln!(f, " {help}")?,
+                None => writeln!(f)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_header_line_and_caret() {
+        let src = SourceFile::new("dev.yaml", "name: x\ncomands: []\n");
+        let start = src.offset(2, 1);
+        let d = Diagnostic::error(Span::new(start, start + 7), "unknown key `comands`")
+            .with_help("did you mean `commands`?");
+        let out = Diagnostics::new(src, vec![d]).to_string();
+        assert_eq!(
+            out,
+            "dev.yaml:2:1: error: unknown key `comands`\n  |\n2 | comands: []\n  | ^^^^^^^ did you mean `commands`?\n"
+        );
+    }
+}

@@ -1,0 +1,984 @@
+//! JSON Schema -> type IR, rejecting what the generators cannot represent faithfully.
+//!
+//! A schema reaching this pass has already passed the draft 7 meta-schema. Here every keyword
+//! is either mapped into the IR, accepted as an annotation, or reported as a [`Problem`] at
+//! its JSON pointer: generating something that checks less than the schema says would be
+//! worse than refusing.
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+
+use super::*;
+use crate::ident::{self, Namer};
+use crate::suggest::did_you_mean;
+
+/// A schema problem at a JSON pointer into the manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub pointer: String,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+const SUPPORTED: &[&str] = &[
+    "type",
+    "enum",
+    "const",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "oneOf",
+    "anyOf",
+    "$ref",
+];
+
+/// Keywords that only describe; they never change what is valid.
+const ANNOTATIONS: &[&str] = &[
+    "title",
+    "description",
+    "default",
+    "examples",
+    "$comment",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "$schema",
+];
+
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("allOf", "merge the schemas into one object schema"),
+    (
+        "not",
+        "express the allowed values positively (enum, pattern, bounds)",
+    ),
+    ("if", "use oneOf with a const tag property"),
+    ("then", "use oneOf with a const tag property"),
+    ("else", "use oneOf with a const tag property"),
+    (
+        "patternProperties",
+        "declare the properties, or use additionalProperties with a schema",
+    ),
+    ("propertyNames", "use additionalProperties with a schema"),
+    ("dependencies", "use oneOf with a const tag property"),
+    ("contains", "constrain every item with items"),
+    ("additionalItems", "use a single items schema"),
+    (
+        "minProperties",
+        "declare the properties and mark them required",
+    ),
+    (
+        "maxProperties",
+        "declare the properties with additionalProperties: false",
+    ),
+    (
+        "definitions",
+        "move shared schemas to the manifest's top-level `definitions`",
+    ),
+    (
+        "$defs",
+        "move shared schemas to the manifest's top-level `definitions`",
+    ),
+    (
+        "$id",
+        "schemas are identified by their place in the manifest",
+    ),
+    ("contentEncoding", "use a string with a pattern"),
+    ("contentMediaType", "use a string with a pattern"),
+];
+
+/// Formats the generated validators know; an unknown one is almost always a typo.
+pub const FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "uuid",
+    "regex",
+];
+
+/// Builds the [`TypeSpace`] of one device.
+pub struct IrBuilder<'a> {
+    definitions: &'a IndexMap<String, Value>,
+    def_ids: HashMap<String, TypeId>,
+    space: TypeSpace,
+    rust_types: Namer,
+    python_types: Namer,
+    problems: Vec<Problem>,
+}
+
+impl<'a> IrBuilder<'a> {
+    pub fn new(definitions: &'a IndexMap<String, Value>) -> Self {
+        Self {
+            definitions,
+            def_ids: HashMap::new(),
+            space: TypeSpace::default(),
+            rust_types: Namer::new(),
+            python_types: Namer::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Build every shared definition.
+    pub fn define_all(&mut self) {
+        let defs: Vec<(String, TypeId)> = self
+            .definitions
+            .keys()
+            .map(|name| {
+                let pointer = format!("/definitions/{}", escape(name));
+                (name.clone(), self.reserve(name, &pointer))
+            })
+            .collect();
+        self.def_ids.extend(defs.iter().cloned());
+        for (name, id) in defs {
+            let schema = &self.definitions[&name];
+            let pointer = format!("/definitions/{}", escape(&name));
+            self.fill(id, schema, &pointer);
+        }
+    }
+
+    /// A named root type (a command's input or output, a trigger's payload).
+    pub fn root(&mut self, schema: &Value, pointer: &str, name: &str) -> TypeId {
+        let id = self.reserve(name, pointer);
+        self.fill(id, schema, pointer);
+        id
+    }
+
+    pub fn finish(mut self) -> (TypeSpace, Vec<Problem>) {
+        self.check_alias_cycles();
+        (self.space, self.problems)
+    }
+
+    fn reserve(&mut self, name: &str, pointer: &str) -> TypeId {
+        let id = TypeId(self.space.types.len());
+        self.space.types.push(TypeDef {
+            name: TypeName {
+                rust: self.rust_types.claim(ident::rust_type(name)),
+                python: self.python_types.claim(ident::python_type(name)),
+            },
+            doc: None,
+            origin: pointer.to_string(),
+            kind: TypeDefKind::Alias { shape: Shape::Any },
+        });
+        id
+    }
+
+    fn fill(&mut self, id: TypeId, schema: &Value, pointer: &str) {
+        let hint = self.space.get(id).name.rust.clone();
+        let shape = self.shape(schema, pointer, &hint, Some(id));
+        let def = &mut self.space.types[id.0];
+        def.doc = doc_of(schema);
+        match shape {
+            Shape::Named { id: built } if built == id => {}
+            shape => def.kind = TypeDefKind::Alias { shape },
+        }
+    }
+
+    fn problem(&mut self, pointer: &str, message: impl Into<String>, help: Option<String>) {
+        self.problems.push(Problem {
+            pointer: pointer.to_string(),
+            message: message.into(),
+            help,
+        });
+    }
+
+    /// `reserved`: the named type this schema should become if it is a struct, enum or union.
+    fn shape(&mut self, schema: &Value, ptr: &str, hint: &str, reserved: Option<TypeId>) -> Shape {
+        let map = match schema {
+            Value::Bool(true) => return Shape::Any,
+            Value::Object(map) => map,
+            _ => {
+                self.problem(
+                    ptr,
+                    "`false` and non-object schemas are not supported",
+                    None,
+                );
+                return Shape::Any;
+            }
+        };
+        self.check_keywords(map, ptr);
+        if let Some(default) = map.get("default") {
+            self.check_default(schema, default, ptr);
+        }
+        if let Some(r) = map.get("$ref") {
+            return self.reference(r, ptr);
+        }
+        if let Some(value) = map.get("const") {
+            return Shape::Const {
+                value: value.clone(),
+            };
+        }
+        if let Some(Value::Array(values)) = map.get("enum") {
+            return self.enumeration(values, map, ptr, hint, reserved);
+        }
+        for (key, one_of) in [("oneOf", true), ("anyOf", false)] {
+            if let Some(Value::Array(variants)) = map.get(key) {
+                return self.union(
+                    variants,
+                    one_of,
+                    map,
+                    &format!("{ptr}/{key}"),
+                    hint,
+                    reserved,
+                );
+            }
+        }
+        let (types, nullable) = match self.types(map, ptr) {
+            Some(t) => t,
+            None => return Shape::Any,
+        };
+        let reserved = if nullable { None } else { reserved };
+        let shape = match types {
+            None if nullable => return Shape::Const { value: Value::Null },
+            None => Shape::Any,
+            Some(JsonType::Boolean) => Shape::Boolean,
+            Some(JsonType::Integer) => self.integer(map, ptr),
+            Some(JsonType::Number) => self.number(map, ptr),
+            Some(JsonType::String) => self.string(map, ptr),
+            Some(JsonType::Array) => self.array(map, ptr, hint),
+            Some(JsonType::Object) => self.object(map, ptr, hint, reserved),
+            Some(JsonType::Null) => unreachable!("null is split off into `nullable`"),
+        };
+        if nullable {
+            Shape::Nullable {
+                inner: Box::new(shape),
+            }
+        } else {
+            shape
+        }
+    }
+
+    fn check_keywords(&mut self, map: &Map<String, Value>, ptr: &str) {
+        for key in map.keys() {
+            if SUPPORTED.contains(&key.as_str())
+                || ANNOTATIONS.contains(&key.as_str())
+                || key.starts_with("x-")
+            {
+                continue;
+            }
+            let at = format!("{ptr}/{}", escape(key));
+            if let Some((_, instead)) = UNSUPPORTED.iter().find(|(k, _)| k == key) {
+                self.problem(
+                    &at,
+                    format!("JSON Schema keyword `{key}` is not supported by luagen's generators"),
+                    Some(format!("instead, {instead}")),
+                );
+            } else {
+                let known = SUPPORTED.iter().chain(ANNOTATIONS).copied();
+                let help = did_you_mean(key, known).map(|s| format!("did you mean `{s}`?"));
+                self.problem(
+                    &at,
+                    format!(
+                        "unknown JSON Schema keyword `{key}` (vendor extensions start with `x-`)"
+                    ),
+                    help,
+                );
+            }
+        }
+    }
+
+    fn check_default(&mut self, schema: &Value, default: &Value, ptr: &str) {
+        let mut with_defs = schema.clone();
+        if let Value::Object(m) = &mut with_defs {
+            m.remove("default");
+            let defs: Map<String, Value> = self.definitions.clone().into_iter().collect();
+            m.insert("definitions".into(), Value::Object(defs));
+        }
+        if let Ok(v) = jsonschema::draft7::new(&with_defs) {
+            if let Some(e) = v.iter_errors(default).next() {
+                self.problem(
+                    &format!("{ptr}/default"),
+                    format!("default `{default}` does not match its own schema: {e}"),
+                    None,
+                );
+            }
+        }
+    }
+
+    /// `type` as (the one non-null type, nullable); `None` when the keyword is unusable.
+    fn types(&mut self, map: &Map<String, Value>, ptr: &str) -> Option<(Option<JsonType>, bool)> {
+        let listed: Vec<JsonType> = match map.get("type") {
+            None => return Some((infer_type(map), false)),
+            Some(Value::String(t)) => JsonType::from_name(t).into_iter().collect(),
+            Some(Value::Array(ts)) => ts
+                .iter()
+                .filter_map(|t| t.as_str().and_then(JsonType::from_name))
+                .collect(),
+            Some(_) => Vec::new(),
+        };
+        let nullable = listed.contains(&JsonType::Null);
+        let rest: Vec<JsonType> = listed
+            .into_iter()
+            .filter(|t| *t != JsonType::Null)
+            .collect();
+        match rest.as_slice() {
+            [] => Some((None, nullable)),
+            [t] => Some((Some(*t), nullable)),
+            _ => {
+                self.problem(
+                    &format!("{ptr}/type"),
+                    "a `type` list with more than one non-null type cannot be represented",
+                    Some("use oneOf with one schema per type".into()),
+                );
+                None
+            }
+        }
+    }
+
+    fn reference(&mut self, r: &Value, ptr: &str) -> Shape {
+        let at = format!("{ptr}/$ref");
+        let Some(r) = r.as_str() else {
+            self.problem(&at, "`$ref` must be a string", None);
+            return Shape::Any;
+        };
+        let Some(name) = r.strip_prefix("#/definitions/") else {
+            self.problem(
+                &at,
+                format!("`$ref` `{r}` is not supported: only the manifest's own definitions can be referenced"),
+                Some("write it as `#/definitions/Name` and add Name under the top-level `definitions`".into()),
+            );
+            return Shape::Any;
+        };
+        let name = unescape(name);
+        if let Some(&id) = self.def_ids.get(&name) {
+            return Shape::Named { id };
+        }
+        if self.definitions.contains_key(&name) {
+            // The definition itself is invalid and already reported.
+            return Shape::Any;
+        }
+        let help = did_you_mean(&name, self.definitions.keys().map(String::as_str))
+            .map(|s| format!("did you mean `#/definitions/{s}`?"));
+        self.problem(
+            &at,
+            format!("`$ref` `{r}` does not resolve: there is no definition named `{name}`"),
+            help,
+        );
+        Shape::Any
+    }
+
+    fn enumeration(
+        &mut self,
+        values: &[Value],
+        map: &Map<String, Value>,
+        ptr: &str,
+        hint: &str,
+        reserved: Option<TypeId>,
+    ) -> Shape {
+        let at = format!("{ptr}/enum");
+        for (i, v) in values.iter().enumerate() {
+            if values[..i].contains(v) {
+                self.problem(
+                    &format!("{at}/{i}"),
+                    format!("enum value {v} is listed twice"),
+                    None,
+                );
+            }
+        }
+        let nullable = values.contains(&Value::Null);
+        let non_null: Vec<&Value> = values.iter().filter(|v| !v.is_null()).collect();
+        let reserved = if nullable { None } else { reserved };
+        let shape = if !non_null.is_empty() && non_null.iter().all(|v| v.is_string()) {
+            let mut rust = Namer::new();
+            let mut python = Namer::new();
+            let variants = non_null
+                .iter()
+                .filter_map(|v| v.as_str())
+                .map(|wire| EnumVariant {
+                    wire: wire.to_string(),
+                    rust_name: rust.claim(ident::pascal(wire)),
+                    python_name: python.claim(ident::python_snake(wire).to_ascii_uppercase()),
+                })
+                .collect();
+            let doc = doc_of(&Value::Object(map.clone()));
+            Shape::Named {
+                id: self.define(
+                    hint,
+                    ptr,
+                    doc,
+                    reserved,
+                    TypeDefKind::Enum(EnumDef { variants }),
+                ),
+            }
+        } else {
+            let mut kinds: Vec<JsonType> = non_null.iter().map(|v| JsonType::of(v)).collect();
+            kinds.sort();
+            kinds.dedup();
+            if kinds == [JsonType::Integer, JsonType::Number] {
+                kinds = vec![JsonType::Number];
+            }
+            match kinds.as_slice() {
+                [t] if *t != JsonType::Array && *t != JsonType::Object => Shape::Literals {
+                    json_type: *t,
+                    values: non_null.iter().map(|v| (*v).clone()).collect(),
+                },
+                [] => Shape::Const { value: Value::Null },
+                _ => {
+                    self.problem(
+                        &at,
+                        "an enum must list values of one JSON type (strings, integers, numbers or booleans), optionally with null",
+                        Some("use oneOf with one const per variant".into()),
+                    );
+                    Shape::Any
+                }
+            }
+        };
+        if nullable && !non_null.is_empty() {
+            Shape::Nullable {
+                inner: Box::new(shape),
+            }
+        } else {
+            shape
+        }
+    }
+
+    fn union(
+        &mut self,
+        variants: &[Value],
+        one_of: bool,
+        map: &Map<String, Value>,
+        ptr: &str,
+        hint: &str,
+        reserved: Option<TypeId>,
+    ) -> Shape {
+        const BESIDE: &[&str] = &[
+            "oneOf",
+            "anyOf",
+            "type",
+            "title",
+            "description",
+            "$comment",
+            "default",
+            "examples",
+        ];
+        let parent = ptr.rsplit_once('/').map_or("", |p| p.0);
+        for key in map.keys() {
+            if !BESIDE.contains(&key.as_str()) && !key.starts_with("x-") {
+                self.problem(
+                    &format!("{parent}/{}", escape(key)),
+                    format!("`{key}` beside oneOf/anyOf is not supported"),
+                    Some("move it into each variant".into()),
+                );
+            }
+        }
+        if map.contains_key("oneOf") && map.contains_key("anyOf") {
+            self.problem(parent, "a schema may use oneOf or anyOf, not both", None);
+        }
+        let resolved: Vec<&Value> = variants.iter().map(|v| self.resolve(v)).collect();
+        let tag = tag_property(&resolved);
+        let mut names = Namer::new();
+        let mut built = Vec::new();
+        for (i, (variant, resolved)) in variants.iter().zip(&resolved).enumerate() {
+            let tag_value = tag.as_ref().map(|(_, values)| values[i].clone());
+            let json_type = json_type_of(resolved);
+            let label = match (&tag_value, resolved.get("title").and_then(Value::as_str)) {
+                (Some(t), _) => ident::pascal(t),
+                (None, Some(title)) => ident::pascal(title),
+                (None, None) => match json_type {
+                    Some(t) => ident::pascal(t.name()),
+                    None => format!("Variant{}", i + 1),
+                },
+            };
+            let rust_name = names.claim(label.clone());
+            let shape = self.shape(
+                variant,
+                &format!("{ptr}/{i}"),
+                &format!("{hint}{rust_name}"),
+                None,
+            );
+            built.push((rust_name, tag_value, json_type, shape));
+        }
+        let discriminant = if let Some((property, _)) = &tag {
+            Discriminant::Tag {
+                property: property.clone(),
+            }
+        } else {
+            let mut types: Vec<JsonType> = built
+                .iter()
+                .filter_map(|(_, _, t, _)| {
+                    t.map(|t| {
+                        if t == JsonType::Integer {
+                            JsonType::Number
+                        } else {
+                            t
+                        }
+                    })
+                })
+                .collect();
+            let all_known = types.len() == built.len();
+            types.sort();
+            types.dedup();
+            if !all_known || types.len() != built.len() {
+                self.problem(
+                    ptr,
+                    format!(
+                        "the variants of {} cannot be told apart",
+                        if one_of { "oneOf" } else { "anyOf" }
+                    ),
+                    Some("give every object variant a required property with a distinct `const` string, or make the variants' types differ".into()),
+                );
+                return Shape::Any;
+            }
+            Discriminant::JsonType
+        };
+        let variants = built
+            .into_iter()
+            .map(|(rust_name, tag, json_type, shape)| UnionVariant {
+                python_name: ident::python_type(&rust_name),
+                rust_name,
+                tag,
+                json_type: json_type.unwrap_or(JsonType::Object),
+                shape,
+            })
+            .collect();
+        let doc = doc_of(&Value::Object(map.clone()));
+        let def = UnionDef {
+            discriminant,
+            variants,
+            one_of,
+        };
+        Shape::Named {
+            id: self.define(hint, ptr, doc, reserved, TypeDefKind::Union(def)),
+        }
+    }
+
+    /// Follow a `$ref` to its definition (one level is enough to read a variant's shape).
+    fn resolve<'v>(&self, schema: &'v Value) -> &'v Value
+    where
+        'a: 'v,
+    {
+        match schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("#/definitions/"))
+        {
+            Some(name) => self.definitions.get(&unescape(name)).unwrap_or(schema),
+            None => schema,
+        }
+    }
+
+    fn integer(&mut self, map: &Map<String, Value>, ptr: &str) -> Shape {
+        let f = |k: &str| map.get(k).and_then(Value::as_f64);
+        let clamp = |x: f64| x.clamp(i128::MIN as f64 / 2.0, i128::MAX as f64 / 2.0) as i128;
+        let mut min = f("minimum").map(|x| clamp(x.ceil()));
+        if let Some(x) = f("exclusiveMinimum") {
+            let m = clamp(x.floor()) + 1;
+            min = Some(min.map_or(m, |v| v.max(m)));
+        }
+        let mut max = f("maximum").map(|x| clamp(x.floor()));
+        if let Some(x) = f("exclusiveMaximum") {
+            let m = clamp(x.ceil()) - 1;
+            max = Some(max.map_or(m, |v| v.min(m)));
+        }
+        if let (Some(lo), Some(hi)) = (min, max) {
+            if lo > hi {
+                self.problem(
+                    ptr,
+                    format!(
+                        "no integer is in the range {lo}..={hi}: the bounds exclude every value"
+                    ),
+                    None,
+                );
+            }
+        }
+        let multiple_of = match map.get("multipleOf") {
+            None => None,
+            Some(v) => match v.as_u64() {
+                Some(m) if m > 0 => Some(m),
+                _ if v.as_f64().is_some_and(|m| m > 0.0 && m.fract() == 0.0) => {
+                    v.as_f64().map(|m| m as u64)
+                }
+                _ => {
+                    self.problem(
+                        &format!("{ptr}/multipleOf"),
+                        "multipleOf of an integer must be a positive whole number",
+                        None,
+                    );
+                    None
+                }
+            },
+        };
+        let repr = match IntRepr::for_range(min, max) {
+            Some(r) => r,
+            None => {
+                self.problem(
+                    ptr,
+                    "the integer range does not fit in 64 bits (signed or unsigned)",
+                    None,
+                );
+                IntRepr::I64
+            }
+        };
+        Shape::Integer(IntShape {
+            min,
+            max,
+            multiple_of,
+            repr,
+        })
+    }
+
+    fn number(&mut self, map: &Map<String, Value>, ptr: &str) -> Shape {
+        let f = |k: &str| map.get(k).and_then(Value::as_f64);
+        let n = NumShape {
+            minimum: f("minimum"),
+            exclusive_minimum: f("exclusiveMinimum"),
+            maximum: f("maximum"),
+            exclusive_maximum: f("exclusiveMaximum"),
+            multiple_of: f("multipleOf"),
+        };
+        let lo = n
+            .minimum
+            .into_iter()
+            .chain(n.exclusive_minimum)
+            .reduce(f64::max);
+        let hi = n
+            .maximum
+            .into_iter()
+            .chain(n.exclusive_maximum)
+            .reduce(f64::min);
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            let empty = lo > hi
+                || (lo == hi
+                    && (n.exclusive_minimum == Some(lo) || n.exclusive_maximum == Some(hi)));
+            if empty {
+                self.problem(
+                    ptr,
+                    format!("no number satisfies the bounds ({lo} to {hi})"),
+                    None,
+                );
+            }
+        }
+        Shape::Number(n)
+    }
+
+    fn string(&mut self, map: &Map<String, Value>, ptr: &str) -> Shape {
+        let min_length = map.get("minLength").and_then(Value::as_u64);
+        let max_length = map.get("maxLength").and_then(Value::as_u64);
+        if let (Some(lo), Some(hi)) = (min_length, max_length) {
+            if lo > hi {
+                self.problem(
+                    ptr,
+                    format!("minLength {lo} is greater than maxLength {hi}: no string is valid"),
+                    None,
+                );
+            }
+        }
+        let pattern = map
+            .get("pattern")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if let Some(p) = &pattern {
+            if let Err(e) = regex_syntax::Parser::new().parse(p) {
+                self.problem(
+                    &format!("{ptr}/pattern"),
+                    format!("pattern `{p}` cannot be checked on every target: {}", first_line(&e.to_string())),
+                    Some("use plain classes, groups, alternation and repetition; lookaround and backreferences are not available".into()),
+                );
+            }
+        }
+        let format = map
+            .get("format")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if let Some(fmt) = &format {
+            if !FORMATS.contains(&fmt.as_str()) {
+                let help = match did_you_mean(fmt, FORMATS.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("known formats: {}", FORMATS.join(", ")),
+                };
+                self.problem(
+                    &format!("{ptr}/format"),
+                    format!("unknown string format `{fmt}`"),
+                    Some(help),
+                );
+            }
+        }
+        Shape::String(StrShape {
+            min_length,
+            max_length,
+            pattern,
+            format,
+        })
+    }
+
+    fn array(&mut self, map: &Map<String, Value>, ptr: &str, hint: &str) -> Shape {
+        let items = match map.get("items") {
+            None => Shape::Any,
+            Some(Value::Array(_)) => {
+                self.problem(
+                    &format!("{ptr}/items"),
+                    "tuple arrays (`items` as a list) are not supported",
+                    Some("use an object with named properties, or one items schema".into()),
+                );
+                Shape::Any
+            }
+            Some(items) => self.shape(items, &format!("{ptr}/items"), &format!("{hint}Item"), None),
+        };
+        let min_items = map.get("minItems").and_then(Value::as_u64);
+        let max_items = map.get("maxItems").and_then(Value::as_u64);
+        if let (Some(lo), Some(hi)) = (min_items, max_items) {
+            if lo > hi {
+                self.problem(
+                    ptr,
+                    format!("minItems {lo} is greater than maxItems {hi}: no array is valid"),
+                    None,
+                );
+            }
+        }
+        let unique_items = map
+            .get("uniqueItems")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Shape::Array(Box::new(ArrayShape {
+            items,
+            min_items,
+            max_items,
+            unique_items,
+        }))
+    }
+
+    fn object(
+        &mut self,
+        map: &Map<String, Value>,
+        ptr: &str,
+        hint: &str,
+        reserved: Option<TypeId>,
+    ) -> Shape {
+        let empty = Map::new();
+        let properties = map
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let required: Vec<&str> = map
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for (i, name) in required.iter().enumerate() {
+            if !properties.contains_key(*name) {
+                let help = did_you_mean(name, properties.keys().map(String::as_str))
+                    .map(|s| format!("did you mean `{s}`?"));
+                self.problem(
+                    &format!("{ptr}/required/{i}"),
+                    format!("`required` names `{name}`, which `properties` does not declare"),
+                    help,
+                );
+            }
+        }
+        let additional = match map.get("additionalProperties") {
+            None | Some(Value::Bool(true)) => Additional::Ignored,
+            Some(Value::Bool(false)) => Additional::Forbidden,
+            Some(schema) => Additional::Typed(Box::new(self.shape(
+                schema,
+                &format!("{ptr}/additionalProperties"),
+                &format!("{hint}Value"),
+                None,
+            ))),
+        };
+        if properties.is_empty() {
+            match additional {
+                Additional::Ignored => {
+                    return Shape::Map {
+                        values: Box::new(Shape::Any),
+                    }
+                }
+                Additional::Typed(values) => return Shape::Map { values },
+                Additional::Forbidden => {}
+            }
+        }
+        let mut rust = Namer::new();
+        let mut python = Namer::new();
+        let mut fields = Vec::new();
+        for (wire, schema) in properties {
+            let field_ptr = format!("{ptr}/properties/{}", escape(wire));
+            let shape = self.shape(
+                schema,
+                &field_ptr,
+                &format!("{hint}{}", ident::pascal(wire)),
+                None,
+            );
+            fields.push(Field {
+                wire_name: wire.clone(),
+                rust_name: rust.claim(ident::rust_snake(wire)),
+                python_name: python.claim(ident::python_snake(wire)),
+                doc: doc_of(schema),
+                required: required.contains(&wire.as_str()),
+                default: schema.get("default").cloned(),
+                shape,
+            });
+        }
+        let doc = doc_of(&Value::Object(map.clone()));
+        let def = StructDef { fields, additional };
+        Shape::Named {
+            id: self.define(hint, ptr, doc, reserved, TypeDefKind::Struct(def)),
+        }
+    }
+
+    fn define(
+        &mut self,
+        hint: &str,
+        ptr: &str,
+        doc: Option<String>,
+        reserved: Option<TypeId>,
+        kind: TypeDefKind,
+    ) -> TypeId {
+        let id = reserved.unwrap_or_else(|| self.reserve(hint, ptr));
+        let def = &mut self.space.types[id.0];
+        def.kind = kind;
+        if def.doc.is_none() {
+            def.doc = doc;
+        }
+        id
+    }
+
+    /// `type A = B; type B = A;` has no representation in any target language.
+    fn check_alias_cycles(&mut self) {
+        for (start, def) in self.space.iter() {
+            let mut seen = vec![start];
+            let mut current = def;
+            while let TypeDefKind::Alias {
+                shape: Shape::Named { id },
+            } = &current.kind
+            {
+                if seen.contains(id) {
+                    self.problems.push(Problem {
+                        pointer: def.origin.clone(),
+                        message:
+                            "this schema only refers to itself through `$ref`s: it has no content"
+                                .into(),
+                        help: None,
+                    });
+                    break;
+                }
+                seen.push(*id);
+                current = self.space.get(*id);
+            }
+        }
+    }
+}
+
+/// The property every variant pins to a distinct string constant, with each variant's value.
+fn tag_property(variants: &[&Value]) -> Option<(String, Vec<String>)> {
+    let first = variants.first()?.get("properties")?.as_object()?;
+    'candidates: for name in first.keys() {
+        let mut values = Vec::new();
+        for v in variants {
+            let required = v
+                .get("required")
+                .and_then(Value::as_array)
+                .is_some_and(|r| r.iter().any(|x| x.as_str() == Some(name)));
+            let value = v
+                .get("properties")
+                .and_then(|p| p.get(name))
+                .and_then(constant_string);
+            match (required, value) {
+                (true, Some(s)) if !values.contains(&s) => values.push(s),
+                _ => continue 'candidates,
+            }
+        }
+        return Some((name.clone(), values));
+    }
+    None
+}
+
+fn constant_string(schema: &Value) -> Option<String> {
+    if let Some(s) = schema.get("const").and_then(Value::as_str) {
+        return Some(s.to_string());
+    }
+    match schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
+        Some([Value::String(s)]) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The single JSON type a variant schema admits, when it can be read off the schema.
+fn json_type_of(schema: &Value) -> Option<JsonType> {
+    let map = schema.as_object()?;
+    if let Some(c) = map.get("const") {
+        return Some(JsonType::of(c));
+    }
+    if let Some(Value::Array(values)) = map.get("enum") {
+        let mut types: Vec<JsonType> = values.iter().map(JsonType::of).collect();
+        types.dedup();
+        return match types.as_slice() {
+            [t] => Some(*t),
+            _ => None,
+        };
+    }
+    match map.get("type") {
+        Some(Value::String(t)) => JsonType::from_name(t),
+        None => infer_type(map),
+        _ => None,
+    }
+}
+
+/// A schema without `type` whose keywords only make sense for one type is read as that type.
+fn infer_type(map: &Map<String, Value>) -> Option<JsonType> {
+    let has = |keys: &[&str]| keys.iter().any(|k| map.contains_key(*k));
+    if has(&["properties", "required", "additionalProperties"]) {
+        Some(JsonType::Object)
+    } else if has(&["items", "minItems", "maxItems", "uniqueItems"]) {
+        Some(JsonType::Array)
+    } else if has(&["minLength", "maxLength", "pattern", "format"]) {
+        Some(JsonType::String)
+    } else if has(&[
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+    ]) {
+        Some(JsonType::Number)
+    } else {
+        None
+    }
+}
+
+fn doc_of(schema: &Value) -> Option<String> {
+    schema
+        .get("description")
+        .or_else(|| schema.get("title"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn first_line(s: &str) -> &str {
+    let line = s
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| s.lines().next().unwrap_or(s));
+    line.trim_start_matches("error:").trim()
+}
+
+/// Escape a key for use as a JSON pointer segment.
+pub fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+fn unescape(segment: &str) -> String {
+    segment.replace("~1", "/").replace("~0", "~")
+}

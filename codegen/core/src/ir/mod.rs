@@ -1,0 +1,337 @@
+//! The type IR: a language-neutral model of every payload type a device uses.
+//!
+//! The Rust, MicroPython and no_std emitters and the generated on-device validators all read
+//! this, never the JSON Schema: a schema construct either maps to a type here or is rejected
+//! with a diagnostic when the manifest loads (see [`build`]).
+
+pub mod build;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Index of a named type in a [`TypeSpace`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct TypeId(pub usize);
+
+/// Every named type of one device, in a deterministic order (definitions first, then each
+/// command's input and output, then each trigger, depth-first).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TypeSpace {
+    pub types: Vec<TypeDef>,
+}
+
+impl TypeSpace {
+    pub fn get(&self, id: TypeId) -> &TypeDef {
+        &self.types[id.0]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (TypeId, &TypeDef)> {
+        self.types.iter().enumerate().map(|(i, t)| (TypeId(i), t))
+    }
+}
+
+/// A named type: a struct, a string enum, a union, or a name for another shape.
+#[derive(Clone, Debug, Serialize)]
+pub struct TypeDef {
+    pub name: TypeName,
+    /// From the schema's `description` (or `title`).
+    pub doc: Option<String>,
+    /// JSON pointer of the schema in the manifest, for messages.
+    pub origin: String,
+    pub kind: TypeDefKind,
+}
+
+/// A type's identifier in each target language.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TypeName {
+    pub rust: String,
+    pub python: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TypeDefKind {
+    Struct(StructDef),
+    Enum(EnumDef),
+    Union(UnionDef),
+    /// A named alias, e.g. a command input that is a plain string or a free-form object.
+    Alias {
+        shape: Shape,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StructDef {
+    pub fields: Vec<Field>,
+    /// What to do with keys that are not declared fields.
+    pub additional: Additional,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", content = "shape", rename_all = "snake_case")]
+pub enum Additional {
+    /// `additionalProperties: false`: undeclared keys are an error.
+    Forbidden,
+    /// The JSON Schema default: undeclared keys are accepted and not kept.
+    Ignored,
+    /// `additionalProperties: {schema}`: undeclared keys are kept, each value checked.
+    Typed(Box<Shape>),
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Field {
+    /// The property name on the wire, never changed.
+    pub wire_name: String,
+    pub rust_name: String,
+    pub python_name: String,
+    pub doc: Option<String>,
+    pub required: bool,
+    /// The schema's `default`, already checked against the field's schema.
+    pub default: Option<Value>,
+    pub shape: Shape,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EnumDef {
+    pub variants: Vec<EnumVariant>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EnumVariant {
+    pub wire: String,
+    pub rust_name: String,
+    pub python_name: String,
+}
+
+/// `oneOf`/`anyOf` whose variants a validator can tell apart without trying each one.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnionDef {
+    pub discriminant: Discriminant,
+    pub variants: Vec<UnionVariant>,
+    /// `oneOf` (exactly one must match) rather than `anyOf`; with a discriminant both mean
+    /// the same, the flag is kept for messages.
+    pub one_of: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Discriminant {
+    /// Every variant is an object with this required property set to a distinct constant.
+    Tag { property: String },
+    /// Every variant has a different JSON type.
+    JsonType,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct UnionVariant {
+    pub rust_name: String,
+    pub python_name: String,
+    /// With [`Discriminant::Tag`], this variant's tag value.
+    pub tag: Option<String>,
+    pub json_type: JsonType,
+    pub shape: Shape,
+}
+
+/// The JSON types, as JSON Schema names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JsonType {
+    Null,
+    Boolean,
+    Integer,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+impl JsonType {
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "null" => Self::Null,
+            "boolean" => Self::Boolean,
+            "integer" => Self::Integer,
+            "number" => Self::Number,
+            "string" => Self::String,
+            "array" => Self::Array,
+            "object" => Self::Object,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Null => "null",
+            Self::Boolean => "boolean",
+            Self::Integer => "integer",
+            Self::Number => "number",
+            Self::String => "string",
+            Self::Array => "array",
+            Self::Object => "object",
+        }
+    }
+
+    /// The JSON type of a value (`integer` for numbers without a fractional part).
+    pub fn of(value: &Value) -> Self {
+        match value {
+            Value::Null => Self::Null,
+            Value::Bool(_) => Self::Boolean,
+            Value::Number(n) if n.is_i64() || n.is_u64() => Self::Integer,
+            Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => Self::Integer,
+            Value::Number(_) => Self::Number,
+            Value::String(_) => Self::String,
+            Value::Array(_) => Self::Array,
+            Value::Object(_) => Self::Object,
+        }
+    }
+}
+
+/// The shape of a value: a primitive with its constraints, a container, or a named type.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Shape {
+    /// Any JSON value (`{}` or `true`).
+    Any,
+    Boolean,
+    Integer(IntShape),
+    Number(NumShape),
+    String(StrShape),
+    Array(Box<ArrayShape>),
+    /// A JSON object used as a dictionary: `additionalProperties: {schema}` and no properties.
+    Map {
+        values: Box<Shape>,
+    },
+    /// `type: [T, "null"]`, or a `null` in an `enum`.
+    Nullable {
+        inner: Box<Shape>,
+    },
+    /// `const`: exactly this value.
+    Const {
+        value: Value,
+    },
+    /// `enum` of non-string values: one of these, all of one JSON type.
+    Literals {
+        json_type: JsonType,
+        values: Vec<Value>,
+    },
+    Named {
+        id: TypeId,
+    },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct IntShape {
+    /// Inclusive bounds, exclusive ones already folded in.
+    pub min: Option<i128>,
+    pub max: Option<i128>,
+    pub multiple_of: Option<u64>,
+    pub repr: IntRepr,
+}
+
+/// The narrowest Rust integer type holding `min..=max` (unbounded sides take 64 bits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntRepr {
+    U8,
+    U16,
+    U32,
+    U64,
+    I8,
+    I16,
+    I32,
+    #[default]
+    I64,
+}
+
+impl IntRepr {
+    pub fn for_range(min: Option<i128>, max: Option<i128>) -> Option<Self> {
+        const UNSIGNED: [(IntRepr, i128); 4] = [
+            (IntRepr::U8, u8::MAX as i128),
+            (IntRepr::U16, u16::MAX as i128),
+            (IntRepr::U32, u32::MAX as i128),
+            (IntRepr::U64, u64::MAX as i128),
+        ];
+        const SIGNED: [(IntRepr, i128, i128); 4] = [
+            (IntRepr::I8, i8::MIN as i128, i8::MAX as i128),
+            (IntRepr::I16, i16::MIN as i128, i16::MAX as i128),
+            (IntRepr::I32, i32::MIN as i128, i32::MAX as i128),
+            (IntRepr::I64, i64::MIN as i128, i64::MAX as i128),
+        ];
+        match (min, max) {
+            (Some(lo), Some(hi)) if lo >= 0 => UNSIGNED.iter().find(|(_, m)| hi <= *m).map(|r| r.0),
+            (Some(lo), None) if lo >= 0 => Some(IntRepr::U64),
+            (lo, hi) => {
+                let lo = lo.unwrap_or(i64::MIN as i128);
+                let hi = hi.unwrap_or(i64::MAX as i128);
+                SIGNED
+                    .iter()
+                    .find(|(_, a, b)| lo >= *a && hi <= *b)
+                    .map(|r| r.0)
+            }
+        }
+    }
+
+    pub fn rust(self) -> &'static str {
+        match self {
+            Self::U8 => "u8",
+            Self::U16 => "u16",
+            Self::U32 => "u32",
+            Self::U64 => "u64",
+            Self::I8 => "i8",
+            Self::I16 => "i16",
+            Self::I32 => "i32",
+            Self::I64 => "i64",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct NumShape {
+    pub minimum: Option<f64>,
+    pub exclusive_minimum: Option<f64>,
+    pub maximum: Option<f64>,
+    pub exclusive_maximum: Option<f64>,
+    pub multiple_of: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StrShape {
+    /// Lengths count Unicode code points, as JSON Schema does.
+    pub min_length: Option<u64>,
+    pub max_length: Option<u64>,
+    pub pattern: Option<String>,
+    pub format: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ArrayShape {
+    pub items: Shape,
+    pub min_items: Option<u64>,
+    pub max_items: Option<u64>,
+    pub unique_items: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrowest_integer() {
+        assert_eq!(IntRepr::for_range(Some(0), Some(100)), Some(IntRepr::U8));
+        assert_eq!(IntRepr::for_range(Some(0), Some(256)), Some(IntRepr::U16));
+        assert_eq!(IntRepr::for_range(Some(-1), Some(100)), Some(IntRepr::I8));
+        assert_eq!(IntRepr::for_range(Some(-40), Some(125)), Some(IntRepr::I8));
+        assert_eq!(
+            IntRepr::for_range(Some(-40), Some(1000)),
+            Some(IntRepr::I16)
+        );
+        assert_eq!(IntRepr::for_range(Some(1), None), Some(IntRepr::U64));
+        assert_eq!(IntRepr::for_range(None, Some(5)), Some(IntRepr::I64));
+        assert_eq!(IntRepr::for_range(None, None), Some(IntRepr::I64));
+        assert_eq!(
+            IntRepr::for_range(Some(0), Some(u64::MAX as i128)),
+            Some(IntRepr::U64)
+        );
+        assert_eq!(IntRepr::for_range(Some(-1), Some(u64::MAX as i128)), None);
+    }
+}
