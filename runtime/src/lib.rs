@@ -1,2 +1,31 @@
-#![cfg_attr(not(feature = "std"), no_std)]
 //! Runtime for Lua AI agent devices over MQTT.
+//!
+//! The crate is two layers. The protocol core ([`message`], [`topic`], [`dispatch`],
+//! [`dedup`], [`ledger`], [`backoff`], [`session`], [`timestamp`]) is `no_std` + `alloc`: it
+//! owns no clock, no randomness and no socket, so the same logic drives the tokio transport
+//! here and an embassy firmware later. The `std` feature adds [`transport`], a rumqttc client
+//! that speaks the protocol in `PROTOCOL.md`, and `agent` adds the gateway's side for tests.
+// Without `std` the crate is `no_std`, so `cargo check --no-default-features` proves the core
+// never reaches for the standard library.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod backoff;
+pub mod dedup;
+pub mod dispatch;
+pub mod ledger;
+pub mod message;
+pub mod session;
+pub mod timestamp;
+pub mod topic;
+
+#[cfg(feature = "agent")]
+pub mod agent;
+#[cfg(feature = "std")]
+pub mod transport;
+
+pub use dispatch::{CommandError, CommandResult, CommandSpec, Dispatch, LocalDispatch, Retry};
+#[cfg(feature = "std")]
+pub use transport::{Config, Device, DeviceBuilder, DeviceEvent, DeviceHandle, Error};

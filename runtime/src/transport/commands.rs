@@ -1,0 +1,121 @@
+//! Running one incoming command: admission through the ledger, a concurrency slot, the
+//! handler in its own task so a panic is caught, and the response (once per delivery).
+//!
+//! Delivery: rumqttc acknowledges a command's PUBLISH as soon as it is read, before the
+//! handler ran. A crash between that ack and the response loses the command; the gateway's
+//! timeout and retry cover it. Acking after the response instead would make the broker
+//! redeliver after a crash, but would also hold the broker's in-flight window for as long as
+//! the slowest handler runs and stall every other command behind it. The ledger makes
+//! redeliveries harmless either way.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use rumqttc::QoS;
+
+use crate::ledger::Admission;
+use crate::message::{Command, Response};
+use crate::session;
+use crate::{CommandError, Dispatch};
+
+use super::clock::monotonic_ms;
+use super::driver::Context;
+
+/// Handle a message on `command`. Never blocks the event loop: all work is spawned.
+pub(crate) fn accept<D: Dispatch>(ctx: &Arc<Context<D>>, payload: &[u8]) {
+    let command = match Command::parse(payload) {
+        Ok(command) => command,
+        Err(rejected) => {
+            tracing::warn!(error = %rejected.error, "rejected a command message");
+            if let Some(id) = rejected.command_id {
+                let json = Response::failure(id, &rejected.error).to_json();
+                spawn_publish(ctx, json, 1);
+            }
+            return;
+        }
+    };
+    let admission = ctx
+        .ledger
+        .lock()
+        .expect("ledger lock")
+        .admit(&command.command_id, monotonic_ms());
+    match admission {
+        Admission::Run => {
+            let ctx = Arc::clone(ctx);
+            tokio::spawn(async move { run(ctx, command).await });
+        }
+        Admission::Replay(json) => {
+            tracing::debug!(id = %command.command_id, "duplicate command, replaying its response");
+            spawn_publish(ctx, json, 1);
+        }
+        Admission::Running => {
+            tracing::debug!(id = %command.command_id, "duplicate of a running command");
+        }
+    }
+}
+
+async fn run<D: Dispatch>(ctx: Arc<Context<D>>, command: Command) {
+    let Command {
+        command_id,
+        command: name,
+        payload,
+        ..
+    } = command;
+    let result = {
+        let _slot = ctx.slots.clone().acquire_owned().await;
+        let dispatcher = Arc::clone(&ctx.dispatcher);
+        let task_name = name.clone();
+        let handler = tokio::spawn(async move { dispatcher.dispatch(&task_name, payload).await });
+        match handler.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => {
+                let message = panic_message(e.into_panic());
+                tracing::error!(command = %name, %message, "handler panicked");
+                Err(CommandError::Panicked { message })
+            }
+            Err(_) => Err(CommandError::Panicked {
+                message: "handler task was cancelled".into(),
+            }),
+        }
+    };
+    let json = Response::from_result(command_id.clone(), result).to_json();
+    let copies =
+        ctx.ledger
+            .lock()
+            .expect("ledger lock")
+            .complete(&command_id, json.clone(), monotonic_ms());
+    publish(&ctx, json, copies).await;
+}
+
+fn spawn_publish<D: Dispatch>(ctx: &Arc<Context<D>>, json: String, copies: u32) {
+    let ctx = Arc::clone(ctx);
+    tokio::spawn(async move { publish(&ctx, json, copies).await });
+}
+
+async fn publish<D>(ctx: &Context<D>, json: String, copies: u32) {
+    let response = session::response_json(ctx.topics(), json);
+    for _ in 0..copies {
+        let sent = ctx
+            .client
+            .publish(
+                response.topic.clone(),
+                QoS::AtLeastOnce,
+                false,
+                response.payload.clone(),
+            )
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "could not queue a response");
+        }
+    }
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".into()
+    }
+}

@@ -1,0 +1,248 @@
+//! Device configuration, from code or from the `LUA_*` environment variables.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::backoff::BackoffPolicy;
+use crate::dedup::DedupConfig;
+use crate::topic::is_valid_segment;
+
+use super::url::BrokerUrl;
+use super::Error;
+
+/// The gateway's public broker.
+pub const DEFAULT_URL: &str = "wss://mqtt.heylua.ai/mqtt";
+
+/// Everything a device needs to connect. `Debug` masks the API key.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The agent the device belongs to (`LUA_AGENT_ID`).
+    pub agent_id: String,
+    /// The device's secret (`LUA_API_KEY`): the MQTT password and the registration's
+    /// `apiKey`; never logged, never retained.
+    pub api_key: String,
+    /// Lowercase words joined by hyphens (`LUA_DEVICE_NAME` overrides the app's).
+    pub device_name: String,
+    /// Broker URL (`LUA_MQTT_URL`), default [`DEFAULT_URL`].
+    pub url: String,
+    /// Device group (`LUA_DEVICE_GROUP`).
+    pub group: Option<String>,
+    /// Period of the empty heartbeat; 30 s like the official clients.
+    pub heartbeat_interval: Duration,
+    /// How long a trigger waits for its `trigger_ack`; 10 s like the official client.
+    pub trigger_ack_timeout: Duration,
+    /// MQTT keep alive; 60 s per the protocol.
+    pub keep_alive: Duration,
+    /// Commands running at once; further ones wait for a slot.
+    pub max_concurrent_commands: usize,
+    /// Limits of the idempotency cache.
+    pub dedup: DedupConfig,
+    /// Reconnect delays.
+    pub backoff: BackoffPolicy,
+    /// PEM of the only CA to trust for `mqtts`/`wss`; `None` trusts the Mozilla roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Largest MQTT packet sent or accepted. 2 MiB by default, so a 1 MiB command payload
+    /// (and its echo) fits with room for the envelope.
+    pub max_packet_size: usize,
+    /// How long graceful shutdown waits for the broker to acknowledge the offline status.
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// A configuration with the protocol's defaults.
+    pub fn new(
+        agent_id: impl Into<String>,
+        api_key: impl Into<String>,
+        device_name: impl Into<String>,
+    ) -> Self {
+        Self {
+            agent_id: agent_id.into(),
+            api_key: api_key.into(),
+            device_name: device_name.into(),
+            url: DEFAULT_URL.into(),
+            group: None,
+            heartbeat_interval: Duration::from_secs(30),
+            trigger_ack_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(60),
+            max_concurrent_commands: 16,
+            dedup: DedupConfig::default(),
+            backoff: BackoffPolicy::default(),
+            ca_pem: None,
+            max_packet_size: 2 * 1024 * 1024,
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Read `LUA_AGENT_ID`, `LUA_API_KEY` (required), `LUA_MQTT_URL`, `LUA_DEVICE_GROUP` and
+    /// `LUA_DEVICE_NAME` (all optional; the name falls back to `device_name`).
+    pub fn from_env(device_name: &str) -> Result<Self, Error> {
+        Self::from_lookup(device_name, |key| std::env::var(key).ok())
+    }
+
+    /// [`Config::from_env`] over any variable source, so it can be tested without `set_var`.
+    pub fn from_lookup(
+        device_name: &str,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Error> {
+        let get = |key: &str| var(key).filter(|v| !v.is_empty());
+        let required =
+            |key: &str| get(key).ok_or_else(|| Error::Config(format!("{key} is not set")));
+        let name = get("LUA_DEVICE_NAME").unwrap_or_else(|| device_name.to_string());
+        let mut config = Self::new(required("LUA_AGENT_ID")?, required("LUA_API_KEY")?, name);
+        if let Some(url) = get("LUA_MQTT_URL") {
+            config.url = url;
+        }
+        config.group = get("LUA_DEVICE_GROUP");
+        Ok(config)
+    }
+
+    /// Set the broker URL.
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// Set the device group.
+    pub fn with_group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Set the heartbeat period.
+    pub fn with_heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// Set how long triggers wait for their ack.
+    pub fn with_trigger_ack_timeout(mut self, timeout: Duration) -> Self {
+        self.trigger_ack_timeout = timeout;
+        self
+    }
+
+    /// Set how many commands run at once.
+    pub fn with_max_concurrent_commands(mut self, limit: usize) -> Self {
+        self.max_concurrent_commands = limit.max(1);
+        self
+    }
+
+    /// Set the reconnect policy.
+    pub fn with_backoff(mut self, backoff: BackoffPolicy) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Set the idempotency cache limits.
+    pub fn with_dedup(mut self, dedup: DedupConfig) -> Self {
+        self.dedup = dedup;
+        self
+    }
+
+    /// Trust only this CA (PEM) for TLS.
+    pub fn with_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<BrokerUrl, Error> {
+        for (what, value) in [
+            ("agent id", &self.agent_id),
+            ("device name", &self.device_name),
+        ] {
+            if !is_valid_segment(value) {
+                return Err(Error::Config(format!(
+                    "{what} {value:?} cannot be a topic segment"
+                )));
+            }
+        }
+        if self.api_key.is_empty() {
+            return Err(Error::Config("the API key is empty".into()));
+        }
+        BrokerUrl::parse(&self.url)
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("agent_id", &self.agent_id)
+            .field("api_key", &"<redacted>")
+            .field("device_name", &self.device_name)
+            .field("url", &self.url)
+            .field("group", &self.group)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("trigger_ack_timeout", &self.trigger_ack_timeout)
+            .field("keep_alive", &self.keep_alive)
+            .field("max_concurrent_commands", &self.max_concurrent_commands)
+            .field("dedup", &self.dedup)
+            .field("backoff", &self.backoff)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))
+            .field("max_packet_size", &self.max_packet_size)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn reads_env_with_defaults_and_overrides() {
+        let c = Config::from_lookup(
+            "greenhouse-sensor",
+            lookup(&[("LUA_AGENT_ID", "a"), ("LUA_API_KEY", "k")]),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.device_name.as_str(), c.url.as_str(), c.group),
+            ("greenhouse-sensor", DEFAULT_URL, None)
+        );
+        let c = Config::from_lookup(
+            "x",
+            lookup(&[
+                ("LUA_AGENT_ID", "a"),
+                ("LUA_API_KEY", "k"),
+                ("LUA_MQTT_URL", "mqtt://h"),
+                ("LUA_DEVICE_GROUP", "g"),
+                ("LUA_DEVICE_NAME", "other"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.device_name.as_str(), c.url.as_str(), c.group.as_deref()),
+            ("other", "mqtt://h", Some("g"))
+        );
+        assert!(matches!(
+            Config::from_lookup("x", lookup(&[("LUA_AGENT_ID", "a")])),
+            Err(Error::Config(_))
+        ));
+    }
+
+    #[test]
+    fn debug_masks_the_api_key() {
+        let c = Config::new("a", "super-secret-key", "d");
+        assert!(!format!("{c:?}").contains("super-secret-key"));
+    }
+
+    #[test]
+    fn validates_names_and_url() {
+        assert!(Config::new("a", "k", "d").validate().is_ok());
+        assert!(Config::new("a", "k", "d/x").validate().is_err());
+        assert!(Config::new("a", "", "d").validate().is_err());
+        assert!(Config::new("a", "k", "d")
+            .with_url("http://x")
+            .validate()
+            .is_err());
+    }
+}

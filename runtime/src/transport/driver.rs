@@ -1,0 +1,377 @@
+//! The task that drives the MQTT event loop: connection sequence, routing of incoming
+//! messages, reconnection and graceful shutdown.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rumqttc::{
+    AsyncClient, Disconnect, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, Publish,
+    QoS, Request, Subscribe, SubscribeFilter, TlsConfiguration, Transport,
+};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::backoff::{Backoff, BackoffPolicy};
+use crate::ledger::Ledger;
+use crate::message::{Connected, ServerError, TriggerAck, TriggerResult};
+use crate::session::{self, Identity, Publication, Qos, Step, Subscription};
+use crate::topic::{self, Suffix, Topics};
+use crate::Dispatch;
+
+use super::clock::{monotonic_ms, now_iso, random_u32};
+use super::device::DeviceHandle;
+use super::url::{BrokerUrl, Scheme};
+use super::{commands, tls, Config, DeviceEvent, Error};
+
+pub(crate) type TriggerResultCallback = Arc<dyn Fn(Value) + Send + Sync>;
+
+/// What the command tasks and the driver share.
+pub(crate) struct Context<D> {
+    pub(crate) dispatcher: Arc<D>,
+    pub(crate) client: AsyncClient,
+    pub(crate) handle: DeviceHandle,
+    pub(crate) ledger: Mutex<Ledger>,
+    pub(crate) slots: Arc<Semaphore>,
+    api_key: String,
+    group: Option<String>,
+    trigger_results: HashMap<String, Vec<TriggerResultCallback>>,
+    shutdown_timeout: Duration,
+}
+
+impl<D: Dispatch> Context<D> {
+    pub(crate) fn new(
+        config: &Config,
+        dispatcher: D,
+        client: AsyncClient,
+        handle: DeviceHandle,
+        trigger_results: HashMap<String, Vec<TriggerResultCallback>>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            dispatcher: Arc::new(dispatcher),
+            client,
+            handle,
+            ledger: Mutex::new(Ledger::new(config.dedup)),
+            slots: Arc::new(Semaphore::new(config.max_concurrent_commands.max(1))),
+            api_key: config.api_key.clone(),
+            group: config.group.clone(),
+            trigger_results,
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+}
+
+impl<D> Context<D> {
+    pub(crate) fn topics(&self) -> &Topics {
+        &self.handle.inner.topics
+    }
+
+    fn emit(&self, event: DeviceEvent) {
+        let _ = self.handle.inner.events.send(event);
+    }
+}
+
+/// rumqttc options for the protocol's CONNECT: client id, username, API key as password,
+/// persistent session, 60 s keep alive, retained offline will.
+pub(crate) fn mqtt_options(
+    config: &Config,
+    url: &BrokerUrl,
+    topics: &Topics,
+) -> Result<MqttOptions, Error> {
+    let client_id = topic::client_id(&config.agent_id, &config.device_name);
+    let mut options = match url.scheme {
+        Scheme::Tcp | Scheme::Tls => MqttOptions::new(client_id, url.host.clone(), url.port),
+        Scheme::Ws | Scheme::Wss => MqttOptions::new(client_id, url.websocket_url(), url.port),
+    };
+    match url.scheme {
+        Scheme::Tcp => {}
+        Scheme::Tls => {
+            let tls = tls::client_config(config.ca_pem.as_deref())?;
+            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
+        }
+        Scheme::Ws => {
+            options.set_transport(Transport::Ws);
+        }
+        Scheme::Wss => {
+            let tls = tls::client_config(config.ca_pem.as_deref())?;
+            options.set_transport(Transport::wss_with_config(TlsConfiguration::Rustls(tls)));
+        }
+    }
+    options
+        .set_credentials(
+            topic::username(&config.agent_id, &config.device_name),
+            config.api_key.clone(),
+        )
+        .set_clean_session(false)
+        .set_keep_alive(config.keep_alive)
+        .set_max_packet_size(config.max_packet_size, config.max_packet_size)
+        .set_last_will(last_will(topics));
+    Ok(options)
+}
+
+fn last_will(topics: &Topics) -> LastWill {
+    let will = session::offline_status(topics, &now_iso());
+    LastWill::new(will.topic, will.payload, QoS::AtLeastOnce, true)
+}
+
+fn qos(q: Qos) -> QoS {
+    match q {
+        Qos::AtMostOnce => QoS::AtMostOnce,
+        Qos::AtLeastOnce => QoS::AtLeastOnce,
+    }
+}
+
+pub(crate) fn to_publish(p: Publication) -> Publish {
+    let mut publish = Publish::new(p.topic, qos(p.qos), p.payload);
+    publish.retain = p.retain;
+    publish
+}
+
+fn to_request(step: Step) -> Request {
+    match step {
+        Step::Subscribe(subs) => Request::Subscribe(Subscribe::new_many(
+            subs.into_iter()
+                .map(|Subscription { topic, qos: q }| SubscribeFilter::new(topic, qos(q))),
+        )),
+        Step::Publish(p) => Request::Publish(to_publish(p)),
+    }
+}
+
+/// Where the post-CONNACK sequence stands. Its three requests are put at the front of
+/// rumqttc's pending queue, which the event loop sends before anything else, so they are the
+/// next three outgoing SUBSCRIBE/PUBLISH events and the third one's packet id is the
+/// registration's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Registering {
+    Idle,
+    Sending { seen: u8 },
+    AwaitingAck(u16),
+    Done,
+}
+
+pub(crate) async fn run<D: Dispatch>(
+    mut eventloop: EventLoop,
+    ctx: Arc<Context<D>>,
+    policy: BackoffPolicy,
+    mut shutdown_rx: mpsc::Receiver<oneshot::Sender<()>>,
+    ready: oneshot::Sender<Result<(), Error>>,
+) {
+    let mut ready = Some(ready);
+    let mut backoff = Backoff::new(policy);
+    let mut registering = Registering::Idle;
+    let mut ever_registered = false;
+    loop {
+        let event = tokio::select! {
+            biased;
+            request = shutdown_rx.recv() => {
+                graceful_shutdown(&mut eventloop, &ctx, registering == Registering::Done).await;
+                finish(&ctx, request);
+                return;
+            }
+            event = eventloop.poll() => event,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                let identity = Identity {
+                    topics: ctx.topics(),
+                    api_key: &ctx.api_key,
+                    group: ctx.group.as_deref(),
+                };
+                let steps =
+                    session::after_connack(&identity, ctx.dispatcher.commands(), &now_iso());
+                for step in steps.into_iter().rev() {
+                    eventloop.pending.push_front(to_request(step));
+                }
+                registering = Registering::Sending { seen: 0 };
+            }
+            Ok(Event::Outgoing(Outgoing::Subscribe(pkid) | Outgoing::Publish(pkid))) => {
+                if let Registering::Sending { seen } = registering {
+                    registering = if seen == 2 {
+                        Registering::AwaitingAck(pkid)
+                    } else {
+                        Registering::Sending { seen: seen + 1 }
+                    };
+                }
+            }
+            Ok(Event::Incoming(Packet::PubAck(ack)))
+                if registering == Registering::AwaitingAck(ack.pkid) =>
+            {
+                registering = Registering::Done;
+                backoff.connected(monotonic_ms());
+                ctx.handle.inner.registered.store(true, Ordering::SeqCst);
+                tracing::info!(topic = ctx.topics().prefix(), "registered");
+                ctx.emit(if ever_registered {
+                    DeviceEvent::Reconnected
+                } else {
+                    DeviceEvent::Connected
+                });
+                ever_registered = true;
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(Ok(()));
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => route(&ctx, publish),
+            Ok(_) => {}
+            Err(e) => {
+                let was_registered = registering == Registering::Done;
+                registering = Registering::Idle;
+                ctx.handle.inner.registered.store(false, Ordering::SeqCst);
+                if !ever_registered {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(Err(Error::Connect(e)));
+                        finish(&ctx, None);
+                        return;
+                    }
+                }
+                if was_registered {
+                    tracing::warn!(error = %e, "connection lost");
+                    backoff.disconnected(monotonic_ms());
+                    ctx.emit(DeviceEvent::Disconnected {
+                        reason: e.to_string(),
+                    });
+                }
+                // The will's timestamp should say when the device was last seen.
+                eventloop
+                    .mqtt_options
+                    .set_last_will(last_will(ctx.topics()));
+                let delay = Duration::from_millis(backoff.next_delay(random_u32()));
+                tracing::debug!(?delay, "reconnecting");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    request = shutdown_rx.recv() => {
+                        finish(&ctx, request);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn finish<D>(ctx: &Context<D>, request: Option<oneshot::Sender<()>>) {
+    ctx.handle.inner.registered.store(false, Ordering::SeqCst);
+    ctx.handle.inner.finished.send_replace(true);
+    let _ = ctx.handle.inner.events.send(DeviceEvent::Stopped);
+    if let Some(done) = request {
+        let _ = done.send(());
+    }
+}
+
+/// Retained offline status, its PUBACK, then DISCONNECT; bounded by the shutdown timeout.
+///
+/// Commands that arrive meanwhile are acknowledged by rumqttc but not run: the device is
+/// leaving, and the agent's own timeout covers them.
+async fn graceful_shutdown<D>(eventloop: &mut EventLoop, ctx: &Context<D>, connected: bool) {
+    ctx.handle.inner.registered.store(false, Ordering::SeqCst);
+    if !connected {
+        return;
+    }
+    let offline = session::offline_status(ctx.topics(), &now_iso());
+    eventloop
+        .pending
+        .push_front(Request::Publish(to_publish(offline)));
+    let acked = tokio::time::timeout(ctx.shutdown_timeout, async {
+        let mut pkid = None;
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Outgoing(Outgoing::Publish(p))) if pkid.is_none() => pkid = Some(p),
+                Ok(Event::Incoming(Packet::PubAck(ack))) if Some(ack.pkid) == pkid => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    })
+    .await;
+    if acked != Ok(true) {
+        tracing::warn!("offline status not acknowledged; the last will covers it");
+    }
+    eventloop
+        .pending
+        .push_front(Request::Disconnect(Disconnect));
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+}
+
+fn route<D: Dispatch>(ctx: &Arc<Context<D>>, publish: Publish) {
+    let Some(suffix) = ctx.topics().suffix_of(&publish.topic) else {
+        return;
+    };
+    let text = || String::from_utf8_lossy(&publish.payload).into_owned();
+    match suffix {
+        Suffix::Command => commands::accept(ctx, &publish.payload),
+        Suffix::TriggerAck => match serde_json::from_slice::<TriggerAck>(&publish.payload) {
+            Ok(ack) => {
+                if let Some(waiting) = ctx.handle.inner.ack_slot.lock().expect("ack slot").take() {
+                    let _ = waiting.send(ack.clone());
+                }
+                ctx.emit(DeviceEvent::TriggerAck(ack));
+            }
+            Err(e) => tracing::warn!(error = %e, "unreadable trigger_ack"),
+        },
+        Suffix::TriggerResult => match serde_json::from_slice::<TriggerResult>(&publish.payload) {
+            Ok(result) => {
+                for callback in ctx
+                    .trigger_results
+                    .get(&result.trigger_name)
+                    .into_iter()
+                    .flatten()
+                {
+                    let value = result.result.clone();
+                    if catch_unwind(AssertUnwindSafe(|| callback(value))).is_err() {
+                        tracing::error!(trigger = %result.trigger_name, "trigger_result callback panicked");
+                    }
+                }
+                ctx.emit(DeviceEvent::TriggerResult {
+                    trigger_name: result.trigger_name,
+                    result: result.result,
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "unreadable trigger_result"),
+        },
+        Suffix::Error => {
+            let raw = text();
+            let error = serde_json::from_slice::<ServerError>(&publish.payload).unwrap_or_default();
+            tracing::warn!(code = ?error.code, message = ?error.message, "server error");
+            ctx.emit(DeviceEvent::ServerError { error, raw });
+        }
+        Suffix::Connected => {
+            let confirmed =
+                serde_json::from_slice::<Connected>(&publish.payload).unwrap_or_default();
+            ctx.emit(DeviceEvent::GatewayConfirmed {
+                message: confirmed.message,
+            });
+        }
+        _ => {}
+    }
+}
+
+/// Publish the empty heartbeat while registered, until the device stops.
+pub(crate) async fn heartbeat(handle: DeviceHandle, every: Duration) {
+    let mut finished = handle.inner.finished.subscribe();
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = finished.wait_for(|done| *done) => return,
+        }
+        let Some(client) = handle.inner.client.get() else {
+            continue;
+        };
+        if handle.is_connected() {
+            let beat = session::heartbeat(&handle.inner.topics);
+            // Never wait for a full queue: a missed beat is harmless, a stalled task is not.
+            let _ = client.try_publish(beat.topic, QoS::AtMostOnce, false, beat.payload);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The std transport: the protocol over rumqttc and tokio.
+//!
+//! Shaped like rumqtt: [`Device::builder`] collects commands and callbacks, `connect` spawns
+//! the task that drives the MQTT event loop, and the returned [`DeviceHandle`] is a cheap
+//! clone for triggers, events and shutdown.
+
+mod clock;
+mod commands;
+mod config;
+mod device;
+mod driver;
+mod dynamic;
+mod error;
+mod event;
+mod tls;
+mod url;
+
+pub use config::Config;
+pub use device::{Device, DeviceBuilder, DeviceHandle};
+pub use dynamic::DynamicDispatch;
+pub use error::Error;
+pub use event::DeviceEvent;
+pub use url::{BrokerUrl, Scheme};
+
+#[cfg(feature = "agent")]
+pub(crate) use clock::random_u32;
