@@ -859,7 +859,7 @@ impl<'a> IrBuilder<'a> {
                 shape: Shape::Named { id },
             } = &current.kind
             {
-                if seen.contains(id) {
+                if *id == start {
                     self.problems.push(Problem {
                         pointer: def.origin.clone(),
                         message:
@@ -867,6 +867,10 @@ impl<'a> IrBuilder<'a> {
                                 .into(),
                         help: None,
                     });
+                    break;
+                }
+                if seen.contains(id) {
+                    // A chain into another cycle: that cycle's own types report it.
                     break;
                 }
                 seen.push(*id);

@@ -101,8 +101,13 @@ fn describe(
         ValidationErrorKind::Type { kind } => {
             let expected = match kind {
                 TypeKind::Single(t) => t.to_string(),
+                // `Option<T>` fields also allow null; saying so would only distract.
                 TypeKind::Multiple(ts) => {
-                    let names: Vec<String> = ts.iter().map(|t| t.to_string()).collect();
+                    let names: Vec<String> = ts
+                        .iter()
+                        .map(|t| t.to_string())
+                        .filter(|t| t != "null")
+                        .collect();
                     names.join(" or ")
                 }
             };
@@ -144,11 +149,19 @@ fn describe(
         // `Option<Struct>` fields are `anyOf: [Struct, null]`: the useful errors are the
         // ones of the branch that is not a bare type mismatch.
         ValidationErrorKind::AnyOf { context } => {
-            let branch = context.iter().find(|errors| {
-                !errors
-                    .iter()
-                    .all(|e| matches!(e.kind(), ValidationErrorKind::Type { .. }))
-            });
+            let is_null_branch = |errors: &Vec<jsonschema::ValidationError<'static>>| {
+                errors.iter().any(|e| {
+                    matches!(e.kind(), ValidationErrorKind::Type { kind: TypeKind::Single(t) } if t.to_string() == "null")
+                })
+            };
+            let branch = context
+                .iter()
+                .find(|errors| {
+                    !errors
+                        .iter()
+                        .all(|e| matches!(e.kind(), ValidationErrorKind::Type { .. }))
+                })
+                .or_else(|| context.iter().find(|errors| !is_null_branch(errors)));
             match branch {
                 Some(errors) => errors
                     .iter()
