@@ -1,5 +1,7 @@
 //! `cargo xtask <task>`: the project's own tasks, runnable on a fresh machine.
 
+mod bench;
+
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
@@ -9,6 +11,7 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   deps   install what the suites need (mosquitto, the official client's venv)
   test   deps, then fmt --check, clippy -D warnings, and every test in the workspace
+  bench  echo latency, throughput and RSS: Rust runtime vs raw rumqttc vs official client
 ";
 
 fn main() -> ExitCode {
@@ -16,6 +19,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("deps") => lua_testkit::deps::ensure_all(),
         Some("test") => test(),
+        Some("bench") => bench::run(),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);

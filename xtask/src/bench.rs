@@ -1,0 +1,237 @@
+//! `cargo xtask bench`: the Rust runtime's fixture device against the ceiling (a raw rumqttc
+//! echo) and the reference (the official CPython client), answering `echo` on one private
+//! broker, driven by a Rust gateway client. Numbers are printed, never asserted: timing is
+//! not a test.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use lua_testkit::device::{DeviceEnv, DeviceLauncher};
+use lua_testkit::fixtures::{self, Profile};
+use lua_testkit::gateway::Gateway;
+use lua_testkit::session::{fixture_manifest, prefix, AGENT_ID, API_KEY};
+use lua_testkit::Mosquitto;
+use rumqttc::QoS;
+use serde_json::json;
+
+/// How much work each device gets; the official client is slow enough to need less.
+struct Workload {
+    sequential: usize,
+    total: usize,
+    in_flight: usize,
+}
+
+const FULL: Workload = Workload {
+    sequential: 2_000,
+    total: 20_000,
+    in_flight: 64,
+};
+const OFFICIAL: Workload = Workload {
+    sequential: 300,
+    total: 4_000,
+    in_flight: 64,
+};
+
+/// One device's numbers.
+struct Measurement {
+    p50: Duration,
+    p99: Duration,
+    per_second: f64,
+    rss_kib: u64,
+}
+
+/// Build the devices, measure each, print the table.
+pub fn run() -> Result<()> {
+    lua_testkit::deps::ensure_all()?;
+    eprintln!("building the devices (release)...");
+    let rust = if fixtures::rust_fixture_present() {
+        Some(fixtures::rust_device(Profile::Release)?)
+    } else {
+        None
+    };
+    let raw = fixtures::raw_echo_device(Profile::Release)?;
+    let official = fixtures::official_device()?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    // Without it the broker's small writes wait on delayed ACKs: ~40 ms per round trip,
+    // which would measure the broker instead of the devices.
+    let broker = Mosquitto::start_with(lua_testkit::mosquitto::Options {
+        extra_config: vec!["set_tcp_nodelay true".into()],
+        ..Default::default()
+    })?;
+    let mut rows: Vec<(String, Result<Measurement>)> = Vec::new();
+    match rust {
+        Some(launcher) => {
+            let m = runtime.block_on(measure(&broker, &launcher, &FULL));
+            rows.push(("Rust runtime (conformance-device)".into(), m));
+        }
+        None => rows.push((
+            "Rust runtime (conformance-device)".into(),
+            Err(anyhow::anyhow!(
+                "unavailable: {} is missing",
+                fixtures::RUST_FIXTURE_DIR
+            )),
+        )),
+    }
+    let m = runtime.block_on(measure(&broker, &raw, &FULL));
+    rows.push(("raw rumqttc echo (ceiling)".into(), m));
+    let m = runtime.block_on(measure(&broker, &official, &OFFICIAL));
+    rows.push(("official CPython client".into(), m));
+    print_table(&rows);
+    Ok(())
+}
+
+async fn measure(
+    broker: &Mosquitto,
+    launcher: &DeviceLauncher,
+    work: &Workload,
+) -> Result<Measurement> {
+    eprintln!("measuring {}...", launcher.name);
+    let env = DeviceEnv {
+        agent_id: AGENT_ID.into(),
+        api_key: API_KEY.into(),
+        mqtt_url: broker.url(),
+        manifest: Some(fixture_manifest()),
+    };
+    let mut device = launcher.spawn(&env)?;
+    tokio::task::block_in_place(|| device.wait_ready(Duration::from_secs(10)))?;
+    let mut driver = Driver::connect(broker.port(), &launcher.name).await?;
+
+    driver.sequential("warmup", 100).await?;
+    let mut latencies = driver.sequential("seq", work.sequential).await?;
+    latencies.sort();
+    let started = Instant::now();
+    driver.pipelined(work.total, work.in_flight).await?;
+    let per_second = work.total as f64 / started.elapsed().as_secs_f64();
+    let rss_kib = device.rss_kib()?;
+    driver.gateway.disconnect().await;
+    let _ = tokio::task::block_in_place(|| device.kill());
+    Ok(Measurement {
+        p50: latencies[latencies.len() / 2],
+        p99: latencies[latencies.len() * 99 / 100],
+        per_second,
+        rss_kib,
+    })
+}
+
+/// The gateway side: publishes `echo` commands and waits for their responses.
+struct Driver {
+    gateway: Gateway,
+    command: String,
+    response: String,
+    tag: String,
+}
+
+impl Driver {
+    async fn connect(port: u16, name: &str) -> Result<Self> {
+        let response = format!("{}response", prefix());
+        let gateway =
+            Gateway::connect(port, "bench-driver", std::slice::from_ref(&response)).await?;
+        // Unique ids per device so a dedup cache never answers from memory.
+        let tag: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+        Ok(Self {
+            gateway,
+            command: format!("{}command", prefix()),
+            response,
+            tag,
+        })
+    }
+
+    async fn send(&self, phase: &str, n: usize) -> Result<()> {
+        let message = json!({
+            "commandId": format!("{}-{phase}-{n}", self.tag),
+            "command": "echo",
+            "payload": {"n": n, "text": "bench"},
+        });
+        self.gateway
+            .client()
+            .publish(&self.command, QoS::AtLeastOnce, false, message.to_string())
+            .await
+            .context("publishing a command")
+    }
+
+    async fn answer(&mut self) -> Result<()> {
+        loop {
+            let d = self.gateway.next(Duration::from_secs(10)).await?;
+            if d.topic != self.response {
+                continue;
+            }
+            if d.json()["success"] != true {
+                bail!("the device failed an echo: {}", d.json());
+            }
+            return Ok(());
+        }
+    }
+
+    /// One command at a time; the round-trip time of each.
+    async fn sequential(&mut self, phase: &str, count: usize) -> Result<Vec<Duration>> {
+        let mut latencies = Vec::with_capacity(count);
+        for n in 0..count {
+            let t0 = Instant::now();
+            self.send(phase, n).await?;
+            self.answer().await?;
+            latencies.push(t0.elapsed());
+        }
+        Ok(latencies)
+    }
+
+    /// `total` commands with `in_flight` outstanding at any time.
+    async fn pipelined(&mut self, total: usize, in_flight: usize) -> Result<()> {
+        let mut sent = 0;
+        while sent < in_flight.min(total) {
+            self.send("tput", sent).await?;
+            sent += 1;
+        }
+        for _ in 0..total {
+            self.answer().await?;
+            if sent < total {
+                self.send("tput", sent).await?;
+                sent += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn print_table(rows: &[(String, Result<Measurement>)]) {
+    println!();
+    println!(
+        "{:<36} {:>9} {:>9} {:>12} {:>9}",
+        "device (echo)", "p50 ms", "p99 ms", "commands/s", "RSS MB"
+    );
+    for (name, m) in rows {
+        match m {
+            Ok(m) => println!(
+                "{name:<36} {:>9.3} {:>9.3} {:>12.0} {:>9.1}",
+                m.p50.as_secs_f64() * 1e3,
+                m.p99.as_secs_f64() * 1e3,
+                m.per_second,
+                m.rss_kib as f64 / 1024.0
+            ),
+            Err(e) => println!("{name:<36} {e:#}"),
+        }
+    }
+    let get = |i: usize| rows.get(i).and_then(|(_, m)| m.as_ref().ok());
+    println!();
+    match (get(0), get(1), get(2)) {
+        (Some(rust), Some(raw), Some(official)) => {
+            println!(
+                "Rust runtime vs official client: {:.1}x throughput (goal >= 20x)",
+                rust.per_second / official.per_second
+            );
+            println!(
+                "Rust runtime vs raw echo: {:.0} % of the ceiling (goal >= 80 %)",
+                100.0 * rust.per_second / raw.per_second
+            );
+            println!(
+                "Rust runtime p50 {:.3} ms (goal <= 0.3 ms), RSS {:.1} MB (goal <= 5 MB)",
+                rust.p50.as_secs_f64() * 1e3,
+                rust.rss_kib as f64 / 1024.0
+            );
+        }
+        _ => println!("ratios need all three rows"),
+    }
+}
