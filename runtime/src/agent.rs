@@ -62,6 +62,15 @@ impl AgentClient {
     /// subscribe to every device's status, response, trigger and heartbeat. Returns once
     /// the subscription is acknowledged.
     pub async fn connect(url: &str, client_id: &str) -> Result<Self, Error> {
+        Self::connect_with_login(url, client_id, None).await
+    }
+
+    /// [`connect`](Self::connect) with a username and password, for brokers that require one.
+    pub async fn connect_with_login(
+        url: &str,
+        client_id: &str,
+        login: Option<(&str, &str)>,
+    ) -> Result<Self, Error> {
         let url = BrokerUrl::parse(url)?;
         let mut options = match url.scheme {
             Scheme::Tcp => MqttOptions::new(client_id, url.host.clone(), url.port),
@@ -75,6 +84,9 @@ impl AgentClient {
             .set_clean_session(true)
             .set_keep_alive(Duration::from_secs(60))
             .set_max_packet_size(4 * 1024 * 1024, 4 * 1024 * 1024);
+        if let Some((username, password)) = login {
+            options.set_credentials(username, password);
+        }
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
         let (observed, _) = broadcast::channel(4096);
         let waiters: Arc<Waiters> = Arc::default();
