@@ -171,3 +171,129 @@ fn token(t: &Transcript, event: &Event) -> String {
         Event::Undecodable(e) => format!("(undecodable: {e})"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::recorder::{ConnectRecord, Direction, Entry, Password, Payload, PublishRecord};
+
+    const PREFIX: &str = "lua/devices/a/d/";
+
+    fn transcript(events: Vec<Event>) -> Transcript {
+        Transcript {
+            device: "synthetic".into(),
+            prefix: PREFIX.into(),
+            entries: events
+                .into_iter()
+                .map(|event| Entry {
+                    at: Duration::ZERO,
+                    connection: 0,
+                    direction: Direction::DeviceToBroker,
+                    event,
+                })
+                .collect(),
+            observed: Vec::new(),
+            will: None,
+        }
+    }
+
+    fn connect(clean_session: bool) -> Event {
+        Event::Connect(ConnectRecord {
+            protocol_v4: true,
+            client_id: "lua-a-d".into(),
+            username: Some("a:d".into()),
+            password: Password::ExpectedKey,
+            clean_session,
+            keep_alive: 60,
+            will: None,
+        })
+    }
+
+    fn publish(suffix: &str, payload: serde_json::Value) -> Event {
+        Event::Publish(PublishRecord {
+            topic: format!("{PREFIX}{suffix}"),
+            qos: 1,
+            retain: false,
+            payload: Payload::Json(payload),
+        })
+    }
+
+    fn response(id: &str) -> Event {
+        publish("response", json!({"commandId": id, "success": true}))
+    }
+
+    fn subscribe(suffixes: &[&str]) -> Event {
+        Event::Subscribe(
+            suffixes
+                .iter()
+                .map(|s| (format!("{PREFIX}{s}"), 1))
+                .collect(),
+        )
+    }
+
+    fn session(clean: bool, responses: &[&str], end: &[Event]) -> Transcript {
+        let mut events = vec![connect(clean), subscribe(&["command", "error"])];
+        events.extend(responses.iter().map(|id| response(id)));
+        events.extend(end.iter().cloned());
+        transcript(events)
+    }
+
+    #[test]
+    fn identical_sessions_do_not_differ() {
+        let a = session(false, &["x", "y"], &[Event::Disconnect, Event::Closed]);
+        assert_eq!(differences(&a, &a.clone()), vec![]);
+    }
+
+    #[test]
+    fn the_order_of_responses_to_different_commands_is_free() {
+        let a = session(false, &["x", "y"], &[Event::Closed]);
+        let b = session(false, &["y", "x"], &[Event::Closed]);
+        assert_eq!(differences(&a, &b), vec![]);
+    }
+
+    #[test]
+    fn how_subscriptions_are_split_into_packets_does_not_count() {
+        let a = session(false, &[], &[Event::Closed]);
+        let mut b = a.clone();
+        b.entries[1].event = subscribe(&["command"]);
+        b.entries.insert(
+            2,
+            Entry {
+                event: subscribe(&["error"]),
+                ..b.entries[1].clone()
+            },
+        );
+        assert_eq!(differences(&a, &b), vec![]);
+    }
+
+    #[test]
+    fn a_changed_connect_field_a_missing_response_and_a_missing_disconnect_are_reported() {
+        let a = session(false, &["x", "y"], &[Event::Disconnect, Event::Closed]);
+        let b = session(true, &["x"], &[Event::Closed]);
+        let facts: Vec<String> = differences(&a, &b).into_iter().map(|d| d.fact).collect();
+        // In so short a session the opening sequence reaches the end, so it differs too.
+        assert_eq!(
+            facts,
+            [
+                "#0 connect clean session",
+                "#0 ending",
+                "#0 opening",
+                "#0 response y [0]"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_second_response_to_the_same_command_is_reported() {
+        let a = session(false, &["x"], &[Event::Closed]);
+        let b = session(false, &["x", "x"], &[Event::Closed]);
+        let diffs = differences(&a, &b);
+        let facts: Vec<&str> = diffs.iter().map(|d| d.fact.as_str()).collect();
+        assert_eq!(facts, ["#0 ending", "#0 opening", "#0 response x [1]"]);
+        assert_eq!(diffs[2].reference, None);
+    }
+}

@@ -97,3 +97,13 @@ fn the_rust_runtime_is_indistinguishable_from_the_official_client() {
         side_by_side(&official, &rust)
     );
 }
+
+#[test]
+fn a_device_that_skips_registration_fails_the_session() {
+    // The raw echo answers commands but never publishes a status: the harness must notice.
+    let raw = fixtures::raw_echo_device(Profile::Dev).expect("building raw-echo");
+    let err = session::run(&raw).expect_err("raw-echo must not pass the session");
+    let message = format!("{err:?}");
+    assert!(message.contains("the public online status"), "{message}");
+    assert!(message.contains("transcript so far"), "{message}");
+}
