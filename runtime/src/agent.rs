@@ -143,7 +143,7 @@ impl AgentClient {
                     Err(rumqttc::ConnectionError::RequestsDone) => return,
                     Err(e) => {
                         if let Some(ready) = ready.take() {
-                            let _ = ready.send(Err(Error::Connect(e)));
+                            let _ = ready.send(Err(Error::Connect(Box::new(e))));
                             return;
                         }
                         tokio::time::sleep(Duration::from_millis(100)).await;

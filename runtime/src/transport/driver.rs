@@ -220,7 +220,7 @@ pub(crate) async fn run<D: Dispatch>(
                 ctx.handle.inner.registered.store(false, Ordering::SeqCst);
                 if !ever_registered {
                     if let Some(ready) = ready.take() {
-                        let _ = ready.send(Err(Error::Connect(e)));
+                        let _ = ready.send(Err(Error::Connect(Box::new(e))));
                         finish(&ctx, None);
                         return;
                     }

@@ -10,7 +10,7 @@ pub enum Error {
     /// The configuration is unusable (missing variable, bad URL, bad CA file...).
     Config(String),
     /// The first connection failed; later losses are retried, not reported here.
-    Connect(rumqttc::ConnectionError),
+    Connect(Box<rumqttc::ConnectionError>),
     /// No `trigger_ack` arrived in time.
     TriggerTimeout {
         /// The trigger name.
@@ -44,7 +44,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Connect(e) => Some(e),
+            Self::Connect(e) => Some(e.as_ref()),
             Self::Client(e) => Some(e),
             _ => None,
         }

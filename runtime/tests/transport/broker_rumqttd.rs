@@ -46,7 +46,11 @@ fn start_rumqttd() -> (String, Seen) {
         v4: Some(HashMap::from([("v4".to_string(), server)])),
         ..Default::default()
     };
-    std::thread::spawn(move || Broker::new(config).start());
+    std::thread::spawn(move || {
+        if let Err(e) = Broker::new(config).start() {
+            eprintln!("rumqttd stopped: {e}");
+        }
+    });
     // Wait until it accepts connections.
     let deadline = std::time::Instant::now() + WAIT;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -149,11 +149,10 @@ async fn slow_commands_overlap_and_keep_their_ids() {
     );
 }
 
-async fn futures_join_all<F: std::future::Future>(
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
     futures: impl Iterator<Item = F>,
 ) -> Vec<F::Output>
 where
-    F: Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.map(tokio::spawn).collect();
