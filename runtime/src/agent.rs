@@ -88,6 +88,7 @@ impl AgentClient {
             options.set_credentials(username, password);
         }
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
+        eventloop.set_network_options(crate::transport::network_options());
         let (observed, _) = broadcast::channel(4096);
         let waiters: Arc<Waiters> = Arc::default();
         let (ready_tx, ready_rx) = oneshot::channel();

@@ -104,7 +104,8 @@ impl<D: Dispatch> DeviceBuilder<D> {
     pub async fn connect(self) -> Result<DeviceHandle, Error> {
         let url = self.config.validate()?;
         let options = driver::mqtt_options(&self.config, &url, &self.handle.inner.topics)?;
-        let (client, eventloop) = AsyncClient::new(options, 256);
+        let (client, mut eventloop) = AsyncClient::new(options, 256);
+        eventloop.set_network_options(driver::network_options());
         // Cannot fail: each builder owns a fresh handle and `connect` consumes the builder.
         let _ = self.handle.inner.client.set(client.clone());
         let (ready_tx, ready_rx) = oneshot::channel();

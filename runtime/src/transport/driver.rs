@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rumqttc::{
-    AsyncClient, Disconnect, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, Publish,
-    QoS, Request, Subscribe, SubscribeFilter, TlsConfiguration, Transport,
+    AsyncClient, Disconnect, Event, EventLoop, LastWill, MqttOptions, NetworkOptions, Outgoing,
+    Packet, Publish, QoS, Request, Subscribe, SubscribeFilter, TlsConfiguration, Transport,
 };
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -109,6 +109,14 @@ pub(crate) fn mqtt_options(
         .set_max_packet_size(config.max_packet_size, config.max_packet_size)
         .set_last_will(last_will(topics));
     Ok(options)
+}
+
+/// TCP_NODELAY on: responses are small and latency-bound, and Nagle's algorithm meeting the
+/// broker's delayed ACK otherwise holds each one back for tens of milliseconds.
+pub(crate) fn network_options() -> NetworkOptions {
+    let mut options = NetworkOptions::new();
+    options.set_tcp_nodelay(true);
+    options
 }
 
 fn last_will(topics: &Topics) -> LastWill {

@@ -24,3 +24,5 @@ pub use url::{BrokerUrl, Scheme};
 
 #[cfg(feature = "agent")]
 pub(crate) use clock::random_u32;
+#[cfg(feature = "agent")]
+pub(crate) use driver::network_options;
