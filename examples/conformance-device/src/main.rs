@@ -23,7 +23,8 @@ const DEFAULT_MANIFEST: &str = concat!(
     "/../../manifests/conformance-device.yaml"
 );
 
-#[tokio::main]
+// One thread: the device is I/O-bound, and a second worker only costs memory (RSS).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
