@@ -121,10 +121,11 @@ pub fn parse(text: &str) -> Result<(Node, Vec<Diagnostic>), Diagnostic> {
         anchors: HashMap::new(),
         root: None,
         problems: Vec::new(),
+        offsets: CharToByte::new(text),
     };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, false) {
-        let at = byte_offset(text, e.marker());
+        let at = CharToByte::new(text).offset(e.marker());
         return Err(Diagnostic::error(
             Span::new(at, at + 1),
             format!("YAML syntax error: {}", e.info()),
@@ -137,11 +138,36 @@ pub fn parse(text: &str) -> Result<(Node, Vec<Diagnostic>), Diagnostic> {
     Ok((root, builder.problems))
 }
 
-/// yaml-rust2's marker index counts characters; spans here are byte offsets.
-fn byte_offset(text: &str, mark: &Marker) -> usize {
-    text.char_indices()
-        .nth(mark.index())
-        .map_or(text.len(), |(i, _)| i)
+/// yaml-rust2's marker index counts characters; spans here are byte offsets. Marks do not
+/// arrive in source order (a mapping's end comes after its last value, block starts after their
+/// first key), so the conversion is a table built once, or the identity for ASCII text.
+struct CharToByte {
+    /// Byte offset of every char index; empty when the text is ASCII.
+    table: Vec<usize>,
+    len: usize,
+}
+
+impl CharToByte {
+    fn new(text: &str) -> Self {
+        let table = if text.is_ascii() {
+            Vec::new()
+        } else {
+            text.char_indices().map(|(i, _)| i).collect()
+        };
+        Self {
+            table,
+            len: text.len(),
+        }
+    }
+
+    fn offset(&self, mark: &Marker) -> usize {
+        let i = mark.index();
+        if self.table.is_empty() {
+            i.min(self.len)
+        } else {
+            self.table.get(i).copied().unwrap_or(self.len)
+        }
+    }
 }
 
 enum Frame {
@@ -164,11 +190,12 @@ struct Builder<'a> {
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
     problems: Vec<Diagnostic>,
+    offsets: CharToByte,
 }
 
 impl MarkedEventReceiver for Builder<'_> {
     fn on_event(&mut self, ev: Event, mark: Marker) {
-        let at = byte_offset(self.text, &mark);
+        let at = self.offsets.offset(&mark);
         match ev {
             Event::Scalar(value, style, anchor, tag) => {
                 let span = scalar_span(self.text, at, &value, style);
