@@ -1,12 +1,16 @@
-//! `luagen`: the command line over the luagen library.
+//! `luagen`: the command line over the luagen library. Each subcommand is a few lines over the
+//! core; anything two front ends need lives in the `luagen` crate instead.
 //!
-//! Exit codes: 0 success, 1 an invalid manifest, 2 usage or I/O errors.
+//! Exit codes: 0 success, 1 an invalid manifest (or a failed operation), 2 usage or I/O errors.
+
+mod check;
+mod firmware;
+mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use luagen::LoadError;
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +34,8 @@ enum Cmd {
     Schema,
     /// Print the tools an agent will see for a device, as JSON.
     Tools { manifest: PathBuf },
+    /// Generate a complete device project for a board.
+    Firmware(firmware::FirmwareArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,71 +51,12 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Cmd::Check { manifests } => check(&manifests),
-        Cmd::Schema => print_json(&luagen::manifest::manifest_schema()),
+        Cmd::Check { manifests } => check::run(&manifests),
+        Cmd::Schema => report::print_json(&luagen::manifest::manifest_schema()),
         Cmd::Tools { manifest } => match luagen::load_file(&manifest) {
-            Ok(device) => print_json(&device.tools()),
-            Err(e) => report(&e),
+            Ok(device) => report::print_json(&device.tools()),
+            Err(e) => report::load_error(&e),
         },
-    }
-}
-
-fn check(manifests: &[PathBuf]) -> ExitCode {
-    let mut worst = ExitCode::SUCCESS;
-    let mut invalid = false;
-    for path in manifests {
-        match luagen::load_file(path) {
-            Ok(device) => println!(
-                "{}: ok ({}, {} commands, {} triggers)",
-                path.display(),
-                device.name,
-                device.commands.len(),
-                device.triggers.len()
-            ),
-            Err(e) => {
-                if report(&e) == ExitCode::from(2) {
-                    worst = ExitCode::from(2);
-                } else {
-                    invalid = true;
-                }
-            }
-        }
-    }
-    if worst == ExitCode::SUCCESS && invalid {
-        ExitCode::FAILURE
-    } else {
-        worst
-    }
-}
-
-fn report(e: &LoadError) -> ExitCode {
-    match e {
-        LoadError::Io { .. } => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-        LoadError::Invalid(d) => {
-            eprint!("{d}");
-            eprintln!(
-                "{}: {} error{}",
-                d.source().path().display(),
-                d.len(),
-                if d.len() == 1 { "" } else { "s" }
-            );
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn print_json(value: &serde_json::Value) -> ExitCode {
-    match serde_json::to_string_pretty(value) {
-        Ok(s) => {
-            println!("{s}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+        Cmd::Firmware(args) => firmware::run(args),
     }
 }

@@ -5,6 +5,7 @@
 //! front end (the proc-macro, the build script, the CLI) calls these same functions.
 
 pub mod diagnostic;
+pub mod emit;
 pub mod ident;
 pub mod ir;
 pub mod load;

@@ -1,0 +1,38 @@
+//! How the CLI prints results and errors.
+
+use std::process::ExitCode;
+
+use luagen::LoadError;
+
+/// Print a manifest that failed to load; returns the exit code it deserves.
+pub fn load_error(e: &LoadError) -> ExitCode {
+    match e {
+        LoadError::Io { .. } => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        LoadError::Invalid(d) => {
+            eprint!("{d}");
+            eprintln!(
+                "{}: {} error{}",
+                d.source().path().display(),
+                d.len(),
+                if d.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn print_json(value: &serde_json::Value) -> ExitCode {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Emitters: everything that turns a validated [`crate::Device`] into files.
+
+pub mod project;
