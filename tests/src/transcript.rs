@@ -197,11 +197,32 @@ impl Transcript {
 }
 
 /// A payload as one line of text.
+/// JSON objects are rendered with sorted keys: key order carries no meaning in JSON, and it
+/// differs between serializers (serde_json's order depends on a feature other crates enable).
 pub fn render_payload(p: &Payload) -> String {
     match p {
         Payload::Empty => "(empty)".into(),
-        Payload::Json(v) => v.to_string(),
+        Payload::Json(v) => canonical(v).to_string(),
         Payload::Text(t) => format!("(not JSON) {t:?}"),
+    }
+}
+
+fn canonical(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut entries: Vec<_> = m.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), canonical(v)))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(canonical).collect())
+        }
+        other => other.clone(),
     }
 }
 
