@@ -186,7 +186,8 @@ pub enum CommandError {
     },
     /// The payload broke the command's input schema; the handler did not run.
     InvalidPayload {
-        /// JSON Pointer (RFC 6901) to the offending value, `""` for the payload itself.
+        /// The offending field as a reader writes it: `labelData.tracking`, `items[2].name`;
+        /// empty for the payload itself.
         path: String,
         /// The rule it broke, e.g. `must be one of "low", "high"`.
         rule: String,
@@ -214,7 +215,7 @@ impl CommandError {
         Self::UnknownCommand { name: name.into() }
     }
 
-    /// [`CommandError::InvalidPayload`] at JSON Pointer `path`.
+    /// [`CommandError::InvalidPayload`] at field `path` (`labelData.tracking`, `items[2]`).
     pub fn invalid_payload(path: impl Into<String>, rule: impl Into<String>) -> Self {
         Self::InvalidPayload {
             path: path.into(),
@@ -234,10 +235,8 @@ impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnknownCommand { name } => write!(f, "Unknown command: {name}"),
-            Self::InvalidPayload { path, rule } if path.is_empty() => {
-                write!(f, "Invalid payload: {rule}")
-            }
-            Self::InvalidPayload { path, rule } => write!(f, "Invalid payload at {path}: {rule}"),
+            Self::InvalidPayload { path, rule } if path.is_empty() => write!(f, "payload: {rule}"),
+            Self::InvalidPayload { path, rule } => write!(f, "{path}: {rule}"),
             Self::Handler { message } => f.write_str(message),
             Self::Panicked { message } => write!(f, "Handler panicked: {message}"),
             Self::Malformed { reason } => write!(f, "Malformed command: {reason}"),
@@ -300,12 +299,12 @@ mod tests {
             "deliberate failure"
         );
         assert_eq!(
-            CommandError::invalid_payload("/level", "must be a string").to_string(),
-            "Invalid payload at /level: must be a string"
+            CommandError::invalid_payload("level", "must be a string").to_string(),
+            "level: must be a string"
         );
         assert_eq!(
             CommandError::invalid_payload("", "must be an object").to_string(),
-            "Invalid payload: must be an object"
+            "payload: must be an object"
         );
     }
 }

@@ -20,6 +20,7 @@ pub mod message;
 pub mod session;
 pub mod timestamp;
 pub mod topic;
+pub mod typed;
 
 #[cfg(feature = "agent")]
 pub mod agent;

@@ -81,7 +81,7 @@ async fn run(
             let level = payload
                 .get("level")
                 .and_then(Value::as_str)
-                .ok_or_else(|| CommandError::invalid_payload("/level", "must be a string"))?;
+                .ok_or_else(|| CommandError::invalid_payload("level", "must be a string"))?;
             let ack = device
                 .trigger("alert", json!({ "level": level }))
                 .await
@@ -92,7 +92,7 @@ async fn run(
         }
         "slow" => {
             let ms = payload.get("ms").and_then(Value::as_u64).ok_or_else(|| {
-                CommandError::invalid_payload("/ms", "must be a non-negative integer")
+                CommandError::invalid_payload("ms", "must be a non-negative integer")
             })?;
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok(Some(json!({ "slept": ms })))

@@ -1,0 +1,441 @@
+//! What generated typed devices call: payload checks, decoding and encoding.
+//!
+//! The checks are generated per schema (see `luagen::emit::rust`), and written as calls into
+//! these small helpers so that every rule has one implementation and one wording, shared by the
+//! host runtime and the no_std firmware. Each check stops at the first violation and names it as
+//! `field.path: rule`, the text the device sends back in its error response.
+
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::{self, Write};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::dispatch::CommandError;
+
+/// Re-exports the generated code names through `::lua_device::typed::__private`, so a device
+/// crate depends on `lua-device` alone.
+#[doc(hidden)]
+pub mod __private {
+    pub use alloc::boxed::Box;
+    pub use alloc::collections::BTreeMap;
+    pub use alloc::string::String;
+    pub use alloc::vec::Vec;
+    pub use serde;
+    pub use serde_json;
+}
+
+/// A payload type whose schema checks were generated from the manifest.
+pub trait Check {
+    /// Check `value` (found at `path`) against the schema, before it is deserialized.
+    fn check(value: &Value, path: &mut FieldPath) -> Result<(), CommandError>;
+}
+
+/// Where in the payload a check is: `labelData.tracking`, `items[2].name`.
+#[derive(Clone, Debug, Default)]
+pub struct FieldPath {
+    segments: Vec<Segment>,
+}
+
+#[derive(Clone, Debug)]
+enum Segment {
+    Key(Cow<'static, str>),
+    Index(usize),
+}
+
+impl FieldPath {
+    /// The payload itself.
+    pub fn root() -> Self {
+        Self::default()
+    }
+
+    /// Run `f` one level down, at object key `key`.
+    pub fn key<T>(&mut self, key: &'static str, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.segments.push(Segment::Key(Cow::Borrowed(key)));
+        let out = f(self);
+        self.segments.pop();
+        out
+    }
+
+    /// Run `f` one level down, at a key only known at run time (map entries).
+    pub fn dynamic_key<T>(&mut self, key: &str, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.segments.push(Segment::Key(Cow::Owned(key.into())));
+        let out = f(self);
+        self.segments.pop();
+        out
+    }
+
+    /// Run `f` one level down, at array index `index`.
+    pub fn index<T>(&mut self, index: usize, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.segments.push(Segment::Index(index));
+        let out = f(self);
+        self.segments.pop();
+        out
+    }
+
+    /// The violation of `rule` here.
+    pub fn fail(&self, rule: impl Into<String>) -> CommandError {
+        CommandError::invalid_payload(self.to_string(), rule)
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, segment) in self.segments.iter().enumerate() {
+            match segment {
+                Segment::Key(k) if i == 0 => f.write_str(k)?,
+                Segment::Key(k) => write!(f, ".{k}")?,
+                Segment::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The JSON type names JSON Schema uses, for "must be an X".
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn must_be(path: &FieldPath, what: &str, value: &Value) -> CommandError {
+    path.fail(format!("must be {what}, found {}", kind(value)))
+}
+
+/// The object at `path`; `required` keys must be present and, when `closed`, no others.
+pub fn object<'v>(
+    value: &'v Value,
+    path: &mut FieldPath,
+    required: &[&'static str],
+    closed: Option<&[&'static str]>,
+) -> Result<&'v Map<String, Value>, CommandError> {
+    let Value::Object(map) = value else {
+        return Err(must_be(path, "an object", value));
+    };
+    for key in required {
+        if !map.contains_key(*key) {
+            return Err(path.key(key, |p| p.fail("is required")));
+        }
+    }
+    if let Some(known) = closed {
+        if let Some(extra) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(path.dynamic_key(extra, |p| p.fail("is not allowed")));
+        }
+    }
+    Ok(map)
+}
+
+/// The array at `path`, with its item-count and uniqueness rules.
+pub fn array<'v>(
+    value: &'v Value,
+    path: &mut FieldPath,
+    min_items: Option<u64>,
+    max_items: Option<u64>,
+    unique: bool,
+) -> Result<&'v [Value], CommandError> {
+    let Value::Array(items) = value else {
+        return Err(must_be(path, "an array", value));
+    };
+    let len = items.len() as u64;
+    if let Some(min) = min_items.filter(|m| len < *m) {
+        return Err(path.fail(format!("must have at least {min} items")));
+    }
+    if let Some(max) = max_items.filter(|m| len > *m) {
+        return Err(path.fail(format!("must have at most {max} items")));
+    }
+    if unique {
+        for (i, item) in items.iter().enumerate() {
+            if items[..i].iter().any(|earlier| json_equal(earlier, item)) {
+                return Err(path.fail("must not contain duplicate items"));
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// A boolean at `path`.
+pub fn boolean(value: &Value, path: &mut FieldPath) -> Result<(), CommandError> {
+    match value {
+        Value::Bool(_) => Ok(()),
+        _ => Err(must_be(path, "a boolean", value)),
+    }
+}
+
+/// `null` at `path`.
+pub fn null(value: &Value, path: &mut FieldPath) -> Result<(), CommandError> {
+    match value {
+        Value::Null => Ok(()),
+        _ => Err(must_be(path, "null", value)),
+    }
+}
+
+/// An integer at `path` within inclusive bounds (exclusive ones are folded in by the
+/// generator). JSON Schema counts `2.0` as an integer, and so does this check.
+pub fn integer(
+    value: &Value,
+    path: &mut FieldPath,
+    min: Option<i128>,
+    max: Option<i128>,
+    multiple_of: Option<u64>,
+) -> Result<(), CommandError> {
+    let n: i128 = match value {
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i128::from(i),
+            (_, Some(u), _) => i128::from(u),
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1e38 => f as i128,
+            _ => return Err(must_be(path, "an integer", value)),
+        },
+        _ => return Err(must_be(path, "an integer", value)),
+    };
+    if let Some(min) = min.filter(|m| n < *m) {
+        return Err(path.fail(format!("must be at least {min}")));
+    }
+    if let Some(max) = max.filter(|m| n > *m) {
+        return Err(path.fail(format!("must be at most {max}")));
+    }
+    if let Some(m) = multiple_of.filter(|m| n % i128::from(*m) != 0) {
+        return Err(path.fail(format!("must be a multiple of {m}")));
+    }
+    Ok(())
+}
+
+/// Bounds of a number, as the schema states them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NumberBounds {
+    /// `minimum`.
+    pub minimum: Option<f64>,
+    /// `exclusiveMinimum`.
+    pub exclusive_minimum: Option<f64>,
+    /// `maximum`.
+    pub maximum: Option<f64>,
+    /// `exclusiveMaximum`.
+    pub exclusive_maximum: Option<f64>,
+    /// `multipleOf`.
+    pub multiple_of: Option<f64>,
+}
+
+/// A number at `path` within `bounds`.
+pub fn number(value: &Value, path: &mut FieldPath, bounds: NumberBounds) -> Result<(), CommandError> {
+    let Some(n) = value.as_f64().filter(|_| value.is_number()) else {
+        return Err(must_be(path, "a number", value));
+    };
+    if let Some(m) = bounds.minimum.filter(|m| n < *m) {
+        return Err(path.fail(format!("must be at least {m}")));
+    }
+    if let Some(m) = bounds.exclusive_minimum.filter(|m| n <= *m) {
+        return Err(path.fail(format!("must be greater than {m}")));
+    }
+    if let Some(m) = bounds.maximum.filter(|m| n > *m) {
+        return Err(path.fail(format!("must be at most {m}")));
+    }
+    if let Some(m) = bounds.exclusive_maximum.filter(|m| n >= *m) {
+        return Err(path.fail(format!("must be less than {m}")));
+    }
+    if let Some(m) = bounds.multiple_of {
+        let q = n / m;
+        // Float division: accept quotients within rounding of a whole number, as validators do.
+        if !q.is_finite() || libm_round(q) != q && (libm_round(q) - q).abs() > 1e-9 {
+            return Err(path.fail(format!("must be a multiple of {m}")));
+        }
+    }
+    Ok(())
+}
+
+fn libm_round(x: f64) -> f64 {
+    // core has no `round` without std; numbers here are far below 2^52 when it matters.
+    let t = x as i64 as f64;
+    if (x - t).abs() >= 0.5 {
+        t + x.signum()
+    } else {
+        t
+    }
+}
+
+/// A string at `path`: lengths count Unicode code points, as JSON Schema does.
+pub fn string<'v>(
+    value: &'v Value,
+    path: &mut FieldPath,
+    min_length: Option<u64>,
+    max_length: Option<u64>,
+    pattern: Option<&Pattern>,
+) -> Result<&'v str, CommandError> {
+    let Value::String(s) = value else {
+        return Err(must_be(path, "a string", value));
+    };
+    if min_length.is_some() || max_length.is_some() {
+        let len = s.chars().count() as u64;
+        if let Some(min) = min_length.filter(|m| len < *m) {
+            return Err(path.fail(format!("must have at least {min} characters")));
+        }
+        if let Some(max) = max_length.filter(|m| len > *m) {
+            return Err(path.fail(format!("must have at most {max} characters")));
+        }
+    }
+    if let Some(p) = pattern {
+        if !p.is_match(s) {
+            return Err(path.fail(format!("does not match {}", p.source)));
+        }
+    }
+    Ok(s)
+}
+
+/// One of a string enum's values.
+pub fn one_of_strings(value: &Value, path: &mut FieldPath, allowed: &[&str]) -> Result<(), CommandError> {
+    match value {
+        Value::String(s) if allowed.contains(&s.as_str()) => Ok(()),
+        _ => Err(path.fail(format!("must be one of {}", quoted_list(allowed)))),
+    }
+}
+
+/// One of an enum's values (given as JSON text) or the `const` value.
+pub fn one_of_values(value: &Value, path: &mut FieldPath, allowed_json: &str) -> Result<(), CommandError> {
+    let allowed: Vec<Value> = serde_json::from_str(allowed_json).unwrap_or_default();
+    if allowed.iter().any(|a| json_equal(a, value)) {
+        return Ok(());
+    }
+    let mut list = String::new();
+    for (i, a) in allowed.iter().enumerate() {
+        let _ = write!(list, "{}{a}", if i == 0 { "" } else { ", " });
+    }
+    Err(if allowed.len() == 1 {
+        path.fail(format!("must be {list}"))
+    } else {
+        path.fail(format!("must be one of {list}"))
+    })
+}
+
+fn quoted_list(items: &[&str]) -> String {
+    let mut out = String::new();
+    for (i, s) in items.iter().enumerate() {
+        let _ = write!(out, "{}{:?}", if i == 0 { "" } else { ", " }, s);
+    }
+    out
+}
+
+/// JSON equality as JSON Schema defines it: `1` equals `1.0`.
+pub fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// The value of a tagged union's tag property, for choosing the variant to check.
+pub fn tag<'v>(value: &'v Value, path: &mut FieldPath, property: &'static str, allowed: &[&str]) -> Result<&'v str, CommandError> {
+    let map = object(value, path, &[property], None)?;
+    match map.get(property) {
+        Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(s),
+        _ => Err(path.key(property, |p| p.fail(format!("must be one of {}", quoted_list(allowed))))),
+    }
+}
+
+/// The error for a value matching none of a union's variants (told apart by JSON type).
+pub fn no_variant(value: &Value, path: &mut FieldPath, expected: &str) -> CommandError {
+    must_be(path, expected, value)
+}
+
+/// A regular expression from a schema's `pattern`, compiled on first use. JSON Schema
+/// patterns are unanchored searches, which is what [`regex::Regex::is_match`] does.
+pub struct Pattern {
+    source: &'static str,
+    compiled: once_cell::race::OnceBox<Option<regex::Regex>>,
+}
+
+impl Pattern {
+    /// A pattern for `source` (luagen checked it compiles when the manifest loaded).
+    pub const fn new(source: &'static str) -> Self {
+        Self {
+            source,
+            compiled: once_cell::race::OnceBox::new(),
+        }
+    }
+
+    /// Whether `s` contains a match.
+    pub fn is_match(&self, s: &str) -> bool {
+        self.compiled
+            .get_or_init(|| Box::new(regex::Regex::new(self.source).ok()))
+            .as_ref()
+            .is_some_and(|re| re.is_match(s))
+    }
+}
+
+/// Check `payload` against `T`'s schema, then deserialize it.
+pub fn decode<T: Check + DeserializeOwned>(payload: Value) -> Result<T, CommandError> {
+    T::check(&payload, &mut FieldPath::root())?;
+    serde_json::from_value(payload).map_err(|e| CommandError::invalid_payload("", format!("{e}")))
+}
+
+/// A handler's result as the response's `data`.
+pub fn encode<T: Serialize>(value: &T) -> Result<Option<Value>, CommandError> {
+    serde_json::to_value(value)
+        .map(Some)
+        .map_err(|e| CommandError::handler(format!("result does not serialize: {e}")))
+}
+
+/// Free-form JSON (`{}` schemas and maps of anything) needs no check.
+impl Check for Value {
+    fn check(_: &Value, _: &mut FieldPath) -> Result<(), CommandError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_read_like_code() {
+        let mut p = FieldPath::root();
+        let e = p.key("labelData", |p| p.key("tracking", |p| p.fail("does not match ^[A-Z]$")));
+        assert_eq!(e.to_string(), "labelData.tracking: does not match ^[A-Z]$");
+        let e = p.key("items", |p| p.index(2, |p| p.key("name", |p| p.fail("is required"))));
+        assert_eq!(e.to_string(), "items[2].name: is required");
+        assert_eq!(p.fail("must be an object").to_string(), "payload: must be an object");
+    }
+
+    #[test]
+    fn rules_and_wording() {
+        let mut p = FieldPath::root();
+        assert!(integer(&json!(5), &mut p, Some(0), Some(10), None).is_ok());
+        assert!(integer(&json!(5.0), &mut p, Some(0), Some(10), None).is_ok());
+        assert_eq!(integer(&json!(5.5), &mut p, None, None, None).unwrap_err().to_string(), "payload: must be an integer, found number");
+        assert_eq!(integer(&json!(11), &mut p, Some(0), Some(10), None).unwrap_err().to_string(), "payload: must be at most 10");
+        assert_eq!(integer(&json!(7), &mut p, None, None, Some(5)).unwrap_err().to_string(), "payload: must be a multiple of 5");
+        let b = NumberBounds { exclusive_minimum: Some(0.0), ..Default::default() };
+        assert_eq!(number(&json!(0), &mut p, b).unwrap_err().to_string(), "payload: must be greater than 0");
+        let m = NumberBounds { multiple_of: Some(0.1), ..Default::default() };
+        assert!(number(&json!(0.3), &mut p, m).is_ok());
+        assert_eq!(string(&json!("héllo"), &mut p, None, Some(4), None).unwrap_err().to_string(), "payload: must have at most 4 characters");
+        assert!(string(&json!("héllo"), &mut p, None, Some(5), None).is_ok());
+        static RE: Pattern = Pattern::new("^[A-Z0-9]{8,20}$");
+        assert_eq!(string(&json!("abc"), &mut p, None, None, Some(&RE)).unwrap_err().to_string(), "payload: does not match ^[A-Z0-9]{8,20}$");
+        assert_eq!(one_of_strings(&json!("x"), &mut p, &["low", "high"]).unwrap_err().to_string(), r#"payload: must be one of "low", "high""#);
+        assert_eq!(object(&json!({}), &mut p, &["enabled"], None).unwrap_err().to_string(), "enabled: is required");
+        assert_eq!(object(&json!({"a":1,"b":2}), &mut p, &[], Some(&["a"])).unwrap_err().to_string(), "b: is not allowed");
+        assert_eq!(array(&json!([1, 1.0]), &mut p, None, None, true).unwrap_err().to_string(), "payload: must not contain duplicate items");
+        assert_eq!(one_of_values(&json!(3), &mut p, "[1,2]").unwrap_err().to_string(), "payload: must be one of 1, 2");
+        assert!(one_of_values(&json!(2.0), &mut p, "[1,2]").is_ok());
+        assert_eq!(one_of_values(&json!(3), &mut p, "[2]").unwrap_err().to_string(), "payload: must be 2");
+    }
+}
