@@ -17,6 +17,7 @@ pub mod dedup;
 pub mod dispatch;
 pub mod ledger;
 pub mod message;
+pub mod mqtt;
 pub mod session;
 pub mod timestamp;
 pub mod topic;

@@ -1,0 +1,408 @@
+//! The client side of one MQTT 3.1.1 connection: packet ids, QoS 1 in flight, keep-alive.
+//!
+//! A [`Client`] outlives connections: with clean session false, QoS 1 publishes the broker
+//! never acknowledged are sent again (DUP set) after the next CONNACK, as MQTT 3.1.1 §4.4
+//! requires.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::codec::{self, Connect, DecodeError, Packet, Publish};
+use crate::session::{Publication, Qos, Subscription};
+
+/// What a packet from the broker means to the device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// The broker accepted the connection.
+    Connected {
+        /// It still had this client's session.
+        session_present: bool,
+    },
+    /// A message on a subscribed topic (already acknowledged if QoS 1).
+    Message {
+        /// Topic name.
+        topic: String,
+        /// Payload bytes.
+        payload: Vec<u8>,
+    },
+    /// Nothing for the application (acks, pong).
+    Nothing,
+}
+
+/// Why the connection must be dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientError {
+    /// The broker refused CONNECT with this return code.
+    Refused(u8),
+    /// The broker sent bytes that are not a valid packet.
+    Decode(DecodeError),
+    /// A SUBSCRIBE was refused (return code 0x80).
+    SubscriptionRefused,
+    /// No PINGRESP within a keep-alive interval: the link is dead.
+    KeepAliveTimeout,
+    /// A packet arrived before CONNACK.
+    NotConnected,
+}
+
+impl core::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Refused(code) => write!(
+                f,
+                "broker refused the connection: {}",
+                codec::connack_reason(*code)
+            ),
+            Self::Decode(e) => write!(f, "bad packet from broker: {e}"),
+            Self::SubscriptionRefused => f.write_str("broker refused a subscription"),
+            Self::KeepAliveTimeout => f.write_str("no answer to keep-alive ping"),
+            Self::NotConnected => f.write_str("packet before CONNACK"),
+        }
+    }
+}
+
+/// MQTT client state that survives reconnection.
+#[derive(Debug)]
+pub struct Client {
+    keep_alive_ms: u64,
+    next_id: u16,
+    connected: bool,
+    /// Packet id -> the exact PUBLISH bytes, for resending with DUP after a reconnect.
+    inflight: BTreeMap<u16, Vec<u8>>,
+    last_sent_ms: u64,
+    ping_sent_ms: Option<u64>,
+    /// Bytes received but not yet a whole packet.
+    rx: Vec<u8>,
+}
+
+impl Client {
+    /// A client whose CONNECT will ask for `keep_alive_s`.
+    pub fn new(keep_alive_s: u16) -> Self {
+        Self {
+            keep_alive_ms: u64::from(keep_alive_s) * 1000,
+            next_id: 0,
+            connected: false,
+            inflight: BTreeMap::new(),
+            last_sent_ms: 0,
+            ping_sent_ms: None,
+            rx: Vec::new(),
+        }
+    }
+
+    /// Start a new connection: forget partial input, append CONNECT to `out`.
+    pub fn connect(&mut self, connect: &Connect<'_>, now_ms: u64, out: &mut Vec<u8>) {
+        self.connected = false;
+        self.rx.clear();
+        self.ping_sent_ms = None;
+        self.keep_alive_ms = u64::from(connect.keep_alive_s) * 1000;
+        codec::encode_connect(connect, out);
+        self.last_sent_ms = now_ms;
+    }
+
+    /// Whether CONNACK has been accepted on this connection.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// The connection ended; in-flight publishes are kept for the next one.
+    pub fn disconnected(&mut self) {
+        self.connected = false;
+        self.rx.clear();
+        self.ping_sent_ms = None;
+    }
+
+    /// QoS 1 publishes not yet acknowledged.
+    pub fn inflight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    fn packet_id(&mut self) -> u16 {
+        loop {
+            self.next_id = self.next_id.wrapping_add(1);
+            if self.next_id != 0 && !self.inflight.contains_key(&self.next_id) {
+                return self.next_id;
+            }
+        }
+    }
+
+    /// Append PUBLISH for `p` to `out`; QoS 1 publishes are kept until PUBACK.
+    pub fn publish(&mut self, p: &Publication, now_ms: u64, out: &mut Vec<u8>) {
+        let packet_id = (p.qos == Qos::AtLeastOnce).then(|| self.packet_id());
+        let start = out.len();
+        codec::encode_publish(
+            &Publish {
+                topic: &p.topic,
+                payload: &p.payload,
+                qos: p.qos,
+                retain: p.retain,
+                dup: false,
+                packet_id,
+            },
+            out,
+        );
+        if let Some(id) = packet_id {
+            self.inflight.insert(id, out[start..].to_vec());
+        }
+        self.last_sent_ms = now_ms;
+    }
+
+    /// Append one SUBSCRIBE for all of `subs` to `out`.
+    pub fn subscribe(&mut self, subs: &[Subscription], now_ms: u64, out: &mut Vec<u8>) {
+        let id = self.packet_id();
+        let topics: Vec<(&str, Qos)> = subs.iter().map(|s| (s.topic.as_str(), s.qos)).collect();
+        codec::encode_subscribe(id, &topics, out);
+        self.last_sent_ms = now_ms;
+    }
+
+    /// Append the graceful DISCONNECT.
+    pub fn disconnect(&mut self, out: &mut Vec<u8>) {
+        codec::encode_disconnect(out);
+        self.disconnected();
+    }
+
+    /// Feed bytes read from the socket; returns what they meant, in order. Acknowledgements
+    /// owed to the broker (PUBACK) and resends after CONNACK are appended to `out`.
+    pub fn receive(
+        &mut self,
+        bytes: &[u8],
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<Vec<Incoming>, ClientError> {
+        self.rx.extend_from_slice(bytes);
+        let mut events = Vec::new();
+        let mut used = 0;
+        let rx = core::mem::take(&mut self.rx);
+        let result = loop {
+            match codec::decode(&rx[used..]) {
+                Ok(Some((packet, n))) => {
+                    used += n;
+                    match self.handle(packet, now_ms, out) {
+                        Ok(event) => events.push(event),
+                        Err(e) => break Err(e),
+                    }
+                }
+                Ok(None) => break Ok(events),
+                Err(e) => break Err(ClientError::Decode(e)),
+            }
+        };
+        self.rx = rx;
+        self.rx.drain(..used);
+        result
+    }
+
+    fn handle(
+        &mut self,
+        packet: Packet<'_>,
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<Incoming, ClientError> {
+        // Any packet from the broker proves the link is alive.
+        self.ping_sent_ms = None;
+        match packet {
+            Packet::ConnAck {
+                code: 0,
+                session_present,
+            } => {
+                self.connected = true;
+                // Resend even when the broker lost the session: QoS 1 means at least once.
+                for bytes in self.inflight.values() {
+                    let mut again = bytes.clone();
+                    again[0] |= 0x08;
+                    out.extend_from_slice(&again);
+                }
+                if !self.inflight.is_empty() {
+                    self.last_sent_ms = now_ms;
+                }
+                Ok(Incoming::Connected { session_present })
+            }
+            Packet::ConnAck { code, .. } => Err(ClientError::Refused(code)),
+            _ if !self.connected => Err(ClientError::NotConnected),
+            Packet::Publish(p) => {
+                if let Some(id) = p.packet_id {
+                    codec::encode_puback(id, out);
+                    self.last_sent_ms = now_ms;
+                }
+                Ok(Incoming::Message {
+                    topic: p.topic.into(),
+                    payload: p.payload.to_vec(),
+                })
+            }
+            Packet::PubAck { packet_id } => {
+                self.inflight.remove(&packet_id);
+                Ok(Incoming::Nothing)
+            }
+            Packet::SubAck { codes, .. } if codes.contains(&0x80) => {
+                Err(ClientError::SubscriptionRefused)
+            }
+            Packet::SubAck { .. } | Packet::PingResp => Ok(Incoming::Nothing),
+        }
+    }
+
+    /// Call at least every second: appends PINGREQ when the link has been quiet for half the
+    /// keep-alive, and fails when a ping went unanswered for a whole keep-alive.
+    pub fn poll(&mut self, now_ms: u64, out: &mut Vec<u8>) -> Result<(), ClientError> {
+        if !self.connected || self.keep_alive_ms == 0 {
+            return Ok(());
+        }
+        if let Some(sent) = self.ping_sent_ms {
+            if now_ms.saturating_sub(sent) >= self.keep_alive_ms {
+                return Err(ClientError::KeepAliveTimeout);
+            }
+            return Ok(());
+        }
+        if now_ms.saturating_sub(self.last_sent_ms) >= self.keep_alive_ms / 2 {
+            codec::encode_pingreq(out);
+            self.ping_sent_ms = Some(now_ms);
+            self.last_sent_ms = now_ms;
+        }
+        Ok(())
+    }
+
+    /// Milliseconds until [`Client::poll`] has something to do.
+    pub fn poll_in(&self, now_ms: u64) -> u64 {
+        let due = match self.ping_sent_ms {
+            Some(sent) => sent + self.keep_alive_ms,
+            None => self.last_sent_ms + self.keep_alive_ms / 2,
+        };
+        due.saturating_sub(now_ms).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect() -> Connect<'static> {
+        Connect {
+            client_id: "c",
+            username: None,
+            password: None,
+            keep_alive_s: 60,
+            clean_session: false,
+            will: None,
+        }
+    }
+
+    fn publication(qos: Qos) -> Publication {
+        Publication {
+            topic: "t".into(),
+            payload: b"p".to_vec(),
+            qos,
+            retain: false,
+        }
+    }
+
+    #[test]
+    fn qos1_publishes_are_resent_with_dup_after_reconnect_until_acked() {
+        let mut c = Client::new(60);
+        let mut out = Vec::new();
+        c.connect(&connect(), 0, &mut out);
+        assert_eq!(
+            c.receive(&[0x20, 2, 0, 0], 0, &mut out).unwrap(),
+            [Incoming::Connected {
+                session_present: false
+            }]
+        );
+        out.clear();
+        c.publish(&publication(Qos::AtLeastOnce), 1, &mut out);
+        c.publish(&publication(Qos::AtMostOnce), 1, &mut out);
+        assert_eq!(c.inflight(), 1);
+        assert_eq!(out[0], 0x32);
+        c.disconnected();
+        out.clear();
+        c.connect(&connect(), 2, &mut out);
+        out.clear();
+        c.receive(&[0x20, 2, 1, 0], 3, &mut out).unwrap();
+        assert_eq!(out, [0x3a, 6, 0, 1, b't', 0, 1, b'p'], "DUP set, same id");
+        c.receive(&[0x40, 2, 0, 1], 4, &mut out).unwrap();
+        assert_eq!(c.inflight(), 0);
+    }
+
+    #[test]
+    fn incoming_qos1_is_acked_and_split_reads_reassemble() {
+        let mut c = Client::new(60);
+        let mut out = Vec::new();
+        c.connect(&connect(), 0, &mut out);
+        c.receive(&[0x20, 2, 0, 0], 0, &mut out).unwrap();
+        out.clear();
+        let mut wire = Vec::new();
+        codec::encode_publish(
+            &Publish {
+                topic: "lua/x",
+                payload: b"{}",
+                qos: Qos::AtLeastOnce,
+                retain: false,
+                dup: false,
+                packet_id: Some(42),
+            },
+            &mut wire,
+        );
+        wire.extend_from_slice(&[0xd0, 0]);
+        let (a, b) = wire.split_at(5);
+        assert!(c.receive(a, 1, &mut out).unwrap().is_empty());
+        let events = c.receive(b, 1, &mut out).unwrap();
+        assert_eq!(
+            events,
+            [
+                Incoming::Message {
+                    topic: "lua/x".into(),
+                    payload: b"{}".to_vec()
+                },
+                Incoming::Nothing
+            ]
+        );
+        assert_eq!(out, [0x40, 2, 0, 42]);
+    }
+
+    #[test]
+    fn keep_alive_pings_when_quiet_and_fails_when_unanswered() {
+        let mut c = Client::new(60);
+        let mut out = Vec::new();
+        c.connect(&connect(), 0, &mut out);
+        c.receive(&[0x20, 2, 0, 0], 0, &mut out).unwrap();
+        out.clear();
+        c.poll(29_999, &mut out).unwrap();
+        assert!(out.is_empty());
+        assert_eq!(c.poll_in(29_999), 1);
+        c.poll(30_000, &mut out).unwrap();
+        assert_eq!(out, [0xc0, 0]);
+        c.receive(&[0xd0, 0], 31_000, &mut out).unwrap();
+        out.clear();
+        c.poll(60_000, &mut out).unwrap();
+        assert_eq!(out, [0xc0, 0]);
+        assert_eq!(
+            c.poll(120_000, &mut out),
+            Err(ClientError::KeepAliveTimeout)
+        );
+    }
+
+    #[test]
+    fn refusals_and_early_packets_are_errors() {
+        let mut c = Client::new(60);
+        let mut out = Vec::new();
+        c.connect(&connect(), 0, &mut out);
+        assert_eq!(
+            c.receive(&[0xd0, 0], 0, &mut out),
+            Err(ClientError::NotConnected)
+        );
+        c.connect(&connect(), 0, &mut out);
+        assert_eq!(
+            c.receive(&[0x20, 2, 0, 5], 0, &mut out),
+            Err(ClientError::Refused(5))
+        );
+        c.connect(&connect(), 0, &mut out);
+        c.receive(&[0x20, 2, 0, 0], 0, &mut out).unwrap();
+        c.subscribe(
+            &[Subscription {
+                topic: "t".into(),
+                qos: Qos::AtLeastOnce,
+            }],
+            0,
+            &mut out,
+        );
+        assert_eq!(
+            c.receive(&[0x90, 3, 0, 1, 0x80], 0, &mut out),
+            Err(ClientError::SubscriptionRefused)
+        );
+    }
+}
