@@ -29,5 +29,7 @@ pub mod agent;
 pub mod transport;
 
 pub use dispatch::{CommandError, CommandResult, CommandSpec, Dispatch, LocalDispatch, Retry};
+#[cfg(feature = "macros")]
+pub use luagen_macros::lua_device;
 #[cfg(feature = "std")]
 pub use transport::{Config, Device, DeviceBuilder, DeviceEvent, DeviceHandle, Error};

@@ -226,7 +226,11 @@ pub struct NumberBounds {
 }
 
 /// A number at `path` within `bounds`.
-pub fn number(value: &Value, path: &mut FieldPath, bounds: NumberBounds) -> Result<(), CommandError> {
+pub fn number(
+    value: &Value,
+    path: &mut FieldPath,
+    bounds: NumberBounds,
+) -> Result<(), CommandError> {
     let Some(n) = value.as_f64().filter(|_| value.is_number()) else {
         return Err(must_be(path, "a number", value));
     };
@@ -291,7 +295,11 @@ pub fn string<'v>(
 }
 
 /// One of a string enum's values.
-pub fn one_of_strings(value: &Value, path: &mut FieldPath, allowed: &[&str]) -> Result<(), CommandError> {
+pub fn one_of_strings(
+    value: &Value,
+    path: &mut FieldPath,
+    allowed: &[&str],
+) -> Result<(), CommandError> {
     match value {
         Value::String(s) if allowed.contains(&s.as_str()) => Ok(()),
         _ => Err(path.fail(format!("must be one of {}", quoted_list(allowed)))),
@@ -299,7 +307,11 @@ pub fn one_of_strings(value: &Value, path: &mut FieldPath, allowed: &[&str]) -> 
 }
 
 /// One of an enum's values (given as JSON text) or the `const` value.
-pub fn one_of_values(value: &Value, path: &mut FieldPath, allowed_json: &str) -> Result<(), CommandError> {
+pub fn one_of_values(
+    value: &Value,
+    path: &mut FieldPath,
+    allowed_json: &str,
+) -> Result<(), CommandError> {
     let allowed: Vec<Value> = serde_json::from_str(allowed_json).unwrap_or_default();
     if allowed.iter().any(|a| json_equal(a, value)) {
         return Ok(());
@@ -334,18 +346,27 @@ pub fn json_equal(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
     }
 }
 
 /// The value of a tagged union's tag property, for choosing the variant to check.
-pub fn tag<'v>(value: &'v Value, path: &mut FieldPath, property: &'static str, allowed: &[&str]) -> Result<&'v str, CommandError> {
+pub fn tag<'v>(
+    value: &'v Value,
+    path: &mut FieldPath,
+    property: &'static str,
+    allowed: &[&str],
+) -> Result<&'v str, CommandError> {
     let map = object(value, path, &[property], None)?;
     match map.get(property) {
         Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(s),
-        _ => Err(path.key(property, |p| p.fail(format!("must be one of {}", quoted_list(allowed))))),
+        _ => Err(path.key(property, |p| {
+            p.fail(format!("must be one of {}", quoted_list(allowed)))
+        })),
     }
 }
 
@@ -392,6 +413,12 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Option<Value>, CommandError> {
         .map_err(|e| CommandError::handler(format!("result does not serialize: {e}")))
 }
 
+/// A handler's own error type as the response's `error` (its `Display` text, which for a
+/// [`CommandError`] is already the wire text).
+pub fn handler_error<E: fmt::Display>(error: E) -> CommandError {
+    CommandError::handler(format!("{error}"))
+}
+
 /// Free-form JSON (`{}` schemas and maps of anything) needs no check.
 impl Check for Value {
     fn check(_: &Value, _: &mut FieldPath) -> Result<(), CommandError> {
@@ -407,11 +434,18 @@ mod tests {
     #[test]
     fn paths_read_like_code() {
         let mut p = FieldPath::root();
-        let e = p.key("labelData", |p| p.key("tracking", |p| p.fail("does not match ^[A-Z]$")));
+        let e = p.key("labelData", |p| {
+            p.key("tracking", |p| p.fail("does not match ^[A-Z]$"))
+        });
         assert_eq!(e.to_string(), "labelData.tracking: does not match ^[A-Z]$");
-        let e = p.key("items", |p| p.index(2, |p| p.key("name", |p| p.fail("is required"))));
+        let e = p.key("items", |p| {
+            p.index(2, |p| p.key("name", |p| p.fail("is required")))
+        });
         assert_eq!(e.to_string(), "items[2].name: is required");
-        assert_eq!(p.fail("must be an object").to_string(), "payload: must be an object");
+        assert_eq!(
+            p.fail("must be an object").to_string(),
+            "payload: must be an object"
+        );
     }
 
     #[test]
@@ -419,23 +453,87 @@ mod tests {
         let mut p = FieldPath::root();
         assert!(integer(&json!(5), &mut p, Some(0), Some(10), None).is_ok());
         assert!(integer(&json!(5.0), &mut p, Some(0), Some(10), None).is_ok());
-        assert_eq!(integer(&json!(5.5), &mut p, None, None, None).unwrap_err().to_string(), "payload: must be an integer, found number");
-        assert_eq!(integer(&json!(11), &mut p, Some(0), Some(10), None).unwrap_err().to_string(), "payload: must be at most 10");
-        assert_eq!(integer(&json!(7), &mut p, None, None, Some(5)).unwrap_err().to_string(), "payload: must be a multiple of 5");
-        let b = NumberBounds { exclusive_minimum: Some(0.0), ..Default::default() };
-        assert_eq!(number(&json!(0), &mut p, b).unwrap_err().to_string(), "payload: must be greater than 0");
-        let m = NumberBounds { multiple_of: Some(0.1), ..Default::default() };
+        assert_eq!(
+            integer(&json!(5.5), &mut p, None, None, None)
+                .unwrap_err()
+                .to_string(),
+            "payload: must be an integer, found number"
+        );
+        assert_eq!(
+            integer(&json!(11), &mut p, Some(0), Some(10), None)
+                .unwrap_err()
+                .to_string(),
+            "payload: must be at most 10"
+        );
+        assert_eq!(
+            integer(&json!(7), &mut p, None, None, Some(5))
+                .unwrap_err()
+                .to_string(),
+            "payload: must be a multiple of 5"
+        );
+        let b = NumberBounds {
+            exclusive_minimum: Some(0.0),
+            ..Default::default()
+        };
+        assert_eq!(
+            number(&json!(0), &mut p, b).unwrap_err().to_string(),
+            "payload: must be greater than 0"
+        );
+        let m = NumberBounds {
+            multiple_of: Some(0.1),
+            ..Default::default()
+        };
         assert!(number(&json!(0.3), &mut p, m).is_ok());
-        assert_eq!(string(&json!("héllo"), &mut p, None, Some(4), None).unwrap_err().to_string(), "payload: must have at most 4 characters");
+        assert_eq!(
+            string(&json!("héllo"), &mut p, None, Some(4), None)
+                .unwrap_err()
+                .to_string(),
+            "payload: must have at most 4 characters"
+        );
         assert!(string(&json!("héllo"), &mut p, None, Some(5), None).is_ok());
         static RE: Pattern = Pattern::new("^[A-Z0-9]{8,20}$");
-        assert_eq!(string(&json!("abc"), &mut p, None, None, Some(&RE)).unwrap_err().to_string(), "payload: does not match ^[A-Z0-9]{8,20}$");
-        assert_eq!(one_of_strings(&json!("x"), &mut p, &["low", "high"]).unwrap_err().to_string(), r#"payload: must be one of "low", "high""#);
-        assert_eq!(object(&json!({}), &mut p, &["enabled"], None).unwrap_err().to_string(), "enabled: is required");
-        assert_eq!(object(&json!({"a":1,"b":2}), &mut p, &[], Some(&["a"])).unwrap_err().to_string(), "b: is not allowed");
-        assert_eq!(array(&json!([1, 1.0]), &mut p, None, None, true).unwrap_err().to_string(), "payload: must not contain duplicate items");
-        assert_eq!(one_of_values(&json!(3), &mut p, "[1,2]").unwrap_err().to_string(), "payload: must be one of 1, 2");
+        assert_eq!(
+            string(&json!("abc"), &mut p, None, None, Some(&RE))
+                .unwrap_err()
+                .to_string(),
+            "payload: does not match ^[A-Z0-9]{8,20}$"
+        );
+        assert_eq!(
+            one_of_strings(&json!("x"), &mut p, &["low", "high"])
+                .unwrap_err()
+                .to_string(),
+            r#"payload: must be one of "low", "high""#
+        );
+        assert_eq!(
+            object(&json!({}), &mut p, &["enabled"], None)
+                .unwrap_err()
+                .to_string(),
+            "enabled: is required"
+        );
+        assert_eq!(
+            object(&json!({"a":1,"b":2}), &mut p, &[], Some(&["a"]))
+                .unwrap_err()
+                .to_string(),
+            "b: is not allowed"
+        );
+        assert_eq!(
+            array(&json!([1, 1.0]), &mut p, None, None, true)
+                .unwrap_err()
+                .to_string(),
+            "payload: must not contain duplicate items"
+        );
+        assert_eq!(
+            one_of_values(&json!(3), &mut p, "[1,2]")
+                .unwrap_err()
+                .to_string(),
+            "payload: must be one of 1, 2"
+        );
         assert!(one_of_values(&json!(2.0), &mut p, "[1,2]").is_ok());
-        assert_eq!(one_of_values(&json!(3), &mut p, "[2]").unwrap_err().to_string(), "payload: must be 2");
+        assert_eq!(
+            one_of_values(&json!(3), &mut p, "[2]")
+                .unwrap_err()
+                .to_string(),
+            "payload: must be 2"
+        );
     }
 }

@@ -22,21 +22,16 @@ pub fn official_device() -> Result<DeviceLauncher> {
     ))
 }
 
-/// The Rust runtime's fixture device, crate `conformance-device` in `examples/`.
-pub const RUST_FIXTURE_DIR: &str = "examples/conformance-device";
-
-/// Whether the Rust fixture crate is in the checkout yet.
-pub fn rust_fixture_present() -> bool {
-    workspace_root()
-        .join(RUST_FIXTURE_DIR)
-        .join("Cargo.toml")
-        .exists()
-}
-
 /// Build the Rust fixture device and return its launcher.
 pub fn rust_device(profile: Profile) -> Result<DeviceLauncher> {
     let binary = cargo_build_binary("conformance-device", "conformance-device", profile)?;
     Ok(DeviceLauncher::new("Rust runtime", binary, &[]))
+}
+
+/// The same fixture on `#[lua_device]`: generated payload types and checks.
+pub fn typed_device(profile: Profile) -> Result<DeviceLauncher> {
+    let binary = cargo_build_binary("conformance-device", "conformance-typed", profile)?;
+    Ok(DeviceLauncher::new("Rust #[lua_device]", binary, &[]))
 }
 
 /// The raw rumqttc echo device (`src/bin/raw-echo.rs`): the throughput ceiling.

@@ -72,18 +72,10 @@ fn the_official_client_meets_the_protocol_as_recorded() {
     assert!(official.will.is_some());
 }
 
-#[test]
-fn the_rust_runtime_is_indistinguishable_from_the_official_client() {
-    if !fixtures::rust_fixture_present() {
-        eprintln!(
-            "\n!!! SKIPPED: {} does not exist yet; the Rust runtime was NOT compared with the \
-             official client !!!\n",
-            fixtures::RUST_FIXTURE_DIR
-        );
-        return;
-    }
-    let rust_launcher = fixtures::rust_device(Profile::Dev).expect("building conformance-device");
-    let rust = run(&rust_launcher);
+/// Run the session on `candidate` and on the official client; every difference must be one
+/// of the [`IMPROVEMENTS`].
+fn assert_indistinguishable_from_official(candidate: &lua_testkit::device::DeviceLauncher) {
+    let rust = run(candidate);
     let official = run(&fixtures::official_device().expect("official client venv"));
     assert_conforms(&official);
     assert_conforms(&rust);
@@ -98,7 +90,8 @@ fn the_rust_runtime_is_indistinguishable_from_the_official_client() {
         .collect();
     assert!(
         unexplained.is_empty(),
-        "the Rust runtime differs from the official client beyond PROTOCOL.md's improvements:\n{}\n\n{}",
+        "{} differs from the official client beyond PROTOCOL.md's improvements:\n{}\n\n{}",
+        rust.device,
         unexplained
             .iter()
             .map(|d| format!("  - {d}"))
@@ -106,6 +99,18 @@ fn the_rust_runtime_is_indistinguishable_from_the_official_client() {
             .join("\n"),
         side_by_side(&official, &rust)
     );
+}
+
+#[test]
+fn the_rust_runtime_is_indistinguishable_from_the_official_client() {
+    let launcher = fixtures::rust_device(Profile::Dev).expect("building conformance-device");
+    assert_indistinguishable_from_official(&launcher);
+}
+
+#[test]
+fn a_typed_lua_device_is_indistinguishable_from_the_official_client() {
+    let launcher = fixtures::typed_device(Profile::Dev).expect("building conformance-typed");
+    assert_indistinguishable_from_official(&launcher);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 mod check;
 mod firmware;
 mod report;
+mod rust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ enum Cmd {
     Schema,
     /// Print the tools an agent will see for a device, as JSON.
     Tools { manifest: PathBuf },
+    /// Print (or write) the Rust the macro and build.rs generate for a manifest.
+    Rust(rust::RustArgs),
     /// Generate a complete device project for a board.
     Firmware(firmware::FirmwareArgs),
 }
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
             Ok(device) => report::print_json(&device.tools()),
             Err(e) => report::load_error(&e),
         },
+        Cmd::Rust(args) => rust::run(args),
         Cmd::Firmware(args) => firmware::run(args),
     }
 }

@@ -4,6 +4,7 @@
 //! schema checks -> validated [`model::Device`] with its [`ir::TypeSpace`] -> emitters. Every
 //! front end (the proc-macro, the build script, the CLI) calls these same functions.
 
+mod builder;
 pub mod diagnostic;
 pub mod emit;
 pub mod ident;
@@ -15,6 +16,7 @@ pub mod source;
 mod suggest;
 pub mod yaml;
 
+pub use builder::{BuildError, Builder};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use load::{load_file, load_str, LoadError};
 pub use model::{Command, Device, Retry, Trigger};

@@ -24,6 +24,13 @@ pub enum Error {
     Client(rumqttc::ClientError),
     /// No response arrived in time (agent side).
     Timeout,
+    /// A payload broke its schema: a trigger the device was about to send, or a command the
+    /// agent was about to send. Nothing was published.
+    InvalidPayload(crate::CommandError),
+    /// The device answered `success: false` with this error (agent side).
+    Failed(String),
+    /// A response's `data` did not match the command's output type (agent side).
+    UnexpectedResponse(String),
 }
 
 impl fmt::Display for Error {
@@ -37,6 +44,9 @@ impl fmt::Display for Error {
             Self::NotConnected => f.write_str("the device is not connected"),
             Self::Client(e) => write!(f, "MQTT client error: {e}"),
             Self::Timeout => f.write_str("timed out waiting for a response"),
+            Self::InvalidPayload(e) => write!(f, "invalid payload: {e}"),
+            Self::Failed(e) => write!(f, "the device answered with an error: {e}"),
+            Self::UnexpectedResponse(e) => write!(f, "unexpected response data: {e}"),
         }
     }
 }

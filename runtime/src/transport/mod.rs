@@ -12,6 +12,7 @@ mod driver;
 mod dynamic;
 mod error;
 mod event;
+mod shared;
 mod tls;
 mod url;
 
@@ -20,6 +21,7 @@ pub use device::{Device, DeviceBuilder, DeviceHandle};
 pub use dynamic::DynamicDispatch;
 pub use error::Error;
 pub use event::DeviceEvent;
+pub use shared::Shared;
 pub use url::{BrokerUrl, Scheme};
 
 #[cfg(feature = "agent")]

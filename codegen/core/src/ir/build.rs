@@ -138,6 +138,14 @@ impl<'a> IrBuilder<'a> {
         }
     }
 
+    /// Keep `names` from payload types (the device-level items generated beside them).
+    pub fn reserve_names(&mut self, names: impl IntoIterator<Item = String>) {
+        for name in names {
+            self.rust_types.claim(name.clone());
+            self.python_types.claim(name);
+        }
+    }
+
     /// Build every shared definition.
     pub fn define_all(&mut self) {
         let defs: Vec<(String, TypeId)> = self

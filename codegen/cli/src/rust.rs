@@ -1,0 +1,47 @@
+//! `luagen rust device.yaml [-o out.rs] [--agent]`: the generated Rust, as the macro and
+//! build.rs would produce it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use luagen::emit::rust::{RustEmitter, RustOptions};
+
+use crate::report;
+
+#[derive(Args)]
+pub struct RustArgs {
+    /// The device manifest.
+    pub manifest: PathBuf,
+    /// Write here instead of standard output.
+    #[arg(short, long)]
+    pub out: Option<PathBuf>,
+    /// Also generate the typed agent-side client.
+    #[arg(long)]
+    pub agent: bool,
+}
+
+pub fn run(args: RustArgs) -> ExitCode {
+    let device = match luagen::load_file(&args.manifest) {
+        Ok(device) => device,
+        Err(e) => return report::load_error(&e),
+    };
+    let options = RustOptions {
+        agent: args.agent,
+        ..RustOptions::default()
+    };
+    let source = RustEmitter::with_options(&device, options).source();
+    match &args.out {
+        Some(path) => match std::fs::write(path, source) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                ExitCode::from(2)
+            }
+        },
+        None => {
+            print!("{source}");
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Schema checks as generated code: `impl Check for T` for every named type, calling the
+//! runtime's `typed` helpers so each rule has one implementation and one wording (no_std).
+
+use proc_macro2::{Ident, Literal, TokenStream};
+use quote::quote;
+
+use super::types::type_ident;
+use crate::ir::{
+    Additional, Discriminant, JsonType, NumShape, Shape, StructDef, TypeDefKind, TypeSpace,
+    UnionDef,
+};
+
+pub(super) struct CheckEmitter<'a> {
+    space: &'a TypeSpace,
+    rt: &'a TokenStream,
+}
+
+fn opt<T: quote::ToTokens>(v: Option<T>) -> TokenStream {
+    match v {
+        Some(v) => quote!(::core::option::Option::Some(#v)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+fn f64_lit(v: f64) -> Literal {
+    Literal::f64_suffixed(v)
+}
+
+impl<'a> CheckEmitter<'a> {
+    pub fn new(space: &'a TypeSpace, rt: &'a TokenStream) -> Self {
+        Self { space, rt }
+    }
+
+    /// A private module holding every `Check` impl, so its imports never meet the user's.
+    pub fn module(&self, name: &Ident) -> TokenStream {
+        let rt = self.rt;
+        let impls = self.space.iter().map(|(id, def)| {
+            let ty = type_ident(self.space, id);
+            let body = match &def.kind {
+                TypeDefKind::Struct(s) => self.struct_body(s),
+                TypeDefKind::Enum(e) => {
+                    let wires = e.variants.iter().map(|v| &v.wire);
+                    quote!(typed::one_of_strings(value, path, &[#(#wires),*]))
+                }
+                TypeDefKind::Union(u) => self.union_body(u),
+                TypeDefKind::Alias { shape } => self.check(shape, &quote!(value)),
+            };
+            quote! {
+                impl Check for super::#ty {
+                    fn check(value: &Value, path: &mut FieldPath) -> ::core::result::Result<(), CommandError> {
+                        #body
+                    }
+                }
+            }
+        });
+        quote! {
+            #[doc(hidden)]
+            #[allow(unused_imports, clippy::all)]
+            mod #name {
+                use #rt::typed::{self, Check, FieldPath};
+                use #rt::typed::__private::serde_json::Value;
+                use #rt::CommandError;
+                #(#impls)*
+            }
+        }
+    }
+
+    /// An expression of type `Result<(), CommandError>` checking `v` (a `&Value`) at `path`.
+    fn check(&self, shape: &Shape, v: &TokenStream) -> TokenStream {
+        match shape {
+            Shape::Any => quote!(::core::result::Result::Ok(())),
+            Shape::Boolean => quote!(typed::boolean(#v, path)),
+            Shape::Integer(i) => {
+                let min = opt(i.min.map(Literal::i128_suffixed));
+                let max = opt(i.max.map(Literal::i128_suffixed));
+                let mult = opt(i.multiple_of.map(Literal::u64_suffixed));
+                quote!(typed::integer(#v, path, #min, #max, #mult))
+            }
+            Shape::Number(n) => {
+                let bounds = self.bounds(n);
+                quote!(typed::number(#v, path, #bounds))
+            }
+            Shape::String(s) => {
+                let min = opt(s.min_length.map(Literal::u64_suffixed));
+                let max = opt(s.max_length.map(Literal::u64_suffixed));
+                match &s.pattern {
+                    Some(p) => quote! {{
+                        static PATTERN: typed::Pattern = typed::Pattern::new(#p);
+                        typed::string(#v, path, #min, #max, ::core::option::Option::Some(&PATTERN)).map(|_| ())
+                    }},
+                    None => {
+                        quote!(typed::string(#v, path, #min, #max, ::core::option::Option::None).map(|_| ()))
+                    }
+                }
+            }
+            Shape::Array(a) => {
+                let min = opt(a.min_items.map(Literal::u64_suffixed));
+                let max = opt(a.max_items.map(Literal::u64_suffixed));
+                let unique = a.unique_items;
+                let item = self.check(&a.items, &quote!(item));
+                quote! {
+                    typed::array(#v, path, #min, #max, #unique).and_then(|items| {
+                        items.iter().enumerate().try_for_each(|(i, item)| path.index(i, |path| #item))
+                    })
+                }
+            }
+            Shape::Map { values } => {
+                let item = self.check(values, &quote!(item));
+                quote! {
+                    typed::object(#v, path, &[], ::core::option::Option::None).and_then(|map| {
+                        map.iter().try_for_each(|(key, item)| path.dynamic_key(key, |path| #item))
+                    })
+                }
+            }
+            Shape::Nullable { inner } => {
+                let inner = self.check(inner, v);
+                quote!(if #v.is_null() { ::core::result::Result::Ok(()) } else { #inner })
+            }
+            Shape::Const { value } => {
+                let json = Literal::string(&format!("[{value}]"));
+                quote!(typed::one_of_values(#v, path, #json))
+            }
+            Shape::Literals { values, .. } => {
+                let json = Literal::string(&serde_json::Value::Array(values.clone()).to_string());
+                quote!(typed::one_of_values(#v, path, #json))
+            }
+            Shape::Named { id } => {
+                let ty = type_ident(self.space, *id);
+                quote!(<super::#ty as Check>::check(#v, path))
+            }
+        }
+    }
+
+    fn bounds(&self, n: &NumShape) -> TokenStream {
+        let f = |v: Option<f64>| opt(v.filter(|x| x.is_finite()).map(f64_lit));
+        let (min, xmin, max, xmax, mult) = (
+            f(n.minimum),
+            f(n.exclusive_minimum),
+            f(n.maximum),
+            f(n.exclusive_maximum),
+            f(n.multiple_of),
+        );
+        quote! {
+            typed::NumberBounds {
+                minimum: #min, exclusive_minimum: #xmin, maximum: #max,
+                exclusive_maximum: #xmax, multiple_of: #mult,
+            }
+        }
+    }
+
+    fn struct_body(&self, s: &StructDef) -> TokenStream {
+        let required = s.fields.iter().filter(|f| f.required).map(|f| &f.wire_name);
+        let known: Vec<&String> = s.fields.iter().map(|f| &f.wire_name).collect();
+        let closed = match &s.additional {
+            Additional::Forbidden => quote!(::core::option::Option::Some(&[#(#known),*])),
+            _ => quote!(::core::option::Option::None),
+        };
+        let fields = s.fields.iter().map(|f| {
+            let wire = &f.wire_name;
+            let check = self.check(&f.shape, &quote!(field));
+            quote! {
+                if let ::core::option::Option::Some(field) = map.get(#wire) {
+                    path.key(#wire, |path| #check)?;
+                }
+            }
+        });
+        let extra = match &s.additional {
+            Additional::Typed(values) => {
+                let check = self.check(values, &quote!(field));
+                quote! {
+                    for (key, field) in map {
+                        if ![#(#known),*].contains(&key.as_str()) {
+                            path.dynamic_key(key, |path| #check)?;
+                        }
+                    }
+                }
+            }
+            _ => quote!(),
+        };
+        quote! {
+            let map = typed::object(value, path, &[#(#required),*], #closed)?;
+            #(#fields)*
+            #extra
+            ::core::result::Result::Ok(())
+        }
+    }
+
+    fn union_body(&self, u: &UnionDef) -> TokenStream {
+        match &u.discriminant {
+            Discriminant::Tag { property } => {
+                let tags: Vec<&str> = u.variants.iter().filter_map(|v| v.tag.as_deref()).collect();
+                let arms = u.variants.iter().map(|v| {
+                    let tag = v.tag.as_deref().unwrap_or_default();
+                    let check = self.check(&v.shape, &quote!(value));
+                    quote!(#tag => #check,)
+                });
+                quote! {
+                    match typed::tag(value, path, #property, &[#(#tags),*])? {
+                        #(#arms)*
+                        // `tag` only returns one of the listed tags.
+                        _ => ::core::result::Result::Ok(()),
+                    }
+                }
+            }
+            Discriminant::JsonType => {
+                let arms = u.variants.iter().map(|v| {
+                    let pattern = match v.json_type {
+                        JsonType::Null => quote!(Value::Null),
+                        JsonType::Boolean => quote!(Value::Bool(_)),
+                        JsonType::Integer | JsonType::Number => quote!(Value::Number(_)),
+                        JsonType::String => quote!(Value::String(_)),
+                        JsonType::Array => quote!(Value::Array(_)),
+                        JsonType::Object => quote!(Value::Object(_)),
+                    };
+                    let check = self.check(&v.shape, &quote!(value));
+                    quote!(#pattern => #check,)
+                });
+                let names: Vec<String> = u
+                    .variants
+                    .iter()
+                    .map(|v| article(v.json_type.name()))
+                    .collect();
+                let expected = join_or(&names);
+                quote! {
+                    match value {
+                        #(#arms)*
+                        _ => ::core::result::Result::Err(typed::no_variant(value, path, #expected)),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn article(t: &str) -> String {
+    match t.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {t}"),
+        _ => format!("a {t}"),
+    }
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}

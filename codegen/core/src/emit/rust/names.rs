@@ -1,0 +1,63 @@
+//! Names of the device-level items generated beside the payload types.
+
+use proc_macro2::Ident;
+use quote::format_ident;
+
+use crate::ident;
+use crate::model::Device;
+
+/// The generated device-level item names, derived from the device name. The IR reserves
+/// them, so no payload type can take one (see `load`).
+#[derive(Clone, Debug)]
+pub struct DeviceNames {
+    /// `GreenhouseSensorHandler`: the trait with one method per command.
+    pub handler_trait: Ident,
+    /// `GreenhouseSensorDevice<H>`: the dispatch adapter over a handler.
+    pub adapter: Ident,
+    /// `GreenhouseSensorTriggers<'_>`: typed trigger senders.
+    pub triggers: Ident,
+    /// `GreenhouseSensorHandle`: a connected device.
+    pub handle: Ident,
+    /// `GreenhouseSensorAgent<'_>`: the typed agent-side client.
+    pub agent: Ident,
+    /// `__lua_device_checks_greenhouse_sensor`: the private module holding the checks.
+    pub checks_module: Ident,
+    /// `__lua_device_state_greenhouse_sensor`: the macro's wrapper around a user's state.
+    pub state_wrapper: Ident,
+}
+
+impl DeviceNames {
+    pub fn new(device: &Device) -> Self {
+        Self::for_name(&device.name)
+    }
+
+    pub fn for_name(name: &str) -> Self {
+        let base = ident::pascal(name);
+        let snake = ident::rust_snake(name);
+        Self {
+            handler_trait: format_ident!("{base}Handler"),
+            adapter: format_ident!("{base}Device"),
+            triggers: format_ident!("{base}Triggers"),
+            handle: format_ident!("{base}Handle"),
+            agent: format_ident!("{base}Agent"),
+            checks_module: format_ident!("__lua_device_checks_{snake}"),
+            state_wrapper: format_ident!("{base}State"),
+        }
+    }
+
+    /// The type names a payload type must not take.
+    pub fn reserved(name: &str) -> Vec<String> {
+        let n = Self::for_name(name);
+        [
+            n.handler_trait,
+            n.adapter,
+            n.triggers,
+            n.handle,
+            n.agent,
+            n.state_wrapper,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+    }
+}

@@ -1,0 +1,86 @@
+//! `#[lua_device("device.yaml")]`: turns an impl block into a typed device.
+//!
+//! The macro is thin: it reads the manifest with `luagen`, matches the impl's methods to the
+//! manifest's commands, and hands the generated code back. Every problem is collected and
+//! reported at once, each at the span a user would fix (serde_derive's `Ctxt` manner).
+
+mod signature;
+
+use proc_macro::TokenStream;
+use quote::{quote, ToTokens};
+use syn::parse::{Parse, ParseStream};
+use syn::{parse_macro_input, ItemImpl, LitStr, Token};
+
+use luagen::emit::rust::{RustEmitter, RustOptions};
+
+/// Generate a typed device from `device.yaml` (a path relative to `CARGO_MANIFEST_DIR`)
+/// around an impl block with one method per command. Write `#[lua_device("device.yaml",
+/// agent)]` to also generate the typed agent-side client.
+#[proc_macro_attribute]
+pub fn lua_device(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args = parse_macro_input!(args as Args);
+    let item = parse_macro_input!(item as ItemImpl);
+    match expand(&args, item) {
+        Ok(tokens) => tokens.into(),
+        Err(errors) => errors.to_compile_error().into(),
+    }
+}
+
+struct Args {
+    manifest: LitStr,
+    agent: bool,
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let manifest: LitStr = input.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected the manifest path: #[lua_device(\"device.yaml\")]",
+            )
+        })?;
+        let mut agent = false;
+        while input.parse::<Option<Token![,]>>()?.is_some() {
+            if input.is_empty() {
+                break;
+            }
+            let flag: syn::Ident = input.parse()?;
+            match flag.to_string().as_str() {
+                "agent" => agent = true,
+                other => {
+                    return Err(syn::Error::new(
+                        flag.span(),
+                        format!("unknown option `{other}` (expected `agent`)"),
+                    ))
+                }
+            }
+        }
+        Ok(Self { manifest, agent })
+    }
+}
+
+fn expand(args: &Args, item: ItemImpl) -> syn::Result<proc_macro2::TokenStream> {
+    let root = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let path = std::path::Path::new(&root).join(args.manifest.value());
+    let device = luagen::load_file(&path).map_err(|e| {
+        syn::Error::new(args.manifest.span(), format!("device manifest error:\n{e}"))
+    })?;
+    let state = signature::self_type(&item)?;
+    let handlers = signature::match_handlers(&device, &item, args.manifest.span())?;
+    let options = RustOptions {
+        agent: args.agent,
+        ..RustOptions::default()
+    };
+    let emitter = RustEmitter::with_options(&device, options);
+    let generated = emitter.tokens();
+    let glue = emitter.impl_glue(&state, &handlers);
+    // Rebuild when the manifest changes: cargo tracks files a crate includes.
+    let tracked = path.to_string_lossy().into_owned();
+    let item = item.into_token_stream();
+    Ok(quote! {
+        #item
+        #generated
+        #glue
+        const _: &[u8] = include_bytes!(#tracked);
+    })
+}
