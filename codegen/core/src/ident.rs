@@ -217,13 +217,15 @@ impl Namer {
             return candidate;
         }
         let pascal = candidate.starts_with(|c: char| c.is_ascii_uppercase());
-        let sep = if pascal || candidate.ends_with('_') {
-            ""
+        // `Self_` (a keyword escape) numbers as `Self2`; `type_` as `type_2`.
+        let base = if pascal {
+            candidate.trim_end_matches('_')
         } else {
-            "_"
+            candidate.as_str()
         };
+        let sep = if pascal || base.ends_with('_') { "" } else { "_" };
         (2..)
-            .map(|n| format!("{candidate}{sep}{n}"))
+            .map(|n| format!("{base}{sep}{n}"))
             .find(|c| self.taken.insert(c.clone()))
             .expect("an unbounded range always yields a free name")
     }

@@ -413,7 +413,7 @@ impl<'a> IrBuilder<'a> {
                 .filter_map(|v| v.as_str())
                 .map(|wire| EnumVariant {
                     wire: wire.to_string(),
-                    rust_name: rust.claim(ident::pascal(wire)),
+                    rust_name: rust.claim(ident::rust_type(wire)),
                     python_name: python.claim(ident::python_snake(wire).to_ascii_uppercase()),
                 })
                 .collect();
@@ -506,7 +506,7 @@ impl<'a> IrBuilder<'a> {
                     None => format!("Variant{}", i + 1),
                 },
             };
-            let rust_name = names.claim(label.clone());
+            let rust_name = names.claim(ident::rust_type(&label));
             let shape = self.shape(
                 variant,
                 &format!("{ptr}/{i}"),

@@ -55,7 +55,7 @@ impl<'a> CheckEmitter<'a> {
         });
         quote! {
             #[doc(hidden)]
-            #[allow(unused_imports, clippy::all)]
+            #[allow(unused_imports, unused_variables, clippy::all)]
             mod #name {
                 use #rt::typed::{self, Check, FieldPath};
                 use #rt::typed::__private::serde_json::Value;
@@ -68,7 +68,7 @@ impl<'a> CheckEmitter<'a> {
     /// An expression of type `Result<(), CommandError>` checking `v` (a `&Value`) at `path`.
     fn check(&self, shape: &Shape, v: &TokenStream) -> TokenStream {
         match shape {
-            Shape::Any => quote!(::core::result::Result::Ok(())),
+            Shape::Any => quote!(::core::result::Result::<(), CommandError>::Ok(())),
             Shape::Boolean => quote!(typed::boolean(#v, path)),
             Shape::Integer(i) => {
                 let min = opt(i.min.map(Literal::i128_suffixed));
@@ -93,6 +93,18 @@ impl<'a> CheckEmitter<'a> {
                     }
                 }
             }
+            Shape::Array(a) if matches!(a.items, Shape::Any) => {
+                let min = opt(a.min_items.map(Literal::u64_suffixed));
+                let max = opt(a.max_items.map(Literal::u64_suffixed));
+                let unique = a.unique_items;
+                quote!(typed::array(#v, path, #min, #max, #unique).map(|_| ()))
+            }
+            Shape::Array(a) if matches!(a.items, Shape::Any) => {
+                let min = opt(a.min_items.map(Literal::u64_suffixed));
+                let max = opt(a.max_items.map(Literal::u64_suffixed));
+                let unique = a.unique_items;
+                quote!(typed::array(#v, path, #min, #max, #unique).map(|_| ()))
+            }
             Shape::Array(a) => {
                 let min = opt(a.min_items.map(Literal::u64_suffixed));
                 let max = opt(a.max_items.map(Literal::u64_suffixed));
@@ -103,6 +115,12 @@ impl<'a> CheckEmitter<'a> {
                         items.iter().enumerate().try_for_each(|(i, item)| path.index(i, |path| #item))
                     })
                 }
+            }
+            Shape::Map { values } if matches!(values.as_ref(), Shape::Any) => {
+                quote!(typed::object(#v, path, &[], ::core::option::Option::None).map(|_| ()))
+            }
+            Shape::Map { values } if matches!(values.as_ref(), Shape::Any) => {
+                quote!(typed::object(#v, path, &[], ::core::option::Option::None).map(|_| ()))
             }
             Shape::Map { values } => {
                 let item = self.check(values, &quote!(item));
@@ -155,7 +173,7 @@ impl<'a> CheckEmitter<'a> {
             Additional::Forbidden => quote!(::core::option::Option::Some(&[#(#known),*])),
             _ => quote!(::core::option::Option::None),
         };
-        let fields = s.fields.iter().map(|f| {
+        let fields = s.fields.iter().filter(|f| !matches!(f.shape, Shape::Any)).map(|f| {
             let wire = &f.wire_name;
             let check = self.check(&f.shape, &quote!(field));
             quote! {
