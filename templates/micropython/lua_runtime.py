@@ -325,6 +325,8 @@ class Device:
     def _connect(self) -> None:
         self.link = Link(self.s)
         self.buf = b""
+        self.connack = -1
+        self.last_heartbeat = _ticks()
         flags = 0x80 | 0x40 | 0x20 | 0x08 | 0x04  # user, password, will retain, will QoS 1, will
         will = json.dumps({"status": "offline", "timestamp": iso_now()})
         body = (_str("MQTT") + bytes((4, flags)) + struct.pack("!H", KEEPALIVE_S) +
@@ -332,7 +334,6 @@ class Device:
                 _str(self._topic("status")) + _str(will) +
                 _str(self.s.agent_id + ":" + self.spec.NAME) + _str(self.s.api_key))
         self._send(_packet(0x10, body))
-        self.connack = -1
         start = _ticks()
         while self.connack < 0:
             if _since(start) > 10000:
