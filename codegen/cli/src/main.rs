@@ -3,8 +3,14 @@
 //!
 //! Exit codes: 0 success, 1 an invalid manifest (or a failed operation), 2 usage or I/O errors.
 
+mod agent_args;
+mod call;
 mod check;
+mod demo;
+mod dev;
+mod devices;
 mod firmware;
+mod monitor;
 mod report;
 mod rust;
 
@@ -39,6 +45,16 @@ enum Cmd {
     Rust(rust::RustArgs),
     /// Generate a complete device project for a board.
     Firmware(firmware::FirmwareArgs),
+    /// Run a local gateway: embedded MQTT broker plus gateway emulator, until Ctrl-C.
+    Dev(dev::DevArgs),
+    /// List the agent's devices, their groups and commands.
+    Devices(devices::DevicesArgs),
+    /// Call a device command (validated against its inputSchema first); prints the response.
+    Call(call::CallArgs),
+    /// Tail the traffic of one device or all.
+    Monitor(monitor::MonitorArgs),
+    /// Try it all with no account, broker or network: the greenhouse device end to end.
+    Demo,
 }
 
 fn main() -> ExitCode {
@@ -62,5 +78,10 @@ fn main() -> ExitCode {
         },
         Cmd::Rust(args) => rust::run(args),
         Cmd::Firmware(args) => firmware::run(args),
+        Cmd::Dev(args) => dev::run(args),
+        Cmd::Devices(args) => devices::run(args),
+        Cmd::Call(args) => call::run(args),
+        Cmd::Monitor(args) => monitor::run(args),
+        Cmd::Demo => demo::run(),
     }
 }

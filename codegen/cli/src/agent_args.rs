@@ -1,0 +1,47 @@
+//! What the agent-side subcommands (`call`, `devices`, `monitor`) share: where the broker is,
+//! who the agent is, and a runtime to run them on.
+
+use std::future::Future;
+
+use clap::Args;
+use luagen_gateway::AgentLogin;
+
+#[derive(Args, Clone, Debug)]
+pub struct AgentArgs {
+    /// Broker URL: mqtt://host[:port] or ws://host[:port]/path.
+    #[arg(long, env = "LUA_MQTT_URL", default_value = "mqtt://127.0.0.1:1883")]
+    pub broker: String,
+    /// The agent whose devices to address.
+    #[arg(long, env = "LUA_AGENT_ID", default_value = "local")]
+    pub agent_id: String,
+    /// The agent's API key (the MQTT password; left out when not given).
+    #[arg(long, env = "LUA_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+}
+
+impl AgentArgs {
+    pub fn login(&self) -> AgentLogin {
+        AgentLogin {
+            url: self.broker.clone(),
+            agent_id: self.agent_id.clone(),
+            api_key: self.api_key.clone(),
+        }
+    }
+}
+
+/// Log to stderr (`RUST_LOG` overrides `default`) and run `f` on a small runtime.
+pub fn run_async<T>(default_log: &str, f: impl Future<Output = T>) -> T {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(f)
+}

@@ -1,0 +1,18 @@
+//! `luagen demo`: the greenhouse device against the embedded gateway, end to end.
+
+use std::process::ExitCode;
+
+use crate::agent_args::run_async;
+
+pub fn run() -> ExitCode {
+    run_async("warn,rumqttd=off", async {
+        let mut out = std::io::stdout();
+        match luagen_gateway::demo::run(&mut out).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,42 @@
+//! `luagen devices`: the agent's devices as the broker knows them.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::agent_args::{run_async, AgentArgs};
+
+#[derive(Args, Debug)]
+pub struct DevicesArgs {
+    #[command(flatten)]
+    agent: AgentArgs,
+    /// Include offline devices.
+    #[arg(long)]
+    all: bool,
+    /// Print the records as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: DevicesArgs) -> ExitCode {
+    run_async("warn", async move {
+        match luagen_gateway::devices::list(&args.agent.login()).await {
+            Ok(directory) if args.json => {
+                let records: Vec<_> = directory
+                    .devices()
+                    .filter(|d| args.all || d.online)
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&records).expect("JSON"));
+                ExitCode::SUCCESS
+            }
+            Ok(directory) => {
+                print!("{}", luagen_gateway::devices::table(&directory, args.all));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        }
+    })
+}

@@ -1,0 +1,240 @@
+//! A local Lua device gateway, for trying devices without the hosted one.
+//!
+//! [`Gateway::start`] runs, in process, the embedded rumqttd broker on a private loopback port,
+//! the front door that every client connects through (plain TCP and WebSocket, TLS when given
+//! a certificate), and the emulator that plays the server's part of `PROTOCOL.md`. The
+//! agent-side tools ([`call`], [`devices`], [`monitor`]) talk to any broker through an
+//! [`AgentLink`]; [`demo`] puts it all together with the greenhouse example.
+//!
+//! Confinement: rumqttd 0.20 offers an auth hook but no topic ACL (only a tenant prefix tied
+//! to TLS client certificates), so the front door parses every packet a client sends and
+//! refuses a device's PUBLISH or SUBSCRIBE outside `lua/devices/{agentId}/{deviceName}/`
+//! before the broker sees it. Clients that log in as an agent (username `{agentId}`, no colon)
+//! are the agent's side and are not confined to one agent: this is a dev gateway.
+
+pub mod call;
+pub mod demo;
+pub mod devices;
+pub mod directory;
+pub mod keys;
+pub mod link;
+pub mod monitor;
+pub mod principal;
+
+mod broker;
+mod emulator;
+mod front_door;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+pub use directory::{DeviceRecord, Directory};
+pub use keys::{KeyPolicy, Keys};
+pub use link::{AgentLink, AgentLogin};
+
+use front_door::{FrontDoor, Transport};
+
+/// Where the gateway listens and whom it admits.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// MQTT over TCP (`None`: off). Default 127.0.0.1:1883.
+    pub tcp: Option<SocketAddr>,
+    /// MQTT over WebSocket (`None`: off). Default 127.0.0.1:8083.
+    pub ws: Option<SocketAddr>,
+    /// When set, both listeners speak TLS (`mqtts://`, `wss://`).
+    pub tls: Option<TlsFiles>,
+    /// The API keys accepted.
+    pub keys: KeyPolicy,
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
+
+impl GatewayConfig {
+    /// The default ports on loopback.
+    pub fn new(keys: KeyPolicy) -> Self {
+        Self {
+            tcp: Some(SocketAddr::from(([127, 0, 0, 1], 1883))),
+            ws: Some(SocketAddr::from(([127, 0, 0, 1], 8083))),
+            tls: None,
+            keys,
+        }
+    }
+
+    /// Both listeners on free loopback ports: for tests and the demo.
+    pub fn ephemeral(keys: KeyPolicy) -> Self {
+        Self {
+            tcp: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            ws: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            tls: None,
+            keys,
+        }
+    }
+}
+
+/// A running gateway. Dropping it closes the listeners and stops the emulator (the embedded
+/// broker's thread lives until the process ends).
+pub struct Gateway {
+    tcp: Option<SocketAddr>,
+    ws: Option<SocketAddr>,
+    tls: bool,
+    devices: emulator::Devices,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Gateway {
+    /// Start the broker, the emulator and the listeners; returns once all accept connections.
+    pub async fn start(config: GatewayConfig) -> Result<Self> {
+        if matches!(config.keys, KeyPolicy::AnyKey) {
+            tracing::warn!("INSECURE: --insecure-any-key: every API key is accepted; use a keys file for anything but local experiments");
+        }
+        let ticket: Arc<str> = Arc::from(format!("luagen-ticket-{:016x}", random()));
+        let broker = {
+            let ticket = Arc::clone(&ticket);
+            tokio::task::spawn_blocking(move || broker::start(ticket)).await??
+        };
+        let keys = Arc::new(config.keys);
+        let devices: emulator::Devices = Arc::new(Mutex::new(BTreeMap::new()));
+        let mut tasks = vec![
+            emulator::Emulator::start(broker, &ticket, Arc::clone(&keys), Arc::clone(&devices))
+                .await?,
+        ];
+        let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
+        let door = Arc::new(FrontDoor {
+            keys,
+            upstream: broker,
+            ticket,
+        });
+        let mut bound = [None, None];
+        for (slot, (addr, transport)) in [
+            (config.tcp, Transport::Tcp),
+            (config.ws, Transport::WebSocket),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let Some(addr) = addr else { continue };
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} ({transport:?})"))?;
+            bound[slot] = Some(listener.local_addr()?);
+            tasks.push(tokio::spawn(Arc::clone(&door).listen(
+                listener,
+                transport,
+                tls.clone(),
+            )));
+        }
+        let gateway = Self {
+            tcp: bound[0],
+            ws: bound[1],
+            tls: tls.is_some(),
+            devices,
+            tasks,
+        };
+        for url in [gateway.url(), gateway.ws_url()].into_iter().flatten() {
+            tracing::info!("gateway listening on {url}");
+        }
+        Ok(gateway)
+    }
+
+    /// `mqtt://` (or `mqtts://`) URL of the TCP listener.
+    pub fn url(&self) -> Option<String> {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        self.tcp.map(|a| format!("{scheme}://{a}"))
+    }
+
+    /// `ws://` (or `wss://`) URL of the WebSocket listener.
+    pub fn ws_url(&self) -> Option<String> {
+        let scheme = if self.tls { "wss" } else { "ws" };
+        self.ws.map(|a| format!("{scheme}://{a}/mqtt"))
+    }
+
+    /// Every device seen so far.
+    pub fn devices(&self) -> Vec<DeviceRecord> {
+        self.devices
+            .lock()
+            .expect("devices")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Wait until `device_name` of `agent_id` is registered and online.
+    pub async fn wait_registered(
+        &self,
+        agent_id: &str,
+        device_name: &str,
+        timeout: Duration,
+    ) -> Result<DeviceRecord> {
+        let deadline = Instant::now() + timeout;
+        let key = (agent_id.to_string(), device_name.to_string());
+        loop {
+            if let Some(r) = self.devices.lock().expect("devices").get(&key) {
+                if r.registered && r.online {
+                    return Ok(r.clone());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("{agent_id}:{device_name} did not register within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor> {
+    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(&files.cert)
+            .with_context(|| format!("opening {}", files.cert.display()))?,
+    ))
+    .collect::<Result<Vec<_>, _>>()
+    .with_context(|| format!("reading certificates from {}", files.cert.display()))?;
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(&files.key)
+            .with_context(|| format!("opening {}", files.key.display()))?,
+    ))
+    .with_context(|| format!("reading {}", files.key.display()))?
+    .with_context(|| format!("no private key in {}", files.key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .context("certificate and key do not match")?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
