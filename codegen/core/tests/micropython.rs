@@ -1,0 +1,149 @@
+//! The MicroPython project as a reviewer reads it: the conformance fixture's generated files
+//! are snapshots; regeneration appends stubs to a user's handlers; patterns MicroPython's `re`
+//! cannot run are refused, never skipped.
+
+use std::path::{Path, PathBuf};
+
+use luagen::emit::micropython::{rules, MicroPythonProject, Options, RUNTIME};
+use luagen::emit::project::Ownership;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn load(manifest: &str) -> luagen::Device {
+    luagen::load_file(root().join(manifest)).unwrap()
+}
+
+fn text(project: &luagen::emit::project::Project, path: &str) -> String {
+    String::from_utf8(project.file(path).unwrap().contents.clone()).unwrap()
+}
+
+#[test]
+fn conformance_device_project_files() {
+    let device = load("manifests/conformance-device.yaml");
+    let project = MicroPythonProject::generate(&device, &Options::default()).unwrap();
+    let paths: Vec<String> = project
+        .files
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "main.py",
+            "lua_runtime.py",
+            "device_spec.py",
+            "validators.py",
+            "triggers.py",
+            "handlers.py",
+            "config.py",
+            "secrets.py.example",
+            ".gitignore",
+            "README.md",
+        ]
+    );
+    for file in &project.files {
+        let name = file.path.display().to_string();
+        if name == "lua_runtime.py" {
+            // The same for every device; reviewed as the template it is.
+            assert_eq!(file.contents, RUNTIME.as_bytes());
+            continue;
+        }
+        let owner = match file.ownership {
+            Ownership::Generated => "generated",
+            Ownership::User => "user",
+        };
+        insta::assert_snapshot!(
+            format!("conformance-device__{}", name.trim_start_matches('.')),
+            format!(
+                "# {owner}\n{}",
+                String::from_utf8(file.contents.clone()).unwrap()
+            )
+        );
+    }
+}
+
+#[test]
+fn label_printer_validators() {
+    let device = load("manifests/label-printer.yaml");
+    let project = MicroPythonProject::generate(&device, &Options::default()).unwrap();
+    insta::assert_snapshot!(text(&project, "validators.py"));
+}
+
+#[test]
+fn regeneration_appends_stubs_for_new_commands_only() {
+    let device = load("manifests/conformance-device.yaml");
+    let edited = "import triggers\n\ndef echo(payload):\n    return payload\n\ndef count(payload):\n    return {\"count\": 1}\n";
+    let options = Options {
+        existing_handlers: Some(edited.into()),
+        mpy: false,
+    };
+    let project = MicroPythonProject::generate(&device, &options).unwrap();
+    let handlers = project.file("handlers.py").unwrap();
+    let text = String::from_utf8(handlers.contents.clone()).unwrap();
+    assert!(text.starts_with(edited));
+    let added = &text[edited.len()..];
+    for missing in ["fail", "no_output", "fire_trigger", "slow"] {
+        assert!(
+            added.contains(&format!("\ndef {missing}(payload")),
+            "{added}"
+        );
+    }
+    assert!(!added.contains("def echo("));
+    assert!(!added.contains("def count("));
+    // Complete already: the user's file is left to the writer's "keep" rule.
+    let complete = Options {
+        existing_handlers: Some(text.clone()),
+        mpy: false,
+    };
+    let again = MicroPythonProject::generate(&device, &complete).unwrap();
+    let handlers = again.file("handlers.py").unwrap();
+    assert_eq!(handlers.ownership, Ownership::User);
+    assert_eq!(handlers.contents, text.as_bytes());
+}
+
+#[test]
+fn patterns_micropython_cannot_run_are_refused_with_the_reason() {
+    let manifest = r#"
+name: refusing-device
+commands:
+  - name: set_word
+    description: A word on its own
+    inputSchema:
+      type: object
+      properties:
+        word: { type: string, pattern: '\bcat\b' }
+"#;
+    let device = luagen::load_str("refusing.yaml", manifest).unwrap();
+    let err = MicroPythonProject::generate(&device, &Options::default()).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("command `set_word`"), "{message}");
+    assert!(message.contains(r"\bcat\b"), "{message}");
+    assert!(message.contains("word boundaries"), "{message}");
+}
+
+#[test]
+fn manifest_strings_never_leave_their_literal_or_docstring() {
+    let device = load("codegen/core/tests/corpus/valid/tricky-names.yaml");
+    let project = MicroPythonProject::generate(&device, &Options::default()).unwrap();
+    for file in &project.files {
+        let text = String::from_utf8(file.contents.clone()).unwrap();
+        assert!(!text.contains('\0'), "{}", file.path.display());
+        assert!(!text.contains("{{ x }}\n") || file.path.ends_with("README.md"));
+    }
+    let handlers = text(&project, "handlers.py");
+    assert!(handlers.contains(r#"triple \"\"\" quotes"#), "{handlers}");
+    let spec = text(&project, "device_spec.py");
+    assert!(
+        spec.contains(r#"COMMANDS_JSON = "[{\"name\":\"type\""#),
+        "{spec}"
+    );
+    let triggers = text(&project, "triggers.py");
+    assert!(triggers.contains("def async_("), "{triggers}");
+}
+
+#[test]
+fn the_rule_wording_is_one_list() {
+    insta::assert_snapshot!(rules::catalogue().join("\n"));
+}
