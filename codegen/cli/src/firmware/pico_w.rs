@@ -1,12 +1,13 @@
-//! The `pico_w` target (in progress: see its issue).
+//! `luagen firmware --target pico-w`: an embassy (no_std Rust) project for the Pico W.
 
+use luagen::emit::pico_w::PicoWProject;
 use luagen::emit::project::WriteReport;
 use luagen::Device;
 
 use super::FirmwareArgs;
 
-pub fn generate(_device: &Device, _args: &FirmwareArgs) -> std::io::Result<WriteReport> {
-    Err(std::io::Error::other(
-        "the pico_w target is not implemented yet",
-    ))
+pub fn generate(device: &Device, args: &FirmwareArgs) -> std::io::Result<WriteReport> {
+    PicoWProject::new(device)
+        .project()
+        .write(&args.out, args.force)
 }

@@ -1,0 +1,314 @@
+//! The Pico W target: a self-contained embassy firmware project for the RP2040 + CYW43439.
+//!
+//! The project vendors the `lua-device` no_std core (embedded here from `runtime/src` at
+//! compile time, so there is one definition) and the payload types from the Rust emitter;
+//! templates under `templates/pico-w` hold the layout. `handlers.rs` is the only user file.
+
+mod patterns;
+pub mod uf2;
+
+use minijinja::{context, Environment};
+use serde::Serialize;
+
+use crate::emit::project::{GeneratedFile, Project};
+use crate::emit::rust::{format_source, RustEmitter, RustOptions};
+use crate::ident;
+use crate::model::Device;
+
+/// Files of the `lua-device` core, vendored verbatim into `lua-device/src/`.
+const RUNTIME: &[(&str, &str)] = &[
+    (
+        "backoff.rs",
+        include_str!("../../../../../runtime/src/backoff.rs"),
+    ),
+    (
+        "dedup.rs",
+        include_str!("../../../../../runtime/src/dedup.rs"),
+    ),
+    (
+        "dispatch.rs",
+        include_str!("../../../../../runtime/src/dispatch.rs"),
+    ),
+    (
+        "ledger.rs",
+        include_str!("../../../../../runtime/src/ledger.rs"),
+    ),
+    (
+        "message.rs",
+        include_str!("../../../../../runtime/src/message.rs"),
+    ),
+    (
+        "session.rs",
+        include_str!("../../../../../runtime/src/session.rs"),
+    ),
+    (
+        "timestamp.rs",
+        include_str!("../../../../../runtime/src/timestamp.rs"),
+    ),
+    (
+        "topic.rs",
+        include_str!("../../../../../runtime/src/topic.rs"),
+    ),
+    (
+        "typed.rs",
+        include_str!("../../../../../runtime/src/typed.rs"),
+    ),
+    (
+        "mqtt/mod.rs",
+        include_str!("../../../../../runtime/src/mqtt/mod.rs"),
+    ),
+    (
+        "mqtt/client.rs",
+        include_str!("../../../../../runtime/src/mqtt/client.rs"),
+    ),
+    (
+        "mqtt/codec.rs",
+        include_str!("../../../../../runtime/src/mqtt/codec.rs"),
+    ),
+    (
+        "mqtt/device.rs",
+        include_str!("../../../../../runtime/src/mqtt/device.rs"),
+    ),
+];
+
+/// Vendored with its `regex`-backed `Pattern` swapped for DFA tables (see [`patterns`]).
+const TYPED: &str = include_str!("../../../../../runtime/src/typed.rs");
+
+/// Files copied as they are: (path in the project, contents).
+const STATIC: &[(&str, &str)] = &[
+    (
+        "build.rs",
+        include_str!("../../../../../templates/pico-w/build.rs"),
+    ),
+    (
+        "memory.x",
+        include_str!("../../../../../templates/pico-w/memory.x"),
+    ),
+    (
+        ".cargo/config.toml",
+        include_str!("../../../../../templates/pico-w/cargo/config.toml"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../../../../templates/pico-w/gitignore"),
+    ),
+    (
+        "src/main.rs",
+        include_str!("../../../../../templates/pico-w/src/main.rs"),
+    ),
+    (
+        "src/clock.rs",
+        include_str!("../../../../../templates/pico-w/src/clock.rs"),
+    ),
+    (
+        "src/connection.rs",
+        include_str!("../../../../../templates/pico-w/src/connection.rs"),
+    ),
+    (
+        "src/trigger_queue.rs",
+        include_str!("../../../../../templates/pico-w/src/trigger_queue.rs"),
+    ),
+    (
+        "lua-device/Cargo.toml",
+        include_str!("../../../../../templates/pico-w/lua-device/Cargo.toml"),
+    ),
+    (
+        "lua-device/src/lib.rs",
+        include_str!("../../../../../templates/pico-w/lua-device/lib.rs"),
+    ),
+];
+
+/// Templates rendered with the device's context: (template name, path in the project).
+const TEMPLATES: &[(&str, &str, &str)] = &[
+    (
+        "Cargo.toml.j2",
+        "Cargo.toml",
+        include_str!("../../../../../templates/pico-w/Cargo.toml.j2"),
+    ),
+    (
+        "README.md.j2",
+        "README.md",
+        include_str!("../../../../../templates/pico-w/README.md.j2"),
+    ),
+    (
+        "env.example.j2",
+        ".env.example",
+        include_str!("../../../../../templates/pico-w/env.example.j2"),
+    ),
+    (
+        "config.rs.j2",
+        "src/config.rs",
+        include_str!("../../../../../templates/pico-w/config.rs.j2"),
+    ),
+    (
+        "device.rs.j2",
+        "src/device.rs",
+        include_str!("../../../../../templates/pico-w/device.rs.j2"),
+    ),
+    (
+        "handlers.rs.j2",
+        "src/handlers.rs",
+        include_str!("../../../../../templates/pico-w/handlers.rs.j2"),
+    ),
+];
+
+/// A Pico W firmware project for one device.
+pub struct PicoWProject<'a> {
+    device: &'a Device,
+}
+
+#[derive(Serialize)]
+struct CommandCtx {
+    name: String,
+    name_lit: String,
+    todo_lit: String,
+    handler: String,
+    doc: String,
+    input: Option<String>,
+    output: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TriggerCtx {
+    name_lit: String,
+    method: String,
+    doc: String,
+    payload: Option<String>,
+}
+
+impl<'a> PicoWProject<'a> {
+    pub fn new(device: &'a Device) -> Self {
+        Self { device }
+    }
+
+    /// The cargo package (and binary, and ELF) name: `{device}-pico-w`.
+    pub fn crate_name(&self) -> String {
+        format!("{}-pico-w", self.device.name)
+    }
+
+    /// Every file of the project; an error names a schema `pattern` the chip cannot check.
+    pub fn project(&self) -> Result<Project, String> {
+        let mut files = Vec::new();
+        for (path, text) in STATIC {
+            files.push(GeneratedFile::generated(*path, *text));
+        }
+        for (path, text) in RUNTIME {
+            files.push(GeneratedFile::generated(
+                format!("lua-device/src/{path}"),
+                *text,
+            ));
+        }
+        files.push(GeneratedFile::generated(
+            "lua-device/src/typed.rs",
+            patterns::vendor_typed(TYPED)?,
+        ));
+        let patterns = patterns::module(&patterns::collect(&self.device.types))?;
+        files.push(GeneratedFile::generated(
+            "lua-device/src/patterns.rs",
+            patterns,
+        ));
+        files.push(GeneratedFile::generated("src/payloads.rs", self.payloads()));
+        let env = environment();
+        let ctx = self.context();
+        for (name, path, _) in TEMPLATES {
+            let text = env
+                .get_template(name)
+                .and_then(|t| t.render(&ctx))
+                .unwrap_or_else(|e| panic!("template {name} failed: {e:#}"));
+            files.push(if *path == "src/handlers.rs" {
+                GeneratedFile::user(*path, text)
+            } else {
+                GeneratedFile::generated(*path, text)
+            });
+        }
+        Ok(Project { files })
+    }
+
+    /// The payload types and their checks, from the Rust emitter (no_std, types only).
+    fn payloads(&self) -> String {
+        let options = RustOptions {
+            types_only: true,
+            ..RustOptions::default()
+        };
+        let tokens = RustEmitter::with_options(self.device, options).tokens();
+        format_source(tokens, &self.manifest())
+    }
+
+    fn manifest(&self) -> String {
+        self.device.source.path().file_name().map_or_else(
+            || "device.yaml".into(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    }
+
+    fn type_name(&self, id: Option<crate::ir::TypeId>) -> Option<String> {
+        id.map(|id| self.device.types.get(id).name.rust.clone())
+    }
+
+    fn context(&self) -> minijinja::Value {
+        let d = self.device;
+        let commands: Vec<CommandCtx> = d
+            .commands
+            .iter()
+            .map(|c| CommandCtx {
+                name: c.name.clone(),
+                name_lit: rust_str(&c.name),
+                todo_lit: rust_str(&format!(
+                    "{} is not implemented yet: edit src/handlers.rs",
+                    c.name
+                )),
+                handler: ident::rust_snake(&c.name),
+                doc: one_line(&c.description),
+                input: self.type_name(c.input),
+                output: self.type_name(c.output),
+            })
+            .collect();
+        let triggers: Vec<TriggerCtx> = d
+            .triggers
+            .iter()
+            .map(|t| TriggerCtx {
+                name_lit: rust_str(&t.name),
+                method: ident::rust_snake(&t.name),
+                doc: one_line(&t.description),
+                payload: self.type_name(t.payload),
+            })
+            .collect();
+        let registration = serde_json::to_string(&d.registration_commands())
+            .expect("a JSON value always serializes");
+        context! {
+            manifest => self.manifest(),
+            crate_name => self.crate_name(),
+            device_name => d.name,
+            device_name_lit => rust_str(&d.name),
+            group_lit => d.group.as_deref().map_or_else(|| "None".to_string(), |g| format!("Some({})", rust_str(g))),
+            description => d.description.as_deref().map(one_line),
+            commands_json => rust_str(&registration),
+            commands => commands,
+            triggers => triggers,
+        }
+    }
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
+    // Rust and Markdown, not HTML: the context is escaped for Rust before it gets here.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    for (name, _, text) in TEMPLATES {
+        env.add_template(name, text)
+            .expect("pico-w templates parse");
+    }
+    env
+}
+
+/// A Rust string literal for `s` (`Debug` escapes quotes, backslashes and control characters).
+fn rust_str(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// Text for a `///` line: newlines would end the comment.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,260 @@
+//! Schema `pattern`s for a chip without atomic compare-and-swap (the RP2040's Cortex-M0+).
+//!
+//! The host runtime compiles patterns with the `regex` crate on first use; `regex` (and
+//! `regex-automata`, even search-only) needs atomic compare-and-swap, which thumbv6m does not
+//! have. So luagen compiles each pattern here, at generation time, into a DFA (regex-automata:
+//! the `regex` crate's syntax and semantics) and writes it out as a plain transition table; the
+//! firmware only walks the table. No regex compiler on the chip, no heap, tables in flash.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use regex_automata::dfa::{dense, Automaton, StartKind};
+use regex_automata::util::start;
+use regex_automata::Anchored;
+
+use crate::ir::{Additional, Shape, TypeDefKind, TypeSpace};
+
+/// Every distinct `pattern` in the device's payload types, in type order.
+pub fn collect(types: &TypeSpace) -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, def) in types.iter() {
+        match &def.kind {
+            TypeDefKind::Struct(s) => {
+                for f in &s.fields {
+                    walk(&f.shape, &mut out);
+                }
+                if let Additional::Typed(shape) = &s.additional {
+                    walk(shape, &mut out);
+                }
+            }
+            TypeDefKind::Union(u) => u.variants.iter().for_each(|v| walk(&v.shape, &mut out)),
+            TypeDefKind::Alias { shape } => walk(shape, &mut out),
+            TypeDefKind::Enum(_) => {}
+        }
+    }
+    out
+}
+
+fn walk(shape: &Shape, out: &mut Vec<String>) {
+    match shape {
+        Shape::String(s) => {
+            if let Some(p) = &s.pattern {
+                if !out.contains(p) {
+                    out.push(p.clone());
+                }
+            }
+        }
+        Shape::Array(a) => walk(&a.items, out),
+        Shape::Map { values } => walk(values, out),
+        Shape::Nullable { inner } => walk(inner, out),
+        _ => {}
+    }
+}
+
+/// A pattern as a DFA over byte classes. State 0 starts an unanchored search; column
+/// `classes_len` of each row is the end-of-input transition. As in regex-automata, a match is
+/// reported one transition late, so "the text contains a match" is "some state reached after a
+/// byte, or after end of input, is a match state".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub classes: [u8; 256],
+    pub classes_len: usize,
+    pub next: Vec<u16>,
+    pub matching: Vec<bool>,
+}
+
+impl Table {
+    /// Compile `pattern` (the `regex` crate's syntax).
+    pub fn compile(pattern: &str) -> Result<Table, String> {
+        let fail = |e: &dyn std::fmt::Display| {
+            format!("pattern {pattern:?} cannot be compiled for the Pico W: {e}")
+        };
+        let dfa = dense::Builder::new()
+            .configure(dense::Config::new().start_kind(StartKind::Unanchored))
+            .build(pattern)
+            .map_err(|e| fail(&e))?;
+        let start = dfa
+            .start_state(&start::Config::new().anchored(Anchored::No))
+            .map_err(|e| fail(&e))?;
+        let byte_classes = dfa.byte_classes();
+        let classes_len = byte_classes.alphabet_len() - 1; // the last class is end-of-input
+        let mut classes = [0u8; 256];
+        let mut representative = vec![None; classes_len];
+        for b in 0..=255u8 {
+            let c = byte_classes.get(b);
+            classes[usize::from(b)] = c;
+            representative[usize::from(c)].get_or_insert(b);
+        }
+        let mut ids = BTreeMap::new();
+        let mut order = Vec::new();
+        let mut queue = VecDeque::from([start]);
+        ids.insert(start, 0u16);
+        order.push(start);
+        let mut next = Vec::new();
+        let mut matching = Vec::new();
+        while let Some(state) = queue.pop_front() {
+            if dfa.is_quit_state(state) {
+                return Err(fail(
+                    &"it needs look-around a DFA cannot do (e.g. Unicode \\b)",
+                ));
+            }
+            matching.push(dfa.is_match_state(state));
+            let targets = representative
+                .iter()
+                .map(|b| dfa.next_state(state, b.expect("every class has a byte")))
+                .chain([dfa.next_eoi_state(state)]);
+            for target in targets {
+                let n = ids.len();
+                let id = *ids.entry(target).or_insert_with(|| {
+                    queue.push_back(target);
+                    order.push(target);
+                    n as u16
+                });
+                if ids.len() > usize::from(u16::MAX) {
+                    return Err(fail(&"more than 65535 DFA states"));
+                }
+                next.push(id);
+            }
+        }
+        Ok(Table {
+            classes,
+            classes_len,
+            next,
+            matching,
+        })
+    }
+
+    /// Whether `s` contains a match: the walk the firmware does.
+    pub fn is_match(&self, s: &str) -> bool {
+        let width = self.classes_len + 1;
+        let mut state = 0usize;
+        for &b in s.as_bytes() {
+            state =
+                usize::from(self.next[state * width + usize::from(self.classes[usize::from(b)])]);
+            if self.matching[state] {
+                return true;
+            }
+        }
+        state = usize::from(self.next[state * width + self.classes_len]);
+        self.matching[state]
+    }
+}
+
+/// `lua-device/src/patterns.rs`: the tables and the `Pattern` type the generated checks use.
+pub fn module(patterns: &[String]) -> Result<String, String> {
+    let mut tables = String::new();
+    for p in patterns {
+        let t = Table::compile(p)?;
+        tables.push_str(&format!(
+            "    Table {{\n        source: {p:?},\n        classes: &{:?},\n        classes_len: {},\n        next: &{:?},\n        matching: &{:?},\n    }},\n",
+            t.classes, t.classes_len, t.next, t.matching
+        ));
+    }
+    Ok(format!(
+        "{}\nstatic TABLES: &[Table] = &[\n{tables}];\n",
+        include_str!("../../../../../templates/pico-w/lua-device/patterns.rs")
+    ))
+}
+
+/// `typed.rs` for the chip: the runtime's own file with its `regex`-backed `Pattern` replaced
+/// by the table-backed one from [`module`]. Everything else stays byte for byte.
+pub fn vendor_typed(typed: &str) -> Result<String, String> {
+    let start = typed
+        .find("pub struct Pattern {")
+        .ok_or("typed.rs no longer defines `pub struct Pattern`")?;
+    // Take the doc comment above the struct with it.
+    let doc_start = typed[..start]
+        .trim_end()
+        .rfind("\n\n")
+        .map_or(start, |i| i + 2);
+    let impl_at = typed[start..]
+        .find("impl Pattern {")
+        .map(|i| start + i)
+        .ok_or("typed.rs no longer has `impl Pattern`")?;
+    let mut depth = 0usize;
+    let mut end = None;
+    for (i, c) in typed[impl_at..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    end = Some(impl_at + i + 1);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let end = end.ok_or("unbalanced `impl Pattern`")?;
+    let mut out = format!(
+        "{}// luagen: on the chip, patterns are DFAs compiled at generation time.\npub use crate::patterns::Pattern;{}",
+        &typed[..doc_start],
+        &typed[end..]
+    );
+    for (needle, replacement) in NO_STD_SHIMS {
+        out = out.replacen(needle, replacement, 1);
+    }
+    Ok(out)
+}
+
+/// Spots in `typed.rs` that only compile with `std` (the host runtime never builds it without
+/// `std`, the chip always does). Each is a no-op once the runtime itself is fixed.
+const NO_STD_SHIMS: &[(&str, &str)] = &[
+    // `to_string` is not in the no_std prelude.
+    (
+        "\nuse alloc::string::String;\n",
+        "\nuse alloc::string::String;\n#[allow(unused_imports)]\nuse alloc::string::ToString;\n",
+    ),
+    // `f64::fract` is std-only; below 1e38 the i128 round trip is exact for integral values.
+    (
+        "f.fract() == 0.0 && f.abs() < 1e38",
+        "f.abs() < 1e38 && (f as i128) as f64 == f",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_search_like_regex() {
+        let texts = [
+            "",
+            "ABCD1234",
+            "abcd1234",
+            "abc 42 def",
+            "1234",
+            "12345",
+            "ééé",
+            "x\ny",
+            "ABCDEFGH12345678901234",
+        ];
+        for p in [
+            "^[A-Z0-9]{8,20}$",
+            "[0-9]+",
+            "^\\d{4}$",
+            "^é+$",
+            "",
+            "y$",
+            "^x",
+            "(?i)abc|d",
+        ] {
+            let table = Table::compile(p).unwrap();
+            let re = regex_automata::meta::Regex::new(p).unwrap();
+            for s in texts {
+                assert_eq!(table.is_match(s), re.is_match(s), "{p:?} on {s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn typed_rs_keeps_everything_but_pattern() {
+        let typed = include_str!("../../../../../runtime/src/typed.rs");
+        let vendored = vendor_typed(typed).unwrap();
+        assert!(vendored.contains("pub use crate::patterns::Pattern;"));
+        assert!(!vendored.contains("regex::Regex::new"));
+        assert!(!vendored.contains("once_cell"));
+        assert!(vendored.contains("pub fn decode<"));
+    }
+}

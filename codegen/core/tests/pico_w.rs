@@ -1,0 +1,167 @@
+//! `luagen firmware --target pico-w`: the generated project, file by file, for every manifest.
+//!
+//! The thumbv6m build of these projects is `pico_w_build.rs`; this suite is fast.
+
+use std::path::{Path, PathBuf};
+
+use luagen::emit::pico_w::PicoWProject;
+use luagen::emit::project::{Ownership, Project};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn manifests() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = ["manifests", "codegen/core/tests/corpus/valid"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(workspace().join(dir)).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+fn project(manifest: &Path) -> Project {
+    let device =
+        luagen::load_file(manifest).unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
+    PicoWProject::new(&device)
+        .project()
+        .unwrap_or_else(|e| panic!("{}: {e}", manifest.display()))
+}
+
+fn text<'p>(project: &'p Project, path: &str) -> &'p str {
+    let file = project.file(path).unwrap_or_else(|| panic!("no {path}"));
+    std::str::from_utf8(&file.contents).unwrap()
+}
+
+/// The files luagen computes from the manifest, as a reviewer reads them; the static ones
+/// (main.rs, connection.rs, ...) and the vendored core are the templates themselves.
+#[test]
+fn generated_files_per_manifest() {
+    for manifest in manifests() {
+        let project = project(&manifest);
+        let name = manifest.file_stem().unwrap().to_string_lossy().into_owned();
+        for path in [
+            "Cargo.toml",
+            "src/config.rs",
+            "src/device.rs",
+            "src/handlers.rs",
+            "README.md",
+        ] {
+            insta::assert_snapshot!(
+                format!("{name}__{}", path.replace('/', "_")),
+                text(&project, path)
+            );
+        }
+    }
+}
+
+#[test]
+fn handlers_are_the_only_user_file() {
+    let project = project(&workspace().join("manifests/greenhouse-sensor.yaml"));
+    let user: Vec<_> = project
+        .files
+        .iter()
+        .filter(|f| f.ownership == Ownership::User)
+        .map(|f| f.path.display().to_string())
+        .collect();
+    assert_eq!(user, ["src/handlers.rs"]);
+}
+
+/// The project is self-contained: the core is vendored, nothing points back into this repo.
+#[test]
+fn project_is_self_contained() {
+    let project = project(&workspace().join("manifests/greenhouse-sensor.yaml"));
+    for path in [
+        "lua-device/src/mqtt/codec.rs",
+        "lua-device/src/ledger.rs",
+        "lua-device/src/typed.rs",
+    ] {
+        assert!(project.file(path).is_some(), "{path} is vendored");
+    }
+    let cargo = text(&project, "Cargo.toml");
+    assert!(cargo.contains(r#"lua-device = { path = "lua-device" }"#));
+    for file in &project.files {
+        let s = String::from_utf8_lossy(&file.contents);
+        assert!(
+            !s.contains("../runtime") && !s.contains("/work/"),
+            "{} points outside",
+            file.path.display()
+        );
+    }
+    assert_eq!(
+        text(&project, "lua-device/src/ledger.rs"),
+        include_str!("../../../runtime/src/ledger.rs"),
+        "vendored verbatim"
+    );
+}
+
+/// Secrets come from `.env` at build time: even with them in luagen's environment, no
+/// generated file holds one, the example leaves them empty, and git ignores `.env`. (The
+/// thumbv6m build in `pico_w_build.rs` checks the same after a real build.)
+#[test]
+fn no_secret_is_written() {
+    const SENTINEL: &str = "s3cret-sentinel-value";
+    for key in [
+        "LUA_WIFI_PASSWORD",
+        "LUA_API_KEY",
+        "LUA_WIFI_SSID",
+        "LUA_AGENT_ID",
+    ] {
+        // SAFETY: no other test in this binary reads or writes these variables.
+        unsafe { std::env::set_var(key, SENTINEL) };
+    }
+    for manifest in manifests() {
+        let project = project(&manifest);
+        for file in &project.files {
+            assert_ne!(file.path, Path::new(".env"), "luagen never writes .env");
+            let s = String::from_utf8_lossy(&file.contents);
+            assert!(
+                !s.contains(SENTINEL),
+                "{} holds a secret",
+                file.path.display()
+            );
+        }
+        for line in text(&project, ".env.example").lines() {
+            if let Some(value) = line
+                .strip_prefix("LUA_WIFI_PASSWORD=")
+                .or(line.strip_prefix("LUA_API_KEY="))
+            {
+                assert!(value.is_empty(), "example secrets stay empty: {line}");
+            }
+        }
+        assert!(text(&project, ".gitignore").lines().any(|l| l == ".env"));
+    }
+}
+
+#[test]
+fn user_handlers_survive_regeneration() {
+    let dir = std::env::temp_dir().join(format!("luagen-picow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let project = project(&workspace().join("manifests/greenhouse-sensor.yaml"));
+    project.write(&dir, false).unwrap();
+    std::fs::write(dir.join("src/handlers.rs"), "// mine").unwrap();
+    let report = project.write(&dir, false).unwrap();
+    assert_eq!(report.kept, [PathBuf::from("src/handlers.rs")]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("src/handlers.rs")).unwrap(),
+        "// mine"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// For development: `LUAGEN_PICOW_OUT=dir cargo test -p luagen --test pico_w write_projects`
+/// writes every project under `dir`.
+#[test]
+fn write_projects() {
+    let Some(out) = std::env::var_os("LUAGEN_PICOW_OUT") else {
+        return;
+    };
+    for manifest in manifests() {
+        let name = manifest.file_stem().unwrap();
+        project(&manifest)
+            .write(&Path::new(&out).join(name), true)
+            .unwrap();
+    }
+}

@@ -1,0 +1,126 @@
+//! Firmware entry point: hardware set-up, then the tasks. luagen regenerates this file.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod clock;
+mod config;
+mod connection;
+mod device;
+mod handlers;
+mod payloads;
+mod trigger_queue;
+
+use cyw43_pio::{PioSpi, DEFAULT_CLOCK_DIVIDER};
+use defmt::{info, unwrap, warn};
+use embassy_executor::Spawner;
+use embassy_net::{Config, StackResources};
+use embassy_rp::bind_interrupts;
+use embassy_rp::clocks::RoscRng;
+use embassy_rp::gpio::{Level, Output};
+use embassy_rp::peripherals::{DMA_CH0, PIO0};
+use embassy_rp::pio::{InterruptHandler, Pio};
+use embassy_time::Timer;
+use embedded_alloc::LlffHeap as Heap;
+use static_cell::StaticCell;
+use {defmt_rtt as _, panic_probe as _};
+
+bind_interrupts!(struct Irqs {
+    PIO0_IRQ_0 => InterruptHandler<PIO0>;
+});
+
+#[global_allocator]
+static HEAP: Heap = Heap::empty();
+
+#[embassy_executor::task]
+async fn wifi_task(
+    runner: cyw43::Runner<'static, Output<'static>, PioSpi<'static, PIO0, 0, DMA_CH0>>,
+) -> ! {
+    runner.run().await
+}
+
+#[embassy_executor::task]
+async fn net_task(mut runner: embassy_net::Runner<'static, cyw43::NetDriver<'static>>) -> ! {
+    runner.run().await
+}
+
+#[embassy_executor::task]
+async fn connection_task(stack: embassy_net::Stack<'static>, device: &'static device::Device) -> ! {
+    connection::run(stack, device).await
+}
+
+#[embassy_executor::task]
+async fn background_task(device: &'static device::Device) -> ! {
+    handlers::background(&device.state, device.triggers()).await
+}
+
+#[embassy_executor::main]
+async fn main(spawner: Spawner) {
+    {
+        use core::mem::MaybeUninit;
+        static mut HEAP_MEM: [MaybeUninit<u8>; config::HEAP_BYTES] =
+            [MaybeUninit::uninit(); config::HEAP_BYTES];
+        // SAFETY: runs once, before anything allocates.
+        unsafe { HEAP.init(core::ptr::addr_of_mut!(HEAP_MEM) as usize, config::HEAP_BYTES) }
+    }
+    info!("{} starting", config::DEVICE_NAME);
+    let p = embassy_rp::init(Default::default());
+
+    let pwr = Output::new(p.PIN_23, Level::Low);
+    let cs = Output::new(p.PIN_25, Level::High);
+    let mut pio = Pio::new(p.PIO0, Irqs);
+    let spi = PioSpi::new(
+        &mut pio.common,
+        pio.sm0,
+        DEFAULT_CLOCK_DIVIDER,
+        pio.irq0,
+        cs,
+        p.PIN_24,
+        p.PIN_29,
+        p.DMA_CH0,
+    );
+    static WIFI: StaticCell<cyw43::State> = StaticCell::new();
+    let (net_device, mut control, runner) =
+        cyw43::new(WIFI.init(cyw43::State::new()), pwr, spi, cyw43_firmware::CYW43_43439A0).await;
+    unwrap!(spawner.spawn(wifi_task(runner)));
+    control.init(cyw43_firmware::CYW43_43439A0_CLM).await;
+    control
+        .set_power_management(cyw43::PowerManagementMode::PowerSave)
+        .await;
+
+    static NET: StaticCell<StackResources<4>> = StaticCell::new();
+    let (stack, runner) = embassy_net::new(
+        net_device,
+        Config::dhcpv4(Default::default()),
+        NET.init(StackResources::new()),
+        RoscRng.next_u64(),
+    );
+    unwrap!(spawner.spawn(net_task(runner)));
+
+    // Join with retry: a router that is still booting, or out of range, is not fatal.
+    let mut delay_ms = 1_000;
+    loop {
+        let options = if config::WIFI_PASSWORD.is_empty() {
+            cyw43::JoinOptions::new_open()
+        } else {
+            cyw43::JoinOptions::new(config::WIFI_PASSWORD.as_bytes())
+        };
+        match control.join(config::WIFI_SSID, options).await {
+            Ok(()) => break,
+            Err(e) => {
+                warn!("joining WiFi failed (status {}), retrying in {} ms", e.status, delay_ms);
+                Timer::after_millis(delay_ms).await;
+                delay_ms = (delay_ms * 2).min(30_000);
+            }
+        }
+    }
+    info!("WiFi joined, waiting for DHCP");
+    stack.wait_config_up().await;
+    clock::sync(stack).await;
+
+    static DEVICE: StaticCell<device::Device> = StaticCell::new();
+    let device: &'static device::Device = DEVICE.init(device::Device::new());
+    unwrap!(spawner.spawn(connection_task(stack, device)));
+    unwrap!(spawner.spawn(background_task(device)));
+}
