@@ -239,7 +239,7 @@ async fn a_wrong_api_key_is_refused_with_a_connack() {
         ),
         // A key valid for another agent only.
         (
-            format!("lua-agent-2-dev-a"),
+            "lua-agent-2-dev-a".to_string(),
             "agent-2:dev-a".to_string(),
             KEY,
             ConnectReturnCode::NotAuthorized,
