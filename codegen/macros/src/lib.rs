@@ -26,6 +26,20 @@ pub fn lua_device(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// The manifest, relative to the crate root (like `include_str!` in build scripts and sqlx's
+/// macros), or else to the file holding the attribute.
+fn locate(written: &str) -> Option<std::path::PathBuf> {
+    let crate_root = std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from);
+    let source_dir = proc_macro::Span::call_site()
+        .local_file()
+        .and_then(|f| f.parent().map(std::path::Path::to_path_buf));
+    [crate_root, source_dir]
+        .into_iter()
+        .flatten()
+        .map(|dir| dir.join(written))
+        .find(|p| p.is_file())
+}
+
 struct Args {
     manifest: LitStr,
     agent: bool,
@@ -60,10 +74,27 @@ impl Parse for Args {
 }
 
 fn expand(args: &Args, item: ItemImpl) -> syn::Result<proc_macro2::TokenStream> {
-    let root = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default();
-    let path = std::path::Path::new(&root).join(args.manifest.value());
-    let device = luagen::load_file(&path).map_err(|e| {
-        syn::Error::new(args.manifest.span(), format!("device manifest error:\n{e}"))
+    let written = args.manifest.value();
+    let path = locate(&written).ok_or_else(|| {
+        syn::Error::new(
+            args.manifest.span(),
+            format!(
+                "cannot find `{written}` relative to CARGO_MANIFEST_DIR or to this source file"
+            ),
+        )
+    })?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        syn::Error::new(
+            args.manifest.span(),
+            format!("cannot read `{written}`: {e}"),
+        )
+    })?;
+    // Diagnostics show the path as the user wrote it: short, and the same on every machine.
+    let device = luagen::load_str(&written, &text).map_err(|e| {
+        syn::Error::new(
+            args.manifest.span(),
+            format!("invalid device manifest:\n{e}"),
+        )
     })?;
     let state = signature::self_type(&item)?;
     let handlers = signature::match_handlers(&device, &item, args.manifest.span())?;

@@ -44,6 +44,8 @@ pub fn match_handlers(
 ) -> syn::Result<Vec<HandlerShape>> {
     let mut errors: Vec<syn::Error> = Vec::new();
     let mut handlers = Vec::new();
+    // Commands a misspelled method was matched to: their "missing handler" would repeat it.
+    let mut suggested: Vec<String> = Vec::new();
     for impl_item in &item.items {
         let ImplItem::Fn(f) = impl_item else { continue };
         let name = f.sig.ident.to_string();
@@ -57,7 +59,11 @@ pub fn match_handlers(
                 .iter()
                 .map(|c| luagen::ident::rust_snake(&c.name))
                 .collect();
-            let hint = luagen::emit::rust::closest(&name, &names)
+            let close = luagen::emit::rust::closest(&name, &names);
+            if let Some(c) = close {
+                suggested.push(c.to_string());
+            }
+            let hint = close
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
             errors.push(syn::Error::new(
@@ -76,8 +82,9 @@ pub fn match_handlers(
         }
     }
     for command in &device.commands {
-        if !handlers.iter().any(|h| h.command == command.name) && !errors_mention(&errors, command)
-        {
+        let method = luagen::ident::rust_snake(&command.name);
+        let handled = handlers.iter().any(|h| h.command == command.name);
+        if !handled && !suggested.contains(&method) && !errors_mention(&errors, command) {
             errors.push(syn::Error::new(
                 attr,
                 format!(
@@ -141,7 +148,7 @@ fn check(device: &Device, command: &Command, f: &ImplItemFn) -> syn::Result<Hand
                     format!(
                         "handler `{name}` takes `{expected_ty}` (the inputSchema of command `{}`), found `{}`",
                         command.name,
-                        arg.ty.to_token_stream()
+                        pretty(&arg.ty)
                     ),
                 ));
             }
@@ -173,7 +180,11 @@ fn check(device: &Device, command: &Command, f: &ImplItemFn) -> syn::Result<Hand
                 command.name
             ),
         };
-        mismatch(f.sig.output.span(), what)
+        let span = match &f.sig.output {
+            ReturnType::Type(_, ty) => ty.span(),
+            ReturnType::Default => f.sig.ident.span(),
+        };
+        mismatch(span, what)
     })?;
     Ok(HandlerShape {
         method: f.sig.ident.clone(),
@@ -196,7 +207,7 @@ fn returns(output: &ReturnType, expected: Option<&str>) -> Result<Returns, Strin
         }
         ReturnType::Type(_, ty) => ty.as_ref(),
     };
-    let found = ty.to_token_stream().to_string();
+    let found = pretty(ty);
     if is_unit(ty) {
         return if expected.is_none() {
             Ok(Returns::Unit)
@@ -219,6 +230,18 @@ fn returns(output: &ReturnType, expected: Option<&str>) -> Result<Returns, Strin
         Some(t) if last_ident(ty).as_deref() == Some(t) => Ok(Returns::Value),
         _ => Err(found),
     }
+}
+
+/// A type as a person writes it (`Result<String, E>`, not `Result < String , E >`).
+fn pretty(ty: &Type) -> String {
+    ty.to_token_stream()
+        .to_string()
+        .replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace("& ", "&")
+        .replace(" :: ", "::")
 }
 
 fn is_unit(ty: &Type) -> bool {

@@ -1,0 +1,12 @@
+use lua_device::lua_device;
+
+struct Greenhouse;
+
+#[lua_device("greenhouse.yaml")]
+impl Greenhouse {
+    async fn read_environment(&self) -> ReadEnvironmentOutput {
+        ReadEnvironmentOutput { humidity: 50 }
+    }
+}
+
+fn main() {}
