@@ -124,3 +124,98 @@ fn run(cmd: &mut Command) -> Result<()> {
     }
     Ok(())
 }
+
+/// Debian packages of the thumbv6m route for machines where `rustup target add` cannot
+/// download: Debian's rustc with its library source (so `-Zbuild-std` compiles core and alloc
+/// for the chip) and the ARM linker.
+pub const THUMBV6M_APT_PACKAGES: &[&str] = &["rustc-web", "rust-web-src", "binutils-arm-none-eabi"];
+
+/// How to build a `thumbv6m-none-eabi` firmware (the Pico W projects luagen generates).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Thumbv6m {
+    /// rustup has the target: a plain `cargo build --release`.
+    Rustup,
+    /// Debian's rustc-web: `RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 cargo build --release
+    /// -Zbuild-std=core,alloc`, linked with `arm-none-eabi-ld`.
+    Debian { rustc: PathBuf },
+}
+
+impl Thumbv6m {
+    /// `cargo build --release` of the project in `dir` by this route, into `target_dir`.
+    pub fn build_command(&self, dir: &Path, target_dir: &Path) -> Command {
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.current_dir(dir)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .args(["build", "--release", "--target", "thumbv6m-none-eabi"]);
+        // A workspace's toolchain or flags must not leak into the firmware build.
+        for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "CARGO_BUILD_TARGET"] {
+            cmd.env_remove(var);
+        }
+        if let Thumbv6m::Debian { rustc } = self {
+            cmd.arg("-Zbuild-std=core,alloc")
+                .env("RUSTC", rustc)
+                .env("RUSTC_BOOTSTRAP", "1")
+                .env("CARGO_TARGET_THUMBV6M_NONE_EABI_LINKER", "arm-none-eabi-ld");
+        } else {
+            cmd.env_remove("RUSTC");
+        }
+        cmd
+    }
+}
+
+/// Find, or install, a way to build for `thumbv6m-none-eabi`: rustup's target when it is
+/// installed, else the Debian packages (installed with apt when missing), else `rustup target
+/// add`. The error says what was tried.
+pub fn thumbv6m() -> Result<Thumbv6m> {
+    if rustup_has_thumbv6m() {
+        return Ok(Thumbv6m::Rustup);
+    }
+    let debian = Thumbv6m::Debian {
+        rustc: PathBuf::from("/usr/bin/rustc"),
+    };
+    let have_debian = || {
+        THUMBV6M_APT_PACKAGES.iter().all(|p| apt_installed(p))
+            && Path::new("/usr/bin/rustc").exists()
+    };
+    if have_debian() {
+        return Ok(debian);
+    }
+    let apt_error = match ensure_apt(THUMBV6M_APT_PACKAGES) {
+        Ok(()) if have_debian() => return Ok(debian),
+        Ok(()) => "the packages installed but /usr/bin/rustc is missing".to_string(),
+        Err(e) => format!("{e:#}"),
+    };
+    let rustup = Command::new("rustup")
+        .args(["target", "add", "thumbv6m-none-eabi"])
+        .status();
+    if matches!(rustup, Ok(s) if s.success()) && rustup_has_thumbv6m() {
+        return Ok(Thumbv6m::Rustup);
+    }
+    bail!(
+        "no thumbv6m-none-eabi toolchain: rustup has no such target and `rustup target add` \
+         failed, and installing {} with apt failed ({apt_error})",
+        THUMBV6M_APT_PACKAGES.join(" ")
+    )
+}
+
+fn rustup_has_thumbv6m() -> bool {
+    Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "thumbv6m-none-eabi"))
+        .unwrap_or(false)
+}
+
+/// `apt-get install` whichever of `packages` are not installed.
+pub fn ensure_apt(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !apt_installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing Debian packages: {}", missing.join(" "));
+    let sudo = if is_root() { None } else { Some("sudo") };
+    run(&mut apt(sudo, &["update", "-qq"]))?;
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(&missing);
+    run(&mut apt(sudo, &args))
+}

@@ -1,0 +1,205 @@
+//! The Pico W projects really build: every manifest (and the valid corpus) is generated, built
+//! for `thumbv6m-none-eabi` into one shared target directory, and its ELF and UF2 are checked.
+//!
+//! Slow (about 90 s for the first project on two cores, 20-40 s for each next one), so it is
+//! one test. The toolchain route is installed by `lua_testkit::deps::thumbv6m` when missing.
+//! `LUAGEN_SKIP_FIRMWARE_BUILD=1` skips it, loudly.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use lua_testkit::deps;
+use luagen::emit::pico_w::uf2;
+use luagen::emit::pico_w::PicoWProject;
+
+/// The CYW43439 firmware blob the image carries (cyw43-firmware 0.1), not application code.
+const CYW43_BLOBS: u64 = 231_077 + 984;
+const FLASH_BYTES: u64 = 2 * 1024 * 1024;
+const SENTINEL: &str = "s3cret-sentinel-9f2c";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn manifests() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = ["manifests", "codegen/core/tests/corpus/valid"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(workspace().join(dir)).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// An ELF32 section: name, address, size, and whether it occupies memory (SHF_ALLOC).
+#[derive(Debug)]
+struct Section {
+    name: String,
+    addr: u32,
+    size: u32,
+    alloc: bool,
+    nobits: bool,
+}
+
+fn sections(elf: &[u8]) -> Vec<Section> {
+    let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
+    let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap());
+    assert_eq!(&elf[..6], b"\x7fELF\x01\x01", "32-bit little-endian ELF");
+    assert_eq!(u16_at(18), 40, "e_machine is ARM");
+    let (shoff, shentsize, shnum, shstrndx) =
+        (u32_at(32) as usize, u16_at(46), u16_at(48), u16_at(50));
+    let header = |i: usize| shoff + i * shentsize;
+    let strtab = u32_at(header(shstrndx) + 16) as usize;
+    (0..shnum)
+        .map(|i| {
+            let h = header(i);
+            let name_at = strtab + u32_at(h) as usize;
+            let end = elf[name_at..].iter().position(|&b| b == 0).unwrap();
+            Section {
+                name: String::from_utf8_lossy(&elf[name_at..name_at + end]).into_owned(),
+                addr: u32_at(h + 12),
+                size: u32_at(h + 20),
+                alloc: u32_at(h + 8) & 0x2 != 0,
+                nobits: u32_at(h + 4) == 8,
+            }
+        })
+        .collect()
+}
+
+/// Every file under `dir` but the build output and the user's `.env`.
+fn tracked_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if name != "target" {
+                tracked_files(&path, out);
+            }
+        } else if name != ".env" {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_manifest_builds_flashable_firmware() {
+    if std::env::var_os("LUAGEN_SKIP_FIRMWARE_BUILD").is_some() {
+        eprintln!(
+            "\n!!! SKIPPED: the thumbv6m firmware build (LUAGEN_SKIP_FIRMWARE_BUILD is set) !!!\n"
+        );
+        return;
+    }
+    let route = deps::thumbv6m().unwrap_or_else(|e| {
+        panic!("{e:#}\n(set LUAGEN_SKIP_FIRMWARE_BUILD=1 to skip this test on such a machine)")
+    });
+    eprintln!("thumbv6m route: {route:?}");
+    let root = workspace().join("target/pico-w");
+    let target_dir = root.join("target");
+    let mut report = String::from(
+        "manifest             commands  app flash  image flash  static RAM  (.data+.bss)  UF2 blocks  build\n",
+    );
+    for manifest in manifests() {
+        let name = manifest.file_stem().unwrap().to_string_lossy().into_owned();
+        let device = luagen::load_file(&manifest).unwrap();
+        let pico = PicoWProject::new(&device);
+        let dir = root.join("projects").join(&name);
+        pico.project().unwrap().write(&dir, true).unwrap();
+        // What a user does: secrets in .env, which the generated .gitignore covers.
+        std::fs::write(
+            dir.join(".env"),
+            format!(
+                "LUA_WIFI_SSID=lab\nLUA_WIFI_PASSWORD={SENTINEL}\nLUA_AGENT_ID=agent-1\n\
+                 LUA_API_KEY={SENTINEL}\nLUA_MQTT_URL=mqtt://192.168.1.10:1883\n"
+            ),
+        )
+        .unwrap();
+
+        let started = Instant::now();
+        let output = route.build_command(&dir, &target_dir).output().unwrap();
+        let seconds = started.elapsed().as_secs_f64();
+        assert!(
+            output.status.success(),
+            "{name}: firmware build failed\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+
+        let elf_path = target_dir
+            .join("thumbv6m-none-eabi/release")
+            .join(pico.crate_name());
+        let elf = std::fs::read(&elf_path).unwrap();
+        let sections = sections(&elf);
+        let find = |n: &str| {
+            sections
+                .iter()
+                .find(|s| s.name == n)
+                .unwrap_or_else(|| panic!("{name}: no {n} section"))
+        };
+        let boot2 = find(".boot2");
+        assert_eq!(
+            (boot2.addr, boot2.size),
+            (0x1000_0000, 256),
+            "{name}: boot2"
+        );
+        assert_eq!(
+            find(".vector_table").addr,
+            0x1000_0100,
+            "{name}: vector table"
+        );
+        let in_flash: u64 = sections
+            .iter()
+            .filter(|s| s.alloc && !s.nobits && uf2::FLASH.contains(&s.addr))
+            .map(|s| u64::from(s.size))
+            .sum::<u64>()
+            + u64::from(find(".data").size);
+        let ram: u64 = sections
+            .iter()
+            .filter(|s| s.alloc && (0x2000_0000..0x2004_2000).contains(&s.addr))
+            .map(|s| u64::from(s.size))
+            .sum();
+        assert!(
+            in_flash < FLASH_BYTES,
+            "{name}: {in_flash} bytes do not fit 2 MiB of flash"
+        );
+        assert!(ram < 264 * 1024, "{name}: {ram} bytes of static RAM");
+
+        let image = uf2::elf_to_uf2(&elf, uf2::RP2040_FAMILY_ID).unwrap();
+        let blocks = uf2::parse(&image).unwrap();
+        assert!(blocks.iter().all(|b| b.family_id == uf2::RP2040_FAMILY_ID));
+        assert_eq!(
+            blocks[0].address, 0x1000_0000,
+            "{name}: the image starts with boot2"
+        );
+        assert!(blocks.iter().all(|b| uf2::FLASH.contains(&b.address)));
+        assert!(
+            blocks.len() as u64 >= in_flash.div_ceil(256),
+            "{name}: every flash byte is in a block"
+        );
+        assert!((blocks.len() as u64) * 256 < FLASH_BYTES);
+        std::fs::write(elf_path.with_extension("uf2"), &image).unwrap();
+
+        // The secrets are in the image (that is the point) but in no file git would track.
+        let mut files = Vec::new();
+        tracked_files(&dir, &mut files);
+        for file in files {
+            let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+            assert!(
+                !text.contains(SENTINEL),
+                "{} holds a secret",
+                file.display()
+            );
+        }
+
+        report.push_str(&format!(
+            "{name:<20} {:>8}  {:>9}  {:>11}  {:>10}  {:>12}  {:>10}  {seconds:>4.0} s\n",
+            device.commands.len(),
+            in_flash - CYW43_BLOBS,
+            in_flash,
+            ram,
+            format!("{}+{}", find(".data").size, find(".bss").size),
+            blocks.len(),
+        ));
+    }
+    eprintln!("\n{report}");
+    std::fs::write(root.join("sizes.txt"), &report).unwrap();
+}
