@@ -733,3 +733,58 @@ async fn luagen_demo_runs_and_exits_zero() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_to_an_offline_device_waits_in_its_persistent_session() {
+    let gw = gateway().await;
+    let config =
+        lua_device::Config::new(AGENT, KEY, "greenhouse-sensor").with_url(gw.url().unwrap());
+    let device = greenhouse::connect(config.clone()).await.unwrap();
+    gw.wait_registered(AGENT, "greenhouse-sensor", WAIT)
+        .await
+        .unwrap();
+    device.shutdown().await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    while gw.devices().iter().any(|d| d.online) {
+        assert!(
+            Instant::now() < deadline,
+            "the offline status was not recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Watch the command go out, so the device comes back only once it waits in the session.
+    let (_watch, mut sent) = luagen_gateway::AgentLink::connect(
+        &login(&gw),
+        &[format!("lua/devices/{AGENT}/greenhouse-sensor/command")],
+    )
+    .await
+    .unwrap();
+    tokio::task::spawn_blocking(luagen_bin).await.unwrap();
+    let call = tokio::spawn(luagen(call_args(
+        &gw,
+        &[
+            "--timeout-ms",
+            "20000",
+            "greenhouse-sensor",
+            "toggle_irrigation",
+            r#"{"enabled":true}"#,
+        ],
+    )));
+    tokio::time::timeout(WAIT, sent.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let device = greenhouse::connect(config).await.unwrap();
+    let out = tokio::time::timeout(WAIT, call).await.unwrap().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("offline") && stderr.contains("queued"),
+        "{stderr}"
+    );
+    let response: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(response["data"], json!({"irrigationOn": true}));
+    device.shutdown().await.unwrap();
+}
