@@ -42,6 +42,18 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // The Rust emitter on the same device: tokens, then prettyplease formatting.
+    let device = luagen::load_str("big.yaml", &text).unwrap();
+    let mut group = c.benchmark_group("rust_emit_1000_commands");
+    group.sample_size(10);
+    group.bench_function("tokens", |b| {
+        b.iter(|| luagen::emit::rust::RustEmitter::new(std::hint::black_box(&device)).tokens())
+    });
+    group.bench_function("formatted_source", |b| {
+        b.iter(|| luagen::emit::rust::RustEmitter::new(std::hint::black_box(&device)).source())
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench);
