@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: the project's own tasks, runnable on a fresh machine.
 
 mod bench;
+mod fuzz;
 
 use std::process::{Command, ExitCode};
 
@@ -12,6 +13,7 @@ tasks:
   deps   install what the suites need (mosquitto, the official client's venv)
   test   deps, then fmt --check, clippy -D warnings, and every test in the workspace
   bench  echo latency, throughput and RSS: Rust runtime vs raw rumqttc vs official client
+  fuzz   [seconds]  run every cargo-fuzz target for a bounded time (default 60 s, nightly)
 ";
 
 fn main() -> ExitCode {
@@ -20,6 +22,14 @@ fn main() -> ExitCode {
         Some("deps") => lua_testkit::deps::ensure_all(),
         Some("test") => test(),
         Some("bench") => bench::run(),
+        Some("fuzz") => match args.get(1).map(|s| s.parse::<u64>()) {
+            None => fuzz::run(60),
+            Some(Ok(seconds)) => fuzz::run(seconds),
+            Some(Err(_)) => {
+                eprint!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        },
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
