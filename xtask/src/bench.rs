@@ -187,7 +187,7 @@ impl Driver {
 fn print_table(rows: &[(String, Result<Measurement>)]) {
     println!();
     println!(
-        "{:<36} {:>9} {:>9} {:>12} {:>9}",
+        "{:<48} {:>9} {:>9} {:>12} {:>9}",
         "device (echo)", "p50 ms", "p99 ms", "commands/s", "RSS MB"
     );
     for (name, m) in rows {
