@@ -37,6 +37,7 @@ pub fn run_async<T>(default_log: &str, f: impl Future<Output = T>) -> T {
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,5 +1,6 @@
 //! `luagen dev`: the local gateway (embedded broker + emulator) until Ctrl-C.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,9 +61,12 @@ pub fn run(args: DevArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        let mut stdout = std::io::stdout();
         for url in [gateway.url(), gateway.ws_url()].into_iter().flatten() {
-            println!("luagen dev gateway: {url}");
+            // A closed stdout must not take the gateway down.
+            let _ = writeln!(stdout, "luagen dev gateway: {url}");
         }
+        let _ = stdout.flush();
         let _ = tokio::signal::ctrl_c().await;
         ExitCode::SUCCESS
     })

@@ -788,3 +788,199 @@ async fn a_command_to_an_offline_device_waits_in_its_persistent_session() {
     assert_eq!(response["data"], json!({"irrigationOn": true}));
     device.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_tails_a_devices_traffic() {
+    let gw = gateway().await;
+    let commands = json!([{"name": "ping", "description": "p"}]);
+    let _device = RawDevice::start(&gw, "pinger", None, commands, Answer::OnAttempt(1)).await;
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let monitor = {
+        let (login, lines) = (login(&gw), lines.clone());
+        tokio::spawn(async move {
+            luagen_gateway::monitor::run(&login, Some("pinger"), Some(2), |l| {
+                lines.lock().unwrap().push(l)
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let caller = Caller::connect(&login(&gw)).await.unwrap();
+    let plan = caller
+        .plan(
+            &Target::Device("pinger".into()),
+            "ping",
+            &json!({"n": 1}),
+            &CallOptions::default(),
+        )
+        .unwrap();
+    assert!(caller.send(&plan[0]).await.unwrap().succeeded());
+    tokio::time::timeout(WAIT, monitor)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let lines = lines.lock().unwrap().clone();
+    assert!(
+        lines[0].contains("pinger")
+            && lines[0].contains("command")
+            && lines[0].contains(r#""n":1"#),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("response") && lines[1].contains(r#""success":true"#),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn luagen_dev_serves_devices_and_masks_their_keys_in_its_log() {
+    let bin = tokio::task::spawn_blocking(luagen_bin).await.unwrap();
+    let mut dev = Command::new(bin)
+        .args([
+            "dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--ws-listen",
+            "127.0.0.1:0",
+            "--insecure-any-key",
+        ])
+        .env("RUST_LOG", "info,rumqttd=off")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = dev.stdout.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let first = lines.next().unwrap().unwrap();
+        // Keep reading, so the gateway never writes to a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        first
+            .trim()
+            .strip_prefix("luagen dev gateway: ")
+            .unwrap()
+            .to_string()
+    })
+    .await
+    .unwrap();
+    assert!(url.starts_with("mqtt://127.0.0.1:"), "{url}");
+
+    let secret = "sk-secret-do-not-log-123";
+    let config = lua_device::Config::new(AGENT, secret, "greenhouse-sensor").with_url(&url);
+    let device = greenhouse::connect(config).await.unwrap();
+    let caller = Caller::connect(&AgentLogin {
+        url: url.clone(),
+        agent_id: AGENT.into(),
+        api_key: Some("any".into()),
+    })
+    .await
+    .unwrap();
+    let plan = caller
+        .plan(
+            &Target::Device("greenhouse-sensor".into()),
+            "read_environment",
+            &json!({}),
+            &CallOptions::default(),
+        )
+        .unwrap();
+    let outcome = caller.send(&plan[0]).await.unwrap();
+    if !outcome.succeeded() {
+        dev.kill().unwrap();
+        let out = dev.wait_with_output().unwrap();
+        panic!("{outcome:?}\n{}", text(&out.stderr));
+    }
+    let ack = greenhouse::humidity_alert(&device, 90, "greenhouse-sensor")
+        .await
+        .unwrap();
+    assert!(ack.received);
+    device.shutdown().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    dev.kill().unwrap();
+    let out = tokio::task::spawn_blocking(move || dev.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let log = text(&out.stderr);
+    for expected in [
+        "INSECURE",
+        "REGISTERED 2 command(s)",
+        "TRIGGER humidity_alert",
+        "is OFFLINE",
+        "read_environment",
+    ] {
+        assert!(
+            log.contains(expected),
+            "missing {expected:?} in the log:\n{log}"
+        );
+    }
+    assert!(
+        !log.contains(secret),
+        "the API key leaked into the log:\n{log}"
+    );
+    assert!(log.contains("sk-…(24 chars)"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_listeners_serve_mqtts_and_wss() {
+    let dir = std::env::temp_dir().join(format!("luagen-gateway-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl makes a test certificate");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let mut config = GatewayConfig::ephemeral(KeyPolicy::Keys(Keys::single(AGENT, KEY)));
+    config.tls = Some(luagen_gateway::TlsFiles {
+        cert: cert.clone(),
+        key,
+    });
+    let gw = Gateway::start(config).await.unwrap();
+    let pem = std::fs::read(&cert).unwrap();
+    for (name, url) in [
+        ("gh-mqtts", gw.url().unwrap()),
+        ("gh-wss", gw.ws_url().unwrap()),
+    ] {
+        assert!(
+            url.starts_with("mqtts://") || url.starts_with("wss://"),
+            "{url}"
+        );
+        let config = lua_device::Config::new(AGENT, KEY, name)
+            .with_url(&url)
+            .with_ca_pem(pem.clone());
+        let device = greenhouse::connect(config)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        gw.wait_registered(AGENT, name, WAIT).await.unwrap();
+        assert!(
+            greenhouse::humidity_alert(&device, 90, name)
+                .await
+                .unwrap()
+                .received
+        );
+        device.shutdown().await.unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
