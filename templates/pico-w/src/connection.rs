@@ -21,9 +21,10 @@ use crate::clock::{now_ms, timestamp};
 use crate::config;
 use crate::device::Device;
 
-/// Socket buffers: the largest message the device sends or takes (the registration).
-const RX_BYTES: usize = 4096;
-const TX_BYTES: usize = 4096;
+/// Socket buffers. They do not bound message sizes: the MQTT client reassembles packets on
+/// the heap and `write_all` streams larger ones.
+const RX_BYTES: usize = 2048;
+const TX_BYTES: usize = 2048;
 
 #[derive(defmt::Format)]
 enum Failure {
