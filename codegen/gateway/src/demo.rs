@@ -26,6 +26,12 @@ pub async fn run(out: &mut dyn Write) -> Result<()> {
         .map_err(|d| anyhow::anyhow!("{d:?}"))
         .context("loading the greenhouse manifest")?;
     writeln!(out, "luagen demo: {} ({MANIFEST_PATH})", manifest.name)?;
+    let rust = luagen::emit::rust::RustEmitter::new(&manifest).source();
+    writeln!(
+        out,
+        "  generated {} lines of typed Rust (what #[lua_device] expands to; see `luagen rust`)",
+        rust.lines().count()
+    )?;
     for tool in manifest.tools().as_array().into_iter().flatten() {
         writeln!(out, "  tool  {}", tool["name"].as_str().unwrap_or("?"))?;
     }

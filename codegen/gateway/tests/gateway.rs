@@ -721,6 +721,7 @@ async fn luagen_demo_runs_and_exits_zero() {
         text(&out.stderr)
     );
     for expected in [
+        "lines of typed Rust",
         "→ call read_environment",
         "\"irrigationOn\":true",
         "refused locally",
