@@ -201,6 +201,14 @@ impl FrontDoor {
                 return Err(ConnectReturnCode::BadClientId);
             }
         }
+        // The broker publishes the will on the device's behalf: it obeys the same confinement.
+        if let Some(will) = &connect.last_will {
+            if !principal.may_publish(&will.topic) {
+                tracing::warn!(%peer, client = %principal.label(), topic = %will.topic,
+                    "refused: last will outside the client's topics");
+                return Err(ConnectReturnCode::NotAuthorized);
+            }
+        }
         if !self.keys.accepts(principal.agent_id(), &login.password) {
             tracing::warn!(%peer, client = %principal.label(), key = %mask(&login.password),
                 "refused: API key not accepted");

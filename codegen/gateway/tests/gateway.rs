@@ -257,6 +257,22 @@ async fn a_wrong_api_key_is_refused_with_a_connack() {
         }
     }
 
+    // A last will on another device's topic would publish as that device: refused too.
+    let mut o = raw_options("dev-a", KEY, port);
+    o.set_last_will(rumqttc::LastWill::new(
+        format!("lua/devices/{AGENT}/dev-b/status"),
+        r#"{"status":"offline"}"#,
+        QoS::AtLeastOnce,
+        true,
+    ));
+    let (_client, mut eventloop) = AsyncClient::new(o, 8);
+    match tokio::time::timeout(WAIT, eventloop.poll()).await.unwrap() {
+        Err(rumqttc::ConnectionError::ConnectionRefused(code)) => {
+            assert_eq!(code, ConnectReturnCode::NotAuthorized)
+        }
+        other => panic!("a foreign last will must be refused, got {other:?}"),
+    }
+
     // The runtime device reports the refusal instead of connecting.
     let config = lua_device::Config::new(AGENT, "key-wrong", "dev-a").with_url(gw.url().unwrap());
     assert!(greenhouse::connect(config).await.is_err());
@@ -984,4 +1000,74 @@ async fn tls_listeners_serve_mqtts_and_wss() {
         device.shutdown().await.unwrap();
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_works_against_any_broker_with_a_manifest() {
+    let broker = lua_testkit::Mosquitto::start().unwrap();
+    let config = lua_device::Config::new(AGENT, KEY, "greenhouse-sensor").with_url(broker.url());
+    let device = greenhouse::connect(config).await.unwrap();
+    let manifest = lua_testkit::deps::workspace_root().join("manifests/greenhouse-sensor.yaml");
+    let manifest = manifest.to_str().unwrap();
+    let args = |rest: &[&str]| {
+        let mut args: Vec<String> = ["call", "--broker", &broker.url(), "--agent-id", AGENT]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(rest.iter().map(|s| s.to_string()));
+        args
+    };
+
+    // Mosquitto keeps no registrations: without a manifest there is nothing to validate with.
+    let out = luagen(args(&[
+        "greenhouse-sensor",
+        "toggle_irrigation",
+        r#"{"enabled":true}"#,
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--manifest"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = luagen(args(&[
+        "--manifest",
+        manifest,
+        "greenhouse-sensor",
+        "toggle_irrigation",
+        r#"{"enabled":1}"#,
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("/enabled"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = luagen(args(&[
+        "--manifest",
+        manifest,
+        "greenhouse-sensor",
+        "toggle_irrigation",
+        r#"{"enabled":true}"#,
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let response: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(response["data"], json!({"irrigationOn": true}));
+
+    // `devices` still lists it, from its retained status.
+    let mut list = args(&["--all"]);
+    list[0] = "devices".into();
+    let out = luagen(list).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("greenhouse-sensor"),
+        "{}",
+        text(&out.stdout)
+    );
+    device.shutdown().await.unwrap();
 }
