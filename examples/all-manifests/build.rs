@@ -24,22 +24,41 @@ fn main() -> Result<(), luagen::BuildError> {
     let mut all = String::new();
     let mut table = String::from("/// (device, type, schema JSON, check) for every command input, output and trigger.\npub fn checks() -> Vec<Case> {\n    vec![\n");
     for path in manifests() {
-        luagen::Builder::new().manifest(&path).agent(true).generate()?;
+        luagen::Builder::new()
+            .manifest(&path)
+            .agent(true)
+            .generate()?;
         let device = luagen::load_file(&path).map_err(luagen::BuildError::Load)?;
         let module = luagen::ident::rust_snake(&device.name);
-        writeln!(all, "pub mod {module} {{ include!(concat!(env!(\"OUT_DIR\"), \"/{module}.rs\")); }}").unwrap();
+        writeln!(
+            all,
+            "pub mod {module} {{ include!(concat!(env!(\"OUT_DIR\"), \"/{module}.rs\")); }}"
+        )
+        .unwrap();
         let roots = device
             .commands
             .iter()
-            .flat_map(|c| [(c.input, c.input_schema.as_ref()), (c.output, c.output_schema.as_ref())])
-            .chain(device.triggers.iter().map(|t| (t.payload, t.payload_schema.as_ref())));
+            .flat_map(|c| {
+                [
+                    (c.input, c.input_schema.as_ref()),
+                    (c.output, c.output_schema.as_ref()),
+                ]
+            })
+            .chain(
+                device
+                    .triggers
+                    .iter()
+                    .map(|t| (t.payload, t.payload_schema.as_ref())),
+            );
         for (id, schema) in roots {
-            let (Some(id), Some(schema)) = (id, schema) else { continue };
+            let (Some(id), Some(schema)) = (id, schema) else {
+                continue;
+            };
             let ty = &device.types.get(id).name.rust;
             let schema = device.standalone_schema(schema).to_string();
             writeln!(
                 table,
-                "        Case {{ device: {:?}, ty: {ty:?}, schema: {schema:?}, check: |v| <{module}::{ty} as lua_device::typed::Check>::check(v, &mut lua_device::typed::FieldPath::root()) }},",
+                "        Case {{ device: {:?}, ty: {ty:?}, schema: {schema:?}, check: |v| <{module}::{ty} as lua_device::typed::Check>::check(v, &mut lua_device::typed::FieldPath::root()), round_trip: |v| round_trip::<{module}::{ty}>(v) }},",
                 device.name
             )
             .unwrap();

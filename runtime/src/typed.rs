@@ -403,7 +403,33 @@ impl Pattern {
 /// Check `payload` against `T`'s schema, then deserialize it.
 pub fn decode<T: Check + DeserializeOwned>(payload: Value) -> Result<T, CommandError> {
     T::check(&payload, &mut FieldPath::root())?;
+    decode_unchecked(payload)
+}
+
+/// Deserialize a payload that already passed its check (the second half of [`decode`]).
+pub fn decode_unchecked<T: DeserializeOwned>(mut payload: Value) -> Result<T, CommandError> {
+    integral_floats_to_integers(&mut payload);
     serde_json::from_value(payload).map_err(|e| CommandError::invalid_payload("", format!("{e}")))
+}
+
+/// JSON Schema counts `2.0` as an integer, serde does not deserialize it into `u8`: after the
+/// check has passed, whole floats become integers (numbers stay equal as JSON values, and
+/// `f64` fields take integers too).
+fn integral_floats_to_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) {
+                if f >= i64::MIN as f64 && f < i64::MAX as f64 {
+                    *value = Value::from(f as i64);
+                } else if f >= 0.0 && f < u64::MAX as f64 {
+                    *value = Value::from(f as u64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
 }
 
 /// A handler's result as the response's `data`.

@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: the project's own tasks, runnable on a fresh machine.
 
 mod bench;
+mod build_cost;
 mod fuzz;
 
 use std::process::{Command, ExitCode};
@@ -13,6 +14,7 @@ tasks:
   deps   install what the suites need (mosquitto, the official client's venv)
   test   deps, then fmt --check, clippy -D warnings, and every test in the workspace
   bench  echo latency, throughput and RSS: Rust runtime vs raw rumqttc vs official client
+  bench-build  build time of a #[lua_device] crate vs the same code pasted in
   fuzz   [seconds]  run every cargo-fuzz target for a bounded time (default 60 s, nightly)
 ";
 
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
         Some("deps") => lua_testkit::deps::ensure_all(),
         Some("test") => test(),
         Some("bench") => bench::run(),
+        Some("bench-build") => build_cost::run(),
         Some("fuzz") => match args.get(1).map(|s| s.parse::<u64>()) {
             None => fuzz::run(60),
             Some(Ok(seconds)) => fuzz::run(seconds),

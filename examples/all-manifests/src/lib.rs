@@ -10,7 +10,23 @@ pub struct Case {
     pub ty: &'static str,
     /// The standalone JSON Schema (definitions inlined).
     pub schema: &'static str,
-    pub check: fn(&lua_device::typed::__private::serde_json::Value) -> Result<(), lua_device::CommandError>,
+    pub check: fn(
+        &lua_device::typed::__private::serde_json::Value,
+    ) -> Result<(), lua_device::CommandError>,
+    /// Deserialize into the generated type and serialize back.
+    pub round_trip: fn(&Value) -> Result<Value, String>,
+}
+
+use lua_device::typed::__private::serde_json::{self, Value};
+
+fn round_trip<T>(value: &Value) -> Result<Value, String>
+where
+    T: lua_device::typed::__private::serde::de::DeserializeOwned
+        + lua_device::typed::__private::serde::Serialize,
+{
+    let typed: T = lua_device::typed::decode_unchecked(value.clone())
+        .map_err(|e| format!("deserialize: {e}"))?;
+    serde_json::to_value(&typed).map_err(|e| format!("serialize: {e}"))
 }
 
 include!(concat!(env!("OUT_DIR"), "/checks.rs"));

@@ -48,7 +48,12 @@ fn near(schema: &Value, root: &Value, depth: u32) -> BoxedStrategy<Value> {
             "string" => strings(map),
             "array" => {
                 let items = map.get("items").cloned().unwrap_or(json!({}));
-                let max = map.get("maxItems").and_then(Value::as_u64).unwrap_or(4).min(6) as usize + 1;
+                let max = map
+                    .get("maxItems")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(4)
+                    .min(6) as usize
+                    + 1;
                 proptest::collection::vec(near(&items, root, depth - 1), 0..=max)
                     .prop_map(Value::Array)
                     .boxed()
@@ -64,7 +69,11 @@ fn near(schema: &Value, root: &Value, depth: u32) -> BoxedStrategy<Value> {
 }
 
 fn resolve<'a>(schema: &'a Value, root: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
+    match schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix('#'))
+    {
         Some(pointer) => root.pointer(pointer).unwrap_or(schema),
         None => schema,
     }
@@ -75,8 +84,12 @@ fn bound(map: &Map<String, Value>, key: &str) -> Option<f64> {
 }
 
 fn integers(map: &Map<String, Value>) -> impl Strategy<Value = Value> {
-    let lo = bound(map, "minimum").or(bound(map, "exclusiveMinimum")).unwrap_or(-1000.0) as i64;
-    let hi = bound(map, "maximum").or(bound(map, "exclusiveMaximum")).unwrap_or(1000.0) as i64;
+    let lo = bound(map, "minimum")
+        .or(bound(map, "exclusiveMinimum"))
+        .unwrap_or(-1000.0) as i64;
+    let hi = bound(map, "maximum")
+        .or(bound(map, "exclusiveMaximum"))
+        .unwrap_or(1000.0) as i64;
     let (lo, hi) = (lo.saturating_sub(3), hi.saturating_add(3).max(lo));
     prop_oneof![
         (lo..=hi).prop_map(|i| json!(i)),
@@ -86,9 +99,19 @@ fn integers(map: &Map<String, Value>) -> impl Strategy<Value = Value> {
 }
 
 fn numbers(map: &Map<String, Value>) -> impl Strategy<Value = Value> {
-    let lo = bound(map, "minimum").or(bound(map, "exclusiveMinimum")).unwrap_or(-1000.0);
-    let hi = bound(map, "maximum").or(bound(map, "exclusiveMaximum")).unwrap_or(1000.0);
-    let edges = vec![json!(lo), json!(hi), json!(lo - 1.0), json!(hi + 1.0), json!(0)];
+    let lo = bound(map, "minimum")
+        .or(bound(map, "exclusiveMinimum"))
+        .unwrap_or(-1000.0);
+    let hi = bound(map, "maximum")
+        .or(bound(map, "exclusiveMaximum"))
+        .unwrap_or(1000.0);
+    let edges = vec![
+        json!(lo),
+        json!(hi),
+        json!(lo - 1.0),
+        json!(hi + 1.0),
+        json!(0),
+    ];
     prop_oneof![
         ((lo - 2.0)..(hi + 2.0)).prop_map(|f| json!(f)),
         proptest::sample::select(edges),
@@ -96,16 +119,22 @@ fn numbers(map: &Map<String, Value>) -> impl Strategy<Value = Value> {
 }
 
 fn strings(map: &Map<String, Value>) -> BoxedStrategy<Value> {
-    let max = map.get("maxLength").and_then(Value::as_u64).unwrap_or(12).min(40) as usize;
+    let max = map
+        .get("maxLength")
+        .and_then(Value::as_u64)
+        .unwrap_or(12)
+        .min(40) as usize;
     let arbitrary = proptest::string::string_regex(&format!("[a-zA-Z0-9 é_-]{{0,{}}}", max + 2))
         .expect("a plain class regex")
         .prop_map(Value::String)
         .boxed();
     match map.get("pattern").and_then(Value::as_str) {
-        Some(p) => match proptest::string::string_regex(p.trim_start_matches('^').trim_end_matches('$')) {
-            Ok(matching) => prop_oneof![matching.prop_map(Value::String), arbitrary].boxed(),
-            Err(_) => arbitrary,
-        },
+        Some(p) => {
+            match proptest::string::string_regex(p.trim_start_matches('^').trim_end_matches('$')) {
+                Ok(matching) => prop_oneof![matching.prop_map(Value::String), arbitrary].boxed(),
+                Err(_) => arbitrary,
+            }
+        }
         None => arbitrary,
     }
 }
@@ -123,13 +152,14 @@ fn objects(map: &Map<String, Value>, root: &Value, depth: u32) -> BoxedStrategy<
     let fields: Vec<BoxedStrategy<Option<(String, Value)>>> = properties
         .into_iter()
         .map(|(k, s)| {
-            proptest::option::weighted(0.85, near(&s, root, depth - 1).prop_map(move |v| (k.clone(), v))).boxed()
+            proptest::option::weighted(
+                0.85,
+                near(&s, root, depth - 1).prop_map(move |v| (k.clone(), v)),
+            )
+            .boxed()
         })
         .collect();
-    let extra = proptest::option::weighted(
-        0.2,
-        ("[a-z]{1,3}", near(&additional, root, depth - 1)),
-    );
+    let extra = proptest::option::weighted(0.2, ("[a-z]{1,3}", near(&additional, root, depth - 1)));
     (fields, extra)
         .prop_map(|(fields, extra)| {
             let mut obj: Map<String, Value> = fields.into_iter().flatten().collect();
@@ -183,6 +213,18 @@ fn agree(case: &Case) {
             if !theirs {
                 rejected.set(rejected.get() + 1);
             }
+            if theirs {
+                // Accepted values become the generated type and come back still valid.
+                let back = (case.round_trip)(&value);
+                prop_assert!(
+                    back.as_ref().is_ok_and(|b| validator.is_valid(b)),
+                    "{}::{} does not round-trip {}: {:?}",
+                    case.device,
+                    case.ty,
+                    value,
+                    back
+                );
+            }
             prop_assert_eq!(
                 ours.is_ok(),
                 theirs,
@@ -196,13 +238,21 @@ fn agree(case: &Case) {
         })
         .unwrap_or_else(|e| panic!("{e}"));
     // A strategy that only ever produced one verdict would prove little.
-    assert!(rejected.get() > 0, "{}::{}: no invalid value generated", case.device, case.ty);
+    assert!(
+        rejected.get() > 0,
+        "{}::{}: no invalid value generated",
+        case.device,
+        case.ty
+    );
 }
 
 #[test]
 fn generated_checks_accept_exactly_what_jsonschema_accepts() {
     let cases = checks();
-    assert!(cases.len() > 20, "every manifest's payload types are covered");
+    assert!(
+        cases.len() > 20,
+        "every manifest's payload types are covered"
+    );
     for case in &cases {
         agree(case);
     }
@@ -214,7 +264,10 @@ fn regressions() {
     let by_type = |ty: &str| checks().into_iter().find(|c| c.ty == ty).unwrap();
     let configure = by_type("ConfigureInput");
     let schema: Value = serde_json::from_str(configure.schema).unwrap();
-    let validator = jsonschema::draft7::options().should_validate_formats(false).build(&schema).unwrap();
+    let validator = jsonschema::draft7::options()
+        .should_validate_formats(false)
+        .build(&schema)
+        .unwrap();
     for value in [
         json!({"enabled": true, "percent": 5.0}),
         json!({"enabled": true, "percent": 50, "shape": {"kind": "circle", "radius": 1}}),
@@ -224,6 +277,10 @@ fn regressions() {
         json!({"enabled": true, "percent": 50, "note": null}),
         json!({"enabled": true, "percent": 50, "unknown": 1}),
     ] {
-        assert_eq!((configure.check)(&value).is_ok(), validator.is_valid(&value), "{value}");
+        assert_eq!(
+            (configure.check)(&value).is_ok(),
+            validator.is_valid(&value),
+            "{value}"
+        );
     }
 }
