@@ -9,5 +9,6 @@ use super::FirmwareArgs;
 pub fn generate(device: &Device, args: &FirmwareArgs) -> std::io::Result<WriteReport> {
     PicoWProject::new(device)
         .project()
+        .map_err(std::io::Error::other)?
         .write(&args.out, args.force)
 }
