@@ -239,3 +239,209 @@ pub fn typecheck(dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Benchmarks: the generated device and the official MicroPython client side by side on
+/// the same unix-port binary.
+pub mod bench {
+    use super::*;
+
+    /// Five commands, with schemas the generated device checks. Named like the fixture so
+    /// the bench driver's topics reach it.
+    pub const MANIFEST: &str = r#"name: conformance-device
+description: Five commands for the RAM comparison
+commands:
+  - name: echo
+    description: Return the payload
+    inputSchema: { type: object }
+  - name: read_sensor
+    description: Read temperature and humidity
+  - name: set_led
+    description: Switch the LED
+    inputSchema:
+      type: object
+      properties: { on: { type: boolean } }
+      required: [on]
+  - name: move
+    description: Move the pointer
+    inputSchema:
+      type: object
+      properties:
+        x: { type: integer, minimum: 0, maximum: 100 }
+        y: { type: integer, minimum: 0, maximum: 100 }
+      required: [x, y]
+  - name: show_text
+    description: Show a line of text
+    inputSchema:
+      type: object
+      properties:
+        text: { type: string, maxLength: 32, pattern: "^[ -~]*$" }
+      required: [text]
+"#;
+
+    const HANDLERS: &str = r#"def echo(payload):
+    return payload
+
+
+def read_sensor(payload):
+    return {"temperature": 22.5, "humidity": 60}
+
+
+def set_led(payload):
+    return {"on": payload["on"]}
+
+
+def move(payload):
+    return None
+
+
+def show_text(payload):
+    return None
+"#;
+
+    /// The same five commands on the official client (schemas as the user would write
+    /// them), started from the environment like every device under test.
+    const OFFICIAL_MAIN: &str = r#"import json
+import os
+import official_lua_device as lua
+
+SCHEMAS = json.loads('[["echo", "Return the payload", {"type": "object"}], ["read_sensor", "Read temperature and humidity", null], ["set_led", "Switch the LED", {"type": "object", "properties": {"on": {"type": "boolean"}}, "required": ["on"]}], ["move", "Move the pointer", {"type": "object", "properties": {"x": {"type": "integer", "minimum": 0, "maximum": 100}, "y": {"type": "integer", "minimum": 0, "maximum": 100}}, "required": ["x", "y"]}], ["show_text", "Show a line of text", {"type": "object", "properties": {"text": {"type": "string", "maxLength": 32, "pattern": "^[ -~]*$"}}, "required": ["text"]}]]')
+
+
+def make_device(host, port):
+    device = lua.LuaDevice(os.getenv("LUA_AGENT_ID") or "agent", os.getenv("LUA_API_KEY") or "key",
+                           "conformance-device", server=host, port=port, use_ssl=False, websocket=False)
+    handlers = {
+        "echo": lambda p: p,
+        "read_sensor": lambda p: {"temperature": 22.5, "humidity": 60},
+        "set_led": lambda p: {"on": p["on"]},
+        "move": lambda p: None,
+        "show_text": lambda p: None,
+    }
+    for name, description, schema in SCHEMAS:
+        device.command(name, description, schema)(handlers[name])
+    return device
+"#;
+
+    const MEASURE_OFFICIAL: &str = r#"import gc
+gc.collect()
+before = gc.mem_alloc()
+import official_main
+device = official_main.make_device("127.0.0.1", 1883)
+gc.collect()
+print(gc.mem_alloc() - before)
+"#;
+
+    const RUN_OFFICIAL: &str = r#"import os
+import official_main
+url = os.getenv("LUA_MQTT_URL")
+host, port = url.split("://")[1].split(":")
+device = official_main.make_device(host, int(port))
+device.connect()
+print("ready")
+device.run()
+"#;
+
+    const MEASURE_GENERATED: &str = r#"import gc
+gc.collect()
+before = gc.mem_alloc()
+import config
+import device_spec
+import handlers
+import lua_runtime
+device = lua_runtime.Device(device_spec, handlers, lua_runtime.Settings(config, None))
+gc.collect()
+print(gc.mem_alloc() - before)
+"#;
+
+    /// The generated bench project (`.mpy` modules only, when `mpy`).
+    pub fn generated_project(mpy: bool) -> Result<PathBuf> {
+        let dir = scratch_dir("bench-generated")?;
+        let manifest = dir.join("bench-device.yaml");
+        std::fs::write(&manifest, MANIFEST)?;
+        let extra: &[&str] = if mpy { &["--mpy"] } else { &[] };
+        generate_ok(&manifest, &dir, extra)?;
+        std::fs::write(dir.join("handlers.py"), HANDLERS)?;
+        if mpy {
+            for module in ["lua_runtime", "device_spec", "validators", "triggers"] {
+                std::fs::remove_file(dir.join(format!("{module}.py")))?;
+            }
+        }
+        Ok(dir)
+    }
+
+    /// The official `lua_device/micropython.py` from the pinned wheel, with the umqtt
+    /// stand-in, and its five-command set-up.
+    pub fn official_project() -> Result<PathBuf> {
+        let dir = scratch_dir("bench-official")?;
+        let python = python_venv()?;
+        let out = Command::new(&python)
+            .args([
+                "-c",
+                "import lua_device, os; print(os.path.dirname(lua_device.__file__))",
+            ])
+            .output()?;
+        let package = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        std::fs::copy(
+            package.join("micropython.py"),
+            dir.join("official_lua_device.py"),
+        )?;
+        std::fs::create_dir_all(dir.join("umqtt"))?;
+        std::fs::write(dir.join("umqtt/__init__.py"), "")?;
+        std::fs::write(
+            dir.join("umqtt/simple.py"),
+            include_str!("micropython/umqtt_simple.py"),
+        )?;
+        std::fs::write(dir.join("official_main.py"), OFFICIAL_MAIN)?;
+        std::fs::write(dir.join("run_official.py"), RUN_OFFICIAL)?;
+        Ok(dir)
+    }
+
+    /// Bytes on the MicroPython heap after importing and constructing the device.
+    pub fn heap_bytes(dir: &Path, official: bool) -> Result<u64> {
+        let script = if official {
+            MEASURE_OFFICIAL
+        } else {
+            MEASURE_GENERATED
+        };
+        let path = dir.join("_measure.py");
+        std::fs::write(&path, script)?;
+        let output = Command::new(venv_tool("micropython")?)
+            .arg(&path)
+            .current_dir(dir)
+            .env("LUA_AGENT_ID", "agent")
+            .env("LUA_API_KEY", "key")
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "measuring {}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .context("gc.mem_alloc() output")
+    }
+
+    /// The generated device run directly by the unix port (no wrapper: RSS is its own).
+    pub fn generated_device(dir: &Path) -> Result<DeviceLauncher> {
+        Ok(DeviceLauncher::new(
+            "generated MicroPython (unix port)",
+            venv_tool("micropython")?,
+            &[dir.join("main.py").to_str().context("non-UTF-8 path")?],
+        ))
+    }
+
+    /// The official MicroPython client on the unix port.
+    pub fn official_device(dir: &Path) -> Result<DeviceLauncher> {
+        Ok(DeviceLauncher::new(
+            "official MicroPython client (unix port)",
+            venv_tool("micropython")?,
+            &[dir
+                .join("run_official.py")
+                .to_str()
+                .context("non-UTF-8 path")?],
+        ))
+    }
+}
