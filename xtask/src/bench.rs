@@ -69,6 +69,7 @@ pub fn run() -> Result<()> {
     }
     eprintln!("building the devices (release)...");
     let rust = fixtures::rust_device(Profile::Release)?;
+    let typed = fixtures::typed_device(Profile::Release)?;
     let raw = fixtures::raw_echo_device(Profile::Release)?;
     let official = fixtures::official_device()?;
 
@@ -84,7 +85,9 @@ pub fn run() -> Result<()> {
     })?;
     let mut rows: Vec<(String, Result<Measurement>)> = Vec::new();
     let m = runtime.block_on(measure(&broker, &rust, &FULL));
-    rows.push(("Rust runtime (conformance-device)".into(), m));
+    rows.push(("Rust runtime, dynamic API (conformance-device)".into(), m));
+    let m = runtime.block_on(measure(&broker, &typed, &FULL));
+    rows.push(("Rust runtime, #[lua_device] (conformance-typed)".into(), m));
     let m = runtime.block_on(measure(&broker, &raw, &FULL));
     rows.push(("raw rumqttc echo (ceiling)".into(), m));
     let m = runtime.block_on(measure(&broker, &official, &OFFICIAL));
@@ -338,39 +341,35 @@ impl Driver {
 fn print_table(rows: &[(String, Result<Measurement>)]) {
     println!();
     println!(
-        "{:<36} {:>9} {:>9} {:>12} {:>9}",
+        "{:<48} {:>9} {:>9} {:>12} {:>9}",
         "device (echo)", "p50 ms", "p99 ms", "commands/s", "RSS MB"
     );
     for (name, m) in rows {
         match m {
             Ok(m) => println!(
-                "{name:<36} {:>9.3} {:>9.3} {:>12.0} {:>9.1}",
+                "{name:<48} {:>9.3} {:>9.3} {:>12.0} {:>9.1}",
                 m.p50.as_secs_f64() * 1e3,
                 m.p99.as_secs_f64() * 1e3,
                 m.per_second,
                 m.rss_kib as f64 / 1024.0
             ),
-            Err(e) => println!("{name:<36} {e:#}"),
+            Err(e) => println!("{name:<48} {e:#}"),
         }
     }
     let get = |i: usize| rows.get(i).and_then(|(_, m)| m.as_ref().ok());
     println!();
-    match (get(0), get(1), get(2)) {
-        (Some(rust), Some(raw), Some(official)) => {
-            println!(
-                "Rust runtime vs official client: {:.1}x throughput (goal >= 20x)",
-                rust.per_second / official.per_second
-            );
-            println!(
-                "Rust runtime vs raw echo: {:.0} % of the ceiling (goal >= 80 %)",
-                100.0 * rust.per_second / raw.per_second
-            );
-            println!(
-                "Rust runtime p50 {:.3} ms (goal <= 0.3 ms), RSS {:.1} MB (goal <= 5 MB)",
-                rust.p50.as_secs_f64() * 1e3,
-                rust.rss_kib as f64 / 1024.0
-            );
-        }
-        _ => println!("ratios need all three rows"),
+    let (Some(raw), Some(official)) = (get(2), get(3)) else {
+        println!("ratios need the raw echo and official client rows");
+        return;
+    };
+    for (i, label) in [(0, "Rust runtime"), (1, "#[lua_device]")] {
+        let Some(rust) = get(i) else { continue };
+        println!(
+            "{label} vs official client: {:.1}x throughput (goal >= 20x); vs raw echo: {:.0} % of the ceiling (goal >= 80 %); p50 {:.3} ms (goal <= 0.3 ms); RSS {:.1} MB (goal <= 5 MB)",
+            rust.per_second / official.per_second,
+            100.0 * rust.per_second / raw.per_second,
+            rust.p50.as_secs_f64() * 1e3,
+            rust.rss_kib as f64 / 1024.0
+        );
     }
 }
