@@ -9,6 +9,7 @@ extern crate alloc;
 pub mod backoff;
 pub mod dedup;
 pub mod dispatch;
+mod float;
 pub mod ledger;
 pub mod message;
 pub mod mqtt;

@@ -116,6 +116,10 @@ const STATIC: &[(&str, &str)] = &[
         "lua-device/src/lib.rs",
         include_str!("../../../../../templates/pico-w/lua-device/lib.rs"),
     ),
+    (
+        "lua-device/src/float.rs",
+        include_str!("../../../../../templates/pico-w/lua-device/float.rs"),
+    ),
 ];
 
 /// Templates rendered with the device's context: (template name, path in the project).

@@ -193,26 +193,16 @@ pub fn vendor_typed(typed: &str) -> Result<String, String> {
         &typed[..doc_start],
         &typed[end..]
     );
-    for (needle, replacement) in NO_STD_SHIMS {
-        out = out.replacen(needle, replacement, 1);
-    }
+    // The host never builds typed.rs without std; the chip always does. These imports bring
+    // back what the no_std prelude lacks (`to_string`, `f64::fract`), as `_` so they never
+    // clash with the file's own imports, and are no-ops where nothing needs them.
+    out.push_str(
+        "\n// luagen: what the no_std prelude lacks, for the chip.\n\
+         #[allow(unused_imports)]\nuse alloc::string::ToString as _;\n\
+         #[allow(unused_imports)]\nuse crate::float::Float as _;\n",
+    );
     Ok(out)
 }
-
-/// Spots in `typed.rs` that only compile with `std` (the host runtime never builds it without
-/// `std`, the chip always does). Each is a no-op once the runtime itself is fixed.
-const NO_STD_SHIMS: &[(&str, &str)] = &[
-    // `to_string` is not in the no_std prelude.
-    (
-        "\nuse alloc::string::String;\n",
-        "\nuse alloc::string::String;\n#[allow(unused_imports)]\nuse alloc::string::ToString;\n",
-    ),
-    // `f64::fract` is std-only; below 1e38 the i128 round trip is exact for integral values.
-    (
-        "f.fract() == 0.0 && f.abs() < 1e38",
-        "f.abs() < 1e38 && (f as i128) as f64 == f",
-    ),
-];
 
 #[cfg(test)]
 mod tests {
