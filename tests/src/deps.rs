@@ -21,7 +21,7 @@ pub const MICROPYTHON_PACKAGES: &[&str] = &[
 ];
 
 /// Debian packages the suites run.
-pub const APT_PACKAGES: &[&str] = &["mosquitto"];
+pub const APT_PACKAGES: &[&str] = &["mosquitto", "openssl"];
 
 /// Install everything the suites need that is not there yet.
 pub fn ensure_all() -> Result<()> {
@@ -148,7 +148,12 @@ impl Thumbv6m {
             .env("CARGO_TARGET_DIR", target_dir)
             .args(["build", "--release", "--target", "thumbv6m-none-eabi"]);
         // A workspace's toolchain or flags must not leak into the firmware build.
-        for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "CARGO_BUILD_TARGET"] {
+        for var in [
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTC_WRAPPER",
+            "CARGO_BUILD_TARGET",
+        ] {
             cmd.env_remove(var);
         }
         if let Thumbv6m::Debian { rustc } = self {
@@ -202,13 +207,21 @@ fn rustup_has_thumbv6m() -> bool {
     Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "thumbv6m-none-eabi"))
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == "thumbv6m-none-eabi")
+        })
         .unwrap_or(false)
 }
 
 /// `apt-get install` whichever of `packages` are not installed.
 pub fn ensure_apt(packages: &[&str]) -> Result<()> {
-    let missing: Vec<&str> = packages.iter().copied().filter(|p| !apt_installed(p)).collect();
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !apt_installed(p))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }

@@ -283,3 +283,165 @@ fn regenerating_keeps_edited_handlers_and_adds_stubs_for_new_commands() {
 fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap()
 }
+
+/// Start the conformance project with `url` (and `config_py` as its config.py), then send
+/// one echo through the broker's plain listener and return the response.
+async fn echo_through(
+    broker: &Mosquitto,
+    url: String,
+    config_py: Option<String>,
+) -> anyhow::Result<serde_json::Value> {
+    let dir = conformance_project()?;
+    if let Some(config) = config_py {
+        std::fs::write(dir.join("config.py"), config)?;
+    }
+    let launcher = micropython::device(&dir)?;
+    let env = DeviceEnv {
+        agent_id: AGENT_ID.into(),
+        api_key: API_KEY.into(),
+        mqtt_url: url,
+        manifest: None,
+    };
+    let mut device = launcher.spawn(&env)?;
+    tokio::task::block_in_place(|| device.wait_ready(Duration::from_secs(5)))?;
+    let mut gateway =
+        Gateway::connect(broker.port(), "transport-gateway", &[topic("response")]).await?;
+    let big = "x".repeat(70_000);
+    let command = json!({"commandId": "t1", "command": "echo", "payload": {"big": big}});
+    gateway
+        .publish(&topic("command"), command.to_string())
+        .await?;
+    let response = gateway
+        .expect("the echo", Duration::from_secs(10), |d| {
+            d.topic == topic("response")
+        })
+        .await?;
+    let status = tokio::task::block_in_place(|| device.terminate(Duration::from_secs(10)))?;
+    assert!(status.success());
+    std::fs::remove_dir_all(&dir)?;
+    Ok(response.json())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speaks_mqtt_over_websocket() {
+    let ws_port = lua_testkit::ports::free_port();
+    let broker = Mosquitto::start_with(lua_testkit::mosquitto::Options {
+        extra_config: vec![
+            format!("listener {ws_port} 127.0.0.1"),
+            "protocol websockets".into(),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    let response = echo_through(&broker, format!("ws://127.0.0.1:{ws_port}/mqtt"), None)
+        .await
+        .unwrap();
+    assert_eq!(response["success"], true);
+    // 70 kB each way: WebSocket frames with the 64-bit length.
+    assert_eq!(response["data"]["big"].as_str().unwrap().len(), 70_000);
+}
+
+/// A CA and a server certificate for `localhost`, made with openssl.
+fn certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl is installed (cargo xtask deps)");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=luagen test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    ]
+    .concat());
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    run(&["x509", "-in", "ca.pem", "-outform", "der", "-out", "ca.der"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifies_the_broker_certificate() {
+    let certs = micropython::scratch_dir("certs").unwrap();
+    certificates(&certs);
+    let tls_port = lua_testkit::ports::free_port();
+    let broker = Mosquitto::start_with(lua_testkit::mosquitto::Options {
+        extra_config: vec![
+            format!("listener {tls_port} 127.0.0.1"),
+            format!("cafile {}", certs.join("ca.pem").display()),
+            format!("certfile {}", certs.join("server.pem").display()),
+            format!("keyfile {}", certs.join("server.key").display()),
+            // Started as root, mosquitto drops to its own user, which cannot read our key.
+            "user root".into(),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    let url = format!("mqtts://localhost:{tls_port}");
+    let trusted = format!(
+        "TLS_VERIFY = True\nCA_FILE = {:?}\n",
+        certs.join("ca.der").display().to_string()
+    );
+    let response = echo_through(&broker, url.clone(), Some(trusted))
+        .await
+        .unwrap();
+    assert_eq!(response["success"], true);
+    // A CA that did not sign the broker's certificate: no connection, so never ready.
+    let untrusted = format!(
+        "TLS_VERIFY = True\nCA_FILE = {:?}\n",
+        certs.join("server.pem").display().to_string()
+    );
+    let err = echo_through(&broker, url, Some(untrusted))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("ready"), "{err:#}");
+    std::fs::remove_dir_all(&certs).unwrap();
+}
