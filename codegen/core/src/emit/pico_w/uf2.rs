@@ -115,7 +115,7 @@ pub struct Block {
 
 /// Parse and check a UF2 file: magics, flags, sizes and numbering.
 pub fn parse(uf2: &[u8]) -> Result<Vec<Block>, String> {
-    if uf2.len() % 512 != 0 {
+    if !uf2.len().is_multiple_of(512) {
         return Err("UF2 length is not a multiple of 512".into());
     }
     let word = |b: &[u8], i: usize| {
