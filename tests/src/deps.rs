@@ -21,7 +21,7 @@ pub const MICROPYTHON_PACKAGES: &[&str] = &[
 ];
 
 /// Debian packages the suites run.
-pub const APT_PACKAGES: &[&str] = &["mosquitto"];
+pub const APT_PACKAGES: &[&str] = &["mosquitto", "openssl"];
 
 /// Install everything the suites need that is not there yet.
 pub fn ensure_all() -> Result<()> {

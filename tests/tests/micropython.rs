@@ -413,15 +413,22 @@ async fn verifies_the_broker_certificate() {
     let certs = micropython::scratch_dir("certs").unwrap();
     certificates(&certs);
     let tls_port = lua_testkit::ports::free_port();
+    let wss_port = lua_testkit::ports::free_port();
+    let tls_files = [
+        format!("cafile {}", certs.join("ca.pem").display()),
+        format!("certfile {}", certs.join("server.pem").display()),
+        format!("keyfile {}", certs.join("server.key").display()),
+    ];
+    let mut config = vec![format!("listener {tls_port} 127.0.0.1")];
+    config.extend(tls_files.iter().cloned());
+    // The gateway's default transport: MQTT over WebSocket over TLS.
+    config.push(format!("listener {wss_port} 127.0.0.1"));
+    config.push("protocol websockets".into());
+    config.extend(tls_files.iter().cloned());
+    // Started as root, mosquitto drops to its own user, which cannot read our key.
+    config.push("user root".into());
     let broker = Mosquitto::start_with(lua_testkit::mosquitto::Options {
-        extra_config: vec![
-            format!("listener {tls_port} 127.0.0.1"),
-            format!("cafile {}", certs.join("ca.pem").display()),
-            format!("certfile {}", certs.join("server.pem").display()),
-            format!("keyfile {}", certs.join("server.key").display()),
-            // Started as root, mosquitto drops to its own user, which cannot read our key.
-            "user root".into(),
-        ],
+        extra_config: config,
         ..Default::default()
     })
     .unwrap();
@@ -430,9 +437,12 @@ async fn verifies_the_broker_certificate() {
         "TLS_VERIFY = True\nCA_FILE = {:?}\n",
         certs.join("ca.der").display().to_string()
     );
-    let response = echo_through(&broker, url.clone(), Some(trusted))
+    let response = echo_through(&broker, url.clone(), Some(trusted.clone()))
         .await
         .unwrap();
+    assert_eq!(response["success"], true);
+    let wss = format!("wss://localhost:{wss_port}/mqtt");
+    let response = echo_through(&broker, wss, Some(trusted)).await.unwrap();
     assert_eq!(response["success"], true);
     // A CA that did not sign the broker's certificate: no connection, so never ready.
     let untrusted = format!(
