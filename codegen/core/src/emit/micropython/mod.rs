@@ -17,7 +17,7 @@ use std::fmt;
 use minijinja::Environment;
 use serde::Serialize;
 
-use self::escape::{doc_inline, doc_lines, py_str};
+use self::escape::{doc_inline, doc_lines, md_inline, py_str};
 use self::validators::ValidatorWriter;
 use crate::emit::project::{GeneratedFile, Project};
 use crate::ident::{self, Namer};
@@ -244,8 +244,10 @@ impl Context {
             let output_shape = c.output.map(|id| Shape::Named { id });
             commands.push(CommandCtx {
                 wire: py_str(&c.name),
-                wire_doc: doc_inline(&c.name),
-                summary: doc_inline(&c.description),
+                // Inside a Markdown code span, where escapes do not apply; the manifest
+                // checks keep command names to snake_case.
+                wire_doc: c.name.clone(),
+                summary: md_inline(&c.description),
                 handler_name: py_str(&function),
                 validator,
                 input_type: input_shape
@@ -362,11 +364,11 @@ impl Context {
         };
         Ok(Self {
             manifest_doc: doc_inline(&format!("the manifest of `{}`", device.name)),
-            title: doc_inline(&device.name),
+            title: md_inline(&device.name),
             description: device
                 .description
                 .as_deref()
-                .map(doc_lines)
+                .map(|d| vec![md_inline(d)])
                 .unwrap_or_default(),
             name: py_str(&device.name),
             group: device.group.as_deref().map_or("None".into(), py_str),
