@@ -11,7 +11,7 @@ use embassy_time::{with_timeout, Duration, Instant};
 
 use crate::config;
 
-/// Unix milliseconds at boot (`Instant` zero).
+/// Unix milliseconds at boot (`Instant` zero); 0 until an SNTP answer arrived.
 static BOOT_UNIX_MS: AtomicU64 = AtomicU64::new(0);
 /// Seconds from 1900 (NTP) to 1970 (Unix).
 const NTP_TO_UNIX_S: u64 = 2_208_988_800;
@@ -24,6 +24,11 @@ pub fn now_ms() -> u64 {
 /// ISO-8601 UTC, e.g. `2025-01-15T10:30:00.000Z`.
 pub fn timestamp() -> String {
     lua_device::timestamp::iso8601(BOOT_UNIX_MS.load(Ordering::Relaxed) + now_ms())
+}
+
+/// Whether an SNTP answer has set the clock.
+pub fn is_set() -> bool {
+    BOOT_UNIX_MS.load(Ordering::Relaxed) != 0
 }
 
 /// Ask the configured SNTP server for the time, once, for up to five seconds.

@@ -51,6 +51,9 @@ pub async fn run(stack: Stack<'static>, device: &'static Device) -> ! {
     let mut tx = [0u8; TX_BYTES];
     loop {
         stack.wait_config_up().await;
+        if !crate::clock::is_set() {
+            crate::clock::sync(stack).await;
+        }
         let failure = serve(stack, device, &mut session, &mut client, &mut backoff, &mut rx, &mut tx).await;
         client.disconnected();
         device.link_down();
