@@ -1071,3 +1071,51 @@ async fn call_works_against_any_broker_with_a_manifest() {
     );
     device.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generated_micropython_device_on_the_unix_port_answers_luagen_call() {
+    let gw = gateway().await;
+    let env = DeviceEnv {
+        agent_id: AGENT.into(),
+        api_key: KEY.into(),
+        mqtt_url: gw.url().unwrap(),
+        manifest: None,
+    };
+    let (dir, mut device) = tokio::task::spawn_blocking(move || {
+        let dir = lua_testkit::micropython::conformance_project().unwrap();
+        let mut d = lua_testkit::micropython::device(&dir)
+            .unwrap()
+            .spawn(&env)
+            .unwrap();
+        d.wait_ready(WAIT).unwrap();
+        (dir, d)
+    })
+    .await
+    .unwrap();
+    gw.wait_registered(AGENT, "conformance-device", WAIT)
+        .await
+        .unwrap();
+
+    let out = luagen(call_args(
+        &gw,
+        &["conformance-device", "echo", r#"{"from":"cli"}"#],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let response: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(response["data"], json!({"from": "cli"}));
+
+    let out = luagen(call_args(
+        &gw,
+        &["conformance-device", "fire_trigger", r#"{"level":"low"}"#],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let response: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(response["data"]["received"], true, "{response}");
+
+    tokio::task::spawn_blocking(move || device.terminate(WAIT).unwrap())
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
