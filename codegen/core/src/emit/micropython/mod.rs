@@ -132,7 +132,10 @@ impl MicroPythonProject {
                 GeneratedFile::generated("main.py", render("main.py.j2")),
                 GeneratedFile::generated("lua_runtime.py", RUNTIME),
                 GeneratedFile::generated("device_spec.py", render("device_spec.py.j2")),
-                GeneratedFile::generated("validators.py", render("validators.py.j2")),
+                GeneratedFile::generated(
+                    "validators.py",
+                    collapse_blank_lines(&render("validators.py.j2")),
+                ),
                 GeneratedFile::generated("triggers.py", render("triggers.py.j2")),
                 handlers,
                 GeneratedFile::user("config.py", render("config.py.j2")),
@@ -142,6 +145,24 @@ impl MicroPythonProject {
             ],
         })
     }
+}
+
+/// At most two blank lines in a row (helpers left out leave their spacing behind).
+fn collapse_blank_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim().is_empty() {
+            blank += 1;
+            if blank > 2 {
+                continue;
+            }
+        } else {
+            blank = 0;
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 fn environment() -> Environment<'static> {
@@ -167,7 +188,50 @@ struct Context {
     commands: Vec<CommandCtx>,
     triggers: Vec<TriggerCtx>,
     code: String,
+    helpers: Helpers,
     deploy: String,
+}
+
+/// Which helper functions the generated checks call: only those are emitted, since every
+/// function costs heap on the board.
+#[derive(Serialize)]
+struct Helpers {
+    kind: bool,
+    wrong: bool,
+    at: bool,
+    idx: bool,
+    is_int: bool,
+    is_num: bool,
+    multiple: bool,
+    same: bool,
+    one_of: bool,
+    unique: bool,
+    #[serde(rename = "match")]
+    match_: bool,
+}
+
+impl Helpers {
+    fn used_by(code: &str) -> Self {
+        let calls = |name: &str| code.contains(&format!("{name}("));
+        let wrong = calls("_wrong");
+        let one_of = calls("_one_of");
+        let unique = calls("_unique");
+        // `_same` compares numbers with `_is_num`.
+        let same = calls("_same") || one_of || unique;
+        Self {
+            kind: wrong,
+            wrong,
+            at: calls("_at"),
+            idx: calls("_idx"),
+            is_int: calls("_is_int"),
+            is_num: calls("_is_num") || same,
+            multiple: calls("_multiple"),
+            same,
+            one_of,
+            unique,
+            match_: calls("_match"),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -375,6 +439,7 @@ impl Context {
             registration: py_str(&registration),
             commands,
             triggers,
+            helpers: Helpers::used_by(&generated.code),
             code: generated.code,
             deploy: deploy.into(),
         })
