@@ -8,7 +8,7 @@
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::format;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
@@ -193,7 +193,7 @@ pub fn integer(
         Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => i128::from(i),
             (_, Some(u), _) => i128::from(u),
-            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1e38 => f as i128,
+            (_, _, Some(f)) if is_whole(f) => f as i128,
             _ => return Err(must_be(path, "an integer", value)),
         },
         _ => return Err(must_be(path, "an integer", value)),
@@ -254,6 +254,12 @@ pub fn number(
         }
     }
     Ok(())
+}
+
+/// Whether a float is a whole number (core has no `fract` without std); beyond 1e38 it is
+/// out of every integer type here anyway.
+fn is_whole(f: f64) -> bool {
+    f.abs() < 1e38 && (f as i128) as f64 == f
 }
 
 fn libm_round(x: f64) -> f64 {
@@ -418,7 +424,7 @@ pub fn decode_unchecked<T: DeserializeOwned>(mut payload: Value) -> Result<T, Co
 fn integral_floats_to_integers(value: &mut Value) {
     match value {
         Value::Number(n) if !n.is_i64() && !n.is_u64() => {
-            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) {
+            if let Some(f) = n.as_f64().filter(|f| is_whole(*f)) {
                 if f >= i64::MIN as f64 && f < i64::MAX as f64 {
                     *value = Value::from(f as i64);
                 } else if f >= 0.0 && f < u64::MAX as f64 {
