@@ -90,6 +90,8 @@ impl fmt::Display for FieldPath {
             match segment {
                 Segment::Key(k) if i == 0 => f.write_str(k)?,
                 Segment::Key(k) => write!(f, ".{k}")?,
+                // An index needs something to index: the payload itself at the root.
+                Segment::Index(n) if i == 0 => write!(f, "payload[{n}]")?,
                 Segment::Index(n) => write!(f, "[{n}]")?,
             }
         }
