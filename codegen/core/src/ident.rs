@@ -223,7 +223,11 @@ impl Namer {
         } else {
             candidate.as_str()
         };
-        let sep = if pascal || base.ends_with('_') { "" } else { "_" };
+        let sep = if pascal || base.ends_with('_') {
+            ""
+        } else {
+            "_"
+        };
         (2..)
             .map(|n| format!("{base}{sep}{n}"))
             .find(|c| self.taken.insert(c.clone()))

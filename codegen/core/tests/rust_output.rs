@@ -35,7 +35,9 @@ fn valid_corpus() {
 
 #[test]
 fn manifest_strings_never_escape_their_literals() {
-    let source = generate(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/valid/tricky-names.yaml"));
+    let source = generate(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/valid/tricky-names.yaml"),
+    );
     // Parsing proves nothing broke out of a string literal or a doc comment.
     let file = syn::parse_file(&source).expect("generated Rust parses");
     assert!(!file.items.is_empty());

@@ -68,9 +68,9 @@ pub async fn start_device(config: Config) -> TestDevice {
             move |p: Value| {
                 let runs = slow_runs.clone();
                 async move {
-                    let ms = p["ms"].as_u64().ok_or_else(|| {
-                        CommandError::invalid_payload("ms", "must be an integer")
-                    })?;
+                    let ms = p["ms"]
+                        .as_u64()
+                        .ok_or_else(|| CommandError::invalid_payload("ms", "must be an integer"))?;
                     runs.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                     Ok(Some(json!({ "slept": ms })))

@@ -173,15 +173,19 @@ impl<'a> CheckEmitter<'a> {
             Additional::Forbidden => quote!(::core::option::Option::Some(&[#(#known),*])),
             _ => quote!(::core::option::Option::None),
         };
-        let fields = s.fields.iter().filter(|f| !matches!(f.shape, Shape::Any)).map(|f| {
-            let wire = &f.wire_name;
-            let check = self.check(&f.shape, &quote!(field));
-            quote! {
-                if let ::core::option::Option::Some(field) = map.get(#wire) {
-                    path.key(#wire, |path| #check)?;
+        let fields = s
+            .fields
+            .iter()
+            .filter(|f| !matches!(f.shape, Shape::Any))
+            .map(|f| {
+                let wire = &f.wire_name;
+                let check = self.check(&f.shape, &quote!(field));
+                quote! {
+                    if let ::core::option::Option::Some(field) = map.get(#wire) {
+                        path.key(#wire, |path| #check)?;
+                    }
                 }
-            }
-        });
+            });
         let extra = match &s.additional {
             Additional::Typed(values) => {
                 let check = self.check(values, &quote!(field));
