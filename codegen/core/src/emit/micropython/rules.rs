@@ -41,9 +41,11 @@ impl Rule<'_> {
             Rule::ExclusiveMinimum(n) => format!("must be greater than {n}"),
             Rule::ExclusiveMaximum(n) => format!("must be less than {n}"),
             Rule::MultipleOf(n) => format!("must be a multiple of {n}"),
-            Rule::MinLength(n) => format!("must have at least {n} character{}", plural(*n)),
-            Rule::MaxLength(n) => format!("must have at most {n} character{}", plural(*n)),
+            Rule::MinLength(n) => format!("must have at least {n} characters"),
+            Rule::MaxLength(n) => format!("must have at most {n} characters"),
             Rule::Pattern(p) => format!("does not match {p}"),
+            // One allowed value reads as `must be X`, as the Rust target words it.
+            Rule::OneOf([only]) => format!("must be {only}"),
             Rule::OneOf(values) => format!(
                 "must be one of {}",
                 values
@@ -53,18 +55,10 @@ impl Rule<'_> {
                     .join(", ")
             ),
             Rule::Const(v) => format!("must be {v}"),
-            Rule::MinItems(n) => format!("must have at least {n} item{}", plural(*n)),
-            Rule::MaxItems(n) => format!("must have at most {n} item{}", plural(*n)),
+            Rule::MinItems(n) => format!("must have at least {n} items"),
+            Rule::MaxItems(n) => format!("must have at most {n} items"),
             Rule::UniqueItems => "must not contain duplicate items".into(),
         }
-    }
-}
-
-fn plural(n: u64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
     }
 }
 
@@ -141,7 +135,7 @@ mod tests {
                 "does not match ^[A-Z0-9]{8,20}$",
                 "must be one of \"a\", \"b\"",
                 "must be 2",
-                "must have at least 1 item",
+                "must have at least 1 items",
                 "must have at most 8 items",
                 "must not contain duplicate items",
             ]
