@@ -187,18 +187,11 @@ impl<'a> DeviceEmitter<'a> {
                     Self::command_specs()
                 }
 
-                fn dispatch(
-                    &self,
-                    command: &str,
-                    payload: #p::serde_json::Value,
-                ) -> impl ::core::future::Future<Output = #rt::CommandResult> + Send {
-                    async move {
-                        #[allow(unused_variables)]
-                        let payload = payload;
-                        match command {
-                            #(#arms)*
-                            other => ::core::result::Result::Err(#rt::CommandError::unknown(other)),
-                        }
+                #[allow(unused_variables)]
+                async fn dispatch(&self, command: &str, payload: #p::serde_json::Value) -> #rt::CommandResult {
+                    match command {
+                        #(#arms)*
+                        other => ::core::result::Result::Err(#rt::CommandError::unknown(other)),
                     }
                 }
             }
@@ -291,7 +284,7 @@ impl<'a> DeviceEmitter<'a> {
             let decode = match c.output {
                 Some(_) => quote! {
                     let data = response.data.unwrap_or(#p::serde_json::Value::Null);
-                    #p::serde_json::from_value(data).map_err(|e| #rt::Error::UnexpectedResponse(#p::String::from(e.to_string())))
+                    #p::serde_json::from_value(data).map_err(|e| #rt::Error::UnexpectedResponse(e.to_string()))
                 },
                 None => quote!(::core::result::Result::Ok(())),
             };
