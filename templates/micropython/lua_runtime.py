@@ -18,10 +18,6 @@ try:
     import network
 except ImportError:
     network = None  # type: ignore
-try:
-    import binascii
-except ImportError:
-    binascii = None  # type: ignore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -117,7 +113,7 @@ class Link:
     `read()` returns MQTT bytes (b"" when nothing is waiting), raises OSError when closed."""
 
     def __init__(self, settings: Settings) -> None:
-        tls, self.ws, host, port, path = parse_url(settings.mqtt_url)
+        tls, websocket, host, port, path = parse_url(settings.mqtt_url)
         addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1]
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.settimeout(10)
@@ -131,8 +127,12 @@ class Link:
             stream = self._tls(settings, host)
         self.stream = stream
         self.wsbuf = b""
-        if self.ws:
-            self._handshake(host, port, path)
+        self.ws = None  # type: Any
+        if websocket:
+            # Loaded only for ws:// and wss://, so TCP and TLS devices do not carry it.
+            import lua_ws
+            self.ws = lua_ws
+            lua_ws.handshake(self, host, port, path)
         self.sock.setblocking(False)
         self.poller = select.poll()
         self.poller.register(self.stream, select.POLLIN)
@@ -154,24 +154,6 @@ class Link:
             ctx.verify_mode = ssl.CERT_NONE  # type: ignore
         return ctx.wrap_socket(self.sock, server_hostname=host)
 
-    def _handshake(self, host: str, port: int, path: str) -> None:
-        raw = bytes(os.urandom(16)) if hasattr(os, "urandom") else bytes(16)
-        key = binascii.b2a_base64(raw)[:-1].decode() if binascii else "dGhlIHNhbXBsZSBub25jZQ=="
-        req = ("GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + str(port) +
-               "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-               "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n")
-        self._write_raw(req.encode())
-        head = b""
-        while not head.endswith(b"\r\n\r\n"):
-            c = self.stream.read(1)
-            if not c:
-                raise OSError("WebSocket handshake: connection closed")
-            head += c
-            if len(head) > 4096:
-                raise OSError("WebSocket handshake: response too long")
-        if b" 101 " not in head.split(b"\r\n", 1)[0]:
-            raise OSError("WebSocket handshake refused: " + head.split(b"\r\n", 1)[0].decode())
-
     def _write_raw(self, data: bytes) -> None:
         mv = memoryview(data)
         sent = 0
@@ -187,20 +169,7 @@ class Link:
                 time.sleep_ms(2)  # type: ignore
 
     def write(self, packet: bytes) -> None:
-        if self.ws:
-            n = len(packet)
-            if n < 126:
-                head = bytes((0x82, 0x80 | n))
-            elif n < 65536:
-                head = bytes((0x82, 0xFE)) + struct.pack("!H", n)
-            else:
-                head = bytes((0x82, 0xFF)) + struct.pack("!Q", n)
-            mask = os.urandom(4) if hasattr(os, "urandom") else b"\x00\x00\x00\x00"
-            body = bytearray(packet)
-            for i in range(n):
-                body[i] ^= mask[i & 3]
-            packet = head + mask + body
-        self._write_raw(packet)
+        self._write_raw(self.ws.frame(packet) if self.ws else packet)
 
     def read(self) -> bytes:
         data = self.stream.read(2048)
@@ -208,40 +177,7 @@ class Link:
             return b""
         if not data:
             raise OSError("connection closed by the broker")
-        if not self.ws:
-            return data
-        self.wsbuf += data
-        out = b""
-        while True:
-            b = self.wsbuf
-            if len(b) < 2:
-                break
-            n = b[1] & 0x7F
-            i = 2
-            if n == 126:
-                if len(b) < 4:
-                    break
-                n = struct.unpack("!H", b[2:4])[0]
-                i = 4
-            elif n == 127:
-                if len(b) < 10:
-                    break
-                n = struct.unpack("!Q", b[2:10])[0]
-                i = 10
-            if b[1] & 0x80:
-                i += 4  # servers never mask; skip a mask if one is there
-            if len(b) < i + n:
-                break
-            op = b[0] & 0x0F
-            payload = b[i:i + n]
-            self.wsbuf = b[i + n:]
-            if op in (0, 2):
-                out += payload
-            elif op == 8:
-                raise OSError("WebSocket closed by the broker")
-            elif op == 9:
-                self._write_raw(bytes((0x8A, 0x80 | len(payload))) + b"\x00\x00\x00\x00" + payload)
-        return out
+        return self.ws.unframe(self, data) if self.ws else data
 
     def close(self) -> None:
         try:

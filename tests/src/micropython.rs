@@ -362,7 +362,13 @@ print(gc.mem_alloc() - before)
         generate_ok(&manifest, &dir, extra)?;
         std::fs::write(dir.join("handlers.py"), HANDLERS)?;
         if mpy {
-            for module in ["lua_runtime", "device_spec", "validators", "triggers"] {
+            for module in [
+                "lua_runtime",
+                "lua_ws",
+                "device_spec",
+                "validators",
+                "triggers",
+            ] {
                 std::fs::remove_file(dir.join(format!("{module}.py")))?;
             }
         }

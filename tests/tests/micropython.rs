@@ -61,7 +61,13 @@ fn mpy_option_precompiles_the_modules() {
     let dir = micropython::scratch_dir("mpy-option").unwrap();
     let manifest = workspace_root().join("manifests/label-printer.yaml");
     micropython::generate_ok(&manifest, &dir, &["--mpy"]).unwrap();
-    for module in ["lua_runtime", "device_spec", "validators", "triggers"] {
+    for module in [
+        "lua_runtime",
+        "lua_ws",
+        "device_spec",
+        "validators",
+        "triggers",
+    ] {
         let mpy = std::fs::read(dir.join(format!("{module}.mpy"))).unwrap();
         assert_eq!(mpy[0], b'M', "{module}.mpy is not MicroPython bytecode");
     }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use luagen::emit::micropython::{rules, MicroPythonProject, Options, RUNTIME};
+use luagen::emit::micropython::{rules, MicroPythonProject, Options, RUNTIME, WEBSOCKET};
 use luagen::emit::project::Ownership;
 
 fn root() -> PathBuf {
@@ -33,6 +33,7 @@ fn conformance_device_project_files() {
         [
             "main.py",
             "lua_runtime.py",
+            "lua_ws.py",
             "device_spec.py",
             "validators.py",
             "triggers.py",
@@ -45,9 +46,14 @@ fn conformance_device_project_files() {
     );
     for file in &project.files {
         let name = file.path.display().to_string();
-        if name == "lua_runtime.py" {
-            // The same for every device; reviewed as the template it is.
-            assert_eq!(file.contents, RUNTIME.as_bytes());
+        if name == "lua_runtime.py" || name == "lua_ws.py" {
+            // The same for every device; reviewed as the templates they are.
+            let expected = if name == "lua_ws.py" {
+                WEBSOCKET
+            } else {
+                RUNTIME
+            };
+            assert_eq!(file.contents, expected.as_bytes());
             continue;
         }
         let owner = match file.ownership {

@@ -27,6 +27,9 @@ use crate::model::Device;
 /// The runtime module, the same for every device.
 pub const RUNTIME: &str = include_str!("../../../../../templates/micropython/lua_runtime.py");
 
+/// MQTT over WebSocket, imported by the runtime only for ws:// and wss:// URLs.
+pub const WEBSOCKET: &str = include_str!("../../../../../templates/micropython/lua_ws.py");
+
 const TEMPLATES: &[(&str, &str)] = &[
     (
         "main.py.j2",
@@ -73,6 +76,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 /// The generated modules a board imports (what `--mpy` precompiles).
 pub const MODULES: &[&str] = &[
     "lua_runtime.py",
+    "lua_ws.py",
     "device_spec.py",
     "validators.py",
     "triggers.py",
@@ -131,6 +135,7 @@ impl MicroPythonProject {
             files: vec![
                 GeneratedFile::generated("main.py", render("main.py.j2")),
                 GeneratedFile::generated("lua_runtime.py", RUNTIME),
+                GeneratedFile::generated("lua_ws.py", WEBSOCKET),
                 GeneratedFile::generated("device_spec.py", render("device_spec.py.j2")),
                 GeneratedFile::generated(
                     "validators.py",
@@ -422,9 +427,9 @@ impl Context {
         let registration = serde_json::to_string(&device.registration_commands())
             .expect("JSON values always serialize");
         let deploy = if options.mpy {
-            "main.py handlers.py config.py secrets.py lua_runtime.mpy device_spec.mpy validators.mpy triggers.mpy"
+            "main.py handlers.py config.py secrets.py lua_runtime.mpy lua_ws.mpy device_spec.mpy validators.mpy triggers.mpy"
         } else {
-            "main.py handlers.py config.py secrets.py lua_runtime.py device_spec.py validators.py triggers.py"
+            "main.py handlers.py config.py secrets.py lua_runtime.py lua_ws.py device_spec.py validators.py triggers.py"
         };
         Ok(Self {
             manifest_doc: doc_inline(&format!("the manifest of `{}`", device.name)),
