@@ -30,22 +30,9 @@ pub fn ensure_all() -> Result<()> {
     Ok(())
 }
 
-/// `apt-get install` the packages whose binaries are missing.
+/// `apt-get install` the packages the suites run, when missing.
 pub fn ensure_apt_packages() -> Result<()> {
-    let missing: Vec<&str> = APT_PACKAGES
-        .iter()
-        .copied()
-        .filter(|pkg| !apt_installed(pkg))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!("installing Debian packages: {}", missing.join(" "));
-    let sudo = if is_root() { None } else { Some("sudo") };
-    run(&mut apt(sudo, &["update", "-qq"]))?;
-    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    args.extend(&missing);
-    run(&mut apt(sudo, &args))
+    ensure_apt(APT_PACKAGES)
 }
 
 /// The workspace's Python virtualenv with the official client, created on first use.
