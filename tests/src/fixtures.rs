@@ -44,6 +44,7 @@ pub fn raw_echo_device(profile: Profile) -> Result<DeviceLauncher> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
     Dev,
+    /// The workspace's `device` profile: release, built for size, as a device ships.
     Release,
 }
 
@@ -64,7 +65,7 @@ pub fn cargo_build_binary(package: &str, bin: &str, profile: Profile) -> Result<
         ])
         .stderr(Stdio::inherit());
     if profile == Profile::Release {
-        cmd.arg("--release");
+        cmd.args(["--profile", "device"]);
     }
     let output = cmd
         .output()

@@ -67,7 +67,7 @@ pub fn run() -> Result<()> {
         })?;
         return micropython(&runtime, &broker);
     }
-    eprintln!("building the devices (release)...");
+    eprintln!("building the devices (profile `device`)...");
     let rust = fixtures::rust_device(Profile::Release)?;
     let typed = fixtures::typed_device(Profile::Release)?;
     let raw = fixtures::raw_echo_device(Profile::Release)?;
