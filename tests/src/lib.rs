@@ -10,6 +10,7 @@
 //! implementations are compared with [`compare::differences`].
 
 pub mod compare;
+pub mod conformance;
 pub mod deps;
 pub mod device;
 pub mod fixtures;

@@ -7,15 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lua_testkit::compare::{differences, Difference};
+use lua_testkit::conformance::assert_indistinguishable;
 use lua_testkit::deps::workspace_root;
 use lua_testkit::device::DeviceEnv;
 use lua_testkit::fixtures;
 use lua_testkit::gateway::Gateway;
 use lua_testkit::micropython::{self, conformance_project};
-use lua_testkit::protocol_facts::violations;
 use lua_testkit::session::{self, AGENT_ID, API_KEY};
-use lua_testkit::transcript::{side_by_side, Transcript};
 use lua_testkit::Mosquitto;
 use serde_json::json;
 
@@ -76,53 +74,6 @@ fn mpy_option_precompiles_the_modules() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A difference from the official client that PROTOCOL.md asks for.
-struct Improvement {
-    facts: &'static [&'static str],
-    accept: fn(&Difference) -> bool,
-}
-
-/// Every difference the generated MicroPython device may show. Anything else fails.
-const IMPROVEMENTS: &[Improvement] = &[
-    // PROTOCOL.md, "do better": the payload is checked against inputSchema before the
-    // handler runs, and the error names the field and the rule. The official client runs
-    // the handler, which fails on its own terms: only the error text may differ.
-    Improvement {
-        facts: &["#0 response cmd-invalid-payload [0]"],
-        accept: |d| {
-            let failed = |v: &Option<String>| {
-                v.as_deref()
-                    .is_some_and(|s| s.contains(r#""success":false"#))
-            };
-            failed(&d.reference)
-                && failed(&d.candidate)
-                && d.candidate
-                    .as_deref()
-                    .is_some_and(|s| s.contains("ms: must be an integer, found string"))
-        },
-    },
-    // PROTOCOL.md step 1 and the transport page's topic table: the MicroPython client also
-    // subscribes to `{prefix}pong` at QoS 0. Exactly that one extra filter.
-    Improvement {
-        facts: &["#0 subscriptions", "#1 subscriptions"],
-        accept: |d| match (&d.reference, &d.candidate) {
-            (Some(reference), Some(candidate)) => *candidate == format!("{reference} pong@q0"),
-            _ => false,
-        },
-    },
-];
-
-fn assert_conforms(t: &Transcript) {
-    let v = violations(t);
-    assert!(
-        v.is_empty(),
-        "{} breaks PROTOCOL.md:\n  - {}\n\n{}",
-        t.device,
-        v.join("\n  - "),
-        t.render()
-    );
-}
-
 #[test]
 fn the_generated_device_is_indistinguishable_from_the_official_client() {
     let dir = conformance_project().unwrap();
@@ -130,31 +81,16 @@ fn the_generated_device_is_indistinguishable_from_the_official_client() {
     let generated = session::run(&device).unwrap_or_else(|e| panic!("{e:?}"));
     let official = session::run(&fixtures::official_device().expect("official client venv"))
         .unwrap_or_else(|e| panic!("{e:?}"));
-    assert_conforms(&official);
-    assert_conforms(&generated);
     // The duplicate id was answered from the cache: same response, and the handler ran
     // once (the next count is 2).
     let first = generated.responses_to(session::ids::COUNT_FIRST);
     assert_eq!(first.len(), 2);
     assert_eq!(first[0], first[1]);
 
-    let unexplained: Vec<Difference> = differences(&official, &generated)
-        .into_iter()
-        .filter(|d| {
-            !IMPROVEMENTS
-                .iter()
-                .any(|i| i.facts.contains(&d.fact.as_str()) && (i.accept)(d))
-        })
-        .collect();
-    assert!(
-        unexplained.is_empty(),
-        "the MicroPython device differs from the official client beyond PROTOCOL.md's improvements:\n{}\n\n{}",
-        unexplained
-            .iter()
-            .map(|d| format!("  - {d}"))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        side_by_side(&official, &generated)
+    assert_indistinguishable(
+        &official,
+        &generated,
+        "ms: must be an integer, found string",
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

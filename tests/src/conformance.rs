@@ -1,0 +1,75 @@
+//! The verdicts of the conformance suites, shared by every target: a transcript meets
+//! PROTOCOL.md, and it differs from the official client's only by PROTOCOL.md's improvements.
+
+use crate::compare::{differences, Difference};
+use crate::protocol_facts::violations;
+use crate::transcript::{side_by_side, Transcript};
+
+/// Panic with the broken PROTOCOL.md facts and the transcript, if there are any.
+pub fn assert_conforms(t: &Transcript) {
+    let v = violations(t);
+    assert!(
+        v.is_empty(),
+        "{} breaks PROTOCOL.md:\n  - {}\n\n{}",
+        t.device,
+        v.join("\n  - "),
+        t.render()
+    );
+}
+
+/// Whether `d` is one of the differences PROTOCOL.md asks for. `invalid_payload_error` is
+/// text the candidate's error for the session's invalid payload (`slow {"ms":"fast"}`) must
+/// contain: each suite pins its own target's wording.
+pub fn is_improvement(d: &Difference, invalid_payload_error: &str) -> bool {
+    match d.fact.as_str() {
+        // PROTOCOL.md, "do better": generated devices check the payload against inputSchema
+        // before the handler runs, with an error naming the field and the rule. The official
+        // client runs the handler, which fails on its own terms: only the error text may
+        // differ; still one response, still success:false.
+        "#0 response cmd-invalid-payload [0]" => {
+            let failed = |v: &Option<String>| {
+                v.as_deref()
+                    .is_some_and(|s| s.contains(r#""success":false"#))
+            };
+            failed(&d.reference)
+                && failed(&d.candidate)
+                && d.candidate
+                    .as_deref()
+                    .is_some_and(|s| s.contains(invalid_payload_error))
+        }
+        // Not in the "do better" list but sanctioned by PROTOCOL.md step 1 and the transport
+        // page's topic table: a device may also subscribe to `{prefix}pong` at QoS 0, as the
+        // official MicroPython client does. Exactly that one extra filter, after the five.
+        "#0 subscriptions" | "#1 subscriptions" => match (&d.reference, &d.candidate) {
+            (Some(reference), Some(candidate)) => *candidate == format!("{reference} pong@q0"),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Both transcripts meet PROTOCOL.md, and `candidate` differs from the official client's
+/// only by [`is_improvement`]s; otherwise panic with both side by side.
+pub fn assert_indistinguishable(
+    official: &Transcript,
+    candidate: &Transcript,
+    invalid_payload_error: &str,
+) {
+    assert_conforms(official);
+    assert_conforms(candidate);
+    let unexplained: Vec<Difference> = differences(official, candidate)
+        .into_iter()
+        .filter(|d| !is_improvement(d, invalid_payload_error))
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "{} differs from the official client beyond PROTOCOL.md's improvements:\n{}\n\n{}",
+        candidate.device,
+        unexplained
+            .iter()
+            .map(|d| format!("  - {d}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        side_by_side(official, candidate)
+    );
+}
