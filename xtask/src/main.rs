@@ -48,6 +48,11 @@ fn main() -> ExitCode {
 }
 
 fn test() -> Result<()> {
+    // A full disk shows up as a confusing rustc write error minutes in; say it up front.
+    let _ = Command::new("df")
+        .args(["-h", "."])
+        .current_dir(lua_testkit::deps::workspace_root())
+        .status();
     lua_testkit::deps::ensure_all()?;
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&[
