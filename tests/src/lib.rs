@@ -12,6 +12,7 @@
 pub mod compare;
 pub mod conformance;
 pub mod deps;
+pub mod fault_proxy;
 pub mod device;
 pub mod fixtures;
 pub mod gateway;
