@@ -2,6 +2,7 @@
 # edit; regenerate instead. Imported only when the broker URL is ws:// or wss://.
 import os
 import struct
+import time
 
 try:
     import binascii
@@ -10,77 +11,110 @@ except ImportError:
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Optional
 
 
-def handshake(link: "Any", host: str, port: int, path: str) -> None:
-    """The HTTP upgrade, subprotocol `mqtt`, on the still-blocking stream."""
-    raw = bytes(os.urandom(16)) if hasattr(os, "urandom") else bytes(16)
-    key = binascii.b2a_base64(raw)[:-1].decode() if binascii else "dGhlIHNhbXBsZSBub25jZQ=="
-    req = ("GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + str(port) +
-           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-           "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n")
-    link._write_raw(req.encode())
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        c = link.stream.read(1)
-        if not c:
-            raise OSError("WebSocket handshake: connection closed")
-        head += c
-        if len(head) > 4096:
-            raise OSError("WebSocket handshake: response too long")
-    if b" 101 " not in head.split(b"\r\n", 1)[0]:
-        raise OSError("WebSocket handshake refused: " + head.split(b"\r\n", 1)[0].decode())
+def _write(stream: "Any", data: bytes) -> None:
+    """All of `data` to the stream, which may take part of it at a time when non-blocking."""
+    mv = memoryview(data)
+    sent = 0
+    t = time.ticks_ms()  # type: ignore
+    while sent < len(mv):
+        n = stream.write(mv[sent:])
+        if n:
+            sent += n
+            t = time.ticks_ms()  # type: ignore
+        elif time.ticks_diff(time.ticks_ms(), t) > 10000:  # type: ignore
+            raise OSError("write timed out")
+        else:
+            time.sleep_ms(2)  # type: ignore
 
 
-def frame(packet: bytes) -> bytes:
-    """One masked binary frame holding `packet`."""
-    n = len(packet)
+def _frame(op: int, data: "Any") -> bytes:
+    """One masked frame holding `data`."""
+    n = len(data)
     if n < 126:
-        head = bytes((0x82, 0x80 | n))
+        head = bytes((0x80 | op, 0x80 | n))
     elif n < 65536:
-        head = bytes((0x82, 0xFE)) + struct.pack("!H", n)
+        head = bytes((0x80 | op, 0xFE)) + struct.pack("!H", n)
     else:
-        head = bytes((0x82, 0xFF)) + struct.pack("!Q", n)
+        head = bytes((0x80 | op, 0xFF)) + struct.pack("!Q", n)
     mask = os.urandom(4) if hasattr(os, "urandom") else b"\x00\x00\x00\x00"
-    body = bytearray(packet)
+    body = bytearray(data)
     for i in range(n):
         body[i] ^= mask[i & 3]
     return head + mask + body
 
 
-def unframe(link: "Any", data: bytes) -> bytes:
-    """The MQTT bytes in the complete frames received so far (partial ones wait in
-    link.wsbuf); answers pings, raises OSError on a close frame."""
-    link.wsbuf += data
-    out = b""
-    while True:
-        b = link.wsbuf
-        if len(b) < 2:
-            break
-        n = b[1] & 0x7F
-        i = 2
-        if n == 126:
-            if len(b) < 4:
+class Stream:
+    """The link as lua_runtime sees it: write() takes MQTT bytes, read() gives them back
+    (None while no complete frame is waiting)."""
+
+    def __init__(self, stream: "Any", host: str, port: int, path: str) -> None:
+        """The HTTP upgrade, subprotocol `mqtt`, on the still-blocking stream."""
+        self.stream = stream
+        self.buf = b""
+        raw = bytes(os.urandom(16)) if hasattr(os, "urandom") else bytes(16)
+        key = binascii.b2a_base64(raw)[:-1].decode() if binascii else "dGhlIHNhbXBsZSBub25jZQ=="
+        _write(stream, ("GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + str(port) +
+                        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
+                        key + "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt" +
+                        "\r\n\r\n").encode())
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            c = stream.read(1)
+            if not c:
+                raise OSError("WebSocket handshake: connection closed")
+            head += c
+            if len(head) > 4096:
+                raise OSError("WebSocket handshake: response too long")
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            raise OSError("WebSocket handshake refused: " + head.split(b"\r\n", 1)[0].decode())
+
+    def write(self, packet: "Any") -> int:
+        _write(self.stream, _frame(2, packet))
+        return len(packet)
+
+    def read(self, size: int) -> "Optional[bytes]":
+        """The MQTT bytes in the complete frames received so far (partial ones wait in
+        self.buf); answers pings, raises OSError on a close frame."""
+        data = self.stream.read(size)
+        if data is None:
+            return None
+        if not data:
+            raise OSError("connection closed by the broker")
+        self.buf += data
+        out = b""
+        while True:
+            b = self.buf
+            if len(b) < 2:
                 break
-            n = struct.unpack("!H", b[2:4])[0]
-            i = 4
-        elif n == 127:
-            if len(b) < 10:
+            n = b[1] & 0x7F
+            i = 2
+            if n == 126:
+                if len(b) < 4:
+                    break
+                n = struct.unpack("!H", b[2:4])[0]
+                i = 4
+            elif n == 127:
+                if len(b) < 10:
+                    break
+                n = struct.unpack("!Q", b[2:10])[0]
+                i = 10
+            if b[1] & 0x80:
+                i += 4  # servers never mask; skip a mask if one is there
+            if len(b) < i + n:
                 break
-            n = struct.unpack("!Q", b[2:10])[0]
-            i = 10
-        if b[1] & 0x80:
-            i += 4  # servers never mask; skip a mask if one is there
-        if len(b) < i + n:
-            break
-        op = b[0] & 0x0F
-        payload = b[i:i + n]
-        link.wsbuf = b[i + n:]
-        if op in (0, 2):
-            out += payload
-        elif op == 8:
-            raise OSError("WebSocket closed by the broker")
-        elif op == 9:
-            link._write_raw(bytes((0x8A, 0x80 | len(payload))) + b"\x00\x00\x00\x00" + payload)
-    return out
+            op = b[0] & 0x0F
+            payload = b[i:i + n]
+            self.buf = b[i + n:]
+            if op in (0, 2):
+                out += payload
+            elif op == 8:
+                raise OSError("WebSocket closed by the broker")
+            elif op == 9:
+                _write(self.stream, _frame(0x0A, payload))
+        return out or None
+
+    def close(self) -> None:
+        self.stream.close()

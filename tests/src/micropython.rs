@@ -362,14 +362,13 @@ print(gc.mem_alloc() - before)
         generate_ok(&manifest, &dir, extra)?;
         std::fs::write(dir.join("handlers.py"), HANDLERS)?;
         if mpy {
-            for module in [
-                "lua_runtime",
-                "lua_ws",
-                "device_spec",
-                "validators",
-                "triggers",
-            ] {
-                std::fs::remove_file(dir.join(format!("{module}.py")))?;
+            // Only the compiled module of each pair is left, as on a board deployed with the
+            // README's `--mpy` copy command.
+            for entry in std::fs::read_dir(&dir)? {
+                let path = entry?.path();
+                if path.extension().is_some_and(|e| e == "mpy") {
+                    std::fs::remove_file(path.with_extension("py"))?;
+                }
             }
         }
         Ok(dir)

@@ -61,8 +61,12 @@ fn mpy_option_precompiles_the_modules() {
     micropython::generate_ok(&manifest, &dir, &["--mpy"]).unwrap();
     for module in [
         "lua_runtime",
+        "lua_connect",
+        "lua_events",
         "lua_ws",
+        "lua_trigger",
         "device_spec",
+        "device_registration",
         "validators",
         "triggers",
     ] {

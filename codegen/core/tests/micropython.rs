@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use luagen::emit::micropython::{rules, MicroPythonProject, Options, RUNTIME, WEBSOCKET};
+use luagen::emit::micropython::{rules, MicroPythonProject, Options, RUNTIME_MODULES};
 use luagen::emit::project::Ownership;
 
 fn root() -> PathBuf {
@@ -33,8 +33,12 @@ fn conformance_device_project_files() {
         [
             "main.py",
             "lua_runtime.py",
+            "lua_connect.py",
+            "lua_events.py",
             "lua_ws.py",
+            "lua_trigger.py",
             "device_spec.py",
+            "device_registration.py",
             "validators.py",
             "triggers.py",
             "handlers.py",
@@ -46,14 +50,9 @@ fn conformance_device_project_files() {
     );
     for file in &project.files {
         let name = file.path.display().to_string();
-        if name == "lua_runtime.py" || name == "lua_ws.py" {
+        if let Some((_, source)) = RUNTIME_MODULES.iter().find(|(n, _)| *n == name) {
             // The same for every device; reviewed as the templates they are.
-            let expected = if name == "lua_ws.py" {
-                WEBSOCKET
-            } else {
-                RUNTIME
-            };
-            assert_eq!(file.contents, expected.as_bytes());
+            assert_eq!(file.contents, source.as_bytes());
             continue;
         }
         let owner = match file.ownership {
@@ -140,10 +139,10 @@ fn manifest_strings_never_leave_their_literal_or_docstring() {
     }
     let handlers = text(&project, "handlers.py");
     assert!(handlers.contains(r#"triple \"\"\" quotes"#), "{handlers}");
-    let spec = text(&project, "device_spec.py");
+    let registration = text(&project, "device_registration.py");
     assert!(
-        spec.contains(r#"COMMANDS_JSON = "[{\"name\":\"type\""#),
-        "{spec}"
+        registration.contains(r#"COMMANDS_JSON = "[{\"name\":\"type\""#),
+        "{registration}"
     );
     let triggers = text(&project, "triggers.py");
     assert!(triggers.contains("def async_("), "{triggers}");

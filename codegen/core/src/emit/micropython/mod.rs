@@ -3,7 +3,8 @@
 //! One data flow: the validated [`Device`] and its type IR become a context computed here,
 //! every manifest string already escaped for Python by [`escape`]; the minijinja templates
 //! under `templates/micropython/` (embedded at compile time) only lay it out. The runtime
-//! module `lua_runtime.py` is ours and the same for every device.
+//! modules (`lua_runtime.py` and the parts it loads only when needed) are ours and the same
+//! for every device.
 
 pub mod escape;
 pub mod handlers;
@@ -30,6 +31,25 @@ pub const RUNTIME: &str = include_str!("../../../../../templates/micropython/lua
 /// MQTT over WebSocket, imported by the runtime only for ws:// and wss:// URLs.
 pub const WEBSOCKET: &str = include_str!("../../../../../templates/micropython/lua_ws.py");
 
+/// Opening and closing a connection, imported by the runtime for each and dropped after.
+pub const CONNECT: &str = include_str!("../../../../../templates/micropython/lua_connect.py");
+
+/// The rare messages (the gateway's confirmation and errors, trigger results), imported by
+/// the runtime for each and dropped after.
+pub const EVENTS: &str = include_str!("../../../../../templates/micropython/lua_events.py");
+
+/// Sending a trigger and awaiting its ack, imported by `triggers.py` when there are triggers.
+pub const TRIGGER: &str = include_str!("../../../../../templates/micropython/lua_trigger.py");
+
+/// The runtime modules, the same for every device: (file name, source).
+pub const RUNTIME_MODULES: &[(&str, &str)] = &[
+    ("lua_runtime.py", RUNTIME),
+    ("lua_connect.py", CONNECT),
+    ("lua_events.py", EVENTS),
+    ("lua_ws.py", WEBSOCKET),
+    ("lua_trigger.py", TRIGGER),
+];
+
 const TEMPLATES: &[(&str, &str)] = &[
     (
         "main.py.j2",
@@ -38,6 +58,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "device_spec.py.j2",
         include_str!("../../../../../templates/micropython/device_spec.py.j2"),
+    ),
+    (
+        "device_registration.py.j2",
+        include_str!("../../../../../templates/micropython/device_registration.py.j2"),
     ),
     (
         "validators.py.j2",
@@ -76,8 +100,12 @@ const TEMPLATES: &[(&str, &str)] = &[
 /// The generated modules a board imports (what `--mpy` precompiles).
 pub const MODULES: &[&str] = &[
     "lua_runtime.py",
+    "lua_connect.py",
+    "lua_events.py",
     "lua_ws.py",
+    "lua_trigger.py",
     "device_spec.py",
+    "device_registration.py",
     "validators.py",
     "triggers.py",
 ];
@@ -131,24 +159,28 @@ impl MicroPythonProject {
                 None => GeneratedFile::user("handlers.py", existing.clone()),
             },
         };
-        Ok(Project {
-            files: vec![
-                GeneratedFile::generated("main.py", render("main.py.j2")),
-                GeneratedFile::generated("lua_runtime.py", RUNTIME),
-                GeneratedFile::generated("lua_ws.py", WEBSOCKET),
-                GeneratedFile::generated("device_spec.py", render("device_spec.py.j2")),
-                GeneratedFile::generated(
-                    "validators.py",
-                    collapse_blank_lines(&render("validators.py.j2")),
-                ),
-                GeneratedFile::generated("triggers.py", render("triggers.py.j2")),
-                handlers,
-                GeneratedFile::user("config.py", render("config.py.j2")),
-                GeneratedFile::generated("secrets.py.example", render("secrets.py.example.j2")),
-                GeneratedFile::generated(".gitignore", render("gitignore.j2")),
-                GeneratedFile::generated("README.md", render("README.md.j2")),
-            ],
-        })
+        let mut files = vec![GeneratedFile::generated("main.py", render("main.py.j2"))];
+        for (name, source) in RUNTIME_MODULES {
+            files.push(GeneratedFile::generated(name, *source));
+        }
+        files.extend([
+            GeneratedFile::generated("device_spec.py", render("device_spec.py.j2")),
+            GeneratedFile::generated(
+                "device_registration.py",
+                render("device_registration.py.j2"),
+            ),
+            GeneratedFile::generated(
+                "validators.py",
+                collapse_blank_lines(&render("validators.py.j2")),
+            ),
+            GeneratedFile::generated("triggers.py", render("triggers.py.j2")),
+            handlers,
+            GeneratedFile::user("config.py", render("config.py.j2")),
+            GeneratedFile::generated("secrets.py.example", render("secrets.py.example.j2")),
+            GeneratedFile::generated(".gitignore", render("gitignore.j2")),
+            GeneratedFile::generated("README.md", render("README.md.j2")),
+        ]);
+        Ok(Project { files })
     }
 }
 
@@ -201,8 +233,7 @@ struct Context {
 /// function costs heap on the board.
 #[derive(Serialize)]
 struct Helpers {
-    kind: bool,
-    wrong: bool,
+    found: bool,
     at: bool,
     idx: bool,
     is_int: bool,
@@ -216,16 +247,15 @@ struct Helpers {
 }
 
 impl Helpers {
-    fn used_by(code: &str) -> Self {
+    fn used_by(validators: &validators::Validators) -> Self {
+        let code = &validators.code;
         let calls = |name: &str| code.contains(&format!("{name}("));
-        let wrong = calls("_wrong");
         let one_of = calls("_one_of");
         let unique = calls("_unique");
         // `_same` compares numbers with `_is_num`.
         let same = calls("_same") || one_of || unique;
         Self {
-            kind: wrong,
-            wrong,
+            found: validators.found,
             at: calls("_at"),
             idx: calls("_idx"),
             is_int: calls("_is_int"),
@@ -234,7 +264,7 @@ impl Helpers {
             same,
             one_of,
             unique,
-            match_: calls("_match"),
+            match_: calls("re.search"),
         }
     }
 }
@@ -278,6 +308,7 @@ struct ParamCtx {
 /// not take.
 const MODULE_NAMES: &[&str] = &[
     "lua_runtime",
+    "lua_trigger",
     "triggers",
     "validators",
     "TYPE_CHECKING",
@@ -426,11 +457,12 @@ impl Context {
         }
         let registration = serde_json::to_string(&device.registration_commands())
             .expect("JSON values always serialize");
-        let deploy = if options.mpy {
-            "main.py handlers.py config.py secrets.py lua_runtime.mpy lua_ws.mpy device_spec.mpy validators.mpy triggers.mpy"
-        } else {
-            "main.py handlers.py config.py secrets.py lua_runtime.py lua_ws.py device_spec.py validators.py triggers.py"
-        };
+        let ext = if options.mpy { ".mpy" } else { ".py" };
+        let mut deploy = "main.py handlers.py config.py secrets.py".to_string();
+        for module in MODULES {
+            deploy.push(' ');
+            deploy.push_str(&module.replace(".py", ext));
+        }
         Ok(Self {
             manifest_doc: doc_inline(&format!("the manifest of `{}`", device.name)),
             title: md_inline(&device.name),
@@ -444,9 +476,9 @@ impl Context {
             registration: py_str(&registration),
             commands,
             triggers,
-            helpers: Helpers::used_by(&generated.code),
+            helpers: Helpers::used_by(&generated),
             code: generated.code,
-            deploy: deploy.into(),
+            deploy,
         })
     }
 }

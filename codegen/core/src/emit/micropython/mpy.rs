@@ -21,7 +21,9 @@ pub fn compile(root: &Path, mpy_cross: &Path) -> io::Result<Vec<PathBuf>> {
         let out = Path::new(module).with_extension("mpy");
         let status = Command::new(mpy_cross)
             .current_dir(root)
-            .args(["-o", out.to_str().expect("module names are ASCII"), module])
+            // -O3 leaves out line numbers: smaller bytecode, and the runtime reports errors
+            // by their message, not by traceback.
+            .args(["-O3", "-o", out.to_str().expect("module names are ASCII"), module])
             .status()
             .map_err(|e| {
                 io::Error::new(

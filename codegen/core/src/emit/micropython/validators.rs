@@ -1,6 +1,9 @@
 //! Plain Python checks generated from the type IR: MicroPython has no jsonschema, so each
-//! named type becomes one function `_tN(v, p)` that raises `Invalid("<path>: <rule>")`, and
-//! each command input and trigger payload gets a public entry point over it.
+//! command input and trigger payload gets a public function that raises
+//! `Invalid("<path>: <rule>")`, with the checks of its root type inline (paths known at the
+//! root are written out, not built), and each named type used further down becomes one
+//! function `_tN(v, p)`. Every function object costs heap on the board: none is emitted
+//! that the checks do not call.
 
 use std::collections::BTreeSet;
 
@@ -20,6 +23,8 @@ pub struct Validators {
     pub code: String,
     /// Patterns MicroPython's `re` cannot run, with the reason (the generator refuses these).
     pub unsupported: Vec<String>,
+    /// Whether a check reports the JSON type that arrived (`_fail(p, rule, v)`).
+    pub found: bool,
 }
 
 /// Builds [`Validators`] for one device.
@@ -30,6 +35,7 @@ pub struct ValidatorWriter<'a> {
     queue: Vec<TypeId>,
     unsupported: Vec<String>,
     counter: usize,
+    found: bool,
 }
 
 impl<'a> ValidatorWriter<'a> {
@@ -41,6 +47,7 @@ impl<'a> ValidatorWriter<'a> {
             queue: Vec::new(),
             unsupported: Vec::new(),
             counter: 0,
+            found: false,
         }
     }
 
@@ -48,10 +55,12 @@ impl<'a> ValidatorWriter<'a> {
     /// schema in refusals, e.g. `command print_label`.
     pub fn entry(&mut self, name: &str, shape: &Shape, what: &str) {
         let mut body = Vec::new();
-        self.shape(shape, "v", "p", 1, &mut body, false, what);
-        self.out.push_str(&format!(
-            "\ndef {name}(v: \"Any\") -> None:\n    p = \"\"\n"
-        ));
+        match shape {
+            Shape::Named { id } => self.named_body(*id, ROOT, &mut body, what),
+            _ => self.shape(shape, "v", ROOT, 1, &mut body, false, what),
+        }
+        self.out
+            .push_str(&format!("\ndef {name}(v: \"Any\") -> None:\n"));
         push_body(&mut self.out, body);
         self.drain(what);
     }
@@ -61,6 +70,7 @@ impl<'a> ValidatorWriter<'a> {
         Validators {
             code: self.out,
             unsupported: self.unsupported,
+            found: self.found,
         }
     }
 
@@ -77,16 +87,33 @@ impl<'a> ValidatorWriter<'a> {
         format!("_t{}", id.0)
     }
 
+    /// A wrong-type failure: the rule, then the JSON type that arrived (`, found string`).
+    fn wrong(&mut self, depth: usize, p: &str, v: &str, rule: &Rule) -> String {
+        self.found = true;
+        line(
+            depth,
+            &format!("_fail({p}, {}, {v})", py_str(&rule.message())),
+        )
+    }
+
     fn fresh(&mut self, base: &str) -> String {
         self.counter += 1;
         format!("{base}{}", self.counter)
     }
 
     fn named(&mut self, id: TypeId, what: &str) {
-        let def = self.space.get(id);
         let mut body = Vec::new();
+        self.named_body(id, "p", &mut body, what);
+        self.out
+            .push_str(&format!("\ndef _t{}(v: \"Any\", p: str) -> None:\n", id.0));
+        push_body(&mut self.out, body);
+    }
+
+    /// The checks of named type `id` on `v` at path `p` (an expression), at depth 1.
+    fn named_body(&mut self, id: TypeId, p: &str, body: &mut Vec<String>, what: &str) {
+        let def = self.space.get(id);
         match &def.kind {
-            TypeDefKind::Struct(s) => self.structure(s, &mut body, what),
+            TypeDefKind::Struct(s) => self.structure(s, p, body, what),
             TypeDefKind::Enum(e) => {
                 let values: Vec<Value> = e
                     .variants
@@ -100,12 +127,12 @@ impl<'a> ValidatorWriter<'a> {
                         tuple(values.iter().map(py_value))
                     ),
                 ));
-                body.push(fail(2, "p", &Rule::OneOf(&values)));
+                body.push(fail(2, p, &Rule::OneOf(&values)));
             }
             TypeDefKind::Union(u) => match &u.discriminant {
                 Discriminant::Tag { property } => {
                     body.push(line(1, "if not isinstance(v, dict):"));
-                    body.push(wrong(2, "p", "v", &Rule::Type(&[JsonType::Object])));
+                    body.push(self.wrong(2, p, "v", &Rule::Type(&[JsonType::Object])));
                     body.push(line(1, &format!("t = v.get({})", py_str(property))));
                     let mut tags = Vec::new();
                     for (i, variant) in u.variants.iter().enumerate() {
@@ -113,7 +140,7 @@ impl<'a> ValidatorWriter<'a> {
                         let kw = if i == 0 { "if" } else { "elif" };
                         body.push(line(1, &format!("{kw} t == {}:", py_str(&tag))));
                         let mut inner = Vec::new();
-                        self.shape(&variant.shape, "v", "p", 2, &mut inner, false, what);
+                        self.shape(&variant.shape, "v", p, 2, &mut inner, false, what);
                         if inner.is_empty() {
                             inner.push(line(2, "pass"));
                         }
@@ -121,17 +148,9 @@ impl<'a> ValidatorWriter<'a> {
                         tags.push(Value::from(tag));
                     }
                     body.push(line(1, &format!("elif {} not in v:", py_str(property))));
-                    body.push(fail(
-                        2,
-                        &format!("_at(p, {})", py_str(property)),
-                        &Rule::Required,
-                    ));
+                    body.push(fail(2, &at(p, &py_str(property)), &Rule::Required));
                     body.push(line(1, "else:"));
-                    body.push(fail(
-                        2,
-                        &format!("_at(p, {})", py_str(property)),
-                        &Rule::OneOf(&tags),
-                    ));
+                    body.push(fail(2, &at(p, &py_str(property)), &Rule::OneOf(&tags)));
                 }
                 Discriminant::JsonType => {
                     let mut order: Vec<&crate::ir::UnionVariant> = u.variants.iter().collect();
@@ -144,7 +163,7 @@ impl<'a> ValidatorWriter<'a> {
                             &format!("{kw} {}:", type_test(variant.json_type, "v")),
                         ));
                         let mut inner = Vec::new();
-                        self.shape(&variant.shape, "v", "p", 2, &mut inner, false, what);
+                        self.shape(&variant.shape, "v", p, 2, &mut inner, false, what);
                         if inner.is_empty() {
                             inner.push(line(2, "pass"));
                         }
@@ -152,26 +171,23 @@ impl<'a> ValidatorWriter<'a> {
                         types.push(variant.json_type);
                     }
                     body.push(line(1, "else:"));
-                    body.push(wrong(2, "p", "v", &Rule::Type(&types)));
+                    body.push(self.wrong(2, p, "v", &Rule::Type(&types)));
                 }
             },
             TypeDefKind::Alias { shape } => {
                 let shape = shape.clone();
-                self.shape(&shape, "v", "p", 1, &mut body, false, what);
+                self.shape(&shape, "v", p, 1, body, false, what);
             }
         }
-        self.out
-            .push_str(&format!("\ndef _t{}(v: \"Any\", p: str) -> None:\n", id.0));
-        push_body(&mut self.out, body);
     }
 
-    fn structure(&mut self, s: &StructDef, body: &mut Vec<String>, what: &str) {
+    fn structure(&mut self, s: &StructDef, p: &str, body: &mut Vec<String>, what: &str) {
         body.push(line(1, "if not isinstance(v, dict):"));
-        body.push(wrong(2, "p", "v", &Rule::Type(&[JsonType::Object])));
+        body.push(self.wrong(2, p, "v", &Rule::Type(&[JsonType::Object])));
         for field in &s.fields {
             let key = py_str(&field.wire_name);
             let x = self.fresh("x");
-            let q = format!("_at(p, {key})");
+            let q = at(p, &key);
             body.push(line(1, &format!("if {key} in v:")));
             body.push(line(2, &format!("{x} = v[{key}]")));
             let mut inner = Vec::new();
@@ -191,13 +207,13 @@ impl<'a> ValidatorWriter<'a> {
             Additional::Forbidden => {
                 body.push(line(1, "for k in v:"));
                 body.push(line(2, &format!("if k not in {known}:")));
-                body.push(fail(3, "_at(p, k)", &Rule::NotAllowed));
+                body.push(fail(3, &at(p, "k"), &Rule::NotAllowed));
             }
             Additional::Typed(values) => {
                 body.push(line(1, "for k in v:"));
                 body.push(line(2, &format!("if k not in {known}:")));
                 let mut inner = Vec::new();
-                self.shape(values, "v[k]", "_at(p, k)", 3, &mut inner, false, what);
+                self.shape(values, "v[k]", &at(p, "k"), 3, &mut inner, false, what);
                 if inner.is_empty() {
                     inner.push(line(3, "pass"));
                 }
@@ -229,21 +245,11 @@ impl<'a> ValidatorWriter<'a> {
             Shape::Any => {}
             Shape::Boolean => {
                 out.push(line(depth, &format!("if not isinstance({v}, bool):")));
-                out.push(wrong(
-                    depth + 1,
-                    p,
-                    v,
-                    &Rule::Type(&with_null(JsonType::Boolean)),
-                ));
+                out.push(self.wrong(depth + 1, p, v, &Rule::Type(&with_null(JsonType::Boolean))));
             }
             Shape::Integer(i) => {
                 out.push(line(depth, &format!("if not _is_int({v}):")));
-                out.push(wrong(
-                    depth + 1,
-                    p,
-                    v,
-                    &Rule::Type(&with_null(JsonType::Integer)),
-                ));
+                out.push(self.wrong(depth + 1, p, v, &Rule::Type(&with_null(JsonType::Integer))));
                 if let Some(min) = i.min {
                     out.push(line(depth, &format!("if {v} < {min}:")));
                     out.push(fail(depth + 1, p, &Rule::Minimum(min.to_string())));
@@ -259,12 +265,7 @@ impl<'a> ValidatorWriter<'a> {
             }
             Shape::Number(n) => {
                 out.push(line(depth, &format!("if not _is_num({v}):")));
-                out.push(wrong(
-                    depth + 1,
-                    p,
-                    v,
-                    &Rule::Type(&with_null(JsonType::Number)),
-                ));
+                out.push(self.wrong(depth + 1, p, v, &Rule::Type(&with_null(JsonType::Number))));
                 let bounds: [Bound; 4] = [
                     (n.minimum, "<", Rule::Minimum),
                     (n.exclusive_minimum, "<=", Rule::ExclusiveMinimum),
@@ -287,12 +288,7 @@ impl<'a> ValidatorWriter<'a> {
             }
             Shape::String(s) => {
                 out.push(line(depth, &format!("if not isinstance({v}, str):")));
-                out.push(wrong(
-                    depth + 1,
-                    p,
-                    v,
-                    &Rule::Type(&with_null(JsonType::String)),
-                ));
+                out.push(self.wrong(depth + 1, p, v, &Rule::Type(&with_null(JsonType::String))));
                 if let Some(n) = s.min_length {
                     out.push(line(depth, &format!("if len({v}) < {n}:")));
                     out.push(fail(depth + 1, p, &Rule::MinLength(n)));
@@ -306,7 +302,7 @@ impl<'a> ValidatorWriter<'a> {
                         Ok(re) => {
                             out.push(line(
                                 depth,
-                                &format!("if not _match({}, {v}):", py_str(&re)),
+                                &format!("if re.search({}, {v}) is None:", py_str(&re)),
                             ));
                             out.push(fail(depth + 1, p, &Rule::Pattern(pat)));
                         }
@@ -318,12 +314,7 @@ impl<'a> ValidatorWriter<'a> {
             }
             Shape::Array(a) => {
                 out.push(line(depth, &format!("if not isinstance({v}, list):")));
-                out.push(wrong(
-                    depth + 1,
-                    p,
-                    v,
-                    &Rule::Type(&with_null(JsonType::Array)),
-                ));
+                out.push(self.wrong(depth + 1, p, v, &Rule::Type(&with_null(JsonType::Array))));
                 if let Some(n) = a.min_items {
                     out.push(line(depth, &format!("if len({v}) < {n}:")));
                     out.push(fail(depth + 1, p, &Rule::MinItems(n)));
@@ -354,18 +345,13 @@ impl<'a> ValidatorWriter<'a> {
             }
             Shape::Map { values } => {
                 out.push(line(depth, &format!("if not isinstance({v}, dict):")));
-                out.push(wrong(
-                    depth + 1,
-                    p,
-                    v,
-                    &Rule::Type(&with_null(JsonType::Object)),
-                ));
+                out.push(self.wrong(depth + 1, p, v, &Rule::Type(&with_null(JsonType::Object))));
                 let k = self.fresh("k");
                 let mut inner = Vec::new();
                 self.shape(
                     values,
                     &format!("{v}[{k}]"),
-                    &format!("_at({p}, {k})"),
+                    &at(p, &k),
                     depth + 1,
                     &mut inner,
                     false,
@@ -432,13 +418,17 @@ fn fail(depth: usize, p: &str, rule: &Rule) -> String {
     line(depth, &format!("_fail({p}, {})", py_str(&rule.message())))
 }
 
-/// A wrong-type failure: the rule, then the JSON type that arrived (`, found string`).
-fn wrong(depth: usize, p: &str, v: &str, rule: &Rule) -> String {
-    line(
-        depth,
-        &format!("_wrong({p}, {}, {v})", py_str(&rule.message())),
-    )
+/// The path of `key` (an expression) under path `p`: the key itself at the root.
+fn at(p: &str, key: &str) -> String {
+    if p == ROOT {
+        key.to_string()
+    } else {
+        format!("_at({p}, {key})")
+    }
 }
+
+/// The path expression of a payload's root (`_fail` says `payload` for it).
+const ROOT: &str = "\"\"";
 
 fn push_body(out: &mut String, body: Vec<String>) {
     if body.is_empty() {
