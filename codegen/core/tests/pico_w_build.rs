@@ -1,6 +1,9 @@
 //! The Pico W projects really build: every manifest (and the valid corpus) is generated, built
 //! for `thumbv6m-none-eabi` into one shared target directory, and its ELF and UF2 are checked.
 //!
+//! One more build takes the greenhouse over TLS (`mqtts://`, `--features tls`, a CA made by
+//! openssl), after build.rs has refused the two ways to get TLS wrong.
+//!
 //! Slow (about 90 s for the first project on two cores, 20-40 s for each next one), so it is
 //! one test. The toolchain route is installed by `lua_testkit::deps::thumbv6m` when missing.
 //! `LUAGEN_SKIP_FIRMWARE_BUILD=1` skips it, loudly.
@@ -101,105 +104,213 @@ fn every_manifest_builds_flashable_firmware() {
     );
     for manifest in manifests() {
         let name = manifest.file_stem().unwrap().to_string_lossy().into_owned();
-        let device = luagen::load_file(&manifest).unwrap();
-        let pico = PicoWProject::new(&device);
         let dir = root.join("projects").join(&name);
-        pico.project().unwrap().write(&dir, true).unwrap();
-        // What a user does: secrets in .env, which the generated .gitignore covers.
-        std::fs::write(
-            dir.join(".env"),
-            format!(
-                "LUA_WIFI_SSID=lab\nLUA_WIFI_PASSWORD={SENTINEL}\nLUA_AGENT_ID=agent-1\n\
-                 LUA_API_KEY={SENTINEL}\nLUA_MQTT_URL=mqtt://192.168.1.10:1883\n"
-            ),
-        )
-        .unwrap();
-
-        let started = Instant::now();
-        let output = route.build_command(&dir, &target_dir).output().unwrap();
-        let seconds = started.elapsed().as_secs_f64();
-        assert!(
-            output.status.success(),
-            "{name}: firmware build failed\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-
-        let elf_path = target_dir
-            .join("thumbv6m-none-eabi/release")
-            .join(pico.crate_name());
-        let elf = std::fs::read(&elf_path).unwrap();
-        let sections = sections(&elf);
-        let find = |n: &str| {
-            sections
-                .iter()
-                .find(|s| s.name == n)
-                .unwrap_or_else(|| panic!("{name}: no {n} section"))
-        };
-        let boot2 = find(".boot2");
-        assert_eq!(
-            (boot2.addr, boot2.size),
-            (0x1000_0000, 256),
-            "{name}: boot2"
-        );
-        assert_eq!(
-            find(".vector_table").addr,
-            0x1000_0100,
-            "{name}: vector table"
-        );
-        let in_flash: u64 = sections
-            .iter()
-            .filter(|s| s.alloc && !s.nobits && uf2::FLASH.contains(&s.addr))
-            .map(|s| u64::from(s.size))
-            .sum::<u64>()
-            + u64::from(find(".data").size);
-        let ram: u64 = sections
-            .iter()
-            .filter(|s| s.alloc && (0x2000_0000..0x2004_2000).contains(&s.addr))
-            .map(|s| u64::from(s.size))
-            .sum();
-        assert!(
-            in_flash < FLASH_BYTES,
-            "{name}: {in_flash} bytes do not fit 2 MiB of flash"
-        );
-        assert!(ram < 264 * 1024, "{name}: {ram} bytes of static RAM");
-
-        let image = uf2::elf_to_uf2(&elf, uf2::RP2040_FAMILY_ID).unwrap();
-        let blocks = uf2::parse(&image).unwrap();
-        assert!(blocks.iter().all(|b| b.family_id == uf2::RP2040_FAMILY_ID));
-        assert_eq!(
-            blocks[0].address, 0x1000_0000,
-            "{name}: the image starts with boot2"
-        );
-        assert!(blocks.iter().all(|b| uf2::FLASH.contains(&b.address)));
-        assert!(
-            blocks.len() as u64 >= in_flash.div_ceil(256),
-            "{name}: every flash byte is in a block"
-        );
-        assert!((blocks.len() as u64) * 256 < FLASH_BYTES);
-        std::fs::write(elf_path.with_extension("uf2"), &image).unwrap();
-
-        // The secrets are in the image (that is the point) but in no file git would track.
-        let mut files = Vec::new();
-        tracked_files(&dir, &mut files);
-        for file in files {
-            let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
-            assert!(
-                !text.contains(SENTINEL),
-                "{} holds a secret",
-                file.display()
-            );
-        }
-
-        report.push_str(&format!(
-            "{name:<20} {:>8}  {:>9}  {:>11}  {:>10}  {:>12}  {:>10}  {seconds:>4.0} s\n",
-            device.commands.len(),
-            in_flash - CYW43_BLOBS,
-            in_flash,
-            ram,
-            format!("{}+{}", find(".data").size, find(".bss").size),
-            blocks.len(),
+        let env = plain_env("LUA_MQTT_URL=mqtt://192.168.1.10:1883\n");
+        report.push_str(&build_and_check(
+            &route,
+            &manifest,
+            &name,
+            &dir,
+            &target_dir,
+            &env,
+            false,
         ));
     }
+
+    // TLS: the greenhouse again, with the broker's CA (PEM) from openssl.
+    let greenhouse = workspace().join("manifests/greenhouse-sensor.yaml");
+    let dir = root.join("projects/greenhouse-sensor-tls");
+    let certs = root.join("tls-ca");
+    std::fs::create_dir_all(&certs).unwrap();
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args([
+            "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        ])
+        .args(["-subj", "/CN=luagen test CA"])
+        .current_dir(&certs)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is installed (cargo xtask deps)");
+    assert!(made.success(), "openssl made no CA");
+    let tls_url = "LUA_MQTT_URL=mqtts://broker.lan:8883\n";
+    // Without the feature, and without a CA: build.rs stops, saying what to do.
+    let device = luagen::load_file(&greenhouse).unwrap();
+    PicoWProject::new(&device)
+        .project()
+        .unwrap()
+        .write(&dir, true)
+        .unwrap();
+    std::fs::write(dir.join(".env"), plain_env(tls_url)).unwrap();
+    for (features, expected) in [
+        (false, "build with `--features tls`"),
+        (true, "LUA_MQTT_CA is not set"),
+    ] {
+        let mut build = route.build_command(&dir, &target_dir);
+        if features {
+            build.args(["--features", "tls"]);
+        }
+        let output = build.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "a TLS URL built {features:?}");
+        assert!(
+            stderr.contains(expected),
+            "expected {expected:?} in\n{stderr}"
+        );
+    }
+    let env = plain_env(&format!(
+        "{tls_url}LUA_MQTT_CA={}\n",
+        certs.join("ca.pem").display()
+    ));
+    report.push_str(&build_and_check(
+        &route,
+        &greenhouse,
+        "greenhouse (tls)",
+        &dir,
+        &target_dir,
+        &env,
+        true,
+    ));
+    // The CA is in the image, as DER: what the firmware verifies the broker against.
+    let der = std::process::Command::new("openssl")
+        .args(["x509", "-in", "ca.pem", "-outform", "der"])
+        .current_dir(&certs)
+        .output()
+        .unwrap()
+        .stdout;
+    let elf = std::fs::read(
+        target_dir
+            .join("thumbv6m-none-eabi/release")
+            .join(PicoWProject::new(&device).crate_name()),
+    )
+    .unwrap();
+    assert!(der.len() > 100, "openssl wrote no DER");
+    assert!(
+        elf.windows(der.len()).any(|w| w == der.as_slice()),
+        "the TLS firmware does not carry the CA certificate"
+    );
     eprintln!("\n{report}");
     std::fs::write(root.join("sizes.txt"), &report).unwrap();
+}
+
+/// `.env` with the sentinel secrets and `rest` (the broker lines).
+fn plain_env(rest: &str) -> String {
+    format!(
+        "LUA_WIFI_SSID=lab\nLUA_WIFI_PASSWORD={SENTINEL}\nLUA_AGENT_ID=agent-1\n\
+         LUA_API_KEY={SENTINEL}\n{rest}"
+    )
+}
+
+/// Generate `manifest` into `dir` with `env` as its `.env`, build it (with `--features tls` when
+/// `tls`), check the ELF and UF2 and that no tracked file holds a secret; the report's row.
+fn build_and_check(
+    route: &deps::Thumbv6m,
+    manifest: &Path,
+    name: &str,
+    dir: &Path,
+    target_dir: &Path,
+    env: &str,
+    tls: bool,
+) -> String {
+    let device = luagen::load_file(manifest).unwrap();
+    let pico = PicoWProject::new(&device);
+    pico.project().unwrap().write(dir, true).unwrap();
+    // What a user does: secrets in .env, which the generated .gitignore covers.
+    std::fs::write(dir.join(".env"), env).unwrap();
+
+    let started = Instant::now();
+    let mut build = route.build_command(dir, target_dir);
+    if tls {
+        build.args(["--features", "tls"]);
+    }
+    let output = build.output().unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "{name}: firmware build failed\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let elf_path = target_dir
+        .join("thumbv6m-none-eabi/release")
+        .join(pico.crate_name());
+    let elf = std::fs::read(&elf_path).unwrap();
+    let sections = sections(&elf);
+    let find = |n: &str| {
+        sections
+            .iter()
+            .find(|s| s.name == n)
+            .unwrap_or_else(|| panic!("{name}: no {n} section"))
+    };
+    let boot2 = find(".boot2");
+    assert_eq!(
+        (boot2.addr, boot2.size),
+        (0x1000_0000, 256),
+        "{name}: boot2"
+    );
+    assert_eq!(
+        find(".vector_table").addr,
+        0x1000_0100,
+        "{name}: vector table"
+    );
+    let in_flash: u64 = sections
+        .iter()
+        .filter(|s| s.alloc && !s.nobits && uf2::FLASH.contains(&s.addr))
+        .map(|s| u64::from(s.size))
+        .sum::<u64>()
+        + u64::from(find(".data").size);
+    let ram: u64 = sections
+        .iter()
+        .filter(|s| s.alloc && (0x2000_0000..0x2004_2000).contains(&s.addr))
+        .map(|s| u64::from(s.size))
+        .sum();
+    assert!(
+        in_flash < FLASH_BYTES,
+        "{name}: {in_flash} bytes do not fit 2 MiB of flash"
+    );
+    assert!(ram < 264 * 1024, "{name}: {ram} bytes of static RAM");
+
+    let image = uf2::elf_to_uf2(&elf, uf2::RP2040_FAMILY_ID).unwrap();
+    let blocks = uf2::parse(&image).unwrap();
+    assert!(blocks.iter().all(|b| b.family_id == uf2::RP2040_FAMILY_ID));
+    assert_eq!(
+        blocks[0].address, 0x1000_0000,
+        "{name}: the image starts with boot2"
+    );
+    assert!(blocks.iter().all(|b| uf2::FLASH.contains(&b.address)));
+    assert!(
+        blocks.len() as u64 >= in_flash.div_ceil(256),
+        "{name}: every flash byte is in a block"
+    );
+    assert!((blocks.len() as u64) * 256 < FLASH_BYTES);
+    std::fs::write(elf_path.with_extension("uf2"), &image).unwrap();
+
+    // The secrets are in the image (that is the point) but in no file git would track.
+    let mut files = Vec::new();
+    tracked_files(dir, &mut files);
+    for file in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        assert!(
+            !text.contains(SENTINEL),
+            "{} holds a secret",
+            file.display()
+        );
+    }
+
+    format!(
+        "{name:<20} {:>8}  {:>9}  {:>11}  {:>10}  {:>12}  {:>10}  {seconds:>4.0} s\n",
+        device.commands.len(),
+        in_flash - CYW43_BLOBS,
+        in_flash,
+        ram,
+        format!("{}+{}", find(".data").size, find(".bss").size),
+        blocks.len(),
+    )
 }

@@ -26,6 +26,17 @@ pub fn timestamp() -> String {
     lua_device::timestamp::iso8601(BOOT_UNIX_MS.load(Ordering::Relaxed) + now_ms())
 }
 
+/// The wall clock for TLS certificate validity: Unix seconds, once SNTP has set it.
+#[cfg(feature = "tls")]
+pub struct Wall;
+
+#[cfg(feature = "tls")]
+impl embedded_tls::TlsClock for Wall {
+    fn now() -> Option<u64> {
+        is_set().then(|| (BOOT_UNIX_MS.load(Ordering::Relaxed) + now_ms()) / 1000)
+    }
+}
+
 /// Whether an SNTP answer has set the clock.
 pub fn is_set() -> bool {
     BOOT_UNIX_MS.load(Ordering::Relaxed) != 0

@@ -1,14 +1,19 @@
 //! The MQTT connection to the gateway: connect, register, serve commands, send triggers and
 //! heartbeats, and reconnect with backoff when anything fails. The protocol decisions live in
-//! `lua_device::mqtt` (host-tested); this file only moves bytes and waits.
+//! `lua_device::mqtt` (host-tested); this file only moves bytes and waits. With the `tls`
+//! feature the bytes go through TLS (`tls.rs`) over the same TCP socket.
 
 use alloc::vec::Vec;
+#[cfg(feature = "tls")]
+use core::cell::RefCell;
 
 use defmt::{info, warn};
-use embassy_futures::select::{select3, Either3};
-use embassy_net::tcp::TcpSocket;
+use embassy_futures::select::{select, select3, Either, Either3};
+use embassy_net::tcp::{TcpReader, TcpSocket, TcpWriter};
 use embassy_net::{IpAddress, Stack};
 use embassy_rp::clocks::RoscRng;
+use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+use embassy_sync::pipe::Pipe;
 use embassy_time::{with_timeout, Duration, Timer};
 use embedded_io_async::Write;
 use lua_device::backoff::{Backoff, BackoffPolicy};
@@ -20,11 +25,15 @@ use lua_device::LocalDispatch;
 use crate::clock::{now_ms, timestamp};
 use crate::config;
 use crate::device::Device;
+#[cfg(feature = "tls")]
+use crate::tls;
 
 /// Socket buffers. They do not bound message sizes: the MQTT client reassembles packets on
 /// the heap and `write_all` streams larger ones.
 const RX_BYTES: usize = 2048;
 const TX_BYTES: usize = 2048;
+/// Bytes read from the broker but not yet given to the MQTT client.
+const INBOX_BYTES: usize = 512;
 
 #[derive(defmt::Format)]
 enum Failure {
@@ -34,6 +43,8 @@ enum Failure {
     Closed,
     Timeout,
     Mqtt,
+    #[cfg(feature = "tls")]
+    Tls,
 }
 
 /// Keep the device connected, forever.
@@ -49,17 +60,33 @@ pub async fn run(stack: Stack<'static>, device: &'static Device) -> ! {
     let mut backoff = Backoff::new(BackoffPolicy::default());
     let mut rx = [0u8; RX_BYTES];
     let mut tx = [0u8; TX_BYTES];
+    #[cfg(feature = "tls")]
+    let (mut tls_read, mut tls_write) = ([0u8; tls::READ_BUFFER], [0u8; tls::WRITE_BUFFER]);
     loop {
         stack.wait_config_up().await;
         if !crate::clock::is_set() {
             crate::clock::sync(stack).await;
         }
-        let failure = serve(stack, device, &mut session, &mut client, &mut backoff, &mut rx, &mut tx).await;
+        let failure = serve(
+            stack,
+            device,
+            &mut session,
+            &mut client,
+            &mut backoff,
+            &mut rx,
+            &mut tx,
+            #[cfg(feature = "tls")]
+            (&mut tls_read, &mut tls_write),
+        )
+        .await;
         client.disconnected();
         device.link_down();
         backoff.disconnected(now_ms());
         let delay = backoff.next_delay(RoscRng.next_u32());
-        warn!("connection lost ({}); reconnecting in {} ms", failure, delay);
+        warn!(
+            "connection lost ({}); reconnecting in {} ms",
+            failure, delay
+        );
         Timer::after_millis(delay).await;
     }
 }
@@ -75,12 +102,58 @@ async fn resolve(stack: Stack<'static>) -> Result<IpAddress, Failure> {
     found.first().copied().ok_or(Failure::Dns)
 }
 
-async fn flush(socket: &mut TcpSocket<'_>, out: &mut Vec<u8>) -> Result<(), Failure> {
+async fn flush(writer: &mut impl Tx, out: &mut Vec<u8>) -> Result<(), Failure> {
     if !out.is_empty() {
-        socket.write_all(out).await.map_err(|_| Failure::Io)?;
+        writer.send(out).await?;
         out.clear();
     }
     Ok(())
+}
+
+/// The receiving half of the link to the broker: TCP, or TLS over it.
+trait Rx {
+    /// Some bytes; 0 when the broker closed the connection.
+    async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Failure>;
+}
+
+/// The sending half of the link to the broker.
+trait Tx {
+    /// All of `data`, handed to the network stack.
+    async fn send(&mut self, data: &[u8]) -> Result<(), Failure>;
+}
+
+impl Rx for TcpReader<'_> {
+    async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Failure> {
+        self.read(buf).await.map_err(|_| Failure::Io)
+    }
+}
+
+impl Tx for TcpWriter<'_> {
+    async fn send(&mut self, data: &[u8]) -> Result<(), Failure> {
+        self.write_all(data).await.map_err(|_| Failure::Io)
+    }
+}
+
+#[cfg(feature = "tls")]
+impl<'a, S: embedded_io_async_07::Read + 'a> Rx for embedded_tls::TlsReader<'a, S, tls::Suite> {
+    async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Failure> {
+        embedded_io_async_07::Read::read(self, buf)
+            .await
+            .map_err(|e| {
+                warn!("TLS: {}", e);
+                Failure::Tls
+            })
+    }
+}
+
+#[cfg(feature = "tls")]
+impl<'a, S: embedded_io_async_07::Write + 'a> Tx for embedded_tls::TlsWriter<'a, S, tls::Suite> {
+    async fn send(&mut self, data: &[u8]) -> Result<(), Failure> {
+        use embedded_io_async_07::Write;
+        // A record goes out at flush: before it, the data only sits in the TLS buffer.
+        self.write_all(data).await.map_err(|_| Failure::Tls)?;
+        self.flush().await.map_err(|_| Failure::Tls)
+    }
 }
 
 async fn serve(
@@ -91,8 +164,21 @@ async fn serve(
     backoff: &mut Backoff,
     rx: &mut [u8],
     tx: &mut [u8],
+    #[cfg(feature = "tls")] tls_buffers: (&mut [u8], &mut [u8]),
 ) -> Failure {
-    match serve_inner(stack, device, session, client, backoff, rx, tx).await {
+    match serve_inner(
+        stack,
+        device,
+        session,
+        client,
+        backoff,
+        rx,
+        tx,
+        #[cfg(feature = "tls")]
+        tls_buffers,
+    )
+    .await
+    {
         Ok(never) => match never {},
         Err(f) => f,
     }
@@ -106,6 +192,7 @@ async fn serve_inner(
     backoff: &mut Backoff,
     rx: &mut [u8],
     tx: &mut [u8],
+    #[cfg(feature = "tls")] tls_buffers: (&mut [u8], &mut [u8]),
 ) -> Result<core::convert::Infallible, Failure> {
     let address = resolve(stack).await?;
     let mut socket = TcpSocket::new(stack, rx, tx);
@@ -115,26 +202,106 @@ async fn serve_inner(
         .connect((address, config::MQTT_PORT))
         .await
         .map_err(|_| Failure::Connect)?;
-    info!("TCP connected to {}:{}", config::MQTT_HOST, config::MQTT_PORT);
+    info!(
+        "TCP connected to {}:{}",
+        config::MQTT_HOST,
+        config::MQTT_PORT
+    );
+    let (reader, writer) = socket.split();
 
+    #[cfg(not(feature = "tls"))]
+    let failure = converse(reader, writer, device, session, client, backoff).await;
+
+    #[cfg(feature = "tls")]
+    let failure = {
+        let (reader, writer) = (RefCell::new(reader), RefCell::new(writer));
+        if !crate::clock::is_set() {
+            warn!("clock not set: the broker certificate's validity dates are not checked");
+        }
+        let rng = tls::rng(|bytes| RoscRng.fill_bytes(bytes));
+        let (read, write) = tls_buffers;
+        let mut link = tls::connect::<_, crate::clock::Wall>(
+            tls::Duplex::new(&reader, &writer),
+            config::MQTT_HOST,
+            config::MQTT_CA_DER,
+            rng,
+            read,
+            write,
+        )
+        .await
+        .map_err(|e| {
+            warn!("TLS handshake with {} failed: {}", config::MQTT_HOST, e);
+            Failure::Tls
+        })?;
+        info!("TLS up, broker certificate verified");
+        let (reader, writer) = link.split();
+        converse(reader, writer, device, session, client, backoff).await
+    };
+    Err(failure)
+}
+
+/// Bytes from the broker, read by [`converse`]'s pump: TLS reads are not cancel-safe (a record
+/// half read is lost), so one future reads without ever being cancelled and the session loop
+/// waits on this pipe instead, which is.
+type Inbox = Pipe<NoopRawMutex, INBOX_BYTES>;
+
+/// One MQTT session over a connected link, until it fails.
+async fn converse(
+    mut reader: impl Rx,
+    mut writer: impl Tx,
+    device: &'static Device,
+    session: &mut DeviceSession,
+    client: &mut Client,
+    backoff: &mut Backoff,
+) -> Failure {
+    let inbox = Inbox::new();
+    let pump = async {
+        let mut buf = [0u8; 256];
+        loop {
+            match reader.recv(&mut buf).await {
+                Ok(0) => return Failure::Closed,
+                Ok(n) => inbox.write_all(&buf[..n]).await,
+                Err(f) => return f,
+            }
+        }
+    };
+    let session = async {
+        match talk(&mut writer, &inbox, device, session, client, backoff).await {
+            Ok(never) => match never {},
+            Err(f) => f,
+        }
+    };
+    match select(pump, session).await {
+        Either::First(f) | Either::Second(f) => f,
+    }
+}
+
+async fn talk(
+    writer: &mut impl Tx,
+    inbox: &Inbox,
+    device: &'static Device,
+    session: &mut DeviceSession,
+    client: &mut Client,
+    backoff: &mut Backoff,
+) -> Result<core::convert::Infallible, Failure> {
     let mut out = Vec::new();
     let mut buf = [0u8; 512];
     let will = session.will_payload(&timestamp());
     client.connect(&session.connect(&will), now_ms(), &mut out);
-    flush(&mut socket, &mut out).await?;
+    flush(writer, &mut out).await?;
 
     // CONNACK within ten seconds, or the attempt failed.
     let connack = async {
         loop {
-            let n = socket.read(&mut buf).await.map_err(|_| Failure::Io)?;
-            if n == 0 {
-                return Err(Failure::Closed);
-            }
+            let n = inbox.read(&mut buf).await;
             let events = client.receive(&buf[..n], now_ms(), &mut out).map_err(|e| {
                 warn!("{}", defmt::Display2Format(&e));
                 Failure::Mqtt
             })?;
-            if events.iter().any(|e| matches!(e, Incoming::Connected { .. })) {
+            if events
+                .iter()
+                .any(|e| matches!(e, Incoming::Connected { .. }))
+            {
                 return Ok(());
             }
         }
@@ -151,34 +318,33 @@ async fn serve_inner(
             Step::Publish(p) => client.publish(&p, now_ms(), &mut out),
         }
     }
-    flush(&mut socket, &mut out).await?;
+    flush(writer, &mut out).await?;
     device.link_up();
 
     let mut next_heartbeat = now_ms() + HEARTBEAT_MS;
     loop {
         let now = now_ms();
-        let wait = next_heartbeat.saturating_sub(now).min(client.poll_in(now)).max(1);
+        let wait = next_heartbeat
+            .saturating_sub(now)
+            .min(client.poll_in(now))
+            .max(1);
         match select3(
-            socket.read(&mut buf),
+            inbox.read(&mut buf),
             Timer::after_millis(wait),
             device.next_trigger(),
         )
         .await
         {
-            Either3::First(Ok(0)) => return Err(Failure::Closed),
-            Either3::First(Err(_)) => return Err(Failure::Io),
-            Either3::First(Ok(n)) => {
-                let events = client
-                    .receive(&buf[..n], now_ms(), &mut out)
-                    .map_err(|e| {
-                        warn!("{}", defmt::Display2Format(&e));
-                        Failure::Mqtt
-                    })?;
-                flush(&mut socket, &mut out).await?;
+            Either3::First(n) => {
+                let events = client.receive(&buf[..n], now_ms(), &mut out).map_err(|e| {
+                    warn!("{}", defmt::Display2Format(&e));
+                    Failure::Mqtt
+                })?;
+                flush(writer, &mut out).await?;
                 for event in events {
                     if let Incoming::Message { topic, payload } = event {
                         handle(device, session, client, &topic, &payload, &mut out).await;
-                        flush(&mut socket, &mut out).await?;
+                        flush(writer, &mut out).await?;
                     }
                 }
             }
@@ -189,12 +355,12 @@ async fn serve_inner(
                     next_heartbeat = now + HEARTBEAT_MS;
                 }
                 client.poll(now, &mut out).map_err(|_| Failure::Timeout)?;
-                flush(&mut socket, &mut out).await?;
+                flush(writer, &mut out).await?;
             }
             Either3::Third(request) => {
                 let p = session.trigger(request.name, Some(request.payload));
                 client.publish(&p, now_ms(), &mut out);
-                flush(&mut socket, &mut out).await?;
+                flush(writer, &mut out).await?;
             }
         }
     }

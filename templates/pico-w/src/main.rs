@@ -12,6 +12,8 @@ mod handlers;
 // Generated from the manifest; not every type's every helper is used by every device.
 #[allow(dead_code)]
 mod payloads;
+#[cfg(feature = "tls")]
+mod tls;
 mod trigger_queue;
 
 use cyw43_pio::{PioSpi, DEFAULT_CLOCK_DIVIDER};

@@ -105,6 +105,10 @@ const STATIC: &[(&str, &str)] = &[
         include_str!("../../../../../templates/pico-w/src/connection.rs"),
     ),
     (
+        "src/tls.rs",
+        include_str!("../../../../../templates/pico-w/src/tls.rs"),
+    ),
+    (
         "src/trigger_queue.rs",
         include_str!("../../../../../templates/pico-w/src/trigger_queue.rs"),
     ),

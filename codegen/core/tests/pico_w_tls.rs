@@ -1,0 +1,325 @@
+//! The Pico W firmware's TLS on the host: `templates/pico-w/src/tls.rs` (the handshake, the
+//! certificate verifier's set-up, the split socket adapter) and build.rs's CA conversion,
+//! compiled as they are into a small tokio program, against a real mosquitto TLS listener
+//! with certificates made by openssl. The right CA connects and gets a CONNACK through the
+//! split connection, as the firmware's session does; a wrong CA, a wrong host name and a clock
+//! past the certificate's expiry are each refused.
+//!
+//! The probe's dependency lines are taken from the generated Cargo.toml, so the host runs the
+//! versions the chip does (without defmt). `LUAGEN_SKIP_FIRMWARE_BUILD=1` skips it, loudly.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lua_testkit::mosquitto::{Mosquitto, Options};
+
+const CARGO_TEMPLATE: &str = include_str!("../../../templates/pico-w/Cargo.toml.j2");
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is installed (cargo xtask deps)");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+/// A P-256 CA `{name}.pem`/`{name}.key`.
+fn ca(dir: &Path, name: &str) {
+    let (pem, key, subject) = (
+        format!("{name}.pem"),
+        format!("{name}.key"),
+        format!("/CN=luagen {name}"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-subj",
+            &subject,
+        ],
+    );
+}
+
+/// `ca` and `other-ca`, the broker's certificate for `localhost` signed by `ca`, and `ca.der`.
+fn certificates(dir: &Path) {
+    ca(dir, "ca");
+    ca(dir, "other-ca");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    openssl(
+        dir,
+        &["x509", "-in", "ca.pem", "-outform", "der", "-out", "ca.der"],
+    );
+}
+
+/// The firmware's dependency line for `name`, as a host dependency.
+fn dependency(name: &str) -> String {
+    let line = CARGO_TEMPLATE
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} =")))
+        .unwrap_or_else(|| panic!("Cargo.toml.j2 has no {name} dependency"));
+    line.replace(", optional = true", "")
+        .replace(", \"defmt\"]", "]")
+}
+
+const PROBE_MAIN: &str = r#"
+#[path = "TEMPLATES/src/tls.rs"]
+mod tls;
+#[allow(dead_code)]
+#[path = "TEMPLATES/build.rs"]
+mod build_script;
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use embedded_io_adapters::tokio_1::FromTokio;
+use embedded_io_async_07::{Read, Write};
+
+static NOW: AtomicU64 = AtomicU64::new(0);
+
+struct Clock;
+
+impl embedded_tls::TlsClock for Clock {
+    fn now() -> Option<u64> {
+        Some(NOW.load(Ordering::Relaxed))
+    }
+}
+
+/// `probe PORT HOST CA_FILE CLOCK_OFFSET_S`: exit 0 with the CONNACK, 2 when TLS refused.
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let port: u16 = args[1].parse().unwrap();
+    let ca = build_script::ca_der(&std::fs::read(&args[3]).unwrap()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    NOW.store(now.saturating_add_signed(args[4].parse().unwrap()), Ordering::Relaxed);
+
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (r, w) = stream.into_split();
+    let (r, w) = (RefCell::new(FromTokio::new(r)), RefCell::new(FromTokio::new(w)));
+    let rng = tls::rng(|bytes| getrandom::getrandom(bytes).unwrap());
+    let (mut read, mut write) = (vec![0; tls::READ_BUFFER], vec![0; tls::WRITE_BUFFER]);
+    let mut link = match tls::connect::<_, Clock>(
+        tls::Duplex::new(&r, &w),
+        &args[2],
+        &ca,
+        rng,
+        &mut read,
+        &mut write,
+    )
+    .await
+    {
+        Ok(link) => link,
+        Err(e) => {
+            println!("refused: {e:?}");
+            std::process::exit(2);
+        }
+    };
+    let (mut reader, mut writer) = link.split();
+    // MQTT 3.1.1 CONNECT, clean session, keep-alive 60 s, client id "probe".
+    let connect = [
+        0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 5, b'p', b'r', b'o', b'b', b'e',
+    ];
+    writer.write_all(&connect).await.unwrap();
+    writer.flush().await.unwrap();
+    let mut connack = [0u8; 4];
+    reader.read_exact(&mut connack).await.unwrap();
+    println!("connack: {connack:02x?}");
+}
+"#;
+
+/// Build the probe (host) and return its binary.
+fn probe(root: &Path) -> PathBuf {
+    let dir = root.join("tls-probe");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let deps: Vec<String> = [
+        "embedded-tls",
+        "embedded-io-async",
+        "embedded-io-async-07",
+        "rand_chacha",
+        "rand_core",
+        "sha2",
+    ]
+    .iter()
+    .map(|n| dependency(n))
+    .collect();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"pico-w-tls-probe\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+             publish = false\n\n[workspace]\n\n[dependencies]\n{}\n\
+             embedded-io-adapters = {{ version = \"0.6\", features = [\"tokio-1\"] }}\n\
+             getrandom = \"0.2\"\n\
+             tokio = {{ version = \"1\", features = [\"rt\", \"net\", \"macros\"] }}\n",
+            deps.join("\n")
+        ),
+    )
+    .unwrap();
+    let templates = workspace().join("templates/pico-w").canonicalize().unwrap();
+    std::fs::write(
+        dir.join("src/main.rs"),
+        PROBE_MAIN.replace("TEMPLATES", &templates.display().to_string()),
+    )
+    .unwrap();
+    let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    build
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .args(["build", "--quiet"]);
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"] {
+        build.env_remove(var);
+    }
+    let output = build.output().unwrap();
+    assert!(
+        output.status.success(),
+        "the TLS probe did not build\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    dir.join("target/debug/pico-w-tls-probe")
+}
+
+/// Run the probe; (exit code, stdout).
+fn run(probe: &Path, port: u16, host: &str, ca: &Path, clock_offset_s: i64) -> (i32, String) {
+    let output = Command::new(probe)
+        .args([
+            port.to_string(),
+            host.to_string(),
+            ca.display().to_string(),
+            clock_offset_s.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.code().is_some(),
+        "the probe crashed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap(), stdout)
+}
+
+#[test]
+fn firmware_tls_connects_only_to_the_verified_broker() {
+    if std::env::var_os("LUAGEN_SKIP_FIRMWARE_BUILD").is_some() {
+        eprintln!(
+            "\n!!! SKIPPED: the Pico W TLS host test (LUAGEN_SKIP_FIRMWARE_BUILD is set) !!!\n"
+        );
+        return;
+    }
+    let root = workspace().join("target/pico-w");
+    let certs = root.join(format!("tls-certs-{}", std::process::id()));
+    std::fs::create_dir_all(&certs).unwrap();
+    certificates(&certs);
+    let port = lua_testkit::ports::free_port();
+    let broker = Mosquitto::start_with(Options {
+        extra_config: vec![
+            format!("listener {port} 127.0.0.1"),
+            format!("cafile {}", certs.join("ca.pem").display()),
+            format!("certfile {}", certs.join("server.pem").display()),
+            format!("keyfile {}", certs.join("server.key").display()),
+            // Started as root, mosquitto drops to its own user, which cannot read our key.
+            "user root".into(),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    let probe = probe(&root);
+
+    // The CA that signed the broker, as PEM and as DER: TLS up, and MQTT through it.
+    for ca in ["ca.pem", "ca.der"] {
+        let (code, out) = run(&probe, port, "localhost", &certs.join(ca), 0);
+        assert_eq!(code, 0, "{ca}: {out}");
+        assert!(out.contains("connack: [20, 02, 00, 00]"), "{ca}: {out}");
+    }
+    // Each of these changes one thing from the good case, and each is refused in the handshake.
+    let refusals = [
+        (
+            "a CA that did not sign the broker",
+            "localhost",
+            "other-ca.pem",
+            0,
+        ),
+        (
+            "a host the certificate does not name",
+            "127.0.0.1",
+            "ca.pem",
+            0,
+        ),
+        (
+            "a clock past the certificate's expiry",
+            "localhost",
+            "ca.pem",
+            10 * 86_400,
+        ),
+        (
+            "a clock before the certificate's start",
+            "localhost",
+            "ca.pem",
+            -86_400,
+        ),
+    ];
+    for (what, host, ca, offset) in refusals {
+        let (code, out) = run(&probe, port, host, &certs.join(ca), offset);
+        assert_eq!(code, 2, "{what}: not refused: {out}");
+        assert!(out.contains("refused: InvalidCertificate"), "{what}: {out}");
+    }
+    drop(broker);
+    std::fs::remove_dir_all(&certs).unwrap();
+}
