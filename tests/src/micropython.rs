@@ -26,10 +26,14 @@ libc = ctypes.CDLL(None, use_errno=True)
 def die_with_parent():
     libc.prctl(1, signal.SIGKILL)
 env = dict(os.environ, LUA_STOP_ON_STDIN_EOF="1")
-child = subprocess.Popen([sys.argv[1], "main.py"], cwd=sys.argv[2], stdin=subprocess.PIPE,
+# The child holds the pipe's write end too, so a SIGKILLed wrapper gives it no EOF to shut
+# down gracefully on before the death signal lands: SIGTERM writes a byte instead.
+r, w = os.pipe()
+child = subprocess.Popen([sys.argv[1], "main.py"], cwd=sys.argv[2], stdin=r, pass_fds=(w,),
                          env=env, preexec_fn=die_with_parent)
+os.close(r)
 def stop(*_):
-    child.stdin.close()
+    os.write(w, b"stop\n")
 signal.signal(signal.SIGTERM, stop)
 signal.signal(signal.SIGINT, stop)
 sys.exit(child.wait())
