@@ -1,0 +1,481 @@
+//! Differential testing of the generated MicroPython checks against the `jsonschema` crate,
+//! on the MicroPython unix port: for every command input and trigger payload of every manifest
+//! (examples and the valid corpus), values generated from (and near) its schema must be refused
+//! by the generated validator exactly when jsonschema refuses them, and a refusal must name a
+//! field inside a value jsonschema also faults. A disagreement is a generator bug; the value
+//! is printed so it can be kept in [`REGRESSIONS`].
+//!
+//! The values of one manifest go to one file and one `micropython` process checks them all.
+//! `LUAGEN_DIFF_CASES` sets the values per schema (default 300).
+
+mod values;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lua_testkit::micropython::{scratch_dir, venv_tool};
+use luagen::emit::micropython::escape::py_str;
+use luagen::emit::micropython::{MicroPythonProject, Options};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use serde_json::Value;
+
+/// Values that split the two verdicts once, or that the strategies rarely reach (a trailing
+/// newline against a `$` anchor, characters outside the BMP against a length, integers past
+/// 64 bits, negative zero): (manifest, `command X` or `trigger X`, value).
+const REGRESSIONS: &[(&str, &str, &[&str])] = &[
+    (
+        SMART_LOCK,
+        "command add_code",
+        &[
+            r#"{"label": "a", "code": "1234\n"}"#,
+            r#"{"label": "a", "code": "\n1234"}"#,
+            r#"{"label": "a", "code": "١٢٣٤"}"#,
+            r#"{"label": "😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀", "code": "1234"}"#,
+            r#"{"label": "😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀", "code": "1234"}"#,
+            r#"{"label": "\u0000", "code": "1234"}"#,
+        ],
+    ),
+    (
+        SMART_LOCK,
+        "command set_lock",
+        &[
+            r#"{"action": {"kind": "unlock", "relockAfterSeconds": 5.0}}"#,
+            r#"{"action": {"kind": "unlock", "relockAfterSeconds": 3600.0000000001}}"#,
+            r#"{"action": {"kind": "lock", "relockAfterSeconds": "x"}}"#,
+            r#"{"action": {"kind": "lock", "kind": "unlock"}}"#,
+        ],
+    ),
+    (
+        LABEL_PRINTER,
+        "command print_label",
+        &[
+            r#"{"labelData": {"tracking": "ABCDEFGH\n", "carrier": "ups", "to": {"name": "A", "street": "S", "city": "C", "postalCode": "1", "country": "DE"}}}"#,
+            r#"{"labelData": {"tracking": "ABCDEFGH", "carrier": "ups", "to": {"name": "A", "street": "S", "city": "C", "postalCode": "1", "country": "DE\n"}}}"#,
+        ],
+    ),
+    (
+        EVERY_SHAPE,
+        "command configure",
+        &[
+            r#"{"enabled": true, "percent": -0.0}"#,
+            r#"{"enabled": true, "percent": 1e2}"#,
+            r#"{"enabled": true, "percent": 0, "count": 18446744073709551616}"#,
+            r#"{"enabled": true, "percent": 0, "delta": -9223372036854775809}"#,
+            r#"{"enabled": true, "percent": 0, "step": 1e20}"#,
+            r#"{"enabled": true, "percent": 0, "step": 0.5e1}"#,
+            r#"{"enabled": true, "percent": 0, "ratio": 5e-324}"#,
+            r#"{"enabled": true, "percent": 0, "priority": 1.0}"#,
+            r#"{"enabled": true, "percent": 0, "version": 2.0}"#,
+            r#"{"enabled": true, "percent": 0, "tags": ["a", "b", "a"]}"#,
+            r#"{"enabled": true, "percent": 0, "address": {"street": "x", "zip": "12345\n"}}"#,
+            r#"{"enabled": true, "percent": 0, "maybe_level": false}"#,
+            r#"{"enabled": true, "percent": 0, "value": 1.0}"#,
+            r#"{"enabled": true, "percent": 0, "value": []}"#,
+            r#"{"enabled": true, "percent": 0, "shape": {"kind": "circle", "radius": 1, "side": 1}}"#,
+        ],
+    ),
+    (EVERY_SHAPE, "command echo_text", &[r#""😀""#]),
+    (
+        EVERY_SHAPE,
+        "trigger moved",
+        &[r#"{"street": "", "zip": "00000"}"#],
+    ),
+    (
+        TRICKY,
+        "command type",
+        &[
+            r#"{"type": "t", "match": 0, "": 5}"#,
+            r#"{"type": "t", "match": 0, "a/b~c": 1}"#,
+            r#"{"type": "t", "match": 0, "None": 0}"#,
+        ],
+    ),
+    (
+        TRICKY,
+        "command class",
+        &[r#"{"mode": "quote\"d"}"#, r#"{"mode": "unicode"}"#],
+    ),
+];
+
+const SMART_LOCK: &str = "manifests/smart-lock.yaml";
+const LABEL_PRINTER: &str = "manifests/label-printer.yaml";
+const EVERY_SHAPE: &str = "codegen/core/tests/corpus/valid/every-shape.yaml";
+const TRICKY: &str = "codegen/core/tests/corpus/valid/tricky-names.yaml";
+
+fn manifests() -> Vec<PathBuf> {
+    let root = lua_testkit::deps::workspace_root();
+    let mut out = Vec::new();
+    for dir in ["manifests", "codegen/core/tests/corpus/valid"] {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        entries.sort();
+        out.extend(entries);
+    }
+    out
+}
+
+/// One validator of a generated project and the schema it was generated from.
+struct Target {
+    /// `command X` or `trigger X`.
+    label: String,
+    /// A Python expression for the validator function, with `device_spec` and `validators`
+    /// imported.
+    function: String,
+    schema: Value,
+}
+
+/// A manifest generated for MicroPython into a scratch directory, with its validators.
+struct Project {
+    manifest: PathBuf,
+    dir: PathBuf,
+    targets: Vec<Target>,
+}
+
+fn project(manifest: &Path) -> Project {
+    let device = luagen::load_file(manifest).unwrap();
+    let generated = MicroPythonProject::generate(&device, &Options::default()).unwrap();
+    let dir = scratch_dir("differential").unwrap();
+    generated.write(&dir, true).unwrap();
+    let triggers_py = std::fs::read_to_string(dir.join("triggers.py")).unwrap();
+    let mut targets = Vec::new();
+    for c in &device.commands {
+        if let Some(schema) = &c.input_schema {
+            targets.push(Target {
+                label: format!("command {}", c.name),
+                function: format!("device_spec.COMMANDS[{}][1]", py_str(&c.name)),
+                schema: device.standalone_schema(schema),
+            });
+        }
+    }
+    for t in &device.triggers {
+        if let Some(schema) = &t.payload_schema {
+            targets.push(Target {
+                label: format!("trigger {}", t.name),
+                function: format!("validators.{}", trigger_validator(&triggers_py, &t.name)),
+                schema: device.standalone_schema(schema),
+            });
+        }
+    }
+    Project {
+        manifest: manifest.to_path_buf(),
+        dir,
+        targets,
+    }
+}
+
+/// The validator a trigger function of `triggers.py` calls right before sending `name`.
+fn trigger_validator(triggers_py: &str, name: &str) -> String {
+    let send = format!("({}, payload", py_str(name));
+    let lines: Vec<&str> = triggers_py.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains(&send))
+        .unwrap_or_else(|| panic!("triggers.py sends no {name}"));
+    let call = lines[at - 1].trim();
+    call.strip_prefix("validators.")
+        .and_then(|c| c.strip_suffix("(payload)"))
+        .unwrap_or_else(|| panic!("{name} is sent unchecked: {call}"))
+        .to_string()
+}
+
+/// Runs on the unix port: one input line `<target>\t<json>` in, one verdict line out.
+const DRIVER: &str = r#"import json
+import device_spec
+import validators
+checks = [CHECKS]
+with open("values.txt") as f:
+    for line in f:
+        target, value = line.rstrip("\n").split("\t", 1)
+        try:
+            checks[int(target)](json.loads(value))
+            print("ok")
+        except validators.Invalid as e:
+            print("invalid " + e.args[0].replace("\n", "\\n"))
+"#;
+
+/// What the generated validators say of each `(target, value)`: `None` (valid) or the message.
+fn run(project: &Project, values: &[(usize, Value)]) -> Vec<Option<String>> {
+    let functions: Vec<&str> = project
+        .targets
+        .iter()
+        .map(|t| t.function.as_str())
+        .collect();
+    let driver = DRIVER.replace("CHECKS", &functions.join(", "));
+    std::fs::write(project.dir.join("driver.py"), driver).unwrap();
+    let mut lines = String::new();
+    for (target, value) in values {
+        writeln!(lines, "{target}\t{value}").unwrap();
+    }
+    std::fs::write(project.dir.join("values.txt"), lines).unwrap();
+    let out = Command::new(venv_tool("micropython").unwrap())
+        .arg("driver.py")
+        .current_dir(&project.dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}: micropython failed after {} verdicts:\n{}",
+        project.manifest.display(),
+        stdout.lines().count(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts: Vec<Option<String>> = stdout
+        .lines()
+        .map(|l| match l {
+            "ok" => None,
+            other => Some(
+                other
+                    .strip_prefix("invalid ")
+                    .unwrap_or_else(|| panic!("not a verdict: {other}"))
+                    .to_string(),
+            ),
+        })
+        .collect();
+    assert_eq!(verdicts.len(), values.len(), "{stdout}");
+    verdicts
+}
+
+fn validator(schema: &Value) -> jsonschema::Validator {
+    // Formats are annotations in luagen's checks (draft 7 makes format validation optional).
+    jsonschema::draft7::options()
+        .should_validate_formats(false)
+        .build(schema)
+        .unwrap()
+}
+
+/// The path a refusal names (`a.b[2]: rule`, or `payload: rule` at the root).
+fn message_path(message: &str) -> &str {
+    message
+        .split_once(": ")
+        .map(|(path, _)| path)
+        .unwrap_or_else(|| panic!("a refusal is `<path>: <rule>`: {message}"))
+}
+
+/// A JSON Pointer into `value` written as a refusal writes its field: keys joined by `.`,
+/// indices in brackets, `payload` for the root (and before a leading index).
+fn field_path(value: &Value, pointer: &str) -> String {
+    let mut out = String::new();
+    let mut at = Some(value);
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        match at {
+            Some(Value::Array(items)) => {
+                if out.is_empty() {
+                    out.push_str("payload");
+                }
+                let i: usize = segment.parse().unwrap();
+                write!(out, "[{i}]").unwrap();
+                at = items.get(i);
+            }
+            other => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(&segment);
+                at = other.and_then(|v| v.get(&segment));
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push_str("payload");
+    }
+    out
+}
+
+/// Compare one verdict with jsonschema; a description of the disagreement, if any.
+fn disagreement(
+    reference: &jsonschema::Validator,
+    value: &Value,
+    verdict: &Option<String>,
+) -> Option<String> {
+    let valid = reference.is_valid(value);
+    match verdict {
+        None if valid => None,
+        None => Some(format!(
+            "accepted, jsonschema refuses: {}",
+            reference
+                .iter_errors(value)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        Some(message) if valid => Some(format!("refused ({message}), jsonschema accepts")),
+        Some(message) => {
+            // The named field lies in (or is) a value jsonschema faults: a `required` or
+            // `additionalProperties` error sits on the object, a union's on the union.
+            let ours = message_path(message);
+            let faulted: Vec<String> = reference
+                .iter_errors(value)
+                .map(|e| field_path(value, e.instance_path().as_str()))
+                .collect();
+            let within = |theirs: &String| {
+                theirs == "payload"
+                    || ours.strip_prefix(theirs.as_str()).is_some_and(|rest| {
+                        rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')
+                    })
+            };
+            if faulted.iter().any(within) {
+                None
+            } else {
+                Some(format!(
+                    "refused at {ours} ({message}), jsonschema faults {faulted:?}"
+                ))
+            }
+        }
+    }
+}
+
+fn values_per_schema() -> usize {
+    std::env::var("LUAGEN_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
+#[test]
+fn generated_micropython_checks_accept_exactly_what_jsonschema_accepts() {
+    let per_schema = values_per_schema();
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed()),
+    );
+    let mut schemas = 0;
+    let mut total = 0;
+    let mut problems = Vec::new();
+    for manifest in manifests() {
+        let project = project(&manifest);
+        let mut values = Vec::new();
+        for (i, target) in project.targets.iter().enumerate() {
+            let strategy = values::near(&target.schema, &target.schema, 4);
+            for _ in 0..per_schema {
+                values.push((i, strategy.new_tree(&mut runner).unwrap().current()));
+            }
+        }
+        let verdicts = run(&project, &values);
+        let references: Vec<jsonschema::Validator> = project
+            .targets
+            .iter()
+            .map(|t| validator(&t.schema))
+            .collect();
+        let mut refused = vec![0usize; project.targets.len()];
+        for ((target, value), verdict) in values.iter().zip(&verdicts) {
+            refused[*target] += usize::from(verdict.is_some());
+            if let Some(problem) = disagreement(&references[*target], value, verdict) {
+                problems.push(format!(
+                    "{} {}: {value}\n    {problem}",
+                    manifest.file_name().unwrap().to_string_lossy(),
+                    project.targets[*target].label,
+                ));
+            }
+        }
+        for (target, refused) in project.targets.iter().zip(&refused) {
+            // A strategy that only ever produced one verdict would prove little.
+            eprintln!(
+                "{} {}: {refused} of {per_schema} refused",
+                manifest.file_name().unwrap().to_string_lossy(),
+                target.label
+            );
+            assert!(
+                *refused > 0 && *refused < per_schema,
+                "{} {}: {refused} of {per_schema} refused",
+                manifest.display(),
+                target.label
+            );
+        }
+        schemas += project.targets.len();
+        total += values.len();
+        std::fs::remove_dir_all(&project.dir).unwrap();
+    }
+    eprintln!(
+        "{total} values over {schemas} schemas, {} disagreements",
+        problems.len()
+    );
+    assert!(schemas > 15, "every manifest's payload schemas are covered");
+    assert!(
+        problems.is_empty(),
+        "{} disagreements with jsonschema (seed {}):\n{}",
+        problems.len(),
+        hex(&seed()),
+        problems
+            .iter()
+            .take(30)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// A fixed seed, so a failure reproduces; `LUAGEN_DIFF_SEED` (32 hex digits... or any text,
+/// hashed) explores further.
+fn seed() -> [u8; 32] {
+    let text = std::env::var("LUAGEN_DIFF_SEED").unwrap_or_else(|_| "luagen".into());
+    let mut seed = [0u8; 32];
+    for (i, b) in text.bytes().enumerate() {
+        seed[i % 32] = seed[i % 32].wrapping_mul(31).wrapping_add(b);
+    }
+    seed
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn regressions() {
+    let root = lua_testkit::deps::workspace_root();
+    let mut by_manifest: Vec<(&str, Vec<(&str, Value)>)> = Vec::new();
+    for (manifest, label, values) in REGRESSIONS {
+        let values = values
+            .iter()
+            .map(|v| (*label, serde_json::from_str(v).unwrap()));
+        match by_manifest.iter_mut().find(|(m, _)| m == manifest) {
+            Some((_, v)) => v.extend(values),
+            None => by_manifest.push((manifest, values.collect())),
+        }
+    }
+    let mut problems = Vec::new();
+    for (manifest, cases) in by_manifest {
+        let project = project(&root.join(manifest));
+        let values: Vec<(usize, Value)> = cases
+            .iter()
+            .map(|(label, value)| {
+                let target = project
+                    .targets
+                    .iter()
+                    .position(|t| t.label == *label)
+                    .unwrap_or_else(|| panic!("{manifest} has no {label}"));
+                (target, value.clone())
+            })
+            .collect();
+        let verdicts = run(&project, &values);
+        for ((target, value), verdict) in values.iter().zip(&verdicts) {
+            let reference = validator(&project.targets[*target].schema);
+            if let Some(problem) = disagreement(&reference, value, verdict) {
+                problems.push(format!(
+                    "{manifest} {}: {value}\n    {problem}",
+                    project.targets[*target].label
+                ));
+            }
+        }
+        std::fs::remove_dir_all(&project.dir).unwrap();
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn json_pointers_are_written_as_refusals_write_fields() {
+    let value = serde_json::json!({"tree": {"children": [{"label": 1}]}, "a.b": [[0]]});
+    assert_eq!(field_path(&value, ""), "payload");
+    assert_eq!(
+        field_path(&value, "/tree/children/0/label"),
+        "tree.children[0].label"
+    );
+    assert_eq!(field_path(&value, "/a.b/0/0"), "a.b[0][0]");
+    assert_eq!(field_path(&serde_json::json!([1, 2]), "/1"), "payload[1]");
+    assert_eq!(message_path("labelData.to: is required"), "labelData.to");
+}
