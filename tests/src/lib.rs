@@ -13,6 +13,7 @@ pub mod compare;
 pub mod conformance;
 pub mod deps;
 pub mod fault_proxy;
+pub mod faults;
 pub mod device;
 pub mod fixtures;
 pub mod gateway;

@@ -4,5 +4,6 @@
 mod bad_input;
 mod broker_rumqttd;
 mod device;
+mod faults;
 mod session;
 mod support;

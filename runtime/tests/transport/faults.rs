@@ -1,0 +1,188 @@
+//! Faults: nothing lost, nothing run twice. The counting device of `lua_testkit::faults`, on
+//! the runtime in this process, behind a proxy that cuts its connection, through broker
+//! restarts, and away while its commands queue up. The agent resends late commands with the
+//! same id, as the gateway's retry does; the device counts its executions.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lua_device::backoff::{BackoffPolicy, Jitter};
+use lua_device::{CommandError, CommandSpec, Config, Device, DeviceHandle};
+use lua_testkit::fault_proxy::{FaultPlan, FaultProxy};
+use lua_testkit::faults::{self, FaultAgent, Outcome, Plan, Run};
+use lua_testkit::mosquitto::Options;
+use lua_testkit::Mosquitto;
+use serde_json::{json, Value};
+
+/// `lua_testkit::faults`'s counting device: `work` numbers its executions, `stats` counts them.
+async fn counting_device(url: &str) -> DeviceHandle {
+    let config = Config::new(faults::AGENT_ID, faults::API_KEY, faults::DEVICE_NAME)
+        .with_url(url)
+        // Every connection is cut within seconds: none would ever count as stable, and the
+        // default policy would back off towards 30 s.
+        .with_backoff(BackoffPolicy {
+            initial_ms: 50,
+            max_ms: 500,
+            jitter: Jitter::Full,
+            stable_after_ms: 1000,
+        });
+    let runs = Arc::new(AtomicU64::new(0));
+    let (work_runs, stats_runs) = (runs.clone(), runs);
+    Device::builder(config)
+        .command(
+            CommandSpec::new("work", "Count one execution"),
+            move |p: Value| {
+                let seq = work_runs.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    let n = p["n"]
+                        .as_u64()
+                        .ok_or_else(|| CommandError::invalid_payload("n", "must be an integer"))?;
+                    Ok(Some(json!({"n": n, "seq": seq})))
+                }
+            },
+        )
+        .command(CommandSpec::new("stats", "Executions of work"), move |_| {
+            let runs = stats_runs.load(Ordering::SeqCst);
+            async move { Ok(Some(json!({"runs": runs}))) }
+        })
+        .connect()
+        .await
+        .expect("the counting device connects")
+}
+
+fn plan(commands: u64) -> Plan {
+    Plan {
+        commands,
+        in_flight: 64,
+        resend_after: Some(Duration::from_secs(1)),
+        cache_ids: faults::CACHE_IDS,
+        stall: Duration::from_secs(30),
+    }
+}
+
+/// Late answers and second executions, then the device's own count.
+async fn finish(agent: &mut FaultAgent, mut run: Run) -> Outcome {
+    agent
+        .settle(&mut run, Duration::from_secs(1), Duration::from_secs(10))
+        .await;
+    let mut outcome = run.outcome();
+    agent
+        .device_runs(&mut outcome, Duration::from_secs(2))
+        .await
+        .expect("stats");
+    outcome
+}
+
+fn seed() -> u64 {
+    std::env::var("LUA_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_commands_through_a_cutting_proxy_each_run_exactly_once() {
+    let broker = Mosquitto::start().unwrap();
+    let seed = seed();
+    let proxy = FaultProxy::start(
+        broker.port(),
+        FaultPlan {
+            // Short lives: the runtime answers 10,000 commands in a few seconds.
+            lifetime: Duration::from_millis(20)..Duration::from_millis(250),
+            seed,
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .unwrap();
+    let device = counting_device(&proxy.url()).await;
+    let mut agent = FaultAgent::connect(broker.port(), "proxy").await.unwrap();
+    let mut run = Run::new(plan(10_000));
+    let ran = run.to_end(&mut agent, |_| Ok(())).await;
+    proxy.set_faults(false);
+    let replay = format!("replay with LUA_FAULT_SEED={seed}");
+    ran.unwrap_or_else(|e| panic!("{e:#}; {replay}"));
+    let outcome = finish(&mut agent, run).await;
+    outcome
+        .verdict()
+        .unwrap_or_else(|e| panic!("{e:#}; {outcome:?}; {replay}"));
+    let stats = proxy.stats();
+    assert!(
+        stats.cuts() >= 3,
+        "only {} cuts: the faults never hit; {replay}",
+        stats.cuts()
+    );
+    eprintln!(
+        "seed {seed}: {} commands, {} cuts ({} mid-packet), {} resends, {} replays, {:?}",
+        outcome.commands,
+        stats.cuts(),
+        stats.mid_packet_cuts(),
+        outcome.resends,
+        outcome.replays,
+        outcome.wall
+    );
+    device.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restarts_with_persistence_lose_nothing_and_run_nothing_twice() {
+    let mut broker = Mosquitto::start_with(Options {
+        persistence: true,
+        // Started as root, mosquitto drops to its own user, which cannot write our temp dir.
+        extra_config: vec!["user root".into()],
+    })
+    .unwrap();
+    let device = counting_device(&broker.url()).await;
+    let mut agent = FaultAgent::connect(broker.port(), "restart").await.unwrap();
+    let mut run = Run::new(plan(4_000));
+    let mut restarts = 0;
+    run.to_end(&mut agent, |answered| {
+        if answered >= 1_000 * (restarts + 1) && restarts < 3 {
+            restarts += 1;
+            tokio::task::block_in_place(|| broker.restart())?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(restarts, 3);
+    let outcome = finish(&mut agent, run).await;
+    outcome
+        .verdict()
+        .unwrap_or_else(|e| panic!("{e:#}; {outcome:?}"));
+    device.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_commands_sent_while_away_are_answered_once_each() {
+    let broker = Mosquitto::start().unwrap();
+    // Registered once: the broker now keeps its session (clean session false).
+    counting_device(&broker.url())
+        .await
+        .shutdown()
+        .await
+        .unwrap();
+    let mut agent = FaultAgent::connect(broker.port(), "away").await.unwrap();
+    // All at once and never resent: anything the session does not keep is lost.
+    let mut run = Run::new(Plan {
+        in_flight: 1_000,
+        resend_after: None,
+        ..plan(1_000)
+    });
+    run.fill(&agent).await.unwrap();
+    agent.flush(Duration::from_secs(10)).await.unwrap();
+    let device = counting_device(&broker.url()).await;
+    run.to_end(&mut agent, |_| Ok(())).await.unwrap();
+    let outcome = finish(&mut agent, run).await;
+    outcome
+        .verdict()
+        .unwrap_or_else(|e| panic!("{e:#}; {outcome:?}"));
+    assert_eq!((outcome.resends, outcome.replays), (0, 0));
+    device.shutdown().await.unwrap();
+}
