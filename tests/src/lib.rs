@@ -12,9 +12,9 @@
 pub mod compare;
 pub mod conformance;
 pub mod deps;
+pub mod device;
 pub mod fault_proxy;
 pub mod faults;
-pub mod device;
 pub mod fixtures;
 pub mod gateway;
 pub mod micropython;
@@ -24,6 +24,7 @@ pub mod protocol_facts;
 pub mod proxy;
 pub mod recorder;
 pub mod session;
+pub mod synthetic;
 pub mod transcript;
 
 pub use mosquitto::Mosquitto;

@@ -2,7 +2,13 @@
 
 mod bench;
 mod build_cost;
+mod codegen_bench;
+mod faults;
+mod firmware_size;
+mod fleet;
 mod fuzz;
+mod report;
+mod soak;
 
 use std::process::{Command, ExitCode};
 
@@ -13,8 +19,12 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   deps   install what the suites need (mosquitto, the official client's venv)
   test   deps, then fmt --check, clippy -D warnings, and every test in the workspace
-  bench  echo latency, throughput and RSS: Rust runtime vs raw rumqttc vs official client
+  bench  [section...]  every comparison, as tables, into BENCHMARKS.md; sections: runtime
+         (vs raw rumqttc and the official client), micropython (vs the official module),
+         codegen (vs typify), fleet, firmware (Pico W size)
   bench-build  build time of a #[lua_device] crate vs the same code pasted in
+  soak   [broker-url]  fault runs (proxy cuts, broker restart, offline, 1M commands) and the
+         fleet curve (100 / 1,000 / 10,000 devices), printed as tables
   fuzz   [seconds]  run every cargo-fuzz target for a bounded time (default 60 s, nightly)
 ";
 
@@ -23,8 +33,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("deps") => lua_testkit::deps::ensure_all(),
         Some("test") => test(),
-        Some("bench") => bench::run(),
+        Some("bench") => bench::run(&args[1..]),
         Some("bench-build") => build_cost::run(),
+        Some("codegen-table") => codegen_bench::write_table(args.get(1).map(String::as_str)),
+        Some("soak") => soak::run(args.get(1).map(String::as_str)),
         Some("fuzz") => match args.get(1).map(|s| s.parse::<u64>()) {
             None => fuzz::run(60),
             Some(Ok(seconds)) => fuzz::run(seconds),

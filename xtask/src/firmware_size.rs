@@ -1,0 +1,256 @@
+//! Pico W firmware size, as `arm-none-eabi-size` reports it: the greenhouse device over plain
+//! MQTT and over TLS, and synthetic devices of growing size for the cost of one more command.
+//!
+//! "App flash" is everything in flash but the CYW43439 firmware and CLM blobs, which every
+//! Pico W image carries whatever its application; the blob sizes are read from the
+//! cyw43-firmware crate the build used.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use lua_testkit::deps;
+use luagen::emit::pico_w::PicoWProject;
+
+use crate::report::Table;
+
+const FLASH: std::ops::Range<u64> = 0x1000_0000..0x1020_0000;
+const RAM: std::ops::Range<u64> = 0x2000_0000..0x2004_2000;
+const GOAL_FLASH: u64 = 100 * 1024;
+const GOAL_RAM: u64 = 64 * 1024;
+
+/// Synthetic catalogue sizes for the per-command slope.
+const SLOPE: [usize; 2] = [1, 21];
+
+pub fn table() -> Result<Table> {
+    let route = deps::thumbv6m()?;
+    let root = deps::workspace_root().join("target/bench-firmware");
+    let target_dir = root.join("target");
+    let greenhouse = deps::workspace_root().join("manifests/greenhouse-sensor.yaml");
+    let greenhouse = std::fs::read_to_string(&greenhouse)?;
+    let mut builds: Vec<(String, Result<Size>)> = vec![
+        (
+            "greenhouse-sensor".into(),
+            build(&route, &root, &target_dir, "greenhouse", &greenhouse, None),
+        ),
+        (
+            "greenhouse-sensor over TLS (mqtts://)".into(),
+            ca(&root).and_then(|ca| {
+                let name = "greenhouse-tls";
+                build(&route, &root, &target_dir, name, &greenhouse, Some(&ca))
+            }),
+        ),
+    ];
+    for commands in SLOPE {
+        let text = lua_testkit::synthetic::manifest(commands);
+        let name = format!("synthetic-{commands}");
+        builds.push((
+            format!("synthetic, {commands} commands"),
+            build(&route, &root, &target_dir, &name, &text, None),
+        ));
+    }
+    // Read after the builds: only then is the crate surely in cargo's registry.
+    let blobs = cyw43_blob_bytes()?;
+
+    let mut table = Table::new(
+        "Pico W firmware (thumbv6m-none-eabi, release, arm-none-eabi-size)",
+        &[
+            "firmware",
+            "commands",
+            "app flash KiB",
+            "image flash KiB",
+            "static RAM KiB",
+        ],
+    );
+    for (label, size) in &builds {
+        match size {
+            Ok(size) => table.row(size.row(label, blobs)),
+            Err(e) => table.row([label.clone(), format!("failed: {e:#}")]),
+        }
+    }
+    if let (_, Ok(size)) = &builds[0] {
+        table.note(format!(
+            "greenhouse: {:.1} KiB app flash (goal <= {} KiB), {:.1} KiB static RAM (goal <= {} KiB)",
+            kib(size.flash - blobs),
+            GOAL_FLASH / 1024,
+            kib(size.ram),
+            GOAL_RAM / 1024
+        ));
+    }
+    if let [(_, Ok(a)), (_, Ok(b))] = &builds[2..] {
+        table.note(format!(
+            "each added command costs {} bytes of flash (synthetic commands: five-field input with bounds, pattern, enum, $ref and array; a boolean output)",
+            (b.flash as i64 - a.flash as i64) / (b.commands as i64 - a.commands as i64)
+        ));
+    }
+    table.note(format!(
+        "app flash excludes the CYW43439 firmware + CLM blobs ({blobs} bytes) every Pico W image carries"
+    ));
+    Ok(table)
+}
+
+struct Size {
+    commands: usize,
+    flash: u64,
+    ram: u64,
+}
+
+impl Size {
+    fn row(&self, label: &str, blobs: u64) -> Vec<String> {
+        vec![
+            label.to_string(),
+            self.commands.to_string(),
+            format!("{:.1}", kib(self.flash - blobs)),
+            format!("{:.1}", kib(self.flash)),
+            format!("{:.1}", kib(self.ram)),
+        ]
+    }
+}
+
+fn kib(bytes: u64) -> f64 {
+    bytes as f64 / 1024.0
+}
+
+/// Generate the project for `manifest`, build it (over TLS when a CA is given), and size it.
+fn build(
+    route: &deps::Thumbv6m,
+    root: &Path,
+    target_dir: &Path,
+    name: &str,
+    manifest: &str,
+    ca: Option<&Path>,
+) -> Result<Size> {
+    eprintln!("firmware: building {name}...");
+    let device =
+        luagen::load_str(format!("{name}.yaml"), manifest).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let project = PicoWProject::new(&device);
+    let dir = root.join("projects").join(name);
+    project
+        .project()
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .write(&dir, true)?;
+    let broker = match ca {
+        Some(ca) => format!(
+            "LUA_MQTT_URL=mqtts://broker.lan:8883\nLUA_MQTT_CA={}\n",
+            ca.display()
+        ),
+        None => "LUA_MQTT_URL=mqtt://192.168.1.10:1883\n".to_string(),
+    };
+    std::fs::write(
+        dir.join(".env"),
+        format!(
+            "LUA_WIFI_SSID=bench\nLUA_WIFI_PASSWORD=bench-password\nLUA_AGENT_ID=agent-1\nLUA_API_KEY=bench-key\n{broker}"
+        ),
+    )?;
+    let mut build = route.build_command(&dir, target_dir);
+    if ca.is_some() {
+        build.args(["--features", "tls"]);
+    }
+    let output = build.output().context("running the firmware build")?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+        bail!(
+            "build failed: {}",
+            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+        );
+    }
+    let elf = target_dir
+        .join("thumbv6m-none-eabi/release")
+        .join(project.crate_name());
+    let (flash, ram) = sections(&elf)?;
+    Ok(Size {
+        commands: device.commands.len(),
+        flash,
+        ram,
+    })
+}
+
+/// Flash bytes (every allocated section placed in flash, plus `.data`'s initial image) and
+/// static RAM bytes, from `arm-none-eabi-size -A`.
+fn sections(elf: &Path) -> Result<(u64, u64)> {
+    let output = Command::new("arm-none-eabi-size")
+        .args(["-A", "-d"])
+        .arg(elf)
+        .output()
+        .context("running arm-none-eabi-size (binutils-arm-none-eabi)")?;
+    if !output.status.success() {
+        bail!("arm-none-eabi-size failed on {}", elf.display());
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let (mut flash, mut ram) = (0, 0);
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [name, size, addr] = fields[..] else {
+            continue;
+        };
+        let (Ok(size), Ok(addr)) = (size.parse::<u64>(), addr.parse::<u64>()) else {
+            continue;
+        };
+        if FLASH.contains(&addr) {
+            flash += size;
+        } else if RAM.contains(&addr) && size > 0 {
+            ram += size;
+            if name == ".data" {
+                flash += size;
+            }
+        }
+    }
+    Ok((flash, ram))
+}
+
+/// The CYW43439 firmware and CLM blobs of the cyw43-firmware crate in cargo's registry.
+fn cyw43_blob_bytes() -> Result<u64> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .context("no CARGO_HOME or HOME")?;
+    for index in std::fs::read_dir(home.join("registry/src"))? {
+        let index = index?.path();
+        for krate in std::fs::read_dir(&index)? {
+            let krate = krate?.path();
+            let is_firmware = krate
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("cyw43-firmware-"));
+            if !is_firmware {
+                continue;
+            }
+            let dist = krate.join("dist/cyw43-firmware");
+            let fw = std::fs::metadata(dist.join("43439A0.bin"))?.len();
+            let clm = std::fs::metadata(dist.join("43439A0_clm.bin"))?.len();
+            return Ok(fw + clm);
+        }
+    }
+    bail!("the cyw43-firmware crate is not in cargo's registry (no firmware was built?)")
+}
+
+/// A throwaway CA for the TLS build (only its certificate goes into the image).
+fn ca(root: &Path) -> Result<PathBuf> {
+    let dir = root.join("tls-ca");
+    std::fs::create_dir_all(&dir)?;
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args([
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+        ])
+        .args([
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=luagen bench CA",
+        ])
+        .current_dir(&dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .context("running openssl")?;
+    if !status.success() {
+        bail!("openssl made no CA");
+    }
+    Ok(dir.join("ca.pem"))
+}

@@ -1,0 +1,240 @@
+//! Tables the benchmarks print, and `BENCHMARKS.md`, which collects them with the machine
+//! they ran on. Every number in it was measured in the same run as the peer it is compared to.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+/// One table: a title, column headers, rows of cells, and notes (ratios, goals, caveats).
+pub struct Table {
+    title: String,
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+    notes: Vec<String>,
+}
+
+impl Table {
+    pub fn new(title: impl Into<String>, headers: &[&str]) -> Self {
+        Self {
+            title: title.into(),
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// A row; missing cells are left blank, extra ones are kept (a failure's message).
+    pub fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        self.rows.push(cells.into_iter().map(Into::into).collect());
+    }
+
+    /// A line under the table: a ratio against the peer, a goal, a caveat.
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.notes.push(text.into());
+    }
+
+    /// The table as aligned text on stdout, as it is built.
+    pub fn print(&self) {
+        print!("{}", self.text());
+    }
+
+    fn widths(&self) -> Vec<usize> {
+        let columns = self
+            .rows
+            .iter()
+            .map(Vec::len)
+            .chain([self.headers.len()])
+            .max()
+            .unwrap_or(0);
+        (0..columns)
+            .map(|i| {
+                self.rows
+                    .iter()
+                    .chain([&self.headers])
+                    .filter_map(|r| r.get(i))
+                    .map(|c| c.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+
+    pub fn text(&self) -> String {
+        let widths = self.widths();
+        let line = |cells: &[String]| {
+            let mut out = String::new();
+            for (i, width) in widths.iter().enumerate() {
+                let cell = cells.get(i).map(String::as_str).unwrap_or("");
+                // First column reads as a label, the rest as numbers.
+                if i == 0 {
+                    let _ = write!(out, "{cell:<width$}");
+                } else {
+                    let _ = write!(out, "  {cell:>width$}");
+                }
+            }
+            out.trim_end().to_string() + "\n"
+        };
+        let mut out = format!("\n{}\n", self.title);
+        out += &line(&self.headers);
+        for row in &self.rows {
+            out += &line(row);
+        }
+        for note in &self.notes {
+            out += &format!("  {note}\n");
+        }
+        out
+    }
+
+    /// The table as JSON, to hand it from a child process to its parent.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "title": self.title,
+            "headers": self.headers,
+            "rows": self.rows,
+            "notes": self.notes,
+        })
+    }
+
+    pub fn from_json(value: &serde_json::Value) -> Result<Self> {
+        let strings = |v: &serde_json::Value| -> Result<Vec<String>> {
+            v.as_array()
+                .context("a table field is not a list")?
+                .iter()
+                .map(|s| s.as_str().map(String::from).context("not a string"))
+                .collect()
+        };
+        Ok(Self {
+            title: value["title"].as_str().context("no title")?.to_string(),
+            headers: strings(&value["headers"])?,
+            rows: value["rows"]
+                .as_array()
+                .context("no rows")?
+                .iter()
+                .map(strings)
+                .collect::<Result<_>>()?,
+            notes: strings(&value["notes"])?,
+        })
+    }
+
+    pub fn markdown(&self) -> String {
+        let columns = self.widths().len();
+        let escape = |s: &str| s.replace('|', "\\|");
+        let line = |cells: &[String]| {
+            let cells: Vec<String> = (0..columns)
+                .map(|i| escape(cells.get(i).map(String::as_str).unwrap_or("")))
+                .collect();
+            format!("| {} |\n", cells.join(" | "))
+        };
+        let mut out = format!("## {}\n\n", self.title);
+        out += &line(&self.headers);
+        out += &format!(
+            "|{}\n",
+            (0..columns)
+                .map(|i| if i == 0 { " --- |" } else { " ---: |" })
+                .collect::<String>()
+        );
+        for row in &self.rows {
+            out += &line(row);
+        }
+        if !self.notes.is_empty() {
+            out += "\n";
+            for note in &self.notes {
+                out += &format!("- {note}\n");
+            }
+        }
+        out + "\n"
+    }
+}
+
+/// Write `BENCHMARKS.md`: how it was made, the machine, then every table.
+pub fn write_benchmarks(path: &Path, command: &str, tables: &[Table]) -> Result<()> {
+    let mut out = String::from("# Benchmarks\n\n");
+    out += &format!(
+        "Generated by `{command}`; do not edit by hand. Every ratio compares rows measured \
+         side by side in the same run, on the same broker and machine.\n\n"
+    );
+    out += "## Machine\n\n";
+    for (label, value) in machine() {
+        out += &format!("- {label}: {value}\n");
+    }
+    out += "\n";
+    for table in tables {
+        out += &table.markdown();
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
+fn machine() -> Vec<(&'static str, String)> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+        })
+        .map(|kib| format!("{:.1} GiB", kib as f64 / 1024.0 / 1024.0))
+        .unwrap_or_else(|| "?".into());
+    vec![
+        ("CPU", format!("{cpu}, {cores} cores available")),
+        ("memory", memory),
+        ("kernel", output("uname", &["-srm"])),
+        ("rustc", output("rustc", &["-V"])),
+        ("date", output("date", &["-u", "+%Y-%m-%d %H:%M UTC"])),
+    ]
+}
+
+fn output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_has_one_column_per_header_and_escapes_pipes() {
+        let mut t = Table::new("T", &["name", "a"]);
+        t.row(["x|y", "1"]);
+        t.row(["z"]);
+        t.note("ratio 2x");
+        let md = t.markdown();
+        assert!(md.contains("| name | a |\n| --- | ---: |\n"));
+        assert!(md.contains("| x\\|y | 1 |\n| z |  |\n"));
+        assert!(md.ends_with("- ratio 2x\n\n"));
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let mut t = Table::new("T", &["a", "b"]);
+        t.row(["1", "2"]);
+        t.note("n");
+        let back = Table::from_json(&t.to_json()).unwrap();
+        assert_eq!(back.markdown(), t.markdown());
+    }
+
+    #[test]
+    fn text_aligns_columns() {
+        let mut t = Table::new("T", &["device", "p50"]);
+        t.row(["long name", "1.0"]);
+        let text = t.text();
+        assert!(text.contains("device     p50\nlong name  1.0\n"), "{text}");
+    }
+}
