@@ -25,6 +25,7 @@ pub mod proxy;
 pub mod recorder;
 pub mod session;
 pub mod synthetic;
+pub mod tls;
 pub mod transcript;
 
 pub use mosquitto::Mosquitto;

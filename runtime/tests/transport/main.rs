@@ -5,5 +5,6 @@ mod bad_input;
 mod broker_rumqttd;
 mod device;
 mod faults;
+mod security;
 mod session;
 mod support;
