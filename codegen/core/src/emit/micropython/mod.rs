@@ -227,6 +227,8 @@ struct Context {
     code: String,
     helpers: Helpers,
     deploy: String,
+    /// [`MODULES`] as a Python tuple's items, for the README's frozen-firmware manifest.
+    frozen: String,
 }
 
 /// Which helper functions the generated checks call: only those are emitted, since every
@@ -479,6 +481,11 @@ impl Context {
             helpers: Helpers::used_by(&generated),
             code: generated.code,
             deploy,
+            frozen: MODULES
+                .iter()
+                .map(|m| format!("\"{m}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
         })
     }
 }
