@@ -10,6 +10,7 @@ pub mod uf2;
 use minijinja::{context, Environment};
 use serde::Serialize;
 
+use crate::emit::micropython::escape::md_inline;
 use crate::emit::project::{GeneratedFile, Project};
 use crate::emit::rust::{format_source, RustEmitter, RustOptions};
 use crate::ident;
@@ -242,10 +243,22 @@ impl<'a> PicoWProject<'a> {
         format_source(tokens, &self.manifest())
     }
 
+    /// The manifest's file name, for the header comments and the README's code span: a
+    /// line break (legal in a file name) would end the comment and start code or TOML, and a
+    /// backtick would end the code span.
     fn manifest(&self) -> String {
         self.device.source.path().file_name().map_or_else(
             || "device.yaml".into(),
-            |n| n.to_string_lossy().into_owned(),
+            |n| {
+                n.to_string_lossy()
+                    .chars()
+                    .map(|c| match c {
+                        '`' => '\'',
+                        c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => ' ',
+                        c => c,
+                    })
+                    .collect()
+            },
         )
     }
 
@@ -266,7 +279,7 @@ impl<'a> PicoWProject<'a> {
                     c.name
                 )),
                 handler: ident::rust_snake(&c.name),
-                doc: one_line(&c.description),
+                doc: doc_line(&c.description),
                 input: self.type_name(c.input),
                 output: self.type_name(c.output),
             })
@@ -277,7 +290,7 @@ impl<'a> PicoWProject<'a> {
             .map(|t| TriggerCtx {
                 name_lit: rust_str(&t.name),
                 method: ident::rust_snake(&t.name),
-                doc: one_line(&t.description),
+                doc: doc_line(&t.description),
                 payload: self.type_name(t.payload),
             })
             .collect();
@@ -289,7 +302,7 @@ impl<'a> PicoWProject<'a> {
             device_name => d.name,
             device_name_lit => rust_str(&d.name),
             group_lit => d.group.as_deref().map_or_else(|| "None".to_string(), |g| format!("Some({})", rust_str(g))),
-            description => d.description.as_deref().map(one_line),
+            description => d.description.as_deref().map(doc_line),
             commands_json => rust_str(&registration),
             commands => commands,
             triggers => triggers,
@@ -319,4 +332,10 @@ fn rust_str(s: &str) -> String {
 /// Text for a `///` line: newlines would end the comment.
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A description on one line of Markdown: the README's lists and the `///` comments (rustdoc
+/// is Markdown too), so it cannot open a heading, a code block, a link or raw HTML.
+fn doc_line(s: &str) -> String {
+    md_inline(&one_line(s))
 }
