@@ -1,11 +1,17 @@
-//! `cargo xtask fuzz [seconds]`: every cargo-fuzz target for a bounded time (nightly).
+//! `cargo xtask fuzz [seconds]`: every cargo-fuzz target for a bounded time each, on the
+//! rustup nightly toolchain (cargo-fuzz needs `-Zsanitizer`); prints executions per target.
 
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
 /// Fuzz targets under `fuzz/`, with the seed corpus each starts from.
-const TARGETS: &[(&str, &str)] = &[("load_manifest", "fuzz/seeds")];
+const TARGETS: &[(&str, &str)] = &[
+    ("load_manifest", "fuzz/seeds/manifest"),
+    ("rust_codegen", "fuzz/seeds/manifest"),
+    ("micropython_codegen", "fuzz/seeds/manifest"),
+    ("runtime_payload", "fuzz/seeds/payload"),
+];
 
 pub fn run(seconds: u64) -> Result<()> {
     let root = lua_testkit::deps::workspace_root();
@@ -33,6 +39,7 @@ pub fn run(seconds: u64) -> Result<()> {
             .arg(root.join(seeds))
             .arg("--")
             .arg(format!("-max_total_time={seconds}"))
+            .arg("-print_final_stats=1")
             .status()
             .with_context(|| format!("running the {target} fuzzer"))?;
         if !status.success() {
