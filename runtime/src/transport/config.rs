@@ -47,6 +47,13 @@ pub struct Config {
     pub max_packet_size: usize,
     /// How long graceful shutdown waits for the broker to acknowledge the offline status.
     pub shutdown_timeout: Duration,
+    /// Capacity of the [`DeviceEvent`](super::DeviceEvent) stream: how far a listener may fall
+    /// behind before it loses the oldest events. 256 by default. Every slot is allocated up
+    /// front (about 100 bytes each), so a process running thousands of devices sets it low.
+    pub event_capacity: usize,
+    /// Most QoS 1 publications (responses, triggers, status) awaiting the broker's PUBACK at
+    /// once; 100 by default, as in rumqttc. Its table is allocated up front (64 bytes a slot).
+    pub max_inflight: u16,
 }
 
 impl Config {
@@ -71,6 +78,8 @@ impl Config {
             ca_pem: None,
             max_packet_size: 2 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(5),
+            event_capacity: 256,
+            max_inflight: 100,
         }
     }
 
@@ -139,6 +148,18 @@ impl Config {
         self
     }
 
+    /// Set the capacity of the event stream (at least 1).
+    pub fn with_event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// Set how many QoS 1 publications may await their PUBACK at once (at least 1).
+    pub fn with_max_inflight(mut self, limit: u16) -> Self {
+        self.max_inflight = limit.max(1);
+        self
+    }
+
     /// Trust only this CA (PEM) for TLS.
     pub fn with_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.ca_pem = Some(pem.into());
@@ -180,6 +201,8 @@ impl fmt::Debug for Config {
             .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))
             .field("max_packet_size", &self.max_packet_size)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("event_capacity", &self.event_capacity)
+            .field("max_inflight", &self.max_inflight)
             .finish()
     }
 }
@@ -227,6 +250,16 @@ mod tests {
             Config::from_lookup("x", lookup(&[("LUA_AGENT_ID", "a")])),
             Err(Error::Config(_))
         ));
+    }
+
+    #[test]
+    fn buffer_limits_default_to_the_single_device_sizes_and_stay_positive() {
+        let c = Config::new("a", "k", "d");
+        assert_eq!((c.event_capacity, c.max_inflight), (256, 100));
+        let c = c.with_event_capacity(0).with_max_inflight(0);
+        assert_eq!((c.event_capacity, c.max_inflight), (1, 1));
+        let c = c.with_event_capacity(8).with_max_inflight(16);
+        assert_eq!((c.event_capacity, c.max_inflight), (8, 16));
     }
 
     #[test]

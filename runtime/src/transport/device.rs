@@ -31,7 +31,7 @@ impl Device {
     /// A device served by `dispatcher` (e.g. generated code).
     pub fn with_dispatcher<D: Dispatch>(config: Config, dispatcher: D) -> DeviceBuilder<D> {
         let (shutdown_tx, shutdown_rx) = mpsc::channel(4);
-        let (events, _) = broadcast::channel(256);
+        let (events, _) = broadcast::channel(config.event_capacity.max(1));
         let (finished_tx, _) = watch::channel(false);
         let handle = DeviceHandle {
             inner: Arc::new(HandleInner {

@@ -107,6 +107,7 @@ pub(crate) fn mqtt_options(
         .set_clean_session(false)
         .set_keep_alive(config.keep_alive)
         .set_max_packet_size(config.max_packet_size, config.max_packet_size)
+        .set_inflight(config.max_inflight.max(1))
         .set_last_will(last_will(topics));
     Ok(options)
 }
