@@ -23,6 +23,7 @@ pub mod ports;
 pub mod protocol_facts;
 pub mod proxy;
 pub mod recorder;
+pub mod retained;
 pub mod session;
 pub mod synthetic;
 pub mod tls;

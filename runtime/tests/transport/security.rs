@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use lua_device::{Config, Device, DeviceEvent};
-use lua_testkit::gateway::Gateway;
+use lua_testkit::retained::retained_store;
 use lua_testkit::tls::{self, Certificates};
 use lua_testkit::Mosquitto;
 use serde_json::json;
@@ -40,30 +40,6 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
-    }
-}
-
-/// Every retained message on the broker (all topics but `$SYS`): subscribe to `#`, then
-/// publish a marker; the broker sends the retained messages on subscription, so all of them
-/// arrive before the marker.
-pub async fn retained_store(port: u16) -> Vec<(String, Vec<u8>)> {
-    let marker = format!("luagen-scan/{}", std::process::id());
-    let mut scanner = Gateway::connect(port, "retained-scanner", &["#".into()])
-        .await
-        .expect("the scanner connects");
-    scanner.publish(&marker, "end").await.unwrap();
-    let mut retained = Vec::new();
-    loop {
-        let d = scanner
-            .next(WAIT)
-            .await
-            .expect("the marker comes back after the retained messages");
-        if d.topic == marker {
-            return retained;
-        }
-        if d.retain {
-            retained.push((d.topic, d.payload.to_vec()));
-        }
     }
 }
 
@@ -109,7 +85,7 @@ async fn the_api_key_is_never_retained_nor_logged_at_trace_level() {
     echo_works(&agent, "dev-secret").await;
     device.handle.shutdown().await.unwrap();
 
-    let retained = retained_store(broker.port()).await;
+    let retained = retained_store(broker.port()).await.unwrap();
     assert!(
         retained
             .iter()
