@@ -21,9 +21,10 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
 
-/// Values that split the two verdicts once, or that the strategies rarely reach (a trailing
+/// Values that split the verdicts once, or that the strategies rarely reach (a trailing
 /// newline against a `$` anchor, characters outside the BMP against a length, integers past
-/// 64 bits, negative zero): (manifest, `command X` or `trigger X`, value).
+/// 64 bits, negative zero): (manifest, `command X` or `trigger X`, values). Each also goes
+/// through the generated Rust check of the same schema.
 const REGRESSIONS: &[(&str, &str, &[&str])] = &[
     (
         SMART_LOCK,
@@ -130,6 +131,8 @@ struct Target {
 
 /// A manifest generated for MicroPython into a scratch directory, with its validators.
 struct Project {
+    /// The device name, as `all_manifests::checks()` knows it.
+    device: String,
     manifest: PathBuf,
     dir: PathBuf,
     targets: Vec<Target>,
@@ -161,6 +164,7 @@ fn project(manifest: &Path) -> Project {
         }
     }
     Project {
+        device: device.name.clone(),
         manifest: manifest.to_path_buf(),
         dir,
         targets,
@@ -453,12 +457,29 @@ fn regressions() {
             })
             .collect();
         let verdicts = run(&project, &values);
+        let rust = all_manifests::checks();
         for ((target, value), verdict) in values.iter().zip(&verdicts) {
-            let reference = validator(&project.targets[*target].schema);
+            let target = &project.targets[*target];
+            let reference = validator(&target.schema);
             if let Some(problem) = disagreement(&reference, value, verdict) {
                 problems.push(format!(
                     "{manifest} {}: {value}\n    {problem}",
-                    project.targets[*target].label
+                    target.label
+                ));
+            }
+            // The same value through the generated Rust check of the same schema.
+            let case = rust
+                .iter()
+                .find(|c| {
+                    c.device == project.device
+                        && serde_json::from_str::<Value>(c.schema).unwrap() == target.schema
+                })
+                .unwrap_or_else(|| panic!("no Rust check for {manifest} {}", target.label));
+            let ours = (case.check)(value).err().map(|e| e.to_string());
+            if let Some(problem) = disagreement(&reference, value, &ours) {
+                problems.push(format!(
+                    "{manifest} {} (Rust): {value}\n    {problem}",
+                    target.label
                 ));
             }
         }
