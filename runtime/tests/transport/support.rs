@@ -14,6 +14,8 @@ use tokio::sync::broadcast;
 pub const AGENT: &str = "agent-t";
 pub const API_KEY: &str = "key-secret-123";
 pub const WAIT: Duration = Duration::from_secs(5);
+/// How many `meet` calls the device's barrier waits for.
+pub const MEETING: usize = 4;
 
 pub struct TestDevice {
     pub handle: DeviceHandle,
@@ -45,6 +47,9 @@ pub async fn start_device(config: Config) -> TestDevice {
     let builder = Device::builder(config);
     let handle = builder.handle();
     let (count_runs, slow_runs) = (runs.clone(), runs.clone());
+    // `meet` returns only once MEETING calls are inside it at the same time: a device that
+    // ran commands one at a time would never answer the first.
+    let meeting = Arc::new(tokio::sync::Barrier::new(MEETING));
     let handle = builder
         .command(
             CommandSpec::new("echo", "Echo"),
@@ -59,6 +64,13 @@ pub async fn start_device(config: Config) -> TestDevice {
         .command(CommandSpec::new("count", "Count"), move |_| {
             let n = count_runs.fetch_add(1, Ordering::SeqCst) + 1;
             async move { Ok(Some(json!({ "count": n }))) }
+        })
+        .command(CommandSpec::new("meet", "Wait for the others"), move |_| {
+            let meeting = meeting.clone();
+            async move {
+                meeting.wait().await;
+                Ok(None)
+            }
         })
         .command(CommandSpec::new("panic", "Panic"), |_| async {
             panic!("boom");
