@@ -288,90 +288,16 @@ async fn speaks_mqtt_over_websocket() {
     assert_eq!(response["data"]["big"].as_str().unwrap().len(), 70_000);
 }
 
-/// A CA and a server certificate for `localhost`, made with openssl.
-fn certificates(dir: &Path) {
-    let run = |args: &[&str]| {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl is installed (cargo xtask deps)");
-        assert!(status.success(), "openssl {args:?}");
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=luagen test CA",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    ]
-    .concat());
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    run(&["x509", "-in", "ca.pem", "-outform", "der", "-out", "ca.der"]);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verifies_the_broker_certificate() {
-    let certs = micropython::scratch_dir("certs").unwrap();
-    certificates(&certs);
+    let certs = lua_testkit::tls::Certificates::generate().unwrap();
     let tls_port = lua_testkit::ports::free_port();
     let wss_port = lua_testkit::ports::free_port();
-    let tls_files = [
-        format!("cafile {}", certs.join("ca.pem").display()),
-        format!("certfile {}", certs.join("server.pem").display()),
-        format!("keyfile {}", certs.join("server.key").display()),
-    ];
-    let mut config = vec![format!("listener {tls_port} 127.0.0.1")];
-    config.extend(tls_files.iter().cloned());
+    let mut config = certs.listener(tls_port);
     // The gateway's default transport: MQTT over WebSocket over TLS.
-    config.push(format!("listener {wss_port} 127.0.0.1"));
-    config.push("protocol websockets".into());
-    config.extend(tls_files.iter().cloned());
+    let mut wss = certs.listener(wss_port);
+    wss.insert(1, "protocol websockets".into());
+    config.extend(wss);
     // Started as root, mosquitto drops to its own user, which cannot read our key.
     config.push("user root".into());
     let broker = Mosquitto::start_with(lua_testkit::mosquitto::Options {
@@ -382,7 +308,7 @@ async fn verifies_the_broker_certificate() {
     let url = format!("mqtts://localhost:{tls_port}");
     let trusted = format!(
         "TLS_VERIFY = True\nCA_FILE = {:?}\n",
-        certs.join("ca.der").display().to_string()
+        certs.path("ca.der").display().to_string()
     );
     let response = echo_through(&broker, url.clone(), Some(trusted.clone()))
         .await
@@ -394,11 +320,10 @@ async fn verifies_the_broker_certificate() {
     // A CA that did not sign the broker's certificate: no connection, so never ready.
     let untrusted = format!(
         "TLS_VERIFY = True\nCA_FILE = {:?}\n",
-        certs.join("server.pem").display().to_string()
+        certs.path("server.pem").display().to_string()
     );
     let err = echo_through(&broker, url, Some(untrusted))
         .await
         .unwrap_err();
     assert!(format!("{err:#}").contains("ready"), "{err:#}");
-    std::fs::remove_dir_all(&certs).unwrap();
 }
