@@ -40,6 +40,21 @@ pub const DEVICE_NAME: &str = "fault-device";
 /// project is generated with this size instead (see [`micropython_project`]).
 pub const CACHE_IDS: usize = 1000;
 
+/// mosquitto lines for the broker-restart runs. A broker killed mid-run comes back with the
+/// sessions it last saved: every command the device acknowledged since is delivered again,
+/// and runs again once more ids than the idempotency cache holds ran after it. Saved every
+/// second (the testkit's default), that window held ~1,000 commands at 700 commands/s and the
+/// MicroPython device ran ~30 ids twice per restart; saved every 50 changes, it holds far
+/// fewer than the cache. (mosquitto's own default saves every 30 minutes.)
+pub fn persistence_config() -> Vec<String> {
+    vec![
+        "autosave_on_changes true".into(),
+        "autosave_interval 50".into(),
+        // Started as root, mosquitto drops to its own user, which cannot write our temp dir.
+        "user root".into(),
+    ]
+}
+
 /// `lua/devices/{agent}/{device}/`.
 pub fn prefix() -> String {
     format!("lua/devices/{AGENT_ID}/{DEVICE_NAME}/")

@@ -145,16 +145,15 @@ async fn ten_thousand_commands_through_a_cutting_proxy_each_run_exactly_once() {
 async fn broker_restarts_with_persistence_lose_nothing_and_run_nothing_twice() {
     let mut broker = Mosquitto::start_with(Options {
         persistence: true,
-        // Started as root, mosquitto drops to its own user, which cannot write our temp dir.
-        extra_config: vec!["user root".into()],
+        extra_config: faults::persistence_config(),
     })
     .unwrap();
     let device = counting_device(&broker.url()).await;
     let mut agent = FaultAgent::connect(broker.port(), "restart").await.unwrap();
-    let mut run = Run::new(plan(4_000));
+    let mut run = Run::new(plan(10_000));
     let mut restarts = 0;
     run.to_end(&mut agent, |answered| {
-        if answered >= 1_000 * (restarts + 1) && restarts < 3 {
+        if answered >= 2_500 * (restarts + 1) && restarts < 3 {
             restarts += 1;
             tokio::task::block_in_place(|| broker.restart())?;
         }
@@ -167,6 +166,10 @@ async fn broker_restarts_with_persistence_lose_nothing_and_run_nothing_twice() {
     outcome
         .verdict()
         .unwrap_or_else(|e| panic!("{e:#}; {outcome:?}"));
+    eprintln!(
+        "{restarts} restarts: {} commands, {} resends, {} repeat answers, {:?}",
+        outcome.commands, outcome.resends, outcome.replays, outcome.wall
+    );
     device.shutdown().await.unwrap();
 }
 
