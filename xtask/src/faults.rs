@@ -227,7 +227,18 @@ async fn proxy_run(subject: &Subject) -> Result<(Outcome, String)> {
     let mut device = start(subject, proxy.url())?;
     let mut agent = FaultAgent::connect(broker.port(), "soak-proxy").await?;
     let mut run = Run::new(plan(subject, FAULT_COMMANDS));
-    let ran = run.to_end(&mut agent, |_| Ok(())).await;
+    // As in the suites: the agent waits for the cuts to keep up, one per 1,000 commands at
+    // least, so a fast device cannot outrun the proxy's clock.
+    let ran = run
+        .to_end(&mut agent, |answered| {
+            tokio::task::block_in_place(|| {
+                while (proxy.stats().cuts() as u64) < answered / 1_000 {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            });
+            Ok(())
+        })
+        .await;
     proxy.set_faults(false);
     ran.with_context(|| format!("seed {seed}"))?;
     let outcome = finish(&mut agent, run, &device).await?;
