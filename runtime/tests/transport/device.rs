@@ -46,7 +46,8 @@ async fn connect_publishes_registration_then_retained_status_without_key() {
             "count",
             "panic",
             "slow",
-            "fire_trigger"
+            "fire_trigger",
+            "meet"
         ]
     );
     assert_eq!(reg["commands"][5]["timeoutMs"], 65_000);

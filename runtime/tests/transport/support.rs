@@ -65,13 +65,6 @@ pub async fn start_device(config: Config) -> TestDevice {
             let n = count_runs.fetch_add(1, Ordering::SeqCst) + 1;
             async move { Ok(Some(json!({ "count": n }))) }
         })
-        .command(CommandSpec::new("meet", "Wait for the others"), move |_| {
-            let meeting = meeting.clone();
-            async move {
-                meeting.wait().await;
-                Ok(None)
-            }
-        })
         .command(CommandSpec::new("panic", "Panic"), |_| async {
             panic!("boom");
         })
@@ -104,6 +97,13 @@ pub async fn start_device(config: Config) -> TestDevice {
                 }
             },
         )
+        .command(CommandSpec::new("meet", "Wait for the others"), move |_| {
+            let meeting = meeting.clone();
+            async move {
+                meeting.wait().await;
+                Ok(None)
+            }
+        })
         .connect()
         .await
         .expect("device connects");
