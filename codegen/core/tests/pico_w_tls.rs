@@ -1,7 +1,7 @@
 //! The Pico W firmware's TLS on the host: `templates/pico-w/src/tls.rs` (the handshake, the
 //! certificate verifier's set-up, the split socket adapter) and build.rs's CA conversion,
 //! compiled as they are into a small tokio program, against a real mosquitto TLS listener
-//! with certificates made by openssl. The right CA connects and gets a CONNACK through the
+//! with certificates made by openssl (`lua_testkit::tls`). The right CA connects and gets a CONNACK through the
 //! split connection, as the firmware's session does; a wrong CA, a wrong host name and a clock
 //! past the certificate's expiry are each refused.
 //!
@@ -11,99 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lua_testkit::mosquitto::{Mosquitto, Options};
-
 const CARGO_TEMPLATE: &str = include_str!("../../../templates/pico-w/Cargo.toml.j2");
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl is installed (cargo xtask deps)");
-    assert!(status.success(), "openssl {args:?}");
-}
-
-/// A P-256 CA `{name}.pem`/`{name}.key`.
-fn ca(dir: &Path, name: &str) {
-    let (pem, key, subject) = (
-        format!("{name}.pem"),
-        format!("{name}.key"),
-        format!("/CN=luagen {name}"),
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-subj",
-            &subject,
-        ],
-    );
-}
-
-/// `ca` and `other-ca`, the broker's certificate for `localhost` signed by `ca`, and `ca.der`.
-fn certificates(dir: &Path) {
-    ca(dir, "ca");
-    ca(dir, "other-ca");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-    openssl(
-        dir,
-        &["x509", "-in", "ca.pem", "-outform", "der", "-out", "ca.der"],
-    );
 }
 
 /// The firmware's dependency line for `name`, as a host dependency.
@@ -264,27 +175,14 @@ fn firmware_tls_connects_only_to_the_verified_broker() {
         return;
     }
     let root = workspace().join("target/pico-w");
-    let certs = root.join(format!("tls-certs-{}", std::process::id()));
-    std::fs::create_dir_all(&certs).unwrap();
-    certificates(&certs);
-    let port = lua_testkit::ports::free_port();
-    let broker = Mosquitto::start_with(Options {
-        extra_config: vec![
-            format!("listener {port} 127.0.0.1"),
-            format!("cafile {}", certs.join("ca.pem").display()),
-            format!("certfile {}", certs.join("server.pem").display()),
-            format!("keyfile {}", certs.join("server.key").display()),
-            // Started as root, mosquitto drops to its own user, which cannot read our key.
-            "user root".into(),
-        ],
-        ..Default::default()
-    })
-    .unwrap();
+    // ca, other-ca, and the broker's certificate for localhost signed by ca.
+    let certs = lua_testkit::tls::Certificates::generate().unwrap();
+    let (broker, port) = lua_testkit::tls::broker(&certs).unwrap();
     let probe = probe(&root);
 
     // The CA that signed the broker, as PEM and as DER: TLS up, and MQTT through it.
     for ca in ["ca.pem", "ca.der"] {
-        let (code, out) = run(&probe, port, "localhost", &certs.join(ca), 0);
+        let (code, out) = run(&probe, port, "localhost", &certs.path(ca), 0);
         assert_eq!(code, 0, "{ca}: {out}");
         assert!(out.contains("connack: [20, 02, 00, 00]"), "{ca}: {out}");
     }
@@ -316,10 +214,9 @@ fn firmware_tls_connects_only_to_the_verified_broker() {
         ),
     ];
     for (what, host, ca, offset) in refusals {
-        let (code, out) = run(&probe, port, host, &certs.join(ca), offset);
+        let (code, out) = run(&probe, port, host, &certs.path(ca), offset);
         assert_eq!(code, 2, "{what}: not refused: {out}");
         assert!(out.contains("refused: InvalidCertificate"), "{what}: {out}");
     }
     drop(broker);
-    std::fs::remove_dir_all(&certs).unwrap();
 }
