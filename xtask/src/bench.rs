@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use lua_testkit::device::{DeviceEnv, DeviceLauncher};
+use lua_testkit::device::{DeviceEnv, DeviceLauncher, RunningDevice};
 use lua_testkit::fixtures::{self, Profile};
 use lua_testkit::gateway::Gateway;
 use lua_testkit::session::{fixture_manifest, prefix, AGENT_ID, API_KEY};
@@ -237,14 +237,7 @@ async fn measure_split(
     work: &Workload,
 ) -> Result<(Duration, Duration, Result<f64>, u64)> {
     eprintln!("measuring {}...", launcher.name);
-    let env = DeviceEnv {
-        agent_id: AGENT_ID.into(),
-        api_key: API_KEY.into(),
-        mqtt_url: broker.url(),
-        manifest: None,
-    };
-    let mut device = launcher.spawn(&env)?;
-    tokio::task::block_in_place(|| device.wait_ready(Duration::from_secs(10)))?;
+    let mut device = start(broker, launcher, None)?;
     let mut driver = Driver::connect(broker.port(), &launcher.name).await?;
     driver.sequential("warmup", 20).await?;
     let mut latencies = driver.sequential("seq", work.sequential).await?;
@@ -277,14 +270,7 @@ async fn soak(
     total: usize,
 ) -> Result<(f64, u64, u64)> {
     eprintln!("soaking {} with {total} commands...", launcher.name);
-    let env = DeviceEnv {
-        agent_id: AGENT_ID.into(),
-        api_key: API_KEY.into(),
-        mqtt_url: broker.url(),
-        manifest: None,
-    };
-    let mut device = launcher.spawn(&env)?;
-    tokio::task::block_in_place(|| device.wait_ready(Duration::from_secs(10)))?;
+    let mut device = start(broker, launcher, None)?;
     let mut driver = Driver::connect(broker.port(), &format!("{}-soak", launcher.name)).await?;
     driver.pipelined(1_000, 64).await?;
     let early = device.rss_kib()?;
@@ -303,14 +289,7 @@ async fn measure(
     work: &Workload,
 ) -> Result<Measurement> {
     eprintln!("measuring {}...", launcher.name);
-    let env = DeviceEnv {
-        agent_id: AGENT_ID.into(),
-        api_key: API_KEY.into(),
-        mqtt_url: broker.url(),
-        manifest: Some(fixture_manifest()),
-    };
-    let mut device = launcher.spawn(&env)?;
-    tokio::task::block_in_place(|| device.wait_ready(Duration::from_secs(10)))?;
+    let mut device = start(broker, launcher, Some(fixture_manifest()))?;
     let mut driver = Driver::connect(broker.port(), &launcher.name).await?;
 
     driver.sequential("warmup", 100).await?;
@@ -328,6 +307,23 @@ async fn measure(
         per_second,
         rss_kib,
     })
+}
+
+/// Start `launcher`'s device on `broker` and wait until it says it is ready.
+fn start(
+    broker: &Mosquitto,
+    launcher: &DeviceLauncher,
+    manifest: Option<std::path::PathBuf>,
+) -> Result<RunningDevice> {
+    let env = DeviceEnv {
+        agent_id: AGENT_ID.into(),
+        api_key: API_KEY.into(),
+        mqtt_url: broker.url(),
+        manifest,
+    };
+    let mut device = launcher.spawn(&env)?;
+    tokio::task::block_in_place(|| device.wait_ready(Duration::from_secs(10)))?;
+    Ok(device)
 }
 
 /// The gateway side: publishes `echo` commands and waits for their responses.
