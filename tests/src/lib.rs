@@ -11,6 +11,7 @@
 
 pub mod compare;
 pub mod conformance;
+pub mod corpus;
 pub mod deps;
 pub mod device;
 pub mod fault_proxy;

@@ -4,7 +4,7 @@
 //! except for PROTOCOL.md's improvements; it survives a broker restart with its persistent
 //! session; regenerating keeps the user's handlers.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use lua_testkit::conformance::assert_indistinguishable;
@@ -17,28 +17,9 @@ use lua_testkit::session::{self, AGENT_ID, API_KEY};
 use lua_testkit::Mosquitto;
 use serde_json::json;
 
-/// Every manifest the project ships and the tricky corpus.
-fn manifests() -> Vec<PathBuf> {
-    let root = workspace_root();
-    let mut out = Vec::new();
-    for dir in [
-        root.join("manifests"),
-        root.join("codegen/core/tests/corpus/valid"),
-    ] {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "yaml") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn every_generated_module_compiles_with_mpy_cross_and_type_checks_against_the_pico_w_stubs() {
-    let manifests = manifests();
+    let manifests = lua_testkit::corpus::valid_manifests();
     assert!(manifests.len() >= 7, "{manifests:?}");
     for manifest in manifests {
         let dir = micropython::scratch_dir("check").unwrap();

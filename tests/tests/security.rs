@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lua_testkit::deps::workspace_root;
 use lua_testkit::device::DeviceEnv;
 use lua_testkit::gateway::Gateway;
 use lua_testkit::micropython::{self, conformance_project};
@@ -235,21 +234,6 @@ async fn micropython_device_verifies_tls_with_the_generated_config() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-fn manifests() -> Vec<PathBuf> {
-    let root = workspace_root();
-    let mut out = Vec::new();
-    for dir in ["manifests", "codegen/core/tests/corpus/valid"] {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-            .collect();
-        entries.sort();
-        out.extend(entries);
-    }
-    out
-}
-
 /// Files `git add -A` would track in `dir`, honouring the generated `.gitignore`.
 fn tracked(dir: &Path) -> Vec<PathBuf> {
     let git = |args: &[&str]| {
@@ -292,7 +276,7 @@ fn no_tracked_generated_file_holds_a_secret() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    for manifest in manifests() {
+    for manifest in lua_testkit::corpus::valid_manifests() {
         let m = manifest.as_os_str();
         let micropython_dir = micropython::scratch_dir("secrets-mpy").unwrap();
         run(&[

@@ -11,17 +11,6 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn manifests() -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = ["manifests", "codegen/core/tests/corpus/valid"]
-        .iter()
-        .flat_map(|dir| std::fs::read_dir(workspace().join(dir)).unwrap())
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    paths.sort();
-    paths
-}
-
 fn project(manifest: &Path) -> Project {
     let device =
         luagen::load_file(manifest).unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
@@ -39,7 +28,7 @@ fn text<'p>(project: &'p Project, path: &str) -> &'p str {
 /// (main.rs, connection.rs, ...) and the vendored core are the templates themselves.
 #[test]
 fn generated_files_per_manifest() {
-    for manifest in manifests() {
+    for manifest in lua_testkit::corpus::valid_manifests() {
         let project = project(&manifest);
         let name = manifest.file_stem().unwrap().to_string_lossy().into_owned();
         for path in [
@@ -112,7 +101,7 @@ fn no_secret_is_written() {
         // SAFETY: no other test in this binary reads or writes these variables.
         unsafe { std::env::set_var(key, SENTINEL) };
     }
-    for manifest in manifests() {
+    for manifest in lua_testkit::corpus::valid_manifests() {
         let project = project(&manifest);
         for file in &project.files {
             assert_ne!(file.path, Path::new(".env"), "luagen never writes .env");
@@ -158,7 +147,7 @@ fn write_projects() {
     let Some(out) = std::env::var_os("LUAGEN_PICOW_OUT") else {
         return;
     };
-    for manifest in manifests() {
+    for manifest in lua_testkit::corpus::valid_manifests() {
         let name = manifest.file_stem().unwrap();
         project(&manifest)
             .write(&Path::new(&out).join(name), true)

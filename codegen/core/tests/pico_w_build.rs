@@ -24,17 +24,6 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn manifests() -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = ["manifests", "codegen/core/tests/corpus/valid"]
-        .iter()
-        .flat_map(|dir| std::fs::read_dir(workspace().join(dir)).unwrap())
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    paths.sort();
-    paths
-}
-
 /// An ELF32 section: name, address, size, and whether it occupies memory (SHF_ALLOC).
 #[derive(Debug)]
 struct Section {
@@ -102,7 +91,7 @@ fn every_manifest_builds_flashable_firmware() {
     let mut report = String::from(
         "manifest             commands  app flash  image flash  static RAM  (.data+.bss)  UF2 blocks  build\n",
     );
-    for manifest in manifests() {
+    for manifest in lua_testkit::corpus::valid_manifests() {
         let name = manifest.file_stem().unwrap().to_string_lossy().into_owned();
         let dir = root.join("projects").join(&name);
         let env = plain_env("LUA_MQTT_URL=mqtt://192.168.1.10:1883\n");

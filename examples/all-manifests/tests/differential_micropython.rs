@@ -104,21 +104,6 @@ const LABEL_PRINTER: &str = "manifests/label-printer.yaml";
 const EVERY_SHAPE: &str = "codegen/core/tests/corpus/valid/every-shape.yaml";
 const TRICKY: &str = "codegen/core/tests/corpus/valid/tricky-names.yaml";
 
-fn manifests() -> Vec<PathBuf> {
-    let root = lua_testkit::deps::workspace_root();
-    let mut out = Vec::new();
-    for dir in ["manifests", "codegen/core/tests/corpus/valid"] {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-            .collect();
-        entries.sort();
-        out.extend(entries);
-    }
-    out
-}
-
 /// One validator of a generated project and the schema it was generated from.
 struct Target {
     /// `command X` or `trigger X`.
@@ -351,7 +336,7 @@ fn generated_micropython_checks_accept_exactly_what_jsonschema_accepts() {
     let mut schemas = 0;
     let mut total = 0;
     let mut problems = Vec::new();
-    for manifest in manifests() {
+    for manifest in lua_testkit::corpus::valid_manifests() {
         let project = project(&manifest);
         let mut values = Vec::new();
         for (i, target) in project.targets.iter().enumerate() {
