@@ -4,8 +4,8 @@
 //! still running or after it was answered. The ledger makes every id run at most once (while
 //! its response is cached) and tells the driver how many answers it owes.
 
-use alloc::collections::BTreeMap;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use crate::dedup::{Dedup, DedupConfig};
 
@@ -24,8 +24,10 @@ pub enum Admission {
 #[derive(Debug)]
 pub struct Ledger {
     answered: Dedup,
-    // id -> deliveries that arrived while it ran (each is owed one more answer).
-    running: BTreeMap<String, u32>,
+    // Each running id with the deliveries that arrived while it ran (each is owed one more
+    // answer). A list: it holds at most the concurrency limit, a scan of which costs less
+    // flash on a chip than a tree and no more time.
+    running: Vec<(String, u32)>,
 }
 
 impl Ledger {
@@ -33,27 +35,30 @@ impl Ledger {
     pub fn new(config: DedupConfig) -> Self {
         Self {
             answered: Dedup::new(config),
-            running: BTreeMap::new(),
+            running: Vec::new(),
         }
     }
 
     /// Decide what to do with a delivery of `id` at monotonic time `now_ms`.
     pub fn admit(&mut self, id: &str, now_ms: u64) -> Admission {
-        if let Some(waiting) = self.running.get_mut(id) {
+        if let Some((_, waiting)) = self.running.iter_mut().find(|(r, _)| r == id) {
             *waiting += 1;
             return Admission::Running;
         }
         if let Some(response) = self.answered.get(id, now_ms) {
             return Admission::Replay(response.into());
         }
-        self.running.insert(id.into(), 0);
+        self.running.push((id.into(), 0));
         Admission::Run
     }
 
     /// Record `response` (the exact JSON published) for `id`; returns how many times to
     /// publish it: once, plus once per duplicate that arrived while it ran.
     pub fn complete(&mut self, id: &str, response: String, now_ms: u64) -> u32 {
-        let waiting = self.running.remove(id).unwrap_or(0);
+        let waiting = match self.running.iter().position(|(r, _)| r == id) {
+            Some(i) => self.running.swap_remove(i).1,
+            None => 0,
+        };
         self.answered.insert(id.into(), response, now_ms);
         1 + waiting
     }

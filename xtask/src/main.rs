@@ -75,7 +75,20 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["test", "--workspace"])
+    cargo(&["test", "--workspace"])?;
+    // The protocol core as the Pico W firmware vendors it: without std, which also picks the
+    // chip's data structures (see `lua_device::dedup::DefaultStore`).
+    cargo(&[
+        "clippy",
+        "-p",
+        "lua-device",
+        "--no-default-features",
+        "--lib",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&["test", "-p", "lua-device", "--no-default-features", "--lib"])
 }
 
 fn cargo(args: &[&str]) -> Result<()> {

@@ -4,7 +4,6 @@
 //! never acknowledged are sent again (DUP set) after the next CONNACK, as MQTT 3.1.1 §4.4
 //! requires.
 
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -67,8 +66,10 @@ pub struct Client {
     keep_alive_ms: u64,
     next_id: u16,
     connected: bool,
-    /// Packet id -> the exact PUBLISH bytes, for resending with DUP after a reconnect.
-    inflight: BTreeMap<u16, Vec<u8>>,
+    /// Packet id and the exact PUBLISH bytes, for resending with DUP after a reconnect, in the
+    /// order they were first sent (MQTT 3.1.1 §4.6). A list, not a map: the session allows
+    /// a handful in flight, and a scan of those is less flash than a tree.
+    inflight: Vec<(u16, Vec<u8>)>,
     last_sent_ms: u64,
     ping_sent_ms: Option<u64>,
     /// Bytes received but not yet a whole packet.
@@ -82,7 +83,7 @@ impl Client {
             keep_alive_ms: u64::from(keep_alive_s) * 1000,
             next_id: 0,
             connected: false,
-            inflight: BTreeMap::new(),
+            inflight: Vec::new(),
             last_sent_ms: 0,
             ping_sent_ms: None,
             rx: Vec::new(),
@@ -119,7 +120,7 @@ impl Client {
     fn packet_id(&mut self) -> u16 {
         loop {
             self.next_id = self.next_id.wrapping_add(1);
-            if self.next_id != 0 && !self.inflight.contains_key(&self.next_id) {
+            if self.next_id != 0 && !self.inflight.iter().any(|(id, _)| *id == self.next_id) {
                 return self.next_id;
             }
         }
@@ -141,7 +142,7 @@ impl Client {
             out,
         );
         if let Some(id) = packet_id {
-            self.inflight.insert(id, out[start..].to_vec());
+            self.inflight.push((id, out[start..].to_vec()));
         }
         self.last_sent_ms = now_ms;
     }
@@ -205,7 +206,7 @@ impl Client {
             } => {
                 self.connected = true;
                 // Resend even when the broker lost the session: QoS 1 means at least once.
-                for bytes in self.inflight.values() {
+                for (_, bytes) in &self.inflight {
                     let mut again = bytes.clone();
                     again[0] |= 0x08;
                     out.extend_from_slice(&again);
@@ -228,7 +229,7 @@ impl Client {
                 })
             }
             Packet::PubAck { packet_id } => {
-                self.inflight.remove(&packet_id);
+                self.inflight.retain(|(id, _)| *id != packet_id);
                 Ok(Incoming::Nothing)
             }
             Packet::SubAck { codes, .. } if codes.contains(&0x80) => {
