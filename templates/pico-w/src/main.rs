@@ -37,7 +37,8 @@ bind_interrupts!(struct Irqs {
 /// Logs that a panic happened and stops the core with `udf`, which probe-rs reports with a
 /// backtrace (the ELF keeps its debug info). The handler reads nothing from `PanicInfo`: even
 /// reading the location keeps every panic's message formatting (`core::fmt` for its arguments)
-/// alive, 30 KiB of the greenhouse's flash (as panic-probe's print-defmt did).
+/// alive, 30 KiB of the greenhouse's flash (as panic-probe's print-defmt did). Built with
+/// `-Cpanic=immediate-abort` (the README's Debian route) panics skip it and stop at `udf`.
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     cortex_m::interrupt::disable();
