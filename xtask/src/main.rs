@@ -7,6 +7,7 @@ mod faults;
 mod firmware_size;
 mod fleet;
 mod fuzz;
+mod readme;
 mod report;
 mod soak;
 
@@ -18,7 +19,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   deps   install what the suites need (mosquitto, the official client's venv)
-  test   deps, then fmt --check, clippy -D warnings, and every test in the workspace
+  test   deps, then fmt --check, clippy -D warnings, every test in the workspace, and the
+         README's commands as written
   bench  [section...]  every comparison, as tables, into BENCHMARKS.md; sections: runtime
          (vs raw rumqttc and the official client), micropython (vs the official module),
          codegen (vs typify), fleet, firmware (Pico W size)
@@ -88,7 +90,8 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["test", "-p", "lua-device", "--no-default-features", "--lib"])
+    cargo(&["test", "-p", "lua-device", "--no-default-features", "--lib"])?;
+    readme::run(&lua_testkit::deps::workspace_root())
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
