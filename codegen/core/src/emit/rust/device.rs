@@ -79,11 +79,23 @@ impl<'a> DeviceEmitter<'a> {
     }
 
     pub fn all(&self) -> TokenStream {
-        let handler = self.handler_trait();
-        let adapter = self.adapter();
-        let triggers = self.triggers();
-        let agent = self.agent.then(|| self.agent_client());
-        quote!(#handler #adapter #triggers #agent)
+        let parts = (0..Self::PARTS).filter_map(|i| self.part(i));
+        quote!(#(#parts)*)
+    }
+
+    /// How many parts [`Self::part`] splits [`Self::all`] into.
+    pub const PARTS: usize = 4;
+
+    /// Part `i` of [`Self::all`] (the handler trait, the adapter, the trigger senders, the
+    /// agent client), for formatting one at a time; `None` for a part this device leaves out.
+    pub fn part(&self, i: usize) -> Option<TokenStream> {
+        match i {
+            0 => Some(self.handler_trait()),
+            1 => Some(self.adapter()),
+            2 => Some(self.triggers()),
+            3 => self.agent.then(|| self.agent_client()),
+            _ => None,
+        }
     }
 
     fn handler_trait(&self) -> TokenStream {

@@ -124,7 +124,7 @@ impl<'a> TypeEmitter<'a> {
         false
     }
 
-    fn type_def(&self, id: TypeId, def: &TypeDef) -> TokenStream {
+    pub fn type_def(&self, id: TypeId, def: &TypeDef) -> TokenStream {
         let docs = doc_attrs(def.doc.as_deref());
         let name = type_ident(self.space, id);
         match &def.kind {

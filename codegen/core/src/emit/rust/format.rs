@@ -1,0 +1,214 @@
+//! The device module as formatted source, one slice of items at a time, on every core.
+//!
+//! Formatting is most of what `luagen rust` costs on a large manifest: re-parsing the
+//! generated tokens with syn, then prettyplease. Done as one file, a 1,000-command device is a
+//! single multi-megabyte token tree parsed, printed and freed at once (most of the time went
+//! to allocating and freeing it). prettyplease ends every item with a hard line break, so an
+//! item's text does not depend on its neighbours, only on its indentation: formatting the
+//! items in slices and joining the texts in order gives the same bytes. The slices are
+//! independent, so they are formatted in parallel; each result is kept at its slice's index,
+//! so the output never depends on which thread took which slice.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use proc_macro2::TokenStream;
+
+use super::checks::CheckEmitter;
+use super::device::DeviceEmitter;
+use super::types::TypeEmitter;
+use super::{RustEmitter, RustOptions};
+use crate::ir::TypeId;
+use crate::model::Device;
+
+/// Items per slice: large enough that parsing a slice costs far more than taking one.
+const TYPES_PER_SLICE: usize = 32;
+const CHECKS_PER_SLICE: usize = 16;
+
+/// Below this many slices the threads cost more than they save.
+const PARALLEL_FROM: usize = 8;
+
+/// One independently formatted slice of the device module, in output order.
+#[derive(Clone, Copy, Debug)]
+enum Slice {
+    /// Payload types `start..end`.
+    Types(usize, usize),
+    /// The checks module's attributes, `mod` line and imports.
+    ChecksOpen,
+    /// The `Check` impls of types `start..end`, inside the checks module.
+    Checks(usize, usize),
+    ChecksClose,
+    /// Part `i` of the device glue (see [`DeviceEmitter::part`]).
+    Device(usize),
+}
+
+/// [`RustEmitter::tokens`] formatted, without the provenance header.
+pub(super) fn items(device: &Device, options: &RustOptions) -> String {
+    let slices = slices(device, options);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if workers < 2 || slices.len() < PARALLEL_FROM {
+        let emitter = RustEmitter::with_options(device, options.clone());
+        return slices.iter().map(|s| emitter.format_slice(*s)).collect();
+    }
+    // Tokens are not `Send` (proc_macro2 shares them with `Rc`), so each thread builds its
+    // own emitter from the runtime path's text.
+    let runtime = options.runtime.to_string();
+    let (types_only, agent) = (options.types_only, options.agent);
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<Option<String>>> = Mutex::new(vec![None; slices.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(slices.len()) {
+            scope.spawn(|| {
+                let options = RustOptions {
+                    runtime: runtime
+                        .parse()
+                        .expect("the runtime path was a token stream before printing"),
+                    types_only,
+                    agent,
+                };
+                let emitter = RustEmitter::with_options(device, options);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(slice) = slices.get(i) else { break };
+                    let text = emitter.format_slice(*slice);
+                    done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(text);
+                }
+            });
+        }
+    });
+    done.into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|text| text.expect("every slice was formatted"))
+        .collect()
+}
+
+fn slices(device: &Device, options: &RustOptions) -> Vec<Slice> {
+    let types = device.types.types.len();
+    let ranges = |per: usize| {
+        (0..types)
+            .step_by(per)
+            .map(move |s| (s, (s + per).min(types)))
+    };
+    let mut out: Vec<Slice> = ranges(TYPES_PER_SLICE)
+        .map(|(s, e)| Slice::Types(s, e))
+        .collect();
+    out.push(Slice::ChecksOpen);
+    out.extend(ranges(CHECKS_PER_SLICE).map(|(s, e)| Slice::Checks(s, e)));
+    out.push(Slice::ChecksClose);
+    if !options.types_only {
+        out.extend((0..DeviceEmitter::PARTS).map(Slice::Device));
+    }
+    out
+}
+
+impl RustEmitter<'_> {
+    fn format_slice(&self, slice: Slice) -> String {
+        let rt = &self.options.runtime;
+        let checks = CheckEmitter::new(&self.device.types, rt);
+        let module = &self.names.checks_module;
+        match slice {
+            Slice::Types(start, end) => {
+                let types = TypeEmitter::new(&self.device.types, rt);
+                unparse(
+                    (start..end).map(|i| types.type_def(TypeId(i), &self.device.types.types[i])),
+                )
+            }
+            Slice::ChecksOpen => {
+                let module = checks.module_with(module, std::iter::empty());
+                let text = unparse_items(vec![syn::Item::Mod(module)]);
+                text.strip_suffix("}\n")
+                    .expect("a module's text ends with its closing brace")
+                    .to_string()
+            }
+            Slice::Checks(start, end) => {
+                let impls = (start..end).map(|i| checks.impl_for(TypeId(i))).collect();
+                let module = syn::ItemMod {
+                    attrs: Vec::new(),
+                    vis: syn::Visibility::Inherited,
+                    unsafety: None,
+                    mod_token: Default::default(),
+                    ident: module.clone(),
+                    content: Some((Default::default(), impls)),
+                    semi: None,
+                };
+                let text = unparse_items(vec![syn::Item::Mod(module)]);
+                // The impls as they stand inside the module: drop its first and last lines.
+                let body = text
+                    .split_once('\n')
+                    .map(|(_, rest)| rest)
+                    .and_then(|rest| rest.strip_suffix("}\n"))
+                    .expect("a module's text is its `mod` line, its items and `}`");
+                body.to_string()
+            }
+            Slice::ChecksClose => "}\n".to_string(),
+            Slice::Device(i) => {
+                let device = DeviceEmitter::new(self.device, &self.names, &self.options);
+                device
+                    .part(i)
+                    .map(|part| unparse(std::iter::once(part)))
+                    .unwrap_or_default()
+            }
+        }
+    }
+}
+
+fn unparse(items: impl IntoIterator<Item = TokenStream>) -> String {
+    let mut tokens = TokenStream::new();
+    tokens.extend(items);
+    let file: syn::File = syn::parse2(tokens).expect("the Rust emitter produces valid Rust items");
+    prettyplease::unparse(&file)
+}
+
+fn unparse_items(items: Vec<syn::Item>) -> String {
+    prettyplease::unparse(&syn::File {
+        shebang: None,
+        attrs: Vec::new(),
+        items,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{format_source, RustEmitter, RustOptions};
+
+    /// The slices, the threads and the syn trees built without parsing change nothing: the
+    /// text is the formatted token stream the proc-macro gets, byte for byte.
+    #[test]
+    fn sliced_source_is_the_formatted_token_stream() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut manifests = vec![("big".to_string(), lua_testkit::synthetic::manifest(200))];
+        for dir in [
+            root.join("tests/corpus/valid"),
+            root.join("../../manifests"),
+        ] {
+            for entry in std::fs::read_dir(&dir).expect("manifest directory") {
+                let path = entry.expect("directory entry").path();
+                if path.extension().is_some_and(|e| e == "yaml") {
+                    let text = std::fs::read_to_string(&path).expect("readable manifest");
+                    manifests.push((path.display().to_string(), text));
+                }
+            }
+        }
+        assert!(
+            manifests.len() > 3,
+            "the corpus and the examples were found"
+        );
+        for (name, text) in &manifests {
+            let device = crate::load_str(name, text).expect("valid manifest");
+            for (types_only, agent) in [(false, false), (false, true), (true, false)] {
+                let options = RustOptions {
+                    types_only,
+                    agent,
+                    ..RustOptions::default()
+                };
+                let emitter = RustEmitter::with_options(&device, options);
+                let whole = format_source(emitter.tokens(), name);
+                assert!(
+                    emitter.source() == whole,
+                    "{name} (types_only {types_only}, agent {agent}): sliced source differs"
+                );
+            }
+        }
+    }
+}
