@@ -88,6 +88,35 @@ pub const SUBSCRIPTIONS: [(Suffix, Qos); 6] = [
 /// subscribe, publish the retained public status, publish the registration. The heartbeat
 /// starts after these. `timestamp` is ISO-8601 UTC ([`crate::timestamp::iso8601`]).
 pub fn after_connack(id: &Identity<'_>, commands: Vec<CommandSpec>, timestamp: &str) -> [Step; 3] {
+    let registration = serde_json::to_vec(&registration(id, commands))
+        .expect("protocol messages always serialize");
+    steps(id, timestamp, registration)
+}
+
+/// [`after_connack`] for a device that carries its command list as JSON text, as firmware
+/// does (luagen writes the list it computed): the text goes into the registration verbatim,
+/// so the chip holds no code to parse and re-serialize command specs.
+pub fn after_connack_json(id: &Identity<'_>, commands_json: &str, timestamp: &str) -> [Step; 3] {
+    let mut registration = serde_json::to_vec(&registration(id, Vec::new()))
+        .expect("protocol messages always serialize");
+    // `commands` is the last field: its `[]}` gives way to the list.
+    debug_assert!(registration.ends_with(b"[]}"));
+    registration.truncate(registration.len() - 3);
+    registration.extend_from_slice(commands_json.as_bytes());
+    registration.push(b'}');
+    steps(id, timestamp, registration)
+}
+
+fn registration(id: &Identity<'_>, commands: Vec<CommandSpec>) -> Registration {
+    Registration {
+        status: Presence::Online,
+        api_key: id.api_key.into(),
+        group: id.group.map(Into::into),
+        commands,
+    }
+}
+
+fn steps(id: &Identity<'_>, timestamp: &str, registration: Vec<u8>) -> [Step; 3] {
     let subscriptions = SUBSCRIPTIONS
         .iter()
         .map(|&(suffix, qos)| Subscription {
@@ -100,16 +129,15 @@ pub fn after_connack(id: &Identity<'_>, commands: Vec<CommandSpec>, timestamp: &
         timestamp: timestamp.into(),
         group: id.group.map(Into::into),
     };
-    let registration = Registration {
-        status: Presence::Online,
-        api_key: id.api_key.into(),
-        group: id.group.map(Into::into),
-        commands,
-    };
     [
         Step::Subscribe(subscriptions),
         Step::Publish(publication(id.topics, Suffix::Status, &status, true)),
-        Step::Publish(publication(id.topics, Suffix::Status, &registration, false)),
+        Step::Publish(Publication {
+            topic: id.topics.topic(Suffix::Status),
+            payload: registration,
+            qos: Qos::AtLeastOnce,
+            retain: false,
+        }),
     ]
 }
 
@@ -209,6 +237,39 @@ mod tests {
             json!({"status":"online","apiKey":"k3y","group":"g","commands":[{"name":"echo","description":"Echo"}]})
         );
         assert!(!alloc::format!("{reg:?}").contains("k3y"));
+    }
+
+    #[test]
+    fn a_json_command_list_registers_byte_for_byte_like_the_specs() {
+        let topics = Topics::new("a", "d");
+        let specs = vec![
+            CommandSpec::new("echo", "Echo \"quoted\""),
+            CommandSpec::new("print", "Print")
+                .with_input_schema_json(r#"{"type":"object","required":["z","a"]}"#)
+                .unwrap()
+                .with_timeout_ms(5000)
+                .with_retry(3, 1000),
+        ];
+        let json = serde_json::to_string(&specs).unwrap();
+        for group in [None, Some("g")] {
+            let id = Identity {
+                topics: &topics,
+                api_key: "k\"3y",
+                group,
+            };
+            let (Step::Publish(from_specs), Step::Publish(from_json)) = (
+                &after_connack(&id, specs.clone(), "T")[2],
+                &after_connack_json(&id, &json, "T")[2],
+            ) else {
+                panic!("the third step publishes the registration")
+            };
+            assert_eq!(
+                core::str::from_utf8(&from_json.payload).unwrap(),
+                core::str::from_utf8(&from_specs.payload).unwrap()
+            );
+            assert_eq!(from_json.topic, from_specs.topic);
+            assert!(!from_json.retain);
+        }
     }
 
     #[test]

@@ -68,10 +68,11 @@ impl Device {
                 _ => None,
             })
             .expect("CONNACK");
-        let commands = vec![CommandSpec::new("echo", "Return the payload")];
+        let commands =
+            serde_json::to_string(&[CommandSpec::new("echo", "Return the payload")]).unwrap();
         for step in d
             .session
-            .after_connack(commands, "2025-01-15T10:30:00.000Z")
+            .after_connack(&commands, "2025-01-15T10:30:00.000Z")
         {
             let now = d.now();
             match step {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::codec::{Connect, Will};
 use crate::dedup::DedupConfig;
-use crate::dispatch::{CommandResult, CommandSpec};
+use crate::dispatch::CommandResult;
 use crate::ledger::{Admission, Ledger};
 use crate::message::{Command, Connected, Response, ServerError, TriggerAck, TriggerResult};
 use crate::session::{self, Identity, Publication, Qos, Step};
@@ -119,13 +119,14 @@ impl DeviceSession {
     }
 
     /// Subscribe, retained online status, registration: the steps after every CONNACK.
-    pub fn after_connack(&self, commands: Vec<CommandSpec>, timestamp: &str) -> [Step; 3] {
+    /// `commands_json` is the registration's command list as JSON (what luagen computed).
+    pub fn after_connack(&self, commands_json: &str, timestamp: &str) -> [Step; 3] {
         let id = Identity {
             topics: &self.topics,
             api_key: &self.api_key,
             group: self.group.as_deref(),
         };
-        session::after_connack(&id, commands, timestamp)
+        session::after_connack_json(&id, commands_json, timestamp)
     }
 
     /// What a message on `topic` asks for, at monotonic time `now_ms`.
@@ -319,7 +320,7 @@ mod tests {
             d.on_message("lua/devices/a/other/command", b"{}", 0),
             Inbound::Ignored
         );
-        let Step::Publish(reg) = &d.after_connack(vec![], "T")[2] else {
+        let Step::Publish(reg) = &d.after_connack("[]", "T")[2] else {
             panic!()
         };
         assert!(!reg.retain);

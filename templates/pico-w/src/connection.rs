@@ -312,7 +312,7 @@ async fn talk(
     backoff.connected(now_ms());
     info!("MQTT session up");
 
-    for step in session.after_connack(device.commands(), &timestamp()) {
+    for step in session.after_connack(crate::device::COMMANDS_JSON, &timestamp()) {
         match step {
             Step::Subscribe(subs) => client.subscribe(&subs, now_ms(), &mut out),
             Step::Publish(p) => client.publish(&p, now_ms(), &mut out),
