@@ -110,9 +110,10 @@ impl RustEmitter<'_> {
         match slice {
             Slice::Types(start, end) => {
                 let types = TypeEmitter::new(&self.device.types, rt);
-                unparse(
-                    (start..end).map(|i| types.type_def(TypeId(i), &self.device.types.types[i])),
-                )
+                let items = (start..end)
+                    .flat_map(|i| types.type_items(TypeId(i), &self.device.types.types[i]))
+                    .collect();
+                unparse_items(items)
             }
             Slice::ChecksOpen => {
                 let module = checks.module_with(module, std::iter::empty());

@@ -435,7 +435,9 @@ impl<'a> TypeEmitter<'a> {
         false
     }
 
-    pub fn type_def(&self, id: TypeId, def: &TypeDef) -> TokenStream {
+    /// A type as tokens: how the rarer types (unions, structs with defaults or typed extra
+    /// properties) are written.
+    fn type_def(&self, id: TypeId, def: &TypeDef) -> TokenStream {
         let docs = doc_attrs(def.doc.as_deref());
         let name = type_ident(self.space, id);
         match &def.kind {
