@@ -55,7 +55,9 @@ pub fn load_str(path: impl AsRef<Path>, text: &str) -> Result<Device, Diagnostic
         Ok(parsed) => parsed,
         Err(syntax) => return Err(Diagnostics::new(source, vec![syntax])),
     };
-    problems.extend(structure::check(&root));
+    // The document as JSON, built once: the structural check reads it, then it deserializes.
+    let json = root.to_json();
+    problems.extend(structure::check(&root, &json));
     problems.extend(duplicate_names(&source, &root, "commands", "command"));
     problems.extend(duplicate_names(&source, &root, "triggers", "trigger"));
     let (types, roots, schema_problems) = build_types(&root);
@@ -63,7 +65,7 @@ pub fn load_str(path: impl AsRef<Path>, text: &str) -> Result<Device, Diagnostic
     if !problems.is_empty() {
         return Err(Diagnostics::new(source, problems));
     }
-    let doc: ManifestDoc = match serde_json::from_value(root.to_json()) {
+    let doc: ManifestDoc = match serde_json::from_value(json) {
         Ok(doc) => doc,
         // The structural check validates against the schema generated from ManifestDoc, so
         // this only fires if the two disagree: still a diagnostic, never a panic.

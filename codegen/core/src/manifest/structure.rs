@@ -22,12 +22,12 @@ fn validator() -> &'static (Validator, Value) {
     })
 }
 
-/// Every structural problem of the manifest document, each at its node.
-pub fn check(root: &Node) -> Vec<Diagnostic> {
+/// Every structural problem of the manifest document (`json` is `root` as JSON), each at its
+/// node.
+pub fn check(root: &Node, json: &Value) -> Vec<Diagnostic> {
     let (validator, schema) = validator();
-    let json = root.to_json();
     let mut out = Vec::new();
-    for error in validator.iter_errors(&json) {
+    for error in validator.iter_errors(json) {
         let path = error.instance_path().as_str().to_string();
         out.extend(describe(
             root,

@@ -42,8 +42,18 @@ enum Slice {
     Device(usize),
 }
 
-/// [`RustEmitter::tokens`] formatted, without the provenance header.
-pub(super) fn items(device: &Device, options: &RustOptions) -> String {
+/// [`RustEmitter::tokens`] formatted, after `header`.
+pub(super) fn items(device: &Device, options: &RustOptions, header: String) -> String {
+    let texts = slice_texts(device, options);
+    let mut out = header;
+    out.reserve(texts.iter().map(String::len).sum());
+    for text in texts {
+        out.push_str(&text);
+    }
+    out
+}
+
+fn slice_texts(device: &Device, options: &RustOptions) -> Vec<String> {
     let slices = slices(device, options);
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     if workers < 2 || slices.len() < PARALLEL_FROM {

@@ -94,8 +94,8 @@ impl<'a> RustEmitter<'a> {
     /// [`Self::tokens`] as formatted source, with a header saying where it came from: the
     /// same text as [`format_source`] of the tokens, formatted in slices (see `format`).
     pub fn source(&self) -> String {
-        header(&self.device.source.path().display().to_string())
-            + &format::items(self.device, &self.options)
+        let header = header(&self.device.source.path().display().to_string());
+        format::items(self.device, &self.options, header)
     }
 }
 
