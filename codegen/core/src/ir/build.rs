@@ -124,6 +124,8 @@ pub struct IrBuilder<'a> {
     rust_types: Namer,
     python_types: Namer,
     problems: Vec<Problem>,
+    /// Each distinct `pattern` parsed once, with its error (a catalogue repeats its patterns).
+    patterns: HashMap<String, Option<String>>,
 }
 
 impl<'a> IrBuilder<'a> {
@@ -135,6 +137,7 @@ impl<'a> IrBuilder<'a> {
             rust_types: Namer::new(),
             python_types: Namer::new(),
             problems: Vec::new(),
+            patterns: HashMap::new(),
         }
     }
 
@@ -417,7 +420,7 @@ impl<'a> IrBuilder<'a> {
                     python_name: python.claim(ident::python_snake(wire).to_ascii_uppercase()),
                 })
                 .collect();
-            let doc = doc_of(&Value::Object(map.clone()));
+            let doc = doc_of_map(map);
             Shape::Named {
                 id: self.define(
                     hint,
@@ -558,7 +561,7 @@ impl<'a> IrBuilder<'a> {
                 shape,
             })
             .collect();
-        let doc = doc_of(&Value::Object(map.clone()));
+        let doc = doc_of_map(map);
         let def = UnionDef {
             discriminant,
             variants,
@@ -695,10 +698,20 @@ impl<'a> IrBuilder<'a> {
             .and_then(Value::as_str)
             .map(str::to_string);
         if let Some(p) = &pattern {
-            if let Err(e) = regex_syntax::Parser::new().parse(p) {
+            let error = self
+                .patterns
+                .entry(p.clone())
+                .or_insert_with(|| {
+                    regex_syntax::Parser::new()
+                        .parse(p)
+                        .err()
+                        .map(|e| e.to_string())
+                })
+                .clone();
+            if let Some(e) = error {
                 self.problem(
                     &format!("{ptr}/pattern"),
-                    format!("pattern `{p}` cannot be checked on every target: {}", first_line(&e.to_string())),
+                    format!("pattern `{p}` cannot be checked on every target: {}", first_line(&e)),
                     Some("use plain classes, groups, alternation and repetition; lookaround and backreferences are not available".into()),
                 );
             }
@@ -834,7 +847,7 @@ impl<'a> IrBuilder<'a> {
                 shape,
             });
         }
-        let doc = doc_of(&Value::Object(map.clone()));
+        let doc = doc_of_map(map);
         let def = StructDef { fields, additional };
         Shape::Named {
             id: self.define(hint, ptr, doc, reserved, TypeDefKind::Struct(def)),
@@ -970,9 +983,12 @@ fn infer_type(map: &Map<String, Value>) -> Option<JsonType> {
 }
 
 fn doc_of(schema: &Value) -> Option<String> {
-    schema
-        .get("description")
-        .or_else(|| schema.get("title"))
+    schema.as_object().and_then(doc_of_map)
+}
+
+fn doc_of_map(map: &Map<String, Value>) -> Option<String> {
+    map.get("description")
+        .or_else(|| map.get("title"))
         .and_then(Value::as_str)
         .map(str::to_string)
 }
