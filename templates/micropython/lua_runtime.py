@@ -291,6 +291,10 @@ class Device:
                 except Exception:
                     pass
                 self.link = None
+                # Commands that came on the lost connection were never acknowledged, so the
+                # broker delivers them again on the next one; their packet ids belonged to
+                # this one, where a PUBACK could acknowledge some other message.
+                self.queue = []
                 time.sleep_ms(backoff)  # type: ignore
                 backoff = min(backoff * 2, getattr(self.s.config, "RECONNECT_MAX_MS", 30000))
         if self.link is not None:
