@@ -46,6 +46,19 @@ fn generated_files_per_manifest() {
     }
 }
 
+/// Each path once: a second entry would silently overwrite the first on disk.
+#[test]
+fn every_file_is_written_once() {
+    for manifest in lua_testkit::corpus::valid_manifests() {
+        let project = project(&manifest);
+        let mut paths: Vec<_> = project.files.iter().map(|f| &f.path).collect();
+        let all = paths.len();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(paths.len(), all, "{}: a path repeats", manifest.display());
+    }
+}
+
 #[test]
 fn handlers_are_the_only_user_file() {
     let project = project(&workspace().join("manifests/greenhouse-sensor.yaml"));

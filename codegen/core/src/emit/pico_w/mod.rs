@@ -16,7 +16,8 @@ use crate::emit::rust::{format_source, RustEmitter, RustOptions};
 use crate::ident;
 use crate::model::Device;
 
-/// Files of the `lua-device` core, vendored verbatim into `lua-device/src/`.
+/// Files of the `lua-device` core, vendored verbatim into `lua-device/src/` (`typed.rs` is
+/// vendored with its patterns swapped, below).
 const RUNTIME: &[(&str, &str)] = &[
     (
         "backoff.rs",
@@ -49,10 +50,6 @@ const RUNTIME: &[(&str, &str)] = &[
     (
         "topic.rs",
         include_str!("../../../../../runtime/src/topic.rs"),
-    ),
-    (
-        "typed.rs",
-        include_str!("../../../../../runtime/src/typed.rs"),
     ),
     (
         "mqtt/mod.rs",
