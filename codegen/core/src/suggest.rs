@@ -5,11 +5,13 @@ pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(1);
+    let len = word.chars().count();
+    let limit = (len / 3).max(1);
     candidates
         .into_iter()
         .map(|c| (edit_distance(&word.to_lowercase(), &c.to_lowercase()), c))
-        .filter(|(d, _)| *d <= limit)
+        // Rewriting every character is not a typo: `b` is no misspelling of `a`.
+        .filter(|(d, c)| *d <= limit && *d < len.max(c.chars().count()))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -49,6 +51,8 @@ mod tests {
         assert_eq!(did_you_mean("comands", keys), Some("commands"));
         assert_eq!(did_you_mean("tirggers", keys), Some("triggers"));
         assert_eq!(did_you_mean("colour", keys), None);
+        assert_eq!(did_you_mean("b", ["a"]), None);
+        assert_eq!(did_you_mean("ab", ["a"]), Some("a"));
         assert_eq!(
             did_you_mean("bolean", ["boolean", "integer"]),
             Some("boolean")
