@@ -48,8 +48,9 @@ pub struct Config {
     /// How long graceful shutdown waits for the broker to acknowledge the offline status.
     pub shutdown_timeout: Duration,
     /// Capacity of the [`DeviceEvent`](super::DeviceEvent) stream: how far a listener may fall
-    /// behind before it loses the oldest events. 256 by default. Every slot is allocated up
-    /// front (about 100 bytes each), so a process running thousands of devices sets it low.
+    /// behind before it loses the oldest events. 256 by default. Every slot is allocated when
+    /// the first listener subscribes (about 100 bytes each), so a process running thousands of
+    /// listened-to devices sets it low; a device nobody listens to allocates none.
     pub event_capacity: usize,
     /// Most QoS 1 publications (responses, triggers, status) awaiting the broker's PUBACK at
     /// once; 100 by default, as in rumqttc. Its table is allocated up front (64 bytes a slot).

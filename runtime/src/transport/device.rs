@@ -31,14 +31,14 @@ impl Device {
     /// A device served by `dispatcher` (e.g. generated code).
     pub fn with_dispatcher<D: Dispatch>(config: Config, dispatcher: D) -> DeviceBuilder<D> {
         let (shutdown_tx, shutdown_rx) = mpsc::channel(4);
-        let (events, _) = broadcast::channel(config.event_capacity.max(1));
         let (finished_tx, _) = watch::channel(false);
         let handle = DeviceHandle {
             inner: Arc::new(HandleInner {
                 topics: Topics::new(&config.agent_id, &config.device_name),
                 trigger_ack_timeout: config.trigger_ack_timeout,
                 client: OnceLock::new(),
-                events,
+                events: OnceLock::new(),
+                event_capacity: config.event_capacity.max(1),
                 registered: AtomicBool::new(false),
                 trigger_lock: tokio::sync::Mutex::new(()),
                 ack_slot: Mutex::new(None),
@@ -145,12 +145,24 @@ pub(crate) struct HandleInner {
     pub(crate) topics: Topics,
     trigger_ack_timeout: Duration,
     pub(crate) client: OnceLock<AsyncClient>,
-    pub(crate) events: broadcast::Sender<DeviceEvent>,
+    /// Created by the first [`DeviceHandle::events`]: a broadcast channel allocates all its
+    /// slots up front, and until someone listens every event would be dropped anyway.
+    events: OnceLock<broadcast::Sender<DeviceEvent>>,
+    event_capacity: usize,
     pub(crate) registered: AtomicBool,
     trigger_lock: tokio::sync::Mutex<()>,
     pub(crate) ack_slot: Mutex<Option<oneshot::Sender<TriggerAck>>>,
     shutdown_tx: mpsc::Sender<oneshot::Sender<()>>,
     pub(crate) finished: watch::Sender<bool>,
+}
+
+impl HandleInner {
+    /// Tell the listeners, if any; an event nobody listens to is dropped.
+    pub(crate) fn emit(&self, event: DeviceEvent) {
+        if let Some(events) = self.events.get() {
+            let _ = events.send(event);
+        }
+    }
 }
 
 impl DeviceHandle {
@@ -190,7 +202,10 @@ impl DeviceHandle {
 
     /// A stream of [`DeviceEvent`]s from now on (lagging receivers lose the oldest).
     pub fn events(&self) -> broadcast::Receiver<DeviceEvent> {
-        self.inner.events.subscribe()
+        self.inner
+            .events
+            .get_or_init(|| broadcast::channel(self.inner.event_capacity).0)
+            .subscribe()
     }
 
     /// Whether the device is connected and registered right now.

@@ -69,7 +69,7 @@ impl<D> Context<D> {
     }
 
     fn emit(&self, event: DeviceEvent) {
-        let _ = self.handle.inner.events.send(event);
+        self.handle.inner.emit(event);
     }
 }
 
@@ -262,7 +262,7 @@ pub(crate) async fn run<D: Dispatch>(
 fn finish<D>(ctx: &Context<D>, request: Option<oneshot::Sender<()>>) {
     ctx.handle.inner.registered.store(false, Ordering::SeqCst);
     ctx.handle.inner.finished.send_replace(true);
-    let _ = ctx.handle.inner.events.send(DeviceEvent::Stopped);
+    ctx.handle.inner.emit(DeviceEvent::Stopped);
     if let Some(done) = request {
         let _ = done.send(());
     }
