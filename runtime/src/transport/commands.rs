@@ -94,19 +94,22 @@ fn spawn_publish<D: Dispatch>(ctx: &Arc<Context<D>>, json: String, copies: u32) 
 
 async fn publish<D>(ctx: &Context<D>, json: String, copies: u32) {
     let response = session::response_json(ctx.topics(), json);
-    for _ in 0..copies {
-        let sent = ctx
-            .client
-            .publish(
-                response.topic.clone(),
-                QoS::AtLeastOnce,
-                false,
-                response.payload.clone(),
-            )
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "could not queue a response");
-        }
+    // Only the extra copies are clones: nearly every response goes out once, as itself.
+    for _ in 1..copies {
+        send(ctx, response.topic.clone(), response.payload.clone()).await;
+    }
+    if copies > 0 {
+        send(ctx, response.topic, response.payload).await;
+    }
+}
+
+async fn send<D>(ctx: &Context<D>, topic: String, payload: Vec<u8>) {
+    let sent = ctx
+        .client
+        .publish(topic, QoS::AtLeastOnce, false, payload)
+        .await;
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "could not queue a response");
     }
 }
 
