@@ -5,6 +5,7 @@
 //! `LUA_HEARTBEAT_MS`; prints `ready` once connected and registered; exits 0 after a graceful
 //! shutdown on SIGTERM or SIGINT.
 
+mod logging;
 mod manifest;
 
 use std::io::Write;
@@ -26,12 +27,7 @@ const DEFAULT_MANIFEST: &str = concat!(
 // One thread: the device is I/O-bound, and a second worker only costs memory (RSS).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    logging::init();
     let path = std::env::var("LUA_MANIFEST").unwrap_or_else(|_| DEFAULT_MANIFEST.to_string());
     let source = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let manifest = Manifest::parse(&source).with_context(|| format!("loading {path}"))?;

@@ -2,6 +2,9 @@
 //! as the dynamic-API `conformance-device`, with payload types and checks generated from
 //! `manifests/conformance-device.yaml`. The conformance suite runs the same session on both.
 
+#[path = "../logging.rs"]
+mod logging;
+
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -62,12 +65,7 @@ impl Fixture {
 // One thread: the device is I/O-bound, and a second worker only costs memory (RSS).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    logging::init();
     let mut config = Fixture::config_from_env()?;
     if let Ok(ms) = std::env::var("LUA_HEARTBEAT_MS") {
         config.heartbeat_interval = Duration::from_millis(ms.parse::<u64>()?.max(1));

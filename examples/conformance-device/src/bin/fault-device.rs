@@ -6,6 +6,9 @@
 //! their own and its RSS measures the runtime. Same environment contract as every device
 //! under test: prints `ready` once registered, exits after a graceful shutdown on SIGTERM.
 
+#[path = "../logging.rs"]
+mod logging;
+
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,12 +20,7 @@ use serde_json::{json, Value};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    logging::init();
     // The fault proxy cuts every connection within seconds, so none ever counts as stable:
     // the default policy would back off towards 30 s and the run would measure waiting.
     let config = Config::from_env("fault-device")?.with_backoff(BackoffPolicy {
