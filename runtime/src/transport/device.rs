@@ -116,13 +116,16 @@ impl<D: Dispatch> DeviceBuilder<D> {
             self.handle.clone(),
             self.trigger_results,
         );
-        tokio::spawn(driver::run(
+        // Boxed: the driver future is ~12 KiB (rumqttc's poll future), under tokio's own
+        // boxing threshold, so unboxed every frame that builds its task or moves its stage
+        // holds copies of it, and the stack pages they touch stay resident.
+        tokio::spawn(Box::pin(driver::run(
             eventloop,
             ctx,
             self.config.backoff,
             self.shutdown_rx,
             ready_tx,
-        ));
+        )));
         tokio::spawn(driver::heartbeat(
             self.handle.clone(),
             self.config.heartbeat_interval,
