@@ -14,19 +14,20 @@ use std::sync::Mutex;
 
 use proc_macro2::TokenStream;
 
-use super::checks::CheckEmitter;
+use super::check_trees::CheckTrees;
 use super::device::DeviceEmitter;
-use super::types::TypeEmitter;
-use super::{RustEmitter, RustOptions};
+use super::names::DeviceNames;
+use super::types::TypeTrees;
+use super::RustOptions;
 use crate::ir::TypeId;
 use crate::model::Device;
 
-/// Items per slice: large enough that parsing a slice costs far more than taking one.
+/// Items per slice: large enough that formatting a slice costs far more than taking one.
 const TYPES_PER_SLICE: usize = 32;
 const CHECKS_PER_SLICE: usize = 16;
 
-/// Below this many slices the threads cost more than they save.
-const PARALLEL_FROM: usize = 8;
+/// Below this many payload types, starting threads costs more than it saves.
+const PARALLEL_FROM_TYPES: usize = 256;
 
 /// One independently formatted slice of the device module, in output order.
 #[derive(Clone, Copy, Debug)]
@@ -42,7 +43,7 @@ enum Slice {
     Device(usize),
 }
 
-/// [`RustEmitter::tokens`] formatted, after `header`.
+/// [`super::RustEmitter::tokens`] formatted, after `header`.
 pub(super) fn items(device: &Device, options: &RustOptions, header: String) -> String {
     let texts = slice_texts(device, options);
     let mut out = header;
@@ -56,12 +57,12 @@ pub(super) fn items(device: &Device, options: &RustOptions, header: String) -> S
 fn slice_texts(device: &Device, options: &RustOptions) -> Vec<String> {
     let slices = slices(device, options);
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if workers < 2 || slices.len() < PARALLEL_FROM {
-        let emitter = RustEmitter::with_options(device, options.clone());
-        return slices.iter().map(|s| emitter.format_slice(*s)).collect();
+    if workers < 2 || device.types.types.len() < PARALLEL_FROM_TYPES {
+        let formatter = Formatter::new(device, options);
+        return slices.iter().map(|s| formatter.format(*s)).collect();
     }
     // Tokens are not `Send` (proc_macro2 shares them with `Rc`), so each thread builds its
-    // own emitter from the runtime path's text.
+    // own formatter from the runtime path's text.
     let runtime = options.runtime.to_string();
     let (types_only, agent) = (options.types_only, options.agent);
     let next = AtomicUsize::new(0);
@@ -76,11 +77,11 @@ fn slice_texts(device: &Device, options: &RustOptions) -> Vec<String> {
                     types_only,
                     agent,
                 };
-                let emitter = RustEmitter::with_options(device, options);
+                let formatter = Formatter::new(device, &options);
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(slice) = slices.get(i) else { break };
-                    let text = emitter.format_slice(*slice);
+                    let text = formatter.format(*slice);
                     done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(text);
                 }
             });
@@ -112,28 +113,49 @@ fn slices(device: &Device, options: &RustOptions) -> Vec<Slice> {
     out
 }
 
-impl RustEmitter<'_> {
-    fn format_slice(&self, slice: Slice) -> String {
-        let rt = &self.options.runtime;
-        let checks = CheckEmitter::new(&self.device.types, rt);
+/// Everything one thread needs to format slices, built once.
+struct Formatter<'a> {
+    device: &'a Device,
+    options: &'a RustOptions,
+    names: DeviceNames,
+    types: TypeTrees<'a>,
+    checks: CheckTrees<'a>,
+}
+
+impl<'a> Formatter<'a> {
+    fn new(device: &'a Device, options: &'a RustOptions) -> Self {
+        Self {
+            device,
+            options,
+            names: DeviceNames::new(device),
+            types: TypeTrees::new(&device.types, &options.runtime),
+            checks: CheckTrees::new(&device.types, &options.runtime),
+        }
+    }
+
+    fn format(&self, slice: Slice) -> String {
         let module = &self.names.checks_module;
         match slice {
             Slice::Types(start, end) => {
-                let types = TypeEmitter::new(&self.device.types, rt);
                 let items = (start..end)
-                    .flat_map(|i| types.type_items(TypeId(i), &self.device.types.types[i]))
+                    .flat_map(|i| {
+                        self.types
+                            .type_items(TypeId(i), &self.device.types.types[i])
+                    })
                     .collect();
                 unparse_items(items)
             }
             Slice::ChecksOpen => {
-                let module = checks.module_with(module, std::iter::empty());
+                let module = self.checks.module_with(module, std::iter::empty());
                 let text = unparse_items(vec![syn::Item::Mod(module)]);
                 text.strip_suffix("}\n")
                     .expect("a module's text ends with its closing brace")
                     .to_string()
             }
             Slice::Checks(start, end) => {
-                let impls = (start..end).map(|i| checks.impl_for(TypeId(i))).collect();
+                let impls = (start..end)
+                    .map(|i| self.checks.impl_for(TypeId(i)))
+                    .collect();
                 let module = syn::ItemMod {
                     attrs: Vec::new(),
                     vis: syn::Visibility::Inherited,
@@ -154,19 +176,14 @@ impl RustEmitter<'_> {
             }
             Slice::ChecksClose => "}\n".to_string(),
             Slice::Device(i) => {
-                let device = DeviceEmitter::new(self.device, &self.names, &self.options);
-                device
-                    .part(i)
-                    .map(|part| unparse(std::iter::once(part)))
-                    .unwrap_or_default()
+                let device = DeviceEmitter::new(self.device, &self.names, self.options);
+                device.part(i).map(unparse).unwrap_or_default()
             }
         }
     }
 }
 
-fn unparse(items: impl IntoIterator<Item = TokenStream>) -> String {
-    let mut tokens = TokenStream::new();
-    tokens.extend(items);
+fn unparse(tokens: TokenStream) -> String {
     let file: syn::File = syn::parse2(tokens).expect("the Rust emitter produces valid Rust items");
     prettyplease::unparse(&file)
 }
@@ -184,7 +201,8 @@ mod tests {
     use super::super::{format_source, RustEmitter, RustOptions};
 
     /// The slices, the threads and the syn trees built without parsing change nothing: the
-    /// text is the formatted token stream the proc-macro gets, byte for byte.
+    /// text is the formatted token stream the proc-macro gets, byte for byte. This also
+    /// holds the tree emitters (`check_trees`, `TypeTrees`) to the token emitters.
     #[test]
     fn sliced_source_is_the_formatted_token_stream() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -215,9 +233,13 @@ mod tests {
                 };
                 let emitter = RustEmitter::with_options(&device, options);
                 let whole = format_source(emitter.tokens(), name);
+                let sliced = emitter.source();
+                let first = sliced.lines().zip(whole.lines()).position(|(a, b)| a != b);
                 assert!(
-                    emitter.source() == whole,
-                    "{name} (types_only {types_only}, agent {agent}): sliced source differs"
+                    sliced == whole,
+                    "{name} (types_only {types_only}, agent {agent}): sliced source differs from \
+                     line {:?}",
+                    first.map(|i| i + 1)
                 );
             }
         }

@@ -6,6 +6,7 @@
 //! by default), so it compiles wherever it is pasted and a device depends on one crate.
 
 mod ast;
+mod check_trees;
 mod checks;
 mod device;
 mod format;

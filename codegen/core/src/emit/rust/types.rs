@@ -1,10 +1,11 @@
 //! Payload types: structs, string enums, unions and aliases with serde derives.
 //!
-//! Structs, string enums and aliases (nearly every type) are built as syn trees (see
-//! [`super::ast`]); the rarer shapes are written as tokens and parsed.
+//! Tokens for the proc-macro; for formatting, structs, string enums and aliases (nearly every
+//! type) are also built directly as syn trees (see [`super::ast`]), the rarer shapes parsed
+//! from their tokens. `format::tests` holds the two to the same output for every manifest.
 
 use proc_macro2::{Ident, Literal, TokenStream};
-use quote::{format_ident, quote, ToTokens};
+use quote::{format_ident, quote};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Item, Meta, PathArguments, PathSegment, Type};
 
@@ -18,6 +19,12 @@ use crate::ir::{
 pub(super) struct TypeEmitter<'a> {
     space: &'a TypeSpace,
     rt: &'a TokenStream,
+}
+
+/// The payload types as syn trees (see [`TypeTrees::type_items`]), with what every type's
+/// tree shares built once.
+pub(super) struct TypeTrees<'a> {
+    types: TypeEmitter<'a>,
     /// `<rt>::typed::__private`, the path every runtime type is named through.
     private: syn::Path,
     /// The two derive attributes, for data types and for string enums (`Copy, Eq, Hash`).
@@ -115,7 +122,7 @@ pub(super) fn type_ident(space: &TypeSpace, id: TypeId) -> Ident {
     format_ident!("{}", space.get(id).name.rust)
 }
 
-impl<'a> TypeEmitter<'a> {
+impl<'a> TypeTrees<'a> {
     pub fn new(space: &'a TypeSpace, rt: &'a TokenStream) -> Self {
         let private = syn::parse2(quote!(#rt::typed::__private))
             .expect("the runtime crate is named by a path");
@@ -140,8 +147,7 @@ impl<'a> TypeEmitter<'a> {
         })
         .expect("the as_str skeleton is an impl item");
         Self {
-            space,
-            rt,
+            types: TypeEmitter::new(space, rt),
             private,
             derives: derive(quote!()),
             enum_derives: derive(quote!(Copy, Eq, Hash,)),
@@ -149,19 +155,10 @@ impl<'a> TypeEmitter<'a> {
         }
     }
 
-    pub fn all(&self) -> TokenStream {
-        let mut tokens = TokenStream::new();
-        for (id, def) in self.space.iter() {
-            for item in self.type_items(id, def) {
-                item.to_tokens(&mut tokens);
-            }
-        }
-        tokens
-    }
-
-    /// One type's items (the type, and an impl for enums and defaults) as syn trees.
+    /// One type's items (the type, and an impl for enums and defaults) as syn trees, for
+    /// formatting: the same items as [`Self::all`] writes, without syn parsing them back.
     pub fn type_items(&self, id: TypeId, def: &TypeDef) -> Vec<Item> {
-        let name = type_ident(self.space, id);
+        let name = type_ident(self.types.space, id);
         let docs = doc_attr_list(def.doc.as_deref());
         match &def.kind {
             TypeDefKind::Struct(s) if !has_extras(s) => {
@@ -196,7 +193,7 @@ impl<'a> TypeEmitter<'a> {
                 vec![self.struct_item(docs, &self.derives, name, fields, Some(transparent))]
             }
             _ => {
-                syn::parse2::<syn::File>(self.type_def(id, def))
+                syn::parse2::<syn::File>(self.types.type_def(id, def))
                     .expect("the Rust emitter produces valid Rust items")
                     .items
             }
@@ -342,13 +339,26 @@ impl<'a> TypeEmitter<'a> {
                 _ => value(),
             },
             Shape::Named { id } => {
-                let name = named_type(type_ident(self.space, *id));
+                let name = named_type(type_ident(self.types.space, *id));
                 match owner {
-                    Some(owner) if self.reaches(*id, owner) => p("Box", vec![name]),
+                    Some(owner) if self.types.reaches(*id, owner) => p("Box", vec![name]),
                     _ => name,
                 }
             }
         }
+    }
+}
+
+impl<'a> TypeEmitter<'a> {
+    pub fn new(space: &'a TypeSpace, rt: &'a TokenStream) -> Self {
+        Self { space, rt }
+    }
+
+    /// Every type as tokens, for the proc-macro (quote makes tokens faster than syn prints
+    /// trees).
+    pub fn all(&self) -> TokenStream {
+        let defs = self.space.iter().map(|(id, def)| self.type_def(id, def));
+        quote!(#(#defs)*)
     }
 
     fn private(&self) -> TokenStream {
@@ -435,8 +445,6 @@ impl<'a> TypeEmitter<'a> {
         false
     }
 
-    /// A type as tokens: how the rarer types (unions, structs with defaults or typed extra
-    /// properties) are written.
     fn type_def(&self, id: TypeId, def: &TypeDef) -> TokenStream {
         let docs = doc_attrs(def.doc.as_deref());
         let name = type_ident(self.space, id);
