@@ -65,6 +65,10 @@ fn slice_texts(device: &Device, options: &RustOptions) -> Vec<String> {
     // own formatter from the runtime path's text.
     let runtime = options.runtime.to_string();
     let (types_only, agent) = (options.types_only, options.agent);
+    // The device parts (the handler trait, the dispatch adapter) are the largest slices and
+    // come last: take them first, so no thread is left formatting one alone at the end.
+    let mut order: Vec<usize> = (0..slices.len()).collect();
+    order.sort_by_key(|&i| !matches!(slices[i], Slice::Device(_)));
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<Option<String>>> = Mutex::new(vec![None; slices.len()]);
     std::thread::scope(|scope| {
@@ -78,10 +82,8 @@ fn slice_texts(device: &Device, options: &RustOptions) -> Vec<String> {
                     agent,
                 };
                 let formatter = Formatter::new(device, &options);
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(slice) = slices.get(i) else { break };
-                    let text = formatter.format(*slice);
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let text = formatter.format(slices[i]);
                     done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(text);
                 }
             });
