@@ -13,8 +13,12 @@ use syn::{
     PatWild, Path, PathSegment, ReturnType, Stmt,
 };
 
+/// An identifier; `r#name` makes a raw one, as `format_ident!` does.
 pub fn ident(name: &str) -> Ident {
-    Ident::new(name, Span::call_site())
+    match name.strip_prefix("r#") {
+        Some(raw) => Ident::new_raw(raw, Span::call_site()),
+        None => Ident::new(name, Span::call_site()),
+    }
 }
 
 /// `a::b::c`, or `::a::b::c` when `global`.

@@ -12,10 +12,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use proc_macro2::TokenStream;
-
 use super::check_trees::CheckTrees;
 use super::device::DeviceEmitter;
+use super::device_trees::DeviceTrees;
 use super::names::DeviceNames;
 use super::types::TypeTrees;
 use super::RustOptions;
@@ -122,6 +121,7 @@ struct Formatter<'a> {
     names: DeviceNames,
     types: TypeTrees<'a>,
     checks: CheckTrees<'a>,
+    glue: DeviceTrees<'a>,
 }
 
 impl<'a> Formatter<'a> {
@@ -132,6 +132,7 @@ impl<'a> Formatter<'a> {
             names: DeviceNames::new(device),
             types: TypeTrees::new(&device.types, &options.runtime),
             checks: CheckTrees::new(&device.types, &options.runtime),
+            glue: DeviceTrees::new(device, &options.runtime),
         }
     }
 
@@ -178,16 +179,16 @@ impl<'a> Formatter<'a> {
             }
             Slice::ChecksClose => "}\n".to_string(),
             Slice::Device(i) => {
-                let device = DeviceEmitter::new(self.device, &self.names, self.options);
-                device.part(i).map(unparse).unwrap_or_default()
+                let emitter = DeviceEmitter::new(self.device, &self.names, self.options);
+                let items = self.glue.part(&emitter, i);
+                if items.is_empty() {
+                    String::new()
+                } else {
+                    unparse_items(items)
+                }
             }
         }
     }
-}
-
-fn unparse(tokens: TokenStream) -> String {
-    let file: syn::File = syn::parse2(tokens).expect("the Rust emitter produces valid Rust items");
-    prettyplease::unparse(&file)
 }
 
 fn unparse_items(items: Vec<syn::Item>) -> String {

@@ -9,6 +9,7 @@ mod ast;
 mod check_trees;
 mod checks;
 mod device;
+mod device_trees;
 mod format;
 mod names;
 mod types;

@@ -63,7 +63,7 @@ fn doc_attr(text: String) -> Attribute {
 }
 
 /// [`doc_attrs`] as attributes.
-fn doc_attr_list(doc: Option<&str>) -> Vec<Attribute> {
+pub(super) fn doc_attr_list(doc: Option<&str>) -> Vec<Attribute> {
     doc.map(|doc| {
         doc.lines()
             .map(|line| doc_attr(format!(" {}", line.replace('\0', "\\0"))))
