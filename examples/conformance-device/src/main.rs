@@ -5,10 +5,9 @@
 //! `LUA_HEARTBEAT_MS`; prints `ready` once connected and registered; exits 0 after a graceful
 //! shutdown on SIGTERM or SIGINT.
 
-mod logging;
+mod fixture;
 mod manifest;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +26,7 @@ const DEFAULT_MANIFEST: &str = concat!(
 // One thread: the device is I/O-bound, and a second worker only costs memory (RSS).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    logging::init();
+    fixture::init_logging();
     let path = std::env::var("LUA_MANIFEST").unwrap_or_else(|_| DEFAULT_MANIFEST.to_string());
     let source = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let manifest = Manifest::parse(&source).with_context(|| format!("loading {path}"))?;
@@ -36,10 +35,7 @@ async fn main() -> Result<()> {
     if config.group.is_none() {
         config.group = manifest.group.clone();
     }
-    if let Ok(ms) = std::env::var("LUA_HEARTBEAT_MS") {
-        let ms: u64 = ms.parse().context("LUA_HEARTBEAT_MS")?;
-        config.heartbeat_interval = Duration::from_millis(ms.max(1));
-    }
+    fixture::heartbeat_from_env(&mut config)?;
 
     let mut builder = Device::builder(config);
     let handle = builder.handle();
@@ -52,12 +48,7 @@ async fn main() -> Result<()> {
         });
     }
     let device = builder.connect().await?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "ready")?;
-    stdout.flush()?;
-    drop(stdout);
-    device.run_until_shutdown().await?;
-    Ok(())
+    fixture::serve(device).await
 }
 
 async fn run(

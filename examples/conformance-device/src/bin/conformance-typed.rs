@@ -2,10 +2,9 @@
 //! as the dynamic-API `conformance-device`, with payload types and checks generated from
 //! `manifests/conformance-device.yaml`. The conformance suite runs the same session on both.
 
-#[path = "../logging.rs"]
-mod logging;
+#[path = "../fixture.rs"]
+mod fixture;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -65,11 +64,9 @@ impl Fixture {
 // One thread: the device is I/O-bound, and a second worker only costs memory (RSS).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    logging::init();
+    fixture::init_logging();
     let mut config = Fixture::config_from_env()?;
-    if let Ok(ms) = std::env::var("LUA_HEARTBEAT_MS") {
-        config.heartbeat_interval = Duration::from_millis(ms.parse::<u64>()?.max(1));
-    }
+    fixture::heartbeat_from_env(&mut config)?;
     let slot = Arc::new(OnceLock::new());
     let fixture = Fixture {
         runs: AtomicU64::new(0),
@@ -78,7 +75,5 @@ async fn main() -> Result<()> {
     let builder = fixture.builder(config);
     let _ = slot.set(builder.handle());
     let device = builder.connect().await?;
-    writeln!(std::io::stdout().lock(), "ready")?;
-    device.run_until_shutdown().await?;
-    Ok(())
+    fixture::serve(device).await
 }

@@ -6,10 +6,9 @@
 //! their own and its RSS measures the runtime. Same environment contract as every device
 //! under test: prints `ready` once registered, exits after a graceful shutdown on SIGTERM.
 
-#[path = "../logging.rs"]
-mod logging;
+#[path = "../fixture.rs"]
+mod fixture;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -20,7 +19,7 @@ use serde_json::{json, Value};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    logging::init();
+    fixture::init_logging();
     // The fault proxy cuts every connection within seconds, so none ever counts as stable:
     // the default policy would back off towards 30 s and the run would measure waiting.
     let config = Config::from_env("fault-device")?.with_backoff(BackoffPolicy {
@@ -56,10 +55,5 @@ async fn main() -> Result<()> {
         )
         .connect()
         .await?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "ready")?;
-    stdout.flush()?;
-    drop(stdout);
-    device.run_until_shutdown().await?;
-    Ok(())
+    fixture::serve(device).await
 }
