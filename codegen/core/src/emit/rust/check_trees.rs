@@ -9,7 +9,7 @@ use syn::punctuated::Punctuated;
 use syn::{Arm, Expr, ExprPath, Item, ItemImpl, ItemMod, Pat, PathSegment, QSelf, Stmt};
 
 use super::ast::*;
-use super::checks::{article, join_or};
+use super::checks::{article, check_impl, checks_module, join_or};
 use super::types::type_ident;
 use crate::ir::{
     Additional, Discriminant, JsonType, NumShape, Shape, StructDef, TypeDefKind, TypeId, TypeSpace,
@@ -61,12 +61,8 @@ fn strings<'s>(items: impl IntoIterator<Item = &'s str>) -> Expr {
 
 impl<'a> CheckTrees<'a> {
     pub fn new(space: &'a TypeSpace, rt: &'a TokenStream) -> Self {
-        let skeleton = syn::parse2(quote! {
-            impl Check for super::T {
-                fn check(value: &Value, path: &mut FieldPath) -> ::core::result::Result<(), CommandError> {}
-            }
-        })
-        .expect("the check impl skeleton is an impl item");
+        let skeleton = syn::parse2(check_impl(&quote!(T), TokenStream::new()))
+            .expect("the check impl skeleton is an impl item");
         Self {
             space,
             rt,
@@ -77,17 +73,8 @@ impl<'a> CheckTrees<'a> {
     /// The checks module around `impls` (formatting takes the impls in slices, see
     /// `super::format`).
     pub fn module_with(&self, name: &Ident, impls: impl Iterator<Item = Item>) -> ItemMod {
-        let rt = self.rt;
-        let mut module: ItemMod = syn::parse2(quote! {
-            #[doc(hidden)]
-            #[allow(unused_imports, unused_variables, clippy::all)]
-            mod #name {
-                use #rt::typed::{self, Check, FieldPath};
-                use #rt::typed::__private::serde_json::Value;
-                use #rt::CommandError;
-            }
-        })
-        .expect("the checks module header is a module");
+        let mut module: ItemMod = syn::parse2(checks_module(self.rt, name, TokenStream::new()))
+            .expect("the checks module header is a module");
         if let Some((_, items)) = &mut module.content {
             items.extend(impls);
         }

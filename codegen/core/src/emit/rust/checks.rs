@@ -45,24 +45,9 @@ impl<'a> CheckEmitter<'a> {
                 TypeDefKind::Union(u) => self.union_body(u),
                 TypeDefKind::Alias { shape } => self.check(shape, &quote!(value)),
             };
-            quote! {
-                impl Check for super::#ty {
-                    fn check(value: &Value, path: &mut FieldPath) -> ::core::result::Result<(), CommandError> {
-                        #body
-                    }
-                }
-            }
+            check_impl(&quote!(#ty), body)
         });
-        quote! {
-            #[doc(hidden)]
-            #[allow(unused_imports, unused_variables, clippy::all)]
-            mod #name {
-                use #rt::typed::{self, Check, FieldPath};
-                use #rt::typed::__private::serde_json::Value;
-                use #rt::CommandError;
-                #(#impls)*
-            }
-        }
+        checks_module(rt, name, quote!(#(#impls)*))
     }
 
     /// An expression of type `Result<(), CommandError>` checking `v` (a `&Value`) at `path`.
@@ -257,5 +242,30 @@ pub(super) fn join_or(items: &[String]) -> String {
         [] => String::new(),
         [one] => one.clone(),
         [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// `impl Check for super::#ty` with `body` as the check; both emitters write impls this way.
+pub(super) fn check_impl(ty: &TokenStream, body: TokenStream) -> TokenStream {
+    quote! {
+        impl Check for super::#ty {
+            fn check(value: &Value, path: &mut FieldPath) -> ::core::result::Result<(), CommandError> {
+                #body
+            }
+        }
+    }
+}
+
+/// The private module around the `Check` impls, so its imports never meet the user's.
+pub(super) fn checks_module(rt: &TokenStream, name: &Ident, impls: TokenStream) -> TokenStream {
+    quote! {
+        #[doc(hidden)]
+        #[allow(unused_imports, unused_variables, clippy::all)]
+        mod #name {
+            use #rt::typed::{self, Check, FieldPath};
+            use #rt::typed::__private::serde_json::Value;
+            use #rt::CommandError;
+            #impls
+        }
     }
 }
