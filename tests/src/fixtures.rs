@@ -96,3 +96,33 @@ fn executable_from_messages(stdout: &[u8], bin: &str) -> Result<PathBuf> {
     }
     bail!("no compiler-artifact message for bin `{bin}`")
 }
+
+/// Any manifest's device on the official CPython client (`tests/python/generic_device.py`):
+/// it registers `plan`'s commands and answers each with the plan's reference output.
+pub fn official_generic_device(plan: &crate::plan::Plan) -> Result<DeviceLauncher> {
+    let python = python_venv()?;
+    let script = workspace_root()
+        .join("tests")
+        .join("python")
+        .join("generic_device.py");
+    let manifest = plan.reference_manifest().to_string();
+    Ok(DeviceLauncher::new(
+        "official CPython client",
+        python,
+        &[
+            "-u",
+            script.to_str().context("non-UTF-8 workspace path")?,
+            &manifest,
+        ],
+    ))
+}
+
+/// An example's device binary (`examples/{package}`), built with `profile`.
+pub fn example_device(package: &str, bin: &str, profile: Profile) -> Result<DeviceLauncher> {
+    let binary = cargo_build_binary(package, bin, profile)?;
+    Ok(DeviceLauncher::new(
+        format!("example {package}"),
+        binary,
+        &[],
+    ))
+}

@@ -7,7 +7,8 @@
 //! The conformance kit: a [`device::DeviceLauncher`] starts any implementation as a process,
 //! [`session::run`] drives it through the scripted gateway session behind a
 //! [`proxy::RecordingProxy`], and the resulting [`transcript::Transcript`]s of two
-//! implementations are compared with [`compare::differences`].
+//! implementations are compared with [`compare::differences`]. [`session::run_plan`] runs the
+//! same kind of session derived from any manifest ([`plan::Plan`]).
 
 pub mod compare;
 pub mod conformance;
@@ -20,11 +21,15 @@ pub mod fixtures;
 pub mod gateway;
 pub mod micropython;
 pub mod mosquitto;
+pub mod plan;
+pub mod plan_facts;
 pub mod ports;
 pub mod protocol_facts;
 pub mod proxy;
 pub mod recorder;
+pub mod regex_instance;
 pub mod retained;
+pub mod schema_instance;
 pub mod session;
 pub mod synthetic;
 pub mod tls;

@@ -1,8 +1,10 @@
 //! The scripted gateway session every device implementation runs: connect and register, a
-//! fixed series of commands exercising each part of the protocol, a graceful disconnect, then
-//! a reconnect ended by SIGKILL to see the last will.
+//! series of commands exercising each part of the protocol, a graceful disconnect, then a
+//! reconnect ended by SIGKILL to see the last will.
 //!
-//! Command ids are fixed strings so transcripts of different implementations line up.
+//! [`run`] is the strict session of `manifests/conformance-device.yaml`, whose handlers are
+//! known; [`run_plan`] derives the commands from any manifest ([`Plan`]). Command ids are
+//! fixed strings so transcripts of different implementations line up.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,8 +14,9 @@ use serde_json::{json, Value};
 
 use crate::device::{DeviceEnv, DeviceLauncher, RunningDevice};
 use crate::gateway::{Delivery, Gateway};
+use crate::plan::{self, Call, Plan};
 use crate::proxy::RecordingProxy;
-use crate::recorder::{Direction, Event, Recorder};
+use crate::recorder::{Direction, Event, PublishRecord, Recorder};
 use crate::transcript::{Observed, Transcript, WillObservation};
 use crate::Mosquitto;
 
@@ -66,6 +69,19 @@ pub fn fixture_manifest() -> PathBuf {
 /// Run the whole session against `launcher` and return what was seen. On failure the error
 /// carries the transcript recorded up to that point.
 pub fn run(launcher: &DeviceLauncher) -> Result<Transcript> {
+    run_script(launcher, None)
+}
+
+/// Run the session derived from `plan`'s manifest against `launcher`: each command twice with
+/// the same id (byte-identical answers, the handler's effects once), an unknown command, an
+/// invalid payload, the error and connected events and garbage each followed by a command,
+/// then the graceful disconnect and the SIGKILL. Triggers the device fires on its own are
+/// acknowledged wherever they come.
+pub fn run_plan(launcher: &DeviceLauncher, plan: &Plan) -> Result<Transcript> {
+    run_script(launcher, Some(plan))
+}
+
+fn run_script(launcher: &DeviceLauncher, plan: Option<&Plan>) -> Result<Transcript> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -84,9 +100,13 @@ pub fn run(launcher: &DeviceLauncher) -> Result<Transcript> {
                 agent_id: AGENT_ID.into(),
                 api_key: API_KEY.into(),
                 mqtt_url: proxy.url(),
-                manifest: Some(fixture_manifest()),
+                manifest: Some(plan.map_or_else(fixture_manifest, |p| p.manifest.clone())),
             },
-            prefix: prefix(),
+            prefix: plan.map_or_else(prefix, |p| {
+                format!("lua/devices/{AGENT_ID}/{}/", p.device_name)
+            }),
+            ack_triggers: plan.is_some(),
+            triggers_acked: 0,
             broker,
             recorder,
             gateway: None,
@@ -94,7 +114,10 @@ pub fn run(launcher: &DeviceLauncher) -> Result<Transcript> {
             observed: Vec::new(),
             will: None,
         };
-        let outcome = session.script().await;
+        let outcome = match plan {
+            None => session.script().await,
+            Some(plan) => session.plan_script(plan).await,
+        };
         let transcript = session.transcript();
         match outcome {
             Ok(()) => Ok(transcript),
@@ -117,6 +140,10 @@ struct Session<'a> {
     observer: Option<Gateway>,
     observed: Vec<Observed>,
     will: Option<WillObservation>,
+    /// Acknowledge every trigger met while waiting for something else (manifest-derived
+    /// sessions: a device may fire on its own at any time).
+    ack_triggers: bool,
+    triggers_acked: usize,
 }
 
 impl Session<'_> {
@@ -135,23 +162,137 @@ impl Session<'_> {
         self.abrupt_kill(&mut device).await
     }
 
+    /// The manifest-derived script; see [`run_plan`].
+    async fn plan_script(&mut self, plan: &Plan) -> Result<()> {
+        let port = self.broker.port();
+        self.observer =
+            Some(Gateway::connect(port, "conformance-observer", &["lua/devices/#".into()]).await?);
+        let watched = ["status", "response", "trigger", "heartbeat"].map(|s| self.topic(s));
+        self.gateway = Some(Gateway::connect(port, "conformance-gateway", &watched).await?);
+
+        let mut device = self.start_device().await?;
+        for call in &plan.calls {
+            self.call_twice(call).await?;
+        }
+        self.call(&plan.unknown).await?;
+        if let Some(invalid) = &plan.invalid {
+            self.call(&invalid.call).await?;
+        }
+        let error = json!({"code": "test", "message": "injected"});
+        self.publish_on("error", error.to_string()).await?;
+        self.call(&plan.probe_call(plan::ids::AFTER_ERROR)).await?;
+        let connected = json!({"message": "welcome"});
+        self.publish_on("connected", connected.to_string()).await?;
+        self.call(&plan.probe_call(plan::ids::AFTER_CONNECTED))
+            .await?;
+        self.publish_on("command", "this is not JSON").await?;
+        self.call(&plan.probe_call(plan::ids::AFTER_GARBAGE))
+            .await?;
+        self.graceful_disconnect(&mut device).await?;
+
+        let mut device = self.start_device().await?;
+        self.abrupt_kill(&mut device).await
+    }
+
+    /// Send `call`, then the same id again: the second answer must be the cached first one,
+    /// byte for byte, and nothing the handler did the first time may show up again.
+    async fn call_twice(&mut self, call: &Call) -> Result<()> {
+        let from = self.recorder.entries().len();
+        let first = self.call(call).await?;
+        let first_effects = self.effects_since(from, &call.id).await?;
+        let from = self.recorder.entries().len();
+        let again = self.call(call).await?;
+        if again.payload != first.payload {
+            bail!(
+                "the duplicate of {} was answered with {:?}, not the cached {:?}",
+                call.id,
+                String::from_utf8_lossy(&again.payload),
+                String::from_utf8_lossy(&first.payload)
+            );
+        }
+        for effect in self.effects_since(from, &call.id).await? {
+            let trigger = self.topic("trigger");
+            // A trigger the device fires on its own may fall anywhere; a repeated effect or
+            // any other publish means the handler ran again.
+            if effect.topic != trigger || first_effects.contains(&effect) {
+                bail!(
+                    "the duplicate of {} ran the handler again: it published {effect:?} \
+                     (the first call published {first_effects:?})",
+                    call.id
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The device's publishes after entry `from` up to its response to `id`, responses and
+    /// heartbeats left out: what the handler did that the gateway can see.
+    async fn effects_since(&self, from: usize, id: &str) -> Result<Vec<PublishRecord>> {
+        let response = self.topic("response");
+        let heartbeat = self.topic("heartbeat");
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            let entries = self.recorder.entries();
+            let mut effects = Vec::new();
+            for entry in entries.iter().skip(from) {
+                let Event::Publish(p) = &entry.event else {
+                    continue;
+                };
+                if entry.direction != Direction::DeviceToBroker || p.topic == heartbeat {
+                    continue;
+                }
+                if p.topic != response {
+                    effects.push(p.clone());
+                } else if p.payload.json().is_some_and(|j| j["commandId"] == id) {
+                    return Ok(effects);
+                }
+            }
+            // The gateway can get the response a moment before the proxy records it.
+            if tokio::time::Instant::now() > deadline {
+                bail!("the proxy never recorded the response to {id}");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn call(&mut self, call: &Call) -> Result<Delivery> {
+        self.command(&call.id, &call.command, call.payload.clone())
+            .await
+    }
+
+    /// The first delivery matching `want`; in manifest-derived sessions, triggers met on the
+    /// way are acknowledged (received: true) so the device is not left waiting.
+    async fn expect(&mut self, what: &str, want: impl Fn(&Delivery) -> bool) -> Result<Delivery> {
+        let trigger = self.topic("trigger");
+        let ack_triggers = self.ack_triggers;
+        loop {
+            let found = self
+                .gateway()
+                .expect(what, STEP_TIMEOUT, |d| {
+                    want(d) || (ack_triggers && d.topic == trigger)
+                })
+                .await?;
+            if want(&found) {
+                return Ok(found);
+            }
+            self.triggers_acked += 1;
+            let ack = json!({"triggerId": format!("trig-auto-{}", self.triggers_acked), "received": true});
+            self.publish_on("trigger_ack", ack.to_string()).await?;
+        }
+    }
+
     async fn start_device(&mut self) -> Result<RunningDevice> {
         let mut device = self.launcher.spawn(&self.env)?;
         tokio::task::block_in_place(|| device.wait_ready(STEP_TIMEOUT))?;
         let status = self.topic("status");
-        let gateway = self.gateway();
-        gateway
-            .expect("the public online status", STEP_TIMEOUT, |d| {
-                d.topic == status
-                    && d.json()["status"] == "online"
-                    && d.json().get("apiKey").is_none()
-            })
-            .await?;
-        gateway
-            .expect("the registration (status with apiKey)", STEP_TIMEOUT, |d| {
-                d.topic == status && d.json().get("apiKey").is_some()
-            })
-            .await?;
+        self.expect("the public online status", |d| {
+            d.topic == status && d.json()["status"] == "online" && d.json().get("apiKey").is_none()
+        })
+        .await?;
+        self.expect("the registration (status with apiKey)", |d| {
+            d.topic == status && d.json().get("apiKey").is_some()
+        })
+        .await?;
         Ok(device)
     }
 
@@ -203,11 +344,10 @@ impl Session<'_> {
 
     async fn response(&mut self, id: &str) -> Result<Delivery> {
         let topic = self.topic("response");
-        self.gateway()
-            .expect(&format!("the response to {id}"), STEP_TIMEOUT, |d| {
-                d.topic == topic && d.json()["commandId"] == id
-            })
-            .await
+        self.expect(&format!("the response to {id}"), |d| {
+            d.topic == topic && d.json()["commandId"] == id
+        })
+        .await
     }
 
     async fn trigger_round_trip(&mut self) -> Result<()> {
@@ -242,11 +382,10 @@ impl Session<'_> {
             bail!("{} exited with {status} after SIGTERM", self.launcher.name);
         }
         let topic = self.topic("status");
-        self.gateway()
-            .expect("the offline status after SIGTERM", STEP_TIMEOUT, |d| {
-                d.topic == topic && d.json()["status"] == "offline"
-            })
-            .await?;
+        self.expect("the offline status after SIGTERM", |d| {
+            d.topic == topic && d.json()["status"] == "offline"
+        })
+        .await?;
         self.observe_until("the observer's copy of the offline status", |d| {
             d.topic == topic && d.json()["status"] == "offline"
         })

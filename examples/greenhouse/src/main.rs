@@ -1,7 +1,9 @@
 //! The greenhouse sensor binary: the device of `lib.rs`, configured by `LUA_AGENT_ID`,
 //! `LUA_API_KEY`, `LUA_MQTT_URL`, `LUA_DEVICE_GROUP` and `LUA_DEVICE_NAME`, checking humidity
-//! every 10 s; stops gracefully on Ctrl-C or SIGTERM.
+//! every 10 s; stops gracefully on Ctrl-C or SIGTERM. Prints `ready` on stdout once
+//! connected and registered, the handshake test harnesses and supervisors wait for.
 
+use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -10,7 +12,9 @@ use lua_device::{Config, DeviceEvent, DeviceHandle};
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    // Logs go to stderr: stdout carries only the `ready` line.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
@@ -19,6 +23,7 @@ async fn main() -> Result<()> {
     let sensor = config.device_name.clone();
     let device = greenhouse::connect(config).await?;
     tracing::info!("Sensor online (MQTT)");
+    announce_ready()?;
     let mut events = device.events();
     tokio::spawn(async move {
         while let Ok(event) = events.recv().await {
@@ -50,4 +55,11 @@ async fn watch_humidity(device: DeviceHandle, sensor: String) {
             }
         }
     }
+}
+
+/// `ready` on stdout, flushed: the device is connected and registered.
+fn announce_ready() -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "ready")?;
+    stdout.flush()
 }
