@@ -399,3 +399,102 @@ fn will(t: &Transcript, v: &mut Vec<String>) {
         )
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::recorder::Entry;
+
+    fn plan() -> Plan {
+        let manifest = json!({"name": "probe", "commands": [
+            {"name": "read", "description": "r", "outputSchema": {"type": "object",
+                "properties": {"t": {"type": "number"}, "note": {"type": "string"}},
+                "required": ["t"]}}],
+            "triggers": [{"name": "alert", "description": "a", "payloadSchema": {
+                "type": "object", "properties": {"level": {"type": "integer"}},
+                "required": ["level"]}}]});
+        Plan::from_json(std::path::Path::new("probe.yaml"), &manifest).unwrap()
+    }
+
+    fn transcript(publishes: &[(&str, Value)]) -> Transcript {
+        let prefix = format!("lua/devices/{AGENT_ID}/probe/");
+        Transcript {
+            device: "synthetic".into(),
+            entries: publishes
+                .iter()
+                .map(|(suffix, body)| Entry {
+                    at: Duration::ZERO,
+                    connection: 0,
+                    direction: Direction::DeviceToBroker,
+                    event: Event::Publish(PublishRecord {
+                        topic: format!("{prefix}{suffix}"),
+                        qos: 1,
+                        retain: false,
+                        payload: Payload::Json(body.clone()),
+                    }),
+                })
+                .collect(),
+            prefix,
+            observed: Vec::new(),
+            will: None,
+        }
+    }
+
+    #[test]
+    fn readings_compare_by_shape_and_triggers_are_left_to_the_facts() {
+        let plan = plan();
+        let answer = |data: Value| {
+            (
+                "response",
+                json!({"commandId": "cmd-run-read", "success": true, "data": data}),
+            )
+        };
+        let a = transcript(&[answer(json!({"t": 0}))]);
+        let b = transcript(&[
+            (
+                "trigger",
+                json!({"triggerName": "alert", "payload": {"level": 3}}),
+            ),
+            answer(json!({"t": 21.5, "note": "warm"})),
+        ]);
+        let differences =
+            crate::compare::differences(&comparable(&a, &plan), &comparable(&b, &plan));
+        assert_eq!(differences, vec![]);
+        let c = transcript(&[answer(json!({"t": "warm"}))]);
+        let differences =
+            crate::compare::differences(&comparable(&a, &plan), &comparable(&c, &plan));
+        assert_eq!(differences.len(), 1, "{differences:?}");
+    }
+
+    #[test]
+    fn bad_answers_and_triggers_are_violations() {
+        let plan = plan();
+        let t = transcript(&[
+            ("trigger", json!({"triggerName": "nope", "payload": {}})),
+            (
+                "trigger",
+                json!({"triggerName": "alert", "payload": {"level": "high"}}),
+            ),
+            (
+                "response",
+                json!({"commandId": "cmd-run-read", "success": true, "data": {}}),
+            ),
+            (
+                "response",
+                json!({"commandId": "cmd-run-read", "success": false}),
+            ),
+        ]);
+        let v = violations(&t, &plan);
+        for want in [
+            "#0 trigger {\"payload\":{},\"triggerName\":\"nope\"} is not in the manifest",
+            "#0 trigger alert payload",
+            "cmd-run-read: data {} breaks the outputSchema",
+            "cmd-run-read: a failure carries commandId and a non-empty error",
+            "cmd-unknown: want 1 response(s), got []",
+        ] {
+            assert!(v.iter().any(|v| v.starts_with(want)), "{want}\n{v:#?}");
+        }
+    }
+}

@@ -129,3 +129,25 @@ fn an_answer_of_another_shape_is_told_apart() {
         "{facts:?}"
     );
 }
+
+/// Every manifest in the repository: the session derived from it runs on the official client
+/// and the transcript meets PROTOCOL.md under the plan, so the plan asks nothing of a device
+/// that the reference itself does not do.
+#[test]
+fn the_official_client_meets_the_session_of_every_repository_manifest() {
+    let mut manifests: Vec<_> = std::fs::read_dir(workspace_root().join("manifests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("yaml"))
+        .collect();
+    manifests.sort();
+    assert!(manifests.len() >= 5, "{manifests:?}");
+    for path in manifests {
+        let plan = Plan::from_manifest(&path).unwrap_or_else(|e| panic!("{e:?}"));
+        let official = run(
+            &fixtures::official_generic_device(&plan).expect("official client venv"),
+            &plan,
+        );
+        lua_testkit::conformance::assert_plan_conforms(&official, &plan);
+    }
+}
