@@ -47,6 +47,8 @@ pub mod ids {
     pub const CONCURRENT_ECHO: &str = "cmd-concurrent-echo";
 }
 
+/// How many triggers a manifest-derived session acknowledges before it gives up.
+const MAX_UNPROMPTED_TRIGGERS: usize = 100;
 /// The trigger id the session's gateway acknowledges the device's trigger with.
 pub const TRIGGER_ID: &str = "trig-1";
 /// The payload the session sends to `echo`.
@@ -276,6 +278,10 @@ impl Session<'_> {
                 return Ok(found);
             }
             self.triggers_acked += 1;
+            // Each trigger restarts the wait; a device firing without end must not stall it.
+            if self.triggers_acked > MAX_UNPROMPTED_TRIGGERS {
+                bail!("more than {MAX_UNPROMPTED_TRIGGERS} triggers while waiting for {what}");
+            }
             let ack = json!({"triggerId": format!("trig-auto-{}", self.triggers_acked), "received": true});
             self.publish_on("trigger_ack", ack.to_string()).await?;
         }
