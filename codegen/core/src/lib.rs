@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod model;
 pub mod source;
 mod suggest;
+pub mod validator;
 pub mod yaml;
 
 pub use builder::{BuildError, Builder};

@@ -13,6 +13,7 @@ use crate::manifest::{structure, ManifestDoc, DEFAULT_TIMEOUT_MS};
 use crate::model::{Command, Device, Trigger};
 use crate::source::{SourceFile, Span};
 use crate::suggest::did_you_mean;
+use crate::validator;
 use crate::yaml::{self, Node, NodeKind};
 
 /// Why a manifest could not be loaded.
@@ -195,16 +196,15 @@ fn build_types(root: &Node) -> (crate::ir::TypeSpace, Roots, Vec<Diagnostic>) {
         Some(Value::Object(m)) => m.into_iter().collect(),
         _ => IndexMap::new(),
     };
-    let meta = jsonschema::draft7::meta::validator();
     let meta_valid = |ptr: &str, schema: &Value, problems: &mut Vec<Diagnostic>| -> bool {
         let before = problems.len();
-        for e in meta.iter_errors(schema) {
-            let at = format!("{ptr}{}", e.instance_path().as_str());
+        for e in validator::meta_errors(schema) {
+            let at = format!("{ptr}{}", e.instance_path);
             problems.push(meta_diagnostic(
                 root,
                 &at,
                 schema,
-                e.instance_path().as_str(),
+                &e.instance_path,
                 &e.to_string(),
             ));
         }

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use super::*;
 use crate::ident::{self, Namer};
 use crate::suggest::did_you_mean;
+use crate::validator::{Dialect, Validator};
 
 /// A schema problem at a JSON pointer into the manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -314,14 +315,13 @@ impl<'a> IrBuilder<'a> {
             let defs: Map<String, Value> = self.definitions.clone().into_iter().collect();
             m.insert("definitions".into(), Value::Object(defs));
         }
-        if let Ok(v) = jsonschema::draft7::new(&with_defs) {
-            if let Some(e) = v.iter_errors(default).next() {
-                self.problem(
-                    &format!("{ptr}/default"),
-                    format!("default `{default}` does not match its own schema: {e}"),
-                    None,
-                );
-            }
+        let errors = Validator::new(&with_defs, Dialect::Draft7).errors(default);
+        if let Some(e) = errors.first() {
+            self.problem(
+                &format!("{ptr}/default"),
+                format!("default `{default}` does not match its own schema: {e}"),
+                None,
+            );
         }
     }
 

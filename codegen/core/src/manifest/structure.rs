@@ -3,55 +3,38 @@
 
 use std::sync::OnceLock;
 
-use jsonschema::error::{TypeKind, ValidationErrorKind};
-use jsonschema::Validator;
 use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
 use crate::manifest::manifest_schema;
 use crate::suggest::did_you_mean;
+use crate::validator::{Dialect, Error, Kind, Validator};
 use crate::yaml::{pointer_segments, Node, NodeKind};
 
-fn validator() -> &'static (Validator, Value) {
-    static VALIDATOR: OnceLock<(Validator, Value)> = OnceLock::new();
-    VALIDATOR.get_or_init(|| {
-        let schema = manifest_schema();
-        let validator = jsonschema::draft202012::new(&schema)
-            .expect("the generated manifest schema is a valid JSON Schema");
-        (validator, schema)
-    })
+fn schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(manifest_schema)
 }
 
 /// Every structural problem of the manifest document (`json` is `root` as JSON), each at its
 /// node.
 pub fn check(root: &Node, json: &Value) -> Vec<Diagnostic> {
-    let (validator, schema) = validator();
-    let mut out = Vec::new();
-    for error in validator.iter_errors(json) {
-        let path = error.instance_path().as_str().to_string();
-        out.extend(describe(
-            root,
-            schema,
-            &path,
-            error.kind(),
-            &error.to_string(),
-        ));
-    }
-    out
+    let schema = schema();
+    Validator::new(schema, Dialect::Draft2020)
+        .errors(json)
+        .iter()
+        .flat_map(|error| describe(root, schema, error))
+        .collect()
 }
 
-fn describe(
-    root: &Node,
-    schema: &Value,
-    path: &str,
-    kind: &ValidationErrorKind,
-    fallback: &str,
-) -> Vec<Diagnostic> {
+fn describe(root: &Node, schema: &Value, error: &Error) -> Vec<Diagnostic> {
+    let path = error.instance_path.as_str();
+    let fallback = error.to_string();
     let node = root.pointer(path);
     let value_span = node.map_or(root.span, |n| n.span);
     let what = describe_path(path);
-    match kind {
-        ValidationErrorKind::AdditionalProperties { unexpected } => {
+    match &error.kind {
+        Kind::AdditionalProperties { unexpected } => {
             let allowed = allowed_keys(schema, path);
             unexpected
                 .iter()
@@ -67,8 +50,8 @@ fn describe(
                 })
                 .collect()
         }
-        ValidationErrorKind::Required { property } => {
-            let key = property.as_str().unwrap_or_default();
+        Kind::Required { property } => {
+            let key = property;
             // An empty document has no node to point into; the start of the file is clearest.
             let span = match node.map(|n| &n.kind) {
                 Some(NodeKind::Map(_)) => {
@@ -81,7 +64,7 @@ fn describe(
                 format!("missing required key `{key}` in {what}"),
             )]
         }
-        ValidationErrorKind::Pattern { .. } => {
+        Kind::Pattern { .. } => {
             let value = node.and_then(Node::as_str).unwrap_or_default();
             let message = match last_segment(path).as_deref() {
                 Some("name") if path == "/name" => format!(
@@ -94,23 +77,18 @@ fn describe(
                     "{what} name `{value}` is not a snake_case identifier (lowercase letters, digits and single underscores, starting with a letter), e.g. `read_environment`",
                     what = if path.starts_with("/triggers") { "trigger" } else { "command" }
                 ),
-                _ => fallback.to_string(),
+                _ => fallback,
             };
             vec![Diagnostic::error(value_span, message)]
         }
-        ValidationErrorKind::Type { kind } => {
-            let expected = match kind {
-                TypeKind::Single(t) => t.to_string(),
-                // `Option<T>` fields also allow null; saying so would only distract.
-                TypeKind::Multiple(ts) => {
-                    let names: Vec<String> = ts
-                        .iter()
-                        .map(|t| t.to_string())
-                        .filter(|t| t != "null")
-                        .collect();
-                    names.join(" or ")
-                }
-            };
+        Kind::Type { expected } => {
+            // `Option<T>` fields also allow null; saying so would only distract.
+            let names: Vec<&str> = expected
+                .iter()
+                .map(String::as_str)
+                .filter(|t| expected.len() == 1 || *t != "null")
+                .collect();
+            let expected = names.join(" or ");
             vec![Diagnostic::error(
                 value_span,
                 format!(
@@ -120,27 +98,25 @@ fn describe(
                 ),
             )]
         }
-        ValidationErrorKind::Minimum { limit }
-        | ValidationErrorKind::ExclusiveMinimum { limit } => {
+        Kind::Minimum { limit } | Kind::ExclusiveMinimum { limit } => {
             vec![Diagnostic::error(
                 value_span,
                 format!("{what} must be at least {limit}, found {}", found(node)),
             )]
         }
-        ValidationErrorKind::Maximum { limit }
-        | ValidationErrorKind::ExclusiveMaximum { limit } => {
+        Kind::Maximum { limit } | Kind::ExclusiveMaximum { limit } => {
             vec![Diagnostic::error(
                 value_span,
                 format!("{what} must be at most {limit}, found {}", found(node)),
             )]
         }
-        ValidationErrorKind::MinLength { .. } => {
+        Kind::MinLength { .. } => {
             vec![Diagnostic::error(
                 value_span,
                 format!("{what} must not be empty"),
             )]
         }
-        ValidationErrorKind::MaxLength { limit } => {
+        Kind::MaxLength { limit } => {
             vec![Diagnostic::error(
                 value_span,
                 format!("{what} must be at most {limit} characters long"),
@@ -148,32 +124,20 @@ fn describe(
         }
         // `Option<Struct>` fields are `anyOf: [Struct, null]`: the useful errors are the
         // ones of the branch that is not a bare type mismatch.
-        ValidationErrorKind::AnyOf { context } => {
-            let is_null_branch = |errors: &Vec<jsonschema::ValidationError<'static>>| {
-                errors.iter().any(|e| {
-                    matches!(e.kind(), ValidationErrorKind::Type { kind: TypeKind::Single(t) } if t.to_string() == "null")
-                })
+        Kind::AnyOf { context } => {
+            let is_null_branch = |errors: &Vec<Error>| {
+                errors
+                    .iter()
+                    .any(|e| matches!(&e.kind, Kind::Type { expected } if expected == &["null"]))
             };
             let branch = context
                 .iter()
-                .find(|errors| {
-                    !errors
-                        .iter()
-                        .all(|e| matches!(e.kind(), ValidationErrorKind::Type { .. }))
-                })
+                .find(|errors| !errors.iter().all(|e| matches!(e.kind, Kind::Type { .. })))
                 .or_else(|| context.iter().find(|errors| !is_null_branch(errors)));
             match branch {
                 Some(errors) => errors
                     .iter()
-                    .flat_map(|e| {
-                        describe(
-                            root,
-                            schema,
-                            e.instance_path().as_str(),
-                            e.kind(),
-                            &e.to_string(),
-                        )
-                    })
+                    .flat_map(|e| describe(root, schema, e))
                     .collect(),
                 None => vec![Diagnostic::error(value_span, format!("{what}: {fallback}"))],
             }
