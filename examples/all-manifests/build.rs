@@ -35,6 +35,16 @@ fn main() -> Result<(), luagen::BuildError> {
             "pub mod {module} {{ include!(concat!(env!(\"OUT_DIR\"), \"/{module}.rs\")); }}"
         )
         .unwrap();
+        // The Pico W's payload types: the same checks, serde swapped for generated JSON
+        // readers and writers, held here to the serde derives.
+        let chip = luagen::emit::pico_w::PicoWProject::new(&device).payloads();
+        std::fs::write(out_dir.join(format!("{module}_chip.rs")), chip)
+            .expect("OUT_DIR is writable");
+        writeln!(
+            all,
+            "pub mod {module}_chip {{ include!(concat!(env!(\"OUT_DIR\"), \"/{module}_chip.rs\")); }}"
+        )
+        .unwrap();
         let roots = device
             .commands
             .iter()
@@ -58,7 +68,7 @@ fn main() -> Result<(), luagen::BuildError> {
             let schema = device.standalone_schema(schema).to_string();
             writeln!(
                 table,
-                "        Case {{ device: {:?}, ty: {ty:?}, schema: {schema:?}, check: |v| <{module}::{ty} as lua_device::typed::Check>::check(v, &mut lua_device::typed::FieldPath::root()), round_trip: |v| round_trip::<{module}::{ty}>(v) }},",
+                "        Case {{ device: {:?}, ty: {ty:?}, schema: {schema:?}, check: |v| <{module}::{ty} as lua_device::typed::Check>::check(v, &mut lua_device::typed::FieldPath::root()), round_trip: |v| round_trip::<{module}::{ty}>(v), chip_round_trip: |v| chip_round_trip::<{module}_chip::{ty}>(v) }},",
                 device.name
             )
             .unwrap();

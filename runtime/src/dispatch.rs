@@ -5,16 +5,24 @@
 //! deduplication, the response message); an implementation only maps a command name and its
 //! JSON payload to a result.
 
+#[cfg(feature = "serde")]
 use alloc::borrow::Cow;
+#[cfg(feature = "serde")]
 use alloc::boxed::Box;
-use alloc::string::{String, ToString};
+use alloc::string::String;
+#[cfg(feature = "serde")]
+use alloc::string::ToString;
+#[cfg(feature = "serde")]
 use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "serde")]
 use serde_json::value::RawValue;
-use serde_json::Value;
+
+use crate::value::Value;
 
 /// What a handler returns: `Ok(None)` is a success without `data`.
 pub type CommandResult = Result<Option<Value>, CommandError>;
@@ -40,7 +48,9 @@ pub type CommandResult = Result<Option<Value>, CommandError>;
 /// - Calls may overlap: the transport runs several commands at once, so shared state needs
 ///   its own synchronisation.
 pub trait Dispatch: Send + Sync + 'static {
-    /// The commands to register, in order.
+    /// The commands to register, in order. (Without `serde` there are no specs: firmware
+    /// registers the list luagen wrote as JSON.)
+    #[cfg(feature = "serde")]
     fn commands(&self) -> Vec<CommandSpec>;
 
     /// Run `command` with `payload` (see the trait docs for what must happen inside).
@@ -53,6 +63,7 @@ pub trait Dispatch: Send + Sync + 'static {
 /// across threads should accept this trait.
 pub trait LocalDispatch {
     /// The commands to register, in order.
+    #[cfg(feature = "serde")]
     fn commands(&self) -> Vec<CommandSpec>;
 
     /// Run `command` with `payload`; same contract as [`Dispatch::dispatch`].
@@ -60,6 +71,7 @@ pub trait LocalDispatch {
 }
 
 impl<T: Dispatch> LocalDispatch for T {
+    #[cfg(feature = "serde")]
     fn commands(&self) -> Vec<CommandSpec> {
         Dispatch::commands(self)
     }
@@ -74,6 +86,7 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 
 /// One command as registered with the gateway:
 /// `{"name","description","inputSchema"?,"timeoutMs"?,"retry"?}`.
+#[cfg(feature = "serde")]
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CommandSpec {
@@ -95,14 +108,17 @@ pub struct CommandSpec {
     pub retry: Option<Retry>,
 }
 
+#[cfg(feature = "serde")]
 fn default_timeout() -> u64 {
     DEFAULT_TIMEOUT_MS
 }
 
+#[cfg(feature = "serde")]
 fn is_default_timeout(ms: &u64) -> bool {
     *ms == DEFAULT_TIMEOUT_MS
 }
 
+#[cfg(feature = "serde")]
 impl CommandSpec {
     /// A command with no input schema, the default timeout and no retry.
     pub fn new(
@@ -154,6 +170,7 @@ impl CommandSpec {
     }
 }
 
+#[cfg(feature = "serde")]
 impl PartialEq for CommandSpec {
     fn eq(&self, other: &Self) -> bool {
         self.name == other.name
@@ -166,8 +183,9 @@ impl PartialEq for CommandSpec {
 }
 
 /// The gateway's retry policy for one command: `{"maxAttempts","backoffMs"}`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 pub struct Retry {
     /// Attempts in total, the first one included.
     pub max_attempts: u32,
@@ -261,8 +279,9 @@ impl From<String> for CommandError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use alloc::string::ToString;
 
+    #[cfg(feature = "serde")]
     #[test]
     fn spec_serializes_only_what_differs_from_defaults() {
         let plain = CommandSpec::new("echo", "Return the payload");
@@ -284,7 +303,7 @@ mod tests {
         assert_eq!(back, full);
         assert_eq!(
             full.input_schema_value(),
-            Some(json!({"type":"object","properties":{"ms":{"type":"integer"}}}))
+            Some(serde_json::json!({"type":"object","properties":{"ms":{"type":"integer"}}}))
         );
     }
 

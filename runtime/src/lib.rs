@@ -15,6 +15,7 @@ extern crate alloc;
 pub mod backoff;
 pub mod dedup;
 pub mod dispatch;
+pub mod json;
 pub mod ledger;
 pub mod message;
 pub mod mqtt;
@@ -22,13 +23,16 @@ pub mod session;
 pub mod timestamp;
 pub mod topic;
 pub mod typed;
+pub mod value;
 
 #[cfg(feature = "agent")]
 pub mod agent;
 #[cfg(feature = "std")]
 pub mod transport;
 
-pub use dispatch::{CommandError, CommandResult, CommandSpec, Dispatch, LocalDispatch, Retry};
+#[cfg(feature = "serde")]
+pub use dispatch::CommandSpec;
+pub use dispatch::{CommandError, CommandResult, Dispatch, LocalDispatch, Retry};
 #[cfg(feature = "macros")]
 pub use luagen_macros::lua_device;
 #[cfg(feature = "std")]

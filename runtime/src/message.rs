@@ -1,31 +1,41 @@
 //! The JSON messages on the wire, with their exact shapes.
+//!
+//! Each message is read and written here by hand, over [`crate::value`], so the host (serde_json)
+//! and the chip (the core's own `json`) share one definition of every field name and shape. The
+//! serde derives, with the `serde` feature, are for the host's gateway side and tests; they
+//! produce the same text.
 
 use alloc::string::{String, ToString};
+#[cfg(feature = "serde")]
 use alloc::vec::Vec;
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
-use crate::dispatch::{CommandError, CommandResult, CommandSpec};
+#[cfg(feature = "serde")]
+use crate::dispatch::CommandSpec;
+use crate::dispatch::{CommandError, CommandResult};
+use crate::json::write_str;
+use crate::value::{self, Map, Value};
 
 /// A command from the agent, on `command`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 pub struct Command {
     /// Unique per command; the response carries it back and deduplication keys on it.
     pub command_id: String,
     /// The command name.
     pub command: String,
     /// The handler's input; `{}` when the message has none, like the official client.
-    #[serde(default = "empty_object")]
+    #[cfg_attr(feature = "serde", serde(default = "value::empty_object"))]
     pub payload: Value,
     /// The gateway's timeout for this call, in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub timeout: Option<u64>,
-}
-
-fn empty_object() -> Value {
-    Value::Object(Map::new())
 }
 
 /// A message on `command` that is not a usable command.
@@ -41,16 +51,24 @@ impl Command {
     /// Parse a `command` message. Anything short of a command is [`Rejected`], carrying the
     /// `commandId` whenever it is a string, so the device can answer instead of staying silent.
     pub fn parse(bytes: &[u8]) -> Result<Command, Rejected> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| Rejected {
+        let value = value::from_slice(bytes).map_err(|e| Rejected {
             command_id: None,
             error: CommandError::Malformed {
                 reason: alloc::format!("not JSON ({e})"),
             },
         })?;
-        let command_id = value
-            .get("commandId")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let Value::Object(mut map) = value else {
+            return Err(Rejected {
+                command_id: None,
+                error: CommandError::Malformed {
+                    reason: "commandId is missing or not a string".to_string(),
+                },
+            });
+        };
+        let command_id = match map.remove("commandId") {
+            Some(Value::String(id)) => Some(id),
+            _ => None,
+        };
         let reject = |reason: &str| Rejected {
             command_id: command_id.clone(),
             error: CommandError::Malformed {
@@ -60,34 +78,45 @@ impl Command {
         if command_id.is_none() {
             return Err(reject("commandId is missing or not a string"));
         }
-        match value.get("command") {
-            Some(Value::String(_)) => {}
+        let command = match map.remove("command") {
+            Some(Value::String(c)) => c,
             Some(_) => return Err(reject("command is not a string")),
             None => return Err(reject("command is missing")),
-        }
-        if value
-            .get("timeout")
-            .is_some_and(|t| !t.is_null() && !t.is_u64())
-        {
-            return Err(reject("timeout is not a whole number of milliseconds"));
-        }
-        serde_json::from_value(value).map_err(|e| reject(&e.to_string()))
+        };
+        let timeout = match map.remove("timeout") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.is_u64() => n.as_u64(),
+            Some(_) => return Err(reject("timeout is not a whole number of milliseconds")),
+        };
+        Ok(Command {
+            command_id: command_id.unwrap_or_default(),
+            command,
+            payload: map.remove("payload").unwrap_or_else(value::empty_object),
+            timeout,
+        })
     }
 }
 
 /// The device's answer, on `response`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 pub struct Response {
     /// The command's id.
     pub command_id: String,
     /// Whether the handler succeeded.
     pub success: bool,
     /// The handler's value; absent when it returned none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub data: Option<Value>,
     /// The failure message; present exactly when `success` is false.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub error: Option<String>,
 }
 
@@ -115,71 +144,194 @@ impl Response {
         }
     }
 
-    /// The exact bytes to publish.
+    /// The exact bytes to publish: `{"commandId","success","data"?,"error"?}`.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a Response always serializes")
+        let mut out = String::from("{\"commandId\":");
+        write_str(&mut out, &self.command_id);
+        out.push_str(if self.success {
+            ",\"success\":true"
+        } else {
+            ",\"success\":false"
+        });
+        if let Some(data) = &self.data {
+            out.push_str(",\"data\":");
+            value::write(&mut out, data);
+        }
+        if let Some(error) = &self.error {
+            out.push_str(",\"error\":");
+            write_str(&mut out, error);
+        }
+        out.push('}');
+        out
     }
 }
 
 /// A device-to-agent event, on `trigger`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 pub struct Trigger {
     /// snake_case trigger name.
     pub trigger_name: String,
     /// The event's data; `{}` when there is none.
-    #[serde(default = "empty_object")]
+    #[cfg_attr(feature = "serde", serde(default = "value::empty_object"))]
     pub payload: Value,
 }
 
+impl Trigger {
+    /// `{"triggerName","payload"}`.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{\"triggerName\":");
+        write_str(&mut out, &self.trigger_name);
+        out.push_str(",\"payload\":");
+        value::write(&mut out, &self.payload);
+        out.push('}');
+        out
+    }
+}
+
+/// The members of a gateway message, or `None` when it is not an object.
+fn object(bytes: &[u8]) -> Option<Map<String, Value>> {
+    match value::from_slice(bytes).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// An optional string member: `Some(None)` when absent or null, `None` when not a string.
+fn opt_string(map: &mut Map<String, Value>, key: &str) -> Option<Option<String>> {
+    match map.remove(key) {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(s)) => Some(Some(s)),
+        Some(_) => None,
+    }
+}
+
 /// The gateway's receipt of a trigger, on `trigger_ack`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 pub struct TriggerAck {
     /// The gateway's id for the trigger.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub trigger_id: String,
     /// Whether the gateway accepted it.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub received: bool,
     /// Why it was not accepted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub error: Option<String>,
 }
 
+impl TriggerAck {
+    /// Read a `trigger_ack` message; every field may be missing.
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        let mut map = object(bytes)?;
+        Some(Self {
+            trigger_id: match map.remove("triggerId") {
+                None => String::new(),
+                Some(Value::String(s)) => s,
+                Some(_) => return None,
+            },
+            received: match map.remove("received") {
+                None => false,
+                Some(Value::Bool(b)) => b,
+                Some(_) => return None,
+            },
+            error: opt_string(&mut map, "error")?,
+        })
+    }
+}
+
 /// What the agent made of a trigger, on `trigger_result`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 pub struct TriggerResult {
     /// The trigger this is about.
     pub trigger_name: String,
     /// Anything the agent returned.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub result: Value,
 }
 
+impl TriggerResult {
+    /// Read a `trigger_result` message.
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        let mut map = object(bytes)?;
+        let Some(Value::String(trigger_name)) = map.remove("triggerName") else {
+            return None;
+        };
+        Some(Self {
+            trigger_name,
+            result: map.remove("result").unwrap_or(Value::Null),
+        })
+    }
+}
+
 /// A server-side error, on `error`. Fields are optional: the gateway's shape is not pinned.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct ServerError {
     /// Machine-readable code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub code: Option<String>,
     /// Human-readable text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub message: Option<String>,
+}
+
+impl ServerError {
+    /// Read an `error` message; one that is not the expected object becomes its text.
+    pub fn parse(bytes: &[u8]) -> Self {
+        let parsed = object(bytes).and_then(|mut map| {
+            Some(Self {
+                code: opt_string(&mut map, "code")?,
+                message: opt_string(&mut map, "message")?,
+            })
+        });
+        parsed.unwrap_or_else(|| Self {
+            code: None,
+            message: Some(String::from_utf8_lossy(bytes).into()),
+        })
+    }
 }
 
 /// The gateway's confirmation, on `connected`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Connected {
     /// Optional greeting.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub message: Option<String>,
 }
 
+impl Connected {
+    /// Read a `connected` message; anything unexpected is a confirmation without a greeting.
+    pub fn parse(bytes: &[u8]) -> Self {
+        let message = object(bytes).and_then(|mut map| opt_string(&mut map, "message"));
+        Self {
+            message: message.flatten(),
+        }
+    }
+}
+
 /// Online or offline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Presence {
     /// Connected and registered.
     Online,
@@ -187,22 +339,68 @@ pub enum Presence {
     Offline,
 }
 
+impl Presence {
+    /// The wire text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Online => "online",
+            Presence::Offline => "offline",
+        }
+    }
+}
+
 /// The retained public status, on `status`: `{"status","timestamp","group"?}`. No secrets.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct PublicStatus {
     /// Online or offline.
     pub status: Presence,
     /// ISO-8601 UTC.
     pub timestamp: String,
     /// The device group, only when set (and never on offline messages).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub group: Option<String>,
+}
+
+impl PublicStatus {
+    /// The exact bytes to publish.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{\"status\":\"");
+        out.push_str(self.status.as_str());
+        out.push_str("\",\"timestamp\":");
+        write_str(&mut out, &self.timestamp);
+        if let Some(group) = &self.group {
+            out.push_str(",\"group\":");
+            write_str(&mut out, group);
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// The registration, also on `status`, up to its command list:
+/// `{"status":"online","apiKey","group":<string or null>,"commands":` — the caller appends the
+/// list and `}`. It carries the API key: never retain it, never log it.
+pub fn registration_head(api_key: &str, group: Option<&str>) -> String {
+    let mut out = String::from("{\"status\":\"online\",\"apiKey\":");
+    write_str(&mut out, api_key);
+    out.push_str(",\"group\":");
+    match group {
+        Some(g) => write_str(&mut out, g),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"commands\":");
+    out
 }
 
 /// The non-retained registration, also on `status`:
 /// `{"status":"online","apiKey","group":<string or null>,"commands":[...]}`.
 ///
 /// It carries the API key: never retain it, never log it.
+#[cfg(feature = "serde")]
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Registration {
@@ -216,6 +414,7 @@ pub struct Registration {
     pub commands: Vec<CommandSpec>,
 }
 
+#[cfg(feature = "serde")]
 impl core::fmt::Debug for Registration {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Registration")
@@ -230,32 +429,42 @@ impl core::fmt::Debug for Registration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn json(text: &str) -> Value {
+        value::from_str(text).unwrap()
+    }
 
     #[test]
     fn responses_have_exact_shapes() {
-        let ok = Response::from_result("c1", Ok(Some(json!({"x": 1}))));
+        let ok = Response::from_result("c1", Ok(Some(json(r#"{"x":1}"#))));
         assert_eq!(
             ok.to_json(),
             r#"{"commandId":"c1","success":true,"data":{"x":1}}"#
         );
         let empty = Response::from_result("c2", Ok(None));
         assert_eq!(empty.to_json(), r#"{"commandId":"c2","success":true}"#);
-        let failed = Response::from_result("c3", Err("deliberate failure".into()));
+        let failed = Response::from_result("c\"3", Err("deliberate\nfailure".into()));
         assert_eq!(
             failed.to_json(),
-            r#"{"commandId":"c3","success":false,"error":"deliberate failure"}"#
+            r#"{"commandId":"c\"3","success":false,"error":"deliberate\nfailure"}"#
         );
+        #[cfg(feature = "serde")]
+        for r in [ok, empty, failed] {
+            assert_eq!(r.to_json(), serde_json::to_string(&r).unwrap());
+        }
     }
 
     #[test]
     fn commands_parse_or_are_rejected_with_their_id() {
         let c = Command::parse(br#"{"commandId":"a","command":"echo"}"#).unwrap();
-        assert_eq!(c.payload, json!({}));
+        assert_eq!(c.payload, json("{}"));
         assert_eq!(c.timeout, None);
         let c = Command::parse(br#"{"commandId":"a","command":"echo","payload":[1],"timeout":5}"#)
             .unwrap();
-        assert_eq!((c.payload, c.timeout), (json!([1]), Some(5)));
+        assert_eq!((c.payload, c.timeout), (json("[1]"), Some(5)));
+        let c = Command::parse(br#"{"commandId":"a","command":"e","payload":null,"timeout":null}"#)
+            .unwrap();
+        assert_eq!((c.payload, c.timeout), (Value::Null, None));
 
         let no_json = Command::parse(b"{not json").unwrap_err();
         assert_eq!(no_json.command_id, None);
@@ -263,10 +472,13 @@ mod tests {
         assert_eq!(no_id.command_id, None);
         let numeric_id = Command::parse(br#"{"commandId":7,"command":"echo"}"#).unwrap_err();
         assert_eq!(numeric_id.command_id, None);
+        assert_eq!(Command::parse(b"[1]").unwrap_err().command_id, None);
         for bad in [
             &br#"{"commandId":"b"}"#[..],
             br#"{"commandId":"b","command":42}"#,
             br#"{"commandId":"b","command":"echo","timeout":"soon"}"#,
+            br#"{"commandId":"b","command":"echo","timeout":-1}"#,
+            br#"{"commandId":"b","command":"echo","timeout":1.5}"#,
         ] {
             let r = Command::parse(bad).unwrap_err();
             assert_eq!(r.command_id.as_deref(), Some("b"));
@@ -275,36 +487,87 @@ mod tests {
     }
 
     #[test]
-    fn status_and_registration_shapes() {
+    fn status_and_trigger_shapes() {
         let online = PublicStatus {
             status: Presence::Online,
             timestamp: "2025-01-15T10:30:00.000Z".into(),
             group: Some("g".into()),
         };
         assert_eq!(
-            serde_json::to_string(&online).unwrap(),
+            online.to_json(),
             r#"{"status":"online","timestamp":"2025-01-15T10:30:00.000Z","group":"g"}"#
         );
-        let reg = Registration {
-            status: Presence::Online,
-            api_key: "secret".into(),
-            group: None,
-            commands: alloc::vec![CommandSpec::new("echo", "Echo")],
-        };
-        assert_eq!(
-            serde_json::to_string(&reg).unwrap(),
-            r#"{"status":"online","apiKey":"secret","group":null,"commands":[{"name":"echo","description":"Echo"}]}"#
-        );
-        assert!(!alloc::format!("{reg:?}").contains("secret"));
         let trigger = Trigger {
             trigger_name: "alert".into(),
-            payload: json!({}),
+            payload: value::empty_object(),
         };
+        assert_eq!(trigger.to_json(), r#"{"triggerName":"alert","payload":{}}"#);
+        let mut head = registration_head("s\"ecret", None);
+        head.push_str("[]}");
         assert_eq!(
-            serde_json::to_string(&trigger).unwrap(),
-            r#"{"triggerName":"alert","payload":{}}"#
+            head,
+            r#"{"status":"online","apiKey":"s\"ecret","group":null,"commands":[]}"#
         );
-        let ack: TriggerAck = serde_json::from_str(r#"{"triggerId":"t","received":true}"#).unwrap();
+        #[cfg(feature = "serde")]
+        {
+            assert_eq!(online.to_json(), serde_json::to_string(&online).unwrap());
+            assert_eq!(trigger.to_json(), serde_json::to_string(&trigger).unwrap());
+            let reg = Registration {
+                status: Presence::Online,
+                api_key: "secret".into(),
+                group: None,
+                commands: alloc::vec![CommandSpec::new("echo", "Echo")],
+            };
+            assert_eq!(
+                serde_json::to_string(&reg).unwrap(),
+                r#"{"status":"online","apiKey":"secret","group":null,"commands":[{"name":"echo","description":"Echo"}]}"#
+            );
+            assert!(!alloc::format!("{reg:?}").contains("secret"));
+        }
+    }
+
+    #[test]
+    fn gateway_messages_read_as_serde_reads_them() {
+        let ack = TriggerAck::parse(br#"{"triggerId":"t","received":true}"#).unwrap();
         assert_eq!((ack.trigger_id.as_str(), ack.received), ("t", true));
+        // (Not arrays: serde also reads `[]` as a struct of defaults; no gateway sends one.)
+        assert_eq!(TriggerAck::parse(b"[]"), None);
+        let cases: [&[u8]; 6] = [
+            br#"{}"#,
+            br#"{"triggerId":"t","received":false,"error":"full"}"#,
+            br#"{"triggerId":1}"#,
+            br#"{"received":"yes"}"#,
+            br#"{"error":null,"extra":[1]}"#,
+            b"nope",
+        ];
+        for bytes in cases {
+            #[cfg(feature = "serde")]
+            assert_eq!(
+                TriggerAck::parse(bytes),
+                serde_json::from_slice::<TriggerAck>(bytes).ok()
+            );
+            #[cfg(feature = "serde")]
+            assert_eq!(
+                Connected::parse(bytes),
+                serde_json::from_slice::<Connected>(bytes).unwrap_or_default()
+            );
+            let _ = (TriggerAck::parse(bytes), Connected::parse(bytes));
+        }
+        let result = TriggerResult::parse(br#"{"triggerName":"a","result":{"ok":true}}"#).unwrap();
+        assert_eq!(result.result, json(r#"{"ok":true}"#));
+        assert_eq!(TriggerResult::parse(br#"{"result":1}"#), None);
+        assert_eq!(
+            ServerError::parse(b"boom"),
+            ServerError {
+                code: None,
+                message: Some("boom".into())
+            }
+        );
+        assert_eq!(
+            ServerError::parse(br#"{"code":"E1","message":"bad"}"#)
+                .code
+                .as_deref(),
+            Some("E1")
+        );
     }
 }

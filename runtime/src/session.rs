@@ -5,11 +5,11 @@ use alloc::string::String;
 
 use alloc::vec::Vec;
 
-use serde_json::Value;
-
+#[cfg(feature = "serde")]
 use crate::dispatch::CommandSpec;
-use crate::message::{Presence, PublicStatus, Registration, Response, Trigger};
+use crate::message::{registration_head, Presence, PublicStatus, Response, Trigger};
 use crate::topic::{Suffix, Topics};
+use crate::value::{self, Value};
 
 /// MQTT delivery guarantee.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,33 +87,20 @@ pub const SUBSCRIPTIONS: [(Suffix, Qos); 6] = [
 /// Everything to do after each CONNACK (first connection and every reconnection), in order:
 /// subscribe, publish the retained public status, publish the registration. The heartbeat
 /// starts after these. `timestamp` is ISO-8601 UTC ([`crate::timestamp::iso8601`]).
+#[cfg(feature = "serde")]
 pub fn after_connack(id: &Identity<'_>, commands: Vec<CommandSpec>, timestamp: &str) -> [Step; 3] {
-    let registration = serde_json::to_vec(&registration(id, commands))
-        .expect("protocol messages always serialize");
-    steps(id, timestamp, registration)
+    let commands = serde_json::to_string(&commands).expect("command specs always serialize");
+    after_connack_json(id, &commands, timestamp)
 }
 
 /// [`after_connack`] for a device that carries its command list as JSON text, as firmware
 /// does (luagen writes the list it computed): the text goes into the registration verbatim,
 /// so the chip holds no code to parse and re-serialize command specs.
 pub fn after_connack_json(id: &Identity<'_>, commands_json: &str, timestamp: &str) -> [Step; 3] {
-    let mut registration = serde_json::to_vec(&registration(id, Vec::new()))
-        .expect("protocol messages always serialize");
-    // `commands` is the last field: its `[]}` gives way to the list.
-    debug_assert!(registration.ends_with(b"[]}"));
-    registration.truncate(registration.len() - 3);
-    registration.extend_from_slice(commands_json.as_bytes());
-    registration.push(b'}');
-    steps(id, timestamp, registration)
-}
-
-fn registration(id: &Identity<'_>, commands: Vec<CommandSpec>) -> Registration {
-    Registration {
-        status: Presence::Online,
-        api_key: id.api_key.into(),
-        group: id.group.map(Into::into),
-        commands,
-    }
+    let mut registration = registration_head(id.api_key, id.group);
+    registration.push_str(commands_json);
+    registration.push('}');
+    steps(id, timestamp, registration.into_bytes())
 }
 
 fn steps(id: &Identity<'_>, timestamp: &str, registration: Vec<u8>) -> [Step; 3] {
@@ -131,7 +118,12 @@ fn steps(id: &Identity<'_>, timestamp: &str, registration: Vec<u8>) -> [Step; 3]
     };
     [
         Step::Subscribe(subscriptions),
-        Step::Publish(publication(id.topics, Suffix::Status, &status, true)),
+        Step::Publish(publication(
+            id.topics,
+            Suffix::Status,
+            status.to_json(),
+            true,
+        )),
         Step::Publish(Publication {
             topic: id.topics.topic(Suffix::Status),
             payload: registration,
@@ -148,7 +140,7 @@ pub fn offline_status(topics: &Topics, timestamp: &str) -> Publication {
         timestamp: timestamp.into(),
         group: None,
     };
-    publication(topics, Suffix::Status, &status, true)
+    publication(topics, Suffix::Status, status.to_json(), true)
 }
 
 /// The empty QoS 0 heartbeat.
@@ -180,20 +172,15 @@ pub fn response(topics: &Topics, response: &Response) -> Publication {
 pub fn trigger(topics: &Topics, name: &str, payload: Option<Value>) -> Publication {
     let trigger = Trigger {
         trigger_name: name.into(),
-        payload: payload.unwrap_or_else(|| Value::Object(Default::default())),
+        payload: payload.unwrap_or_else(value::empty_object),
     };
-    publication(topics, Suffix::Trigger, &trigger, false)
+    publication(topics, Suffix::Trigger, trigger.to_json(), false)
 }
 
-fn publication(
-    topics: &Topics,
-    suffix: Suffix,
-    body: &impl serde::Serialize,
-    retain: bool,
-) -> Publication {
+fn publication(topics: &Topics, suffix: Suffix, body: String, retain: bool) -> Publication {
     Publication {
         topic: topics.topic(suffix),
-        payload: serde_json::to_vec(body).expect("protocol messages always serialize"),
+        payload: body.into_bytes(),
         qos: Qos::AtLeastOnce,
         retain,
     }
@@ -202,9 +189,10 @@ fn publication(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "serde")]
     use alloc::vec;
-    use serde_json::json;
 
+    #[cfg(feature = "serde")]
     #[test]
     fn connack_sequence_subscribes_then_status_then_registration() {
         let topics = Topics::new("a", "d");
@@ -226,7 +214,7 @@ mod tests {
         assert!(status.retain && status.qos == Qos::AtLeastOnce);
         assert_eq!(
             serde_json::from_slice::<Value>(&status.payload).unwrap(),
-            json!({"status":"online","timestamp":"T","group":"g"})
+            serde_json::json!({"status":"online","timestamp":"T","group":"g"})
         );
         let Step::Publish(reg) = &steps[2] else {
             panic!()
@@ -234,11 +222,12 @@ mod tests {
         assert!(!reg.retain && reg.topic == "lua/devices/a/d/status");
         assert_eq!(
             serde_json::from_slice::<Value>(&reg.payload).unwrap(),
-            json!({"status":"online","apiKey":"k3y","group":"g","commands":[{"name":"echo","description":"Echo"}]})
+            serde_json::json!({"status":"online","apiKey":"k3y","group":"g","commands":[{"name":"echo","description":"Echo"}]})
         );
         assert!(!alloc::format!("{reg:?}").contains("k3y"));
     }
 
+    #[cfg(feature = "serde")]
     #[test]
     fn a_json_command_list_registers_byte_for_byte_like_the_specs() {
         let topics = Topics::new("a", "d");
@@ -257,17 +246,22 @@ mod tests {
                 api_key: "k\"3y",
                 group,
             };
-            let (Step::Publish(from_specs), Step::Publish(from_json)) = (
-                &after_connack(&id, specs.clone(), "T")[2],
-                &after_connack_json(&id, &json, "T")[2],
-            ) else {
+            // The hand-written registration is byte for byte what serde writes for it.
+            let Step::Publish(from_json) = &after_connack_json(&id, &json, "T")[2] else {
                 panic!("the third step publishes the registration")
             };
+            let serde_text = serde_json::to_string(&crate::message::Registration {
+                status: Presence::Online,
+                api_key: id.api_key.into(),
+                group: group.map(Into::into),
+                commands: specs.clone(),
+            })
+            .unwrap();
             assert_eq!(
                 core::str::from_utf8(&from_json.payload).unwrap(),
-                core::str::from_utf8(&from_specs.payload).unwrap()
+                serde_text
             );
-            assert_eq!(from_json.topic, from_specs.topic);
+            assert_eq!(from_json.topic, "lua/devices/a/d/status");
             assert!(!from_json.retain);
         }
     }

@@ -12,21 +12,28 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
+#[cfg(feature = "serde")]
 use serde::de::DeserializeOwned;
+#[cfg(feature = "serde")]
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use crate::dispatch::CommandError;
+use crate::value::{Map, Value};
 
 /// Re-exports the generated code names through `::lua_device::typed::__private`, so a device
 /// crate depends on `lua-device` alone.
 #[doc(hidden)]
 pub mod __private {
+    /// The `Value` of this build (serde_json's or the core's own): firmware's generated code
+    /// names JSON through this path.
+    pub use crate::value as json;
     pub use alloc::boxed::Box;
     pub use alloc::collections::BTreeMap;
     pub use alloc::string::String;
     pub use alloc::vec::Vec;
+    #[cfg(feature = "serde")]
     pub use serde;
+    #[cfg(feature = "serde")]
     pub use serde_json;
 }
 
@@ -320,7 +327,10 @@ pub fn one_of_values(
     path: &mut FieldPath,
     allowed_json: &str,
 ) -> Result<(), CommandError> {
-    let allowed: Vec<Value> = serde_json::from_str(allowed_json).unwrap_or_default();
+    let allowed = match crate::value::from_str(allowed_json) {
+        Ok(Value::Array(allowed)) => allowed,
+        _ => Vec::new(),
+    };
     if allowed.iter().any(|a| json_equal(a, value)) {
         return Ok(());
     }
@@ -409,12 +419,14 @@ impl Pattern {
 }
 
 /// Check `payload` against `T`'s schema, then deserialize it.
+#[cfg(feature = "serde")]
 pub fn decode<T: Check + DeserializeOwned>(payload: Value) -> Result<T, CommandError> {
     T::check(&payload, &mut FieldPath::root())?;
     decode_unchecked(payload)
 }
 
 /// Deserialize a payload that already passed its check (the second half of [`decode`]).
+#[cfg(feature = "serde")]
 pub fn decode_unchecked<T: DeserializeOwned>(mut payload: Value) -> Result<T, CommandError> {
     integral_floats_to_integers(&mut payload);
     serde_json::from_value(payload).map_err(|e| CommandError::invalid_payload("", format!("{e}")))
@@ -423,6 +435,7 @@ pub fn decode_unchecked<T: DeserializeOwned>(mut payload: Value) -> Result<T, Co
 /// JSON Schema counts `2.0` as an integer, serde does not deserialize it into `u8`: after the
 /// check has passed, whole floats become integers (numbers stay equal as JSON values, and
 /// `f64` fields take integers too).
+#[cfg(feature = "serde")]
 fn integral_floats_to_integers(value: &mut Value) {
     match value {
         Value::Number(n) if !n.is_i64() && !n.is_u64() => {
@@ -441,6 +454,7 @@ fn integral_floats_to_integers(value: &mut Value) {
 }
 
 /// A handler's result as the response's `data`.
+#[cfg(feature = "serde")]
 pub fn encode<T: Serialize>(value: &T) -> Result<Option<Value>, CommandError> {
     serde_json::to_value(value)
         .map(Some)
@@ -453,6 +467,172 @@ pub fn handler_error<E: fmt::Display>(error: E) -> CommandError {
     CommandError::handler(format!("{error}"))
 }
 
+/// A payload type built from a JSON value that passed its check, without serde: luagen
+/// generates the impls for firmware, whose core has no serde. (They compile over either
+/// `Value`, so the host tests them against the serde derives.)
+pub trait FromJson: Sized {
+    /// The value as `Self`; `None` only if it does not fit after all (the check ran first).
+    fn from_json(value: Value) -> Option<Self>;
+}
+
+/// A payload type as a JSON value, without serde (see [`FromJson`]).
+pub trait ToJson {
+    /// The value, with the wire's field names.
+    fn to_json(&self) -> Value;
+}
+
+/// Check `payload` against `T`'s schema, then build it (`decode` without serde).
+pub fn decode_json<T: Check + FromJson>(payload: Value) -> Result<T, CommandError> {
+    T::check(&payload, &mut FieldPath::root())?;
+    T::from_json(payload)
+        .ok_or_else(|| CommandError::invalid_payload("", "does not fit the payload type"))
+}
+
+/// A handler's result as the response's `data` (`encode` without serde).
+pub fn encode_json<T: ToJson>(value: &T) -> Result<Option<Value>, CommandError> {
+    Ok(Some(value.to_json()))
+}
+
+/// An integer value (JSON Schema's: `2.0` counts) as an `i128`, which holds every width.
+fn whole(value: &Value) -> Option<i128> {
+    let Value::Number(n) = value else {
+        return None;
+    };
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
+        .or_else(|| n.as_f64().filter(|f| is_whole(*f)).map(|f| f as i128))
+}
+
+macro_rules! json_integers {
+    ($($t:ty => $wide:ty),*) => {$(
+        impl FromJson for $t {
+            fn from_json(value: Value) -> Option<Self> {
+                whole(&value).and_then(|n| <$t>::try_from(n).ok())
+            }
+        }
+        impl ToJson for $t {
+            fn to_json(&self) -> Value {
+                Value::from(<$wide>::from(*self))
+            }
+        }
+    )*};
+}
+
+json_integers!(u8 => u64, u16 => u64, u32 => u64, u64 => u64, i8 => i64, i16 => i64, i32 => i64, i64 => i64);
+
+impl FromJson for f64 {
+    fn from_json(value: Value) -> Option<Self> {
+        value.as_f64()
+    }
+}
+
+impl ToJson for f64 {
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+}
+
+impl FromJson for bool {
+    fn from_json(value: Value) -> Option<Self> {
+        value.as_bool()
+    }
+}
+
+impl ToJson for bool {
+    fn to_json(&self) -> Value {
+        Value::Bool(*self)
+    }
+}
+
+impl FromJson for String {
+    fn from_json(value: Value) -> Option<Self> {
+        match value {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl ToJson for String {
+    fn to_json(&self) -> Value {
+        Value::String(self.clone())
+    }
+}
+
+impl FromJson for Value {
+    fn from_json(value: Value) -> Option<Self> {
+        Some(value)
+    }
+}
+
+impl ToJson for Value {
+    fn to_json(&self) -> Value {
+        self.clone()
+    }
+}
+
+/// `null` is `None`, as serde reads an `Option`.
+impl<T: FromJson> FromJson for Option<T> {
+    fn from_json(value: Value) -> Option<Self> {
+        match value {
+            Value::Null => Some(None),
+            value => T::from_json(value).map(Some),
+        }
+    }
+}
+
+impl<T: ToJson> ToJson for Option<T> {
+    fn to_json(&self) -> Value {
+        self.as_ref().map_or(Value::Null, T::to_json)
+    }
+}
+
+impl<T: FromJson> FromJson for Box<T> {
+    fn from_json(value: Value) -> Option<Self> {
+        T::from_json(value).map(Box::new)
+    }
+}
+
+impl<T: ToJson> ToJson for Box<T> {
+    fn to_json(&self) -> Value {
+        T::to_json(self)
+    }
+}
+
+impl<T: FromJson> FromJson for Vec<T> {
+    fn from_json(value: Value) -> Option<Self> {
+        match value {
+            Value::Array(items) => items.into_iter().map(T::from_json).collect(),
+            _ => None,
+        }
+    }
+}
+
+impl<T: ToJson> ToJson for Vec<T> {
+    fn to_json(&self) -> Value {
+        Value::Array(self.iter().map(T::to_json).collect())
+    }
+}
+
+impl<T: FromJson> FromJson for alloc::collections::BTreeMap<String, T> {
+    fn from_json(value: Value) -> Option<Self> {
+        match value {
+            Value::Object(map) => map
+                .into_iter()
+                .map(|(k, v)| T::from_json(v).map(|v| (k, v)))
+                .collect(),
+            _ => None,
+        }
+    }
+}
+
+impl<T: ToJson> ToJson for alloc::collections::BTreeMap<String, T> {
+    fn to_json(&self) -> Value {
+        Value::Object(self.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+    }
+}
+
 /// Free-form JSON (`{}` schemas and maps of anything) needs no check.
 impl Check for Value {
     fn check(_: &Value, _: &mut FieldPath) -> Result<(), CommandError> {
@@ -463,7 +643,10 @@ impl Check for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn j(text: &str) -> Value {
+        crate::value::from_str(text).unwrap()
+    }
 
     #[test]
     fn paths_read_like_code() {
@@ -485,22 +668,22 @@ mod tests {
     #[test]
     fn rules_and_wording() {
         let mut p = FieldPath::root();
-        assert!(integer(&json!(5), &mut p, Some(0), Some(10), None).is_ok());
-        assert!(integer(&json!(5.0), &mut p, Some(0), Some(10), None).is_ok());
+        assert!(integer(&j(r#"5"#), &mut p, Some(0), Some(10), None).is_ok());
+        assert!(integer(&j(r#"5.0"#), &mut p, Some(0), Some(10), None).is_ok());
         assert_eq!(
-            integer(&json!(5.5), &mut p, None, None, None)
+            integer(&j(r#"5.5"#), &mut p, None, None, None)
                 .unwrap_err()
                 .to_string(),
             "payload: must be an integer, found number"
         );
         assert_eq!(
-            integer(&json!(11), &mut p, Some(0), Some(10), None)
+            integer(&j(r#"11"#), &mut p, Some(0), Some(10), None)
                 .unwrap_err()
                 .to_string(),
             "payload: must be at most 10"
         );
         assert_eq!(
-            integer(&json!(7), &mut p, None, None, Some(5))
+            integer(&j(r#"7"#), &mut p, None, None, Some(5))
                 .unwrap_err()
                 .to_string(),
             "payload: must be a multiple of 5"
@@ -510,61 +693,61 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            number(&json!(0), &mut p, b).unwrap_err().to_string(),
+            number(&j(r#"0"#), &mut p, b).unwrap_err().to_string(),
             "payload: must be greater than 0"
         );
         let m = NumberBounds {
             multiple_of: Some(0.1),
             ..Default::default()
         };
-        assert!(number(&json!(0.3), &mut p, m).is_ok());
+        assert!(number(&j(r#"0.3"#), &mut p, m).is_ok());
         assert_eq!(
-            string(&json!("héllo"), &mut p, None, Some(4), None)
+            string(&j(r#""héllo""#), &mut p, None, Some(4), None)
                 .unwrap_err()
                 .to_string(),
             "payload: must have at most 4 characters"
         );
-        assert!(string(&json!("héllo"), &mut p, None, Some(5), None).is_ok());
+        assert!(string(&j(r#""héllo""#), &mut p, None, Some(5), None).is_ok());
         static RE: Pattern = Pattern::new("^[A-Z0-9]{8,20}$");
         assert_eq!(
-            string(&json!("abc"), &mut p, None, None, Some(&RE))
+            string(&j(r#""abc""#), &mut p, None, None, Some(&RE))
                 .unwrap_err()
                 .to_string(),
             "payload: does not match ^[A-Z0-9]{8,20}$"
         );
         assert_eq!(
-            one_of_strings(&json!("x"), &mut p, &["low", "high"])
+            one_of_strings(&j(r#""x""#), &mut p, &["low", "high"])
                 .unwrap_err()
                 .to_string(),
             r#"payload: must be one of "low", "high""#
         );
         assert_eq!(
-            object(&json!({}), &mut p, &["enabled"], None)
+            object(&j(r#"{}"#), &mut p, &["enabled"], None)
                 .unwrap_err()
                 .to_string(),
             "enabled: is required"
         );
         assert_eq!(
-            object(&json!({"a":1,"b":2}), &mut p, &[], Some(&["a"]))
+            object(&j(r#"{"a":1,"b":2}"#), &mut p, &[], Some(&["a"]))
                 .unwrap_err()
                 .to_string(),
             "b: is not allowed"
         );
         assert_eq!(
-            array(&json!([1, 1.0]), &mut p, None, None, true)
+            array(&j(r#"[1, 1.0]"#), &mut p, None, None, true)
                 .unwrap_err()
                 .to_string(),
             "payload: must not contain duplicate items"
         );
         assert_eq!(
-            one_of_values(&json!(3), &mut p, "[1,2]")
+            one_of_values(&j(r#"3"#), &mut p, "[1,2]")
                 .unwrap_err()
                 .to_string(),
             "payload: must be one of 1, 2"
         );
-        assert!(one_of_values(&json!(2.0), &mut p, "[1,2]").is_ok());
+        assert!(one_of_values(&j(r#"2.0"#), &mut p, "[1,2]").is_ok());
         assert_eq!(
-            one_of_values(&json!(3), &mut p, "[2]")
+            one_of_values(&j(r#"3"#), &mut p, "[2]")
                 .unwrap_err()
                 .to_string(),
             "payload: must be 2"

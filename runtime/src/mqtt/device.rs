@@ -6,8 +6,6 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use serde_json::Value;
-
 use super::codec::{Connect, Will};
 use crate::dedup::DedupConfig;
 use crate::dispatch::CommandResult;
@@ -15,6 +13,7 @@ use crate::ledger::{Admission, Ledger};
 use crate::message::{Command, Connected, Response, ServerError, TriggerAck, TriggerResult};
 use crate::session::{self, Identity, Publication, Qos, Step};
 use crate::topic::{self, Suffix, Topics};
+use crate::value::Value;
 
 /// The keep-alive every device asks for, in seconds.
 pub const KEEP_ALIVE_S: u16 = 60;
@@ -137,22 +136,13 @@ impl DeviceSession {
         match suffix {
             Suffix::Command => self.on_command(payload, now_ms),
             Suffix::TriggerAck => {
-                serde_json::from_slice(payload).map_or(Inbound::Ignored, Inbound::TriggerAck)
+                TriggerAck::parse(payload).map_or(Inbound::Ignored, Inbound::TriggerAck)
             }
             Suffix::TriggerResult => {
-                serde_json::from_slice(payload).map_or(Inbound::Ignored, Inbound::TriggerResult)
+                TriggerResult::parse(payload).map_or(Inbound::Ignored, Inbound::TriggerResult)
             }
-            Suffix::Error => {
-                Inbound::ServerError(serde_json::from_slice(payload).unwrap_or_else(|_| {
-                    ServerError {
-                        code: None,
-                        message: Some(String::from_utf8_lossy(payload).into()),
-                    }
-                }))
-            }
-            Suffix::Connected => {
-                Inbound::Connected(serde_json::from_slice(payload).unwrap_or_default())
-            }
+            Suffix::Error => Inbound::ServerError(ServerError::parse(payload)),
+            Suffix::Connected => Inbound::Connected(Connected::parse(payload)),
             _ => Inbound::Ignored,
         }
     }
@@ -210,7 +200,11 @@ impl DeviceSession {
 mod tests {
     use super::*;
     use crate::dispatch::CommandError;
-    use serde_json::json;
+    use crate::value;
+
+    fn json(text: &str) -> Value {
+        value::from_str(text).unwrap()
+    }
 
     fn device() -> DeviceSession {
         DeviceSession::new(DeviceConfig {
@@ -252,13 +246,13 @@ mod tests {
         };
         assert_eq!(
             (cmd.command.as_str(), cmd.payload.clone()),
-            ("echo", json!({"x":1}))
+            ("echo", json(r#"{"x":1}"#))
         );
         assert_eq!(
             d.on_message("lua/devices/a/d/command", msg, 1),
             Inbound::Ignored
         );
-        let out = d.complete("c1", Ok(Some(json!(7))), 2);
+        let out = d.complete("c1", Ok(Some(json("7"))), 2);
         assert_eq!(out.len(), 2, "one answer per delivery");
         assert_eq!(
             out[0].payload,

@@ -9,7 +9,7 @@ use embassy_sync::signal::Signal;
 use embassy_time::{with_timeout, Duration};
 use lua_device::message::TriggerAck;
 use portable_atomic::{AtomicBool, Ordering};
-use serde_json::Value;
+use lua_device::value::Value;
 
 /// How long a trigger waits for the gateway's receipt.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,8 +23,6 @@ pub enum TriggerError {
     Timeout,
     /// The gateway refused it (`received: false`).
     Refused,
-    /// The payload did not serialize.
-    Encode,
 }
 
 /// A trigger on its way to the connection task.

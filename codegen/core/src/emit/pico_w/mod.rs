@@ -4,6 +4,7 @@
 //! compile time, so there is one definition) and the payload types from the Rust emitter;
 //! templates under `templates/pico-w` hold the layout. `handlers.rs` is the only user file.
 
+mod json_codec;
 mod patterns;
 pub mod uf2;
 
@@ -32,6 +33,10 @@ const RUNTIME: &[(&str, &str)] = &[
         include_str!("../../../../../runtime/src/dispatch.rs"),
     ),
     (
+        "json.rs",
+        include_str!("../../../../../runtime/src/json.rs"),
+    ),
+    (
         "ledger.rs",
         include_str!("../../../../../runtime/src/ledger.rs"),
     ),
@@ -50,6 +55,10 @@ const RUNTIME: &[(&str, &str)] = &[
     (
         "topic.rs",
         include_str!("../../../../../runtime/src/topic.rs"),
+    ),
+    (
+        "value.rs",
+        include_str!("../../../../../runtime/src/value.rs"),
     ),
     (
         "mqtt/mod.rs",
@@ -230,14 +239,16 @@ impl<'a> PicoWProject<'a> {
         Ok(Project { files })
     }
 
-    /// The payload types and their checks, from the Rust emitter (no_std, types only).
-    fn payloads(&self) -> String {
+    /// The payload types and their checks, from the Rust emitter (no_std, types only), with
+    /// serde swapped for generated JSON readers and writers (see [`json_codec`]).
+    pub fn payloads(&self) -> String {
         let options = RustOptions {
             types_only: true,
             ..RustOptions::default()
         };
         let tokens = RustEmitter::with_options(self.device, options).tokens();
-        format_source(tokens, &self.manifest())
+        let file = json_codec::payloads(tokens, &self.device.types);
+        format_source(quote::ToTokens::into_token_stream(file), &self.manifest())
     }
 
     /// The manifest's file name, for the header comments and the README's code span: a
