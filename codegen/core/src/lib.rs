@@ -4,6 +4,7 @@
 //! schema checks -> validated [`model::Device`] with its [`ir::TypeSpace`] -> emitters. Every
 //! front end (the proc-macro, the build script, the CLI) calls these same functions.
 
+#[cfg(feature = "format")]
 mod builder;
 pub mod diagnostic;
 pub mod emit;
@@ -17,6 +18,7 @@ mod suggest;
 pub mod validator;
 pub mod yaml;
 
+#[cfg(feature = "format")]
 pub use builder::{BuildError, Builder};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use load::{load_file, load_str, LoadError};

@@ -9,7 +9,8 @@ use syn::{Arm, Expr, Item, PathArguments, PathSegment, TraitItemFn, Type};
 
 use super::ast::*;
 use super::device::DeviceEmitter;
-use super::types::{doc_attr_list, type_ident};
+use super::type_trees::doc_attr_list;
+use super::types::type_ident;
 use crate::ident;
 use crate::ir::TypeId;
 use crate::model::{Command, Device};

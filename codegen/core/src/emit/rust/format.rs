@@ -16,7 +16,7 @@ use super::check_trees::CheckTrees;
 use super::device::DeviceEmitter;
 use super::device_trees::DeviceTrees;
 use super::names::DeviceNames;
-use super::types::TypeTrees;
+use super::type_trees::TypeTrees;
 use super::RustOptions;
 use crate::ir::TypeId;
 use crate::model::Device;
