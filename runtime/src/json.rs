@@ -910,7 +910,9 @@ fn scaled17(mut f: f64) -> (u64, i32) {
         }
         exp += step;
     }
-    let n = (f + 0.5) as u64;
+    // From 1e16 (> 2^53) on every f64 is a whole number: no rounding left to do (and no
+    // float addition, which would link `__adddf3` into the chip).
+    let n = f as u64;
     (n.clamp(10_000_000_000_000_000, 99_999_999_999_999_999), exp)
 }
 
