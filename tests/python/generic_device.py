@@ -11,32 +11,10 @@ Environment: LUA_AGENT_ID, LUA_API_KEY, LUA_MQTT_URL (LUA_MANIFEST, the YAML, is
 Prints `ready` once connected and registered; disconnects gracefully on SIGTERM or SIGINT.
 """
 
-import asyncio
 import json
-import os
-import signal
 import sys
 
-from lua_device import DeviceClient, DeviceCommandDefinition
-
-
-def command_definitions(manifest):
-    definitions = []
-    for command in manifest.get("commands", []):
-        retry = command.get("retry")
-        definitions.append(
-            DeviceCommandDefinition(
-                name=command["name"],
-                description=command.get("description", ""),
-                input_schema=command.get("inputSchema"),
-                timeout_ms=command.get("timeoutMs", 30_000),
-                # The official client takes retry in snake_case and renames it on the wire.
-                retry=None
-                if retry is None
-                else {"max_attempts": retry["maxAttempts"], "backoff_ms": retry["backoffMs"]},
-            )
-        )
-    return definitions
+from official_runner import run, serve
 
 
 def answering(output):
@@ -49,30 +27,12 @@ def answering(output):
 async def main():
     manifest = json.loads(sys.argv[1])
 
-    client = DeviceClient(
-        agent_id=os.environ["LUA_AGENT_ID"],
-        api_key=os.environ["LUA_API_KEY"],
-        device_name=manifest["name"],
-        mqtt_url=os.environ["LUA_MQTT_URL"],
-        group=manifest.get("group"),
-        commands=command_definitions(manifest),
-    )
-    for command in manifest.get("commands", []):
-        client.on_command(command["name"], answering(command.get("output")))
+    def register_handlers(client):
+        for command in manifest.get("commands", []):
+            client.on_command(command["name"], answering(command.get("output")))
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
-    await client.connect()
-    print("ready", flush=True)
-    await stop.wait()
-    await client.disconnect()
+    await serve(manifest, register_handlers)
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run(main)
