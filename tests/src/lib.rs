@@ -31,6 +31,7 @@ pub mod regex_instance;
 pub mod retained;
 pub mod schema_instance;
 pub mod session;
+pub mod session_facts;
 pub mod synthetic;
 pub mod tls;
 pub mod transcript;

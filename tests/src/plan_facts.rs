@@ -1,8 +1,8 @@
 //! What PROTOCOL.md requires of a manifest-derived session's transcript ([`crate::plan`]),
 //! and the transcript two such devices are compared on.
 //!
-//! The same rules as `protocol_facts.rs` for the connection, the registration, the ending and
-//! the will, with the identity and commands taken from the plan. Answers are judged by their
+//! The facts of every session ([`crate::session_facts`]) with the identity and commands taken
+//! from the plan, a device allowed to fire triggers of its own accord. Answers are judged by their
 //! schema rather than their values, which belong to each device's handlers: a success carries
 //! data valid against the outputSchema, an unknown command gets the protocol's error, every
 //! planned id is answered (twice for the duplicated ones), and triggers the device fired on
@@ -11,30 +11,35 @@
 use serde_json::{json, Value};
 
 use crate::plan::{ids, Plan};
-use crate::recorder::{
-    Direction, Event, Password, Payload, PublishRecord, MASKED_API_KEY, MASKED_TIMESTAMP,
-};
+use crate::recorder::{Direction, Event, Payload};
 use crate::schema_instance::{errors, shape};
-use crate::session::AGENT_ID;
+use crate::session_facts::{
+    connections, responses_published, secrets_and_heartbeats, will, Expectations, Violations,
+};
 use crate::transcript::{render_payload, Transcript};
 
 /// Every way `t` departs from PROTOCOL.md under `plan`; empty when it conforms.
 pub fn violations(t: &Transcript, plan: &Plan) -> Vec<String> {
-    let mut v = Vec::new();
-    let prefix = format!("lua/devices/{AGENT_ID}/{}/", plan.device_name);
+    let e = Expectations {
+        device_name: &plan.device_name,
+        group: plan.group.as_deref(),
+        commands: &plan.registration,
+        unprompted_triggers: true,
+    };
+    let prefix = e.prefix();
     if t.prefix != prefix {
-        v.push(format!(
+        return vec![format!(
             "the session ran on {} instead of {prefix}",
             t.prefix
-        ));
-        return v;
+        )];
     }
-    connections(t, plan, &mut v);
+    let mut v = Violations::default();
+    connections(t, &e, &mut v);
     responses(t, plan, &mut v);
     triggers(t, plan, &mut v);
     secrets_and_heartbeats(t, &mut v);
-    will(t, &mut v);
-    v
+    will(t, &e, &mut v);
+    v.0
 }
 
 /// `t` as it is compared with another implementation of the same manifest: triggers are left
@@ -80,173 +85,7 @@ fn command_of(plan: &Plan, id: &Value) -> Option<String> {
         .then(|| plan.probe.0.clone())
 }
 
-fn offline() -> Payload {
-    Payload::Json(json!({"status": "offline", "timestamp": MASKED_TIMESTAMP}))
-}
-
-fn check(v: &mut Vec<String>, ok: bool, what: impl FnOnce() -> String) {
-    if !ok {
-        v.push(what());
-    }
-}
-
-fn connections(t: &Transcript, plan: &Plan, v: &mut Vec<String>) {
-    let device = &plan.device_name;
-    let connects = t.connects();
-    check(v, connects.len() == 2, || {
-        format!(
-            "expected 2 connections (graceful, then killed), saw {}",
-            connects.len()
-        )
-    });
-    for (n, c) in connects {
-        let ctx = |s: String| format!("connection #{n}: {s}");
-        check(v, c.protocol_v4, || ctx("CONNECT is not MQTT 3.1.1".into()));
-        check(v, c.client_id == format!("lua-{AGENT_ID}-{device}"), || {
-            ctx(format!("client id {:?}", c.client_id))
-        });
-        check(
-            v,
-            c.username.as_deref() == Some(&format!("{AGENT_ID}:{device}")),
-            || ctx(format!("username {:?}", c.username)),
-        );
-        check(v, c.password == Password::ExpectedKey, || {
-            ctx(format!("password is {:?}, not the API key", c.password))
-        });
-        check(v, !c.clean_session, || {
-            ctx("clean session must be false".into())
-        });
-        check(v, c.keep_alive == 60, || {
-            ctx(format!("keep alive {}", c.keep_alive))
-        });
-        let will_ok = c.will.as_ref().is_some_and(|w| {
-            w.topic == format!("{}status", t.prefix)
-                && w.qos == 1
-                && w.retain
-                && w.payload == offline()
-        });
-        check(v, will_ok, || ctx(format!("last will {:?}", c.will)));
-        opening(t, plan, n, v);
-    }
-    graceful_ending(t, v);
-    let killed = t.connection(1);
-    check(
-        v,
-        !killed.contains(&&Event::Disconnect) && killed.last() == Some(&&Event::Closed),
-        || "connection #1 was killed: it must end without DISCONNECT".into(),
-    );
-}
-
-/// Subscriptions, then the retained public status, then the registration of the manifest's
-/// commands.
-fn opening(t: &Transcript, plan: &Plan, n: usize, v: &mut Vec<String>) {
-    let events = t.connection(n);
-    let subscribe_end = events
-        .iter()
-        .position(|e| !matches!(e, Event::Connect(_) | Event::Subscribe(_)))
-        .unwrap_or(events.len());
-    let filters: Vec<(String, u8)> = events[..subscribe_end]
-        .iter()
-        .filter_map(|e| match e {
-            Event::Subscribe(f) => Some(f.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    for suffix in [
-        "command",
-        "connected",
-        "trigger_ack",
-        "trigger_result",
-        "error",
-    ] {
-        let topic = format!("{}{suffix}", t.prefix);
-        check(v, filters.contains(&(topic.clone(), 1)), || {
-            format!(
-                "connection #{n}: no QoS 1 subscription to {topic} before publishing: {filters:?}"
-            )
-        });
-    }
-    let pong = format!("{}pong", t.prefix);
-    check(
-        v,
-        filters.len() == 5 + usize::from(filters.iter().any(|f| f.0 == pong)),
-        || format!("connection #{n}: unexpected subscriptions {filters:?}"),
-    );
-    let status = format!("{}status", t.prefix);
-    let publishes: Vec<&PublishRecord> = events[subscribe_end..]
-        .iter()
-        .filter_map(|e| match e {
-            Event::Publish(p) => Some(p),
-            _ => None,
-        })
-        .take(2)
-        .collect();
-    let mut public = json!({"status": "online", "timestamp": MASKED_TIMESTAMP});
-    if let Some(group) = &plan.group {
-        public["group"] = json!(group);
-    }
-    check(
-        v,
-        publishes.first().is_some_and(|p| {
-            p.topic == status
-                && p.qos == 1
-                && p.retain
-                && p.payload == Payload::Json(public.clone())
-        }),
-        || {
-            format!("connection #{n}: first publish must be the retained online status {public}, got {:?}", publishes.first())
-        },
-    );
-    let registration = json!({
-        "status": "online", "apiKey": MASKED_API_KEY, "group": plan.group,
-        "commands": plan.registration,
-    });
-    check(
-        v,
-        publishes.get(1).is_some_and(|p| {
-            p.topic == status
-                && p.qos == 1
-                && !p.retain
-                && p.payload == Payload::Json(registration.clone())
-        }),
-        || {
-            format!(
-                "connection #{n}: second publish must be the registration {registration}, got {:?}",
-                publishes.get(1)
-            )
-        },
-    );
-}
-
-/// SIGTERM: the retained offline status, then DISCONNECT, then the socket closes (heartbeats
-/// and triggers the device fired on its own aside).
-fn graceful_ending(t: &Transcript, v: &mut Vec<String>) {
-    let heartbeat = format!("{}heartbeat", t.prefix);
-    let trigger = format!("{}trigger", t.prefix);
-    let tail: Vec<&Event> = t
-        .connection(0)
-        .into_iter()
-        .filter(|e| !matches!(e, Event::Publish(p) if p.topic == heartbeat || p.topic == trigger))
-        .rev()
-        .take(3)
-        .collect();
-    let offline_status = Event::Publish(PublishRecord {
-        topic: format!("{}status", t.prefix),
-        qos: 1,
-        retain: true,
-        payload: offline(),
-    });
-    check(
-        v,
-        tail == [&Event::Closed, &Event::Disconnect, &offline_status],
-        || {
-            format!("connection #0 must end with the retained offline status, DISCONNECT, close; ended with {tail:?} (newest first)")
-        },
-    );
-}
-
-fn responses(t: &Transcript, plan: &Plan, v: &mut Vec<String>) {
+fn responses(t: &Transcript, plan: &Plan, v: &mut Violations) {
     let planned = plan.all_ids();
     for id in &planned {
         let got = t.responses_to(id);
@@ -255,7 +94,7 @@ fn responses(t: &Transcript, plan: &Plan, v: &mut Vec<String>) {
         } else {
             1
         };
-        check(v, got.len() == want, || {
+        v.check(got.len() == want, || {
             format!("{id}: want {want} response(s), got {got:?}")
         });
         for response in got {
@@ -265,28 +104,15 @@ fn responses(t: &Transcript, plan: &Plan, v: &mut Vec<String>) {
     let unknown = t.responses_to(ids::UNKNOWN);
     let want = json!({"commandId": ids::UNKNOWN, "success": false,
                       "error": format!("Unknown command: {}", plan.unknown.command)});
-    check(v, unknown.iter().all(|r| **r == want), || {
+    v.check(unknown.iter().all(|r| **r == want), || {
         format!("an unknown command must be answered {want}, got {unknown:?}")
     });
-    for (n, p) in t.publishes_on("response") {
-        check(v, p.qos == 1 && !p.retain, || {
-            format!("#{n} response not QoS 1 unretained: {p:?}")
-        });
-        let id = p
-            .payload
-            .json()
-            .and_then(|j| j["commandId"].as_str().map(str::to_string));
-        check(
-            v,
-            id.as_ref().is_some_and(|id| planned.contains(id)),
-            || format!("#{n} response to a command the session never sent: {p:?}"),
-        );
-    }
+    responses_published(t, |id| planned.iter().any(|p| p == id), v);
 }
 
 /// `{"commandId","success":true,"data"?}` with data valid against the outputSchema, or
 /// `{"commandId","success":false,"error":"<non-empty>"}`.
-fn well_formed(plan: &Plan, id: &str, response: &Value, v: &mut Vec<String>) {
+fn well_formed(plan: &Plan, id: &str, response: &Value, v: &mut Violations) {
     let Some(body) = response.as_object() else {
         v.push(format!("{id}: the response is not an object: {response}"));
         return;
@@ -294,8 +120,7 @@ fn well_formed(plan: &Plan, id: &str, response: &Value, v: &mut Vec<String>) {
     let keys: Vec<&str> = body.keys().map(String::as_str).collect();
     match body.get("success") {
         Some(Value::Bool(true)) => {
-            check(
-                v,
+            v.check(
                 keys.iter()
                     .all(|k| ["commandId", "success", "data"].contains(k)),
                 || format!("{id}: a success carries only commandId and data: {response}"),
@@ -312,8 +137,7 @@ fn well_formed(plan: &Plan, id: &str, response: &Value, v: &mut Vec<String>) {
             }
         }
         Some(Value::Bool(false)) => {
-            check(
-                v,
+            v.check(
                 keys.iter()
                     .all(|k| ["commandId", "success", "error"].contains(k))
                     && body
@@ -327,9 +151,9 @@ fn well_formed(plan: &Plan, id: &str, response: &Value, v: &mut Vec<String>) {
     }
 }
 
-fn triggers(t: &Transcript, plan: &Plan, v: &mut Vec<String>) {
+fn triggers(t: &Transcript, plan: &Plan, v: &mut Violations) {
     for (n, p) in t.publishes_on("trigger") {
-        check(v, p.qos == 1 && !p.retain, || {
+        v.check(p.qos == 1 && !p.retain, || {
             format!("#{n} trigger not QoS 1 unretained: {p:?}")
         });
         let body = p.payload.json().cloned().unwrap_or(Value::Null);
@@ -347,57 +171,10 @@ fn triggers(t: &Transcript, plan: &Plan, v: &mut Vec<String>) {
             None if *payload == json!({}) => Vec::new(),
             None => vec!["a trigger without payloadSchema sends {}".into()],
         };
-        check(v, valid.is_empty() && payload.is_object(), || {
+        v.check(valid.is_empty() && payload.is_object(), || {
             format!("#{n} trigger {name} payload {payload}: {valid:?}")
         });
     }
-}
-
-fn secrets_and_heartbeats(t: &Transcript, v: &mut Vec<String>) {
-    for e in t.device_events() {
-        let retained = match &e.event {
-            Event::Publish(p) if p.retain => Some(p),
-            Event::Connect(c) => c.will.as_ref(),
-            _ => None,
-        };
-        if let Some(p) = retained {
-            check(
-                v,
-                !render_payload(&p.payload).contains(MASKED_API_KEY),
-                || {
-                    format!(
-                        "#{} the API key is in a retained message on {}",
-                        e.connection, p.topic
-                    )
-                },
-            );
-        }
-    }
-    for (n, p) in t.publishes_on("heartbeat") {
-        check(
-            v,
-            p.qos == 0 && !p.retain && p.payload == Payload::Empty,
-            || format!("#{n} heartbeat must be empty, QoS 0, not retained: {p:?}"),
-        );
-    }
-}
-
-fn will(t: &Transcript, v: &mut Vec<String>) {
-    let Some(w) = &t.will else {
-        v.push("the broker published no last will after SIGKILL".into());
-        return;
-    };
-    check(
-        v,
-        w.delivered.topic == format!("{}status", t.prefix) && w.delivered.payload == offline(),
-        || format!("the will delivered after SIGKILL is {:?}", w.delivered),
-    );
-    check(v, w.retained_afterwards == Some(offline()), || {
-        format!(
-            "after SIGKILL the retained status is {:?}",
-            w.retained_afterwards
-        )
-    });
 }
 
 #[cfg(test)]
@@ -405,7 +182,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::recorder::Entry;
+    use crate::recorder::{Entry, PublishRecord};
+    use crate::session::AGENT_ID;
 
     fn plan() -> Plan {
         let manifest = json!({"name": "probe", "commands": [
