@@ -116,10 +116,7 @@ fn run_script(launcher: &DeviceLauncher, plan: Option<&Plan>) -> Result<Transcri
             observed: Vec::new(),
             will: None,
         };
-        let outcome = match plan {
-            None => session.script().await,
-            Some(plan) => session.plan_script(plan).await,
-        };
+        let outcome = session.script(plan).await;
         let transcript = session.transcript();
         match outcome {
             Ok(()) => Ok(transcript),
@@ -149,7 +146,8 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    async fn script(&mut self) -> Result<()> {
+    /// The fixed commands, or `plan`'s, between the same opening and the same two endings.
+    async fn script(&mut self, plan: Option<&Plan>) -> Result<()> {
         let port = self.broker.port();
         self.observer =
             Some(Gateway::connect(port, "conformance-observer", &["lua/devices/#".into()]).await?);
@@ -157,22 +155,18 @@ impl Session<'_> {
         self.gateway = Some(Gateway::connect(port, "conformance-gateway", &watched).await?);
 
         let mut device = self.start_device().await?;
-        self.commands().await?;
+        match plan {
+            None => self.commands().await?,
+            Some(plan) => self.plan_commands(plan).await?,
+        }
         self.graceful_disconnect(&mut device).await?;
 
         let mut device = self.start_device().await?;
         self.abrupt_kill(&mut device).await
     }
 
-    /// The manifest-derived script; see [`run_plan`].
-    async fn plan_script(&mut self, plan: &Plan) -> Result<()> {
-        let port = self.broker.port();
-        self.observer =
-            Some(Gateway::connect(port, "conformance-observer", &["lua/devices/#".into()]).await?);
-        let watched = ["status", "response", "trigger", "heartbeat"].map(|s| self.topic(s));
-        self.gateway = Some(Gateway::connect(port, "conformance-gateway", &watched).await?);
-
-        let mut device = self.start_device().await?;
+    /// The manifest-derived commands; see [`run_plan`].
+    async fn plan_commands(&mut self, plan: &Plan) -> Result<()> {
         for call in &plan.calls {
             self.call_twice(call).await?;
         }
@@ -190,10 +184,7 @@ impl Session<'_> {
         self.publish_on("command", "this is not JSON").await?;
         self.call(&plan.probe_call(plan::ids::AFTER_GARBAGE))
             .await?;
-        self.graceful_disconnect(&mut device).await?;
-
-        let mut device = self.start_device().await?;
-        self.abrupt_kill(&mut device).await
+        Ok(())
     }
 
     /// Send `call`, then the same id again: the second answer must be the cached first one,
