@@ -11,6 +11,7 @@ const TARGETS: &[(&str, &str)] = &[
     ("rust_codegen", "fuzz/seeds/manifest"),
     ("micropython_codegen", "fuzz/seeds/manifest"),
     ("runtime_payload", "fuzz/seeds/payload"),
+    ("json_reader", "fuzz/seeds/json"),
 ];
 
 pub fn run(seconds: u64) -> Result<()> {
