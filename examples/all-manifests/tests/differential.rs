@@ -123,3 +123,80 @@ fn regressions() {
         );
     }
 }
+
+/// The chip's readers and writers against serde on valid values the strategy above rarely or
+/// never produces (every-shape's configure input: all of its constraints at once).
+#[test]
+fn chip_payloads_read_and_write_like_serde() {
+    let by_type = |device: &str, ty: &str| {
+        checks()
+            .into_iter()
+            .find(|c| c.device == device && c.ty == ty)
+            .unwrap()
+    };
+    let fixtures = [
+        (
+            "shapes-device",
+            "ConfigureInput",
+            vec![
+                json!({"enabled": true, "percent": 0}),
+                json!({
+                    "enabled": false, "percent": 100, "offset": -128, "port": 65535,
+                    "count": 18446744073709551615u64, "delta": -9223372036854775808i64,
+                    "step": 10, "ratio": 0.25, "temperature": -273.15, "name": "dev",
+                    "when": "2025-01-15T10:30:00Z", "note": null, "level": "high",
+                    "maybe_level": null, "priority": 3, "version": 2, "tags": ["a", "b"],
+                    "labels": {"x": "1", "y": "2"}, "extra": {"any": [1, {"deep": null}]},
+                    "anything": [true, 1.5, "s"],
+                    "address": {"street": "Main St 1", "zip": "12345"},
+                    "tree": {"label": "root", "children": [{"label": "leaf", "children": []}]},
+                    "shipping": {"carrier": "dhl", "parcels": [{"weight": 0}, {"weight": 2.5}]},
+                    "shape": {"kind": "square", "side": 3},
+                    "value": ["p", "q"]
+                }),
+                json!({"enabled": true, "percent": 5.0, "note": "n", "maybe_level": "low",
+                       "shape": {"kind": "circle", "radius": 1.5}, "value": 7, "step": -5.0}),
+                json!({"enabled": true, "percent": 1, "value": "text", "anything": null,
+                       "priority": 1.0, "ratio": 1}),
+            ],
+        ),
+        (
+            "label-printer",
+            "PrintLabelInput",
+            vec![
+                json!({"labelData": {"tracking": "1Z999AA10123456784", "carrier": "ups",
+                    "to": {"name": "A", "street": "B 1", "city": "C", "postalCode": "12345",
+                           "country": "DE"}}}),
+                json!({"labelData": {"tracking": "ABCDEFGH", "carrier": "dhl",
+                    "to": {"name": "A", "street": "B", "city": "C", "postalCode": "SW1A 1AA",
+                           "country": "GB"},
+                    "from": {"name": "D", "street": "E", "city": "F", "postalCode": "999",
+                             "country": "US"},
+                    "weightGrams": 70000}, "copies": 10, "format": "2x1"}),
+            ],
+        ),
+    ];
+    for (device, ty, values) in fixtures {
+        let case = by_type(device, ty);
+        let schema: Value = serde_json::from_str(case.schema).unwrap();
+        let validator = jsonschema::draft7::options()
+            .should_validate_formats(false)
+            .build(&schema)
+            .unwrap();
+        for value in values {
+            assert!(
+                validator.is_valid(&value),
+                "{device}::{ty}: fixture {value} is invalid"
+            );
+            let serde = (case.round_trip)(&value).unwrap();
+            let chip = (case.chip_round_trip)(&value).unwrap();
+            assert_eq!(chip, serde, "{device}::{ty}: {value}");
+            // What the chip wrote reads back to the same value.
+            assert_eq!(
+                (case.chip_round_trip)(&chip).unwrap(),
+                chip,
+                "{device}::{ty}"
+            );
+        }
+    }
+}

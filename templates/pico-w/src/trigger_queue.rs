@@ -1,6 +1,9 @@
 //! Triggers from the application to the connection task, one at a time, each waiting for the
 //! gateway's `trigger_ack` like the official client (10 s).
 
+// A device whose manifest has no triggers never sends one, and the sending half goes unused.
+#![allow(dead_code)]
+
 use defmt::Format;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::channel::Channel;
@@ -8,8 +11,8 @@ use embassy_sync::mutex::Mutex;
 use embassy_sync::signal::Signal;
 use embassy_time::{with_timeout, Duration};
 use lua_device::message::TriggerAck;
-use portable_atomic::{AtomicBool, Ordering};
 use lua_device::value::Value;
+use portable_atomic::{AtomicBool, Ordering};
 
 /// How long a trigger waits for the gateway's receipt.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
