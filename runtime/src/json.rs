@@ -230,9 +230,10 @@ impl From<&str> for Value {
     }
 }
 
-/// An object's members in the order they were inserted. A key inserted twice keeps its first
-/// place and its last value, as serde_json keeps the last. Lookups are linear: objects on a
-/// chip have a handful of members, and a list is far less code than a tree.
+/// An object's members, sorted by key like serde_json's default map (a `BTreeMap`): iteration,
+/// the written text and so the first offending key a check reports are the host's. A key
+/// inserted twice keeps its last value, as in serde_json. A sorted list, not a tree: objects on
+/// a chip have a handful of members, and a list is far less code.
 #[derive(Clone, Debug)]
 pub struct Map<K, V> {
     entries: Vec<(K, V)>,
@@ -252,9 +253,13 @@ impl Map<String, Value> {
         Self::default()
     }
 
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.find(key).ok().map(|i| &self.entries[i].1)
     }
 
     /// Whether `key` is present (generic like serde_json's, so the same calls compile).
@@ -264,10 +269,10 @@ impl Map<String, Value> {
 
     /// Set `key`, returning its previous value.
     pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => Some(core::mem::replace(v, value)),
-            None => {
-                self.entries.push((key, value));
+        match self.find(&key) {
+            Ok(i) => Some(core::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (key, value));
                 None
             }
         }
@@ -275,7 +280,7 @@ impl Map<String, Value> {
 
     /// Take `key` out.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let i = self.entries.iter().position(|(k, _)| k == key)?;
+        let i = self.find(key).ok()?;
         Some(self.entries.remove(i).1)
     }
 
@@ -289,26 +294,26 @@ impl Map<String, Value> {
         self.entries.is_empty()
     }
 
-    /// The members in order.
+    /// The members, by key.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
-    /// The keys in order.
+    /// The keys, sorted.
     pub fn keys(&self) -> impl Iterator<Item = &String> {
         self.entries.iter().map(|(k, _)| k)
     }
 
-    /// The values in order.
+    /// The values, by key.
     pub fn values(&self) -> impl Iterator<Item = &Value> {
         self.entries.iter().map(|(_, v)| v)
     }
 }
 
-/// Objects are equal when they have the same members, in any order (as JSON defines it).
+/// Objects are equal when they have the same members (both lists are sorted by key).
 impl PartialEq for Map<String, Value> {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+        self.entries == other.entries
     }
 }
 
@@ -696,7 +701,7 @@ pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// The compact JSON text of `value`, members in their order.
+/// The compact JSON text of `value`, members by key (as serde_json writes its `Value`).
 pub fn to_string(value: &Value) -> String {
     let mut out = String::new();
     write_value(&mut out, value);
@@ -1179,9 +1184,15 @@ mod tests {
     }
 
     #[test]
-    fn maps_keep_order_and_the_last_duplicate() {
+    fn maps_are_sorted_and_keep_the_last_duplicate() {
         let v = from_str(r#"{"b":1,"a":2,"b":3}"#).unwrap();
-        assert_eq!(text(&v), r#"{"b":3,"a":2}"#);
+        assert_eq!(text(&v), r#"{"a":2,"b":3}"#);
+        // What serde_json writes without `preserve_order` (as on a device): keys sorted at
+        // every level.
+        assert_eq!(
+            text(&from_str(r#"{"zeta":[1,{"y":1,"x":2}],"alpha":"\u00e9","mid":null}"#).unwrap()),
+            "{\"alpha\":\"\u{e9}\",\"mid\":null,\"zeta\":[1,{\"x\":2,\"y\":1}]}"
+        );
         let Value::Object(mut map) = v else { panic!() };
         assert_eq!(map.remove("b"), Some(Value::from(3u64)));
         assert_eq!(map.len(), 1);

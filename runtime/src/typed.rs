@@ -138,7 +138,9 @@ pub fn object<'v>(
         }
     }
     if let Some(known) = closed {
-        if let Some(extra) = map.keys().find(|k| !known.contains(&k.as_str())) {
+        // The first unknown key by name, whatever the map's order (serde_json's `preserve_order`
+        // keeps insertion order; the chip's map, like the default one, is sorted).
+        if let Some(extra) = map.keys().filter(|k| !known.contains(&k.as_str())).min() {
             return Err(path.dynamic_key(extra, |p| p.fail("is not allowed")));
         }
     }
@@ -732,6 +734,13 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "b: is not allowed"
+        );
+        // The first unknown key by name, in any map order.
+        assert_eq!(
+            object(&j(r#"{"z":1,"a":2,"c":3}"#), &mut p, &[], Some(&["a"]))
+                .unwrap_err()
+                .to_string(),
+            "c: is not allowed"
         );
         assert_eq!(
             array(&j(r#"[1, 1.0]"#), &mut p, None, None, true)
