@@ -153,6 +153,32 @@ fn user_handlers_survive_regeneration() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `cargo fmt` in a generated project changes nothing: handlers.rs is the user's file and the
+/// rest is what they read; the files generated from the manifest are marked `rustfmt::skip`.
+#[test]
+fn projects_are_rustfmt_clean() {
+    for manifest in lua_testkit::corpus::valid_manifests() {
+        let name = manifest.file_stem().unwrap().to_string_lossy().into_owned();
+        let dir = std::env::temp_dir().join(format!("luagen-fmt-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        project(&manifest).write(&dir, true).unwrap();
+        // The two crate roots: rustfmt follows their modules (and the `tls` one, cfg'd out).
+        let out = std::process::Command::new("rustfmt")
+            .current_dir(&dir)
+            .args(["--edition", "2021", "--check", "src/main.rs", "build.rs"])
+            .arg("lua-device/src/lib.rs")
+            .output()
+            .expect("rustfmt (rustup component add rustfmt)");
+        assert!(
+            out.status.success(),
+            "{name}: rustfmt would change the project:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
 /// For development: `LUAGEN_PICOW_OUT=dir cargo test -p luagen --test pico_w write_projects`
 /// writes every project under `dir`.
 #[test]

@@ -16,6 +16,8 @@ pub mod json;
 pub mod ledger;
 pub mod message;
 pub mod mqtt;
+// Generated tables: `cargo fmt` leaves them as luagen wrote them.
+#[rustfmt::skip]
 pub mod patterns;
 pub mod session;
 pub mod timestamp;

@@ -77,8 +77,12 @@ async fn query(stack: Stack<'static>) -> Option<u64> {
         return None;
     }
     // Transmit timestamp: seconds and 2^-32 fractions since 1900.
-    let secs = u64::from(u32::from_be_bytes([answer[40], answer[41], answer[42], answer[43]]));
-    let frac = u64::from(u32::from_be_bytes([answer[44], answer[45], answer[46], answer[47]]));
+    let secs = u64::from(u32::from_be_bytes([
+        answer[40], answer[41], answer[42], answer[43],
+    ]));
+    let frac = u64::from(u32::from_be_bytes([
+        answer[44], answer[45], answer[46], answer[47],
+    ]));
     let unix_s = secs.checked_sub(NTP_TO_UNIX_S)?;
     Some(unix_s * 1000 + (frac * 1000 >> 32))
 }

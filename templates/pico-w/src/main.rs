@@ -5,12 +5,16 @@
 extern crate alloc;
 
 mod clock;
+// Generated from the manifest and rewritten on every run, so `cargo fmt` leaves them as written.
+#[rustfmt::skip]
 mod config;
 mod connection;
+#[rustfmt::skip]
 mod device;
 mod handlers;
 // Generated from the manifest; not every type's every helper is used by every device.
 #[allow(dead_code)]
+#[rustfmt::skip]
 mod payloads;
 #[cfg(feature = "tls")]
 mod tls;
@@ -18,6 +22,7 @@ mod trigger_queue;
 
 use cyw43_pio::{PioSpi, DEFAULT_CLOCK_DIVIDER};
 use defmt::{info, unwrap, warn};
+use defmt_rtt as _;
 use embassy_executor::Spawner;
 use embassy_net::{Config, StackResources};
 use embassy_rp::bind_interrupts;
@@ -28,7 +33,6 @@ use embassy_rp::pio::{InterruptHandler, Pio};
 use embassy_time::Timer;
 use embedded_alloc::LlffHeap as Heap;
 use static_cell::StaticCell;
-use defmt_rtt as _;
 
 bind_interrupts!(struct Irqs {
     PIO0_IRQ_0 => InterruptHandler<PIO0>;
@@ -78,7 +82,12 @@ async fn main(spawner: Spawner) {
         static mut HEAP_MEM: [MaybeUninit<u8>; config::HEAP_BYTES] =
             [MaybeUninit::uninit(); config::HEAP_BYTES];
         // SAFETY: runs once, before anything allocates.
-        unsafe { HEAP.init(core::ptr::addr_of_mut!(HEAP_MEM) as usize, config::HEAP_BYTES) }
+        unsafe {
+            HEAP.init(
+                core::ptr::addr_of_mut!(HEAP_MEM) as usize,
+                config::HEAP_BYTES,
+            )
+        }
     }
     info!("{} starting", config::DEVICE_NAME);
     let p = embassy_rp::init(Default::default());
@@ -97,8 +106,13 @@ async fn main(spawner: Spawner) {
         p.DMA_CH0,
     );
     static WIFI: StaticCell<cyw43::State> = StaticCell::new();
-    let (net_device, mut control, runner) =
-        cyw43::new(WIFI.init(cyw43::State::new()), pwr, spi, cyw43_firmware::CYW43_43439A0).await;
+    let (net_device, mut control, runner) = cyw43::new(
+        WIFI.init(cyw43::State::new()),
+        pwr,
+        spi,
+        cyw43_firmware::CYW43_43439A0,
+    )
+    .await;
     unwrap!(spawner.spawn(wifi_task(runner)));
     control.init(cyw43_firmware::CYW43_43439A0_CLM).await;
     control
@@ -125,7 +139,10 @@ async fn main(spawner: Spawner) {
         match control.join(config::WIFI_SSID, options).await {
             Ok(()) => break,
             Err(e) => {
-                warn!("joining WiFi failed (status {}), retrying in {} ms", e.status, delay_ms);
+                warn!(
+                    "joining WiFi failed (status {}), retrying in {} ms",
+                    e.status, delay_ms
+                );
                 Timer::after_millis(delay_ms).await;
                 delay_ms = (delay_ms * 2).min(30_000);
             }

@@ -52,7 +52,11 @@ impl TriggerQueue {
     }
 
     /// Publish a trigger and wait for the gateway's receipt.
-    pub async fn send(&self, name: &'static str, payload: Value) -> Result<TriggerAck, TriggerError> {
+    pub async fn send(
+        &self,
+        name: &'static str,
+        payload: Value,
+    ) -> Result<TriggerAck, TriggerError> {
         let _turn = self.one_at_a_time.lock().await;
         if !self.online.load(Ordering::Acquire) {
             return Err(TriggerError::Offline);

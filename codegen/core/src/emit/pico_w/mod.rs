@@ -176,7 +176,8 @@ pub struct PicoWProject<'a> {
 struct CommandCtx {
     name: String,
     name_lit: String,
-    todo_lit: String,
+    /// The handler's stub in `handlers.rs`, laid out as rustfmt would.
+    stub: String,
     handler: String,
     doc: String,
     input: Option<String>,
@@ -282,10 +283,15 @@ impl<'a> PicoWProject<'a> {
             .map(|c| CommandCtx {
                 name: c.name.clone(),
                 name_lit: rust_str(&c.name),
-                todo_lit: rust_str(&format!(
-                    "{} is not implemented yet: edit src/handlers.rs",
-                    c.name
-                )),
+                stub: handler_stub(
+                    &ident::rust_snake(&c.name),
+                    self.type_name(c.input).as_deref(),
+                    self.type_name(c.output).as_deref(),
+                    &rust_str(&format!(
+                        "{} is not implemented yet: edit src/handlers.rs",
+                        c.name
+                    )),
+                ),
                 handler: ident::rust_snake(&c.name),
                 doc: doc_line(&c.description),
                 input: self.type_name(c.input),
@@ -346,4 +352,24 @@ fn one_line(s: &str) -> String {
 /// is Markdown too), so it cannot open a heading, a code block, a link or raw HTML.
 fn doc_line(s: &str) -> String {
     md_inline(&one_line(s))
+}
+
+/// A handler stub as rustfmt lays it out (the file is the user's, and `cargo fmt` should
+/// find nothing to change): the signature on one line when it fits in 100 columns, else one
+/// parameter per line.
+fn handler_stub(name: &str, input: Option<&str>, output: Option<&str>, todo: &str) -> String {
+    const WIDTH: usize = 100;
+    let mut params = vec!["state: &mut State".to_string()];
+    params.extend(input.map(|t| format!("input: {t}")));
+    let ret = format!("Result<{}, CommandError>", output.unwrap_or("()"));
+    let one_line = format!("pub async fn {name}({}) -> {ret} {{", params.join(", "));
+    let signature = if one_line.chars().count() <= WIDTH {
+        one_line
+    } else {
+        let params: String = params.iter().map(|p| format!("    {p},\n")).collect();
+        format!("pub async fn {name}(\n{params}) -> {ret} {{")
+    };
+    // `Err`'s argument is always wider than rustfmt's 60-column call width, so the message
+    // goes on its own line.
+    format!("{signature}\n    Err(CommandError::handler(\n        {todo},\n    ))\n}}")
 }

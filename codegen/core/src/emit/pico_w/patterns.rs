@@ -198,8 +198,8 @@ pub fn vendor_typed(typed: &str) -> Result<String, String> {
     // clash with the file's own imports, and are no-ops where nothing needs them.
     out.push_str(
         "\n// luagen: what the no_std prelude lacks, for the chip.\n\
-         #[allow(unused_imports)]\nuse alloc::string::ToString as _;\n\
-         #[allow(unused_imports)]\nuse crate::float::Float as _;\n",
+         #[allow(unused_imports)]\nuse crate::float::Float as _;\n\
+         #[allow(unused_imports)]\nuse alloc::string::ToString as _;\n",
     );
     Ok(out)
 }
