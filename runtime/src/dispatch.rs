@@ -32,7 +32,7 @@ pub type CommandResult = Result<Option<Value>, CommandError>;
 ///
 /// # Contract for implementors
 ///
-/// - [`commands`](Dispatch::commands) lists every command the device registers, in manifest
+/// - `commands` (with the `serde` feature) lists every command the device registers, in manifest
 ///   order; it is called once per connection, so building the list may allocate.
 /// - [`dispatch`](Dispatch::dispatch) gets the command name and the raw `payload` of the
 ///   wire message (`{}` when the message had none). It must:

@@ -3,7 +3,7 @@
 //! The crate is two layers. The protocol core ([`message`], [`topic`], [`dispatch`],
 //! [`dedup`], [`ledger`], [`backoff`], [`session`], [`timestamp`]) is `no_std` + `alloc`: it
 //! owns no clock, no randomness and no socket, so the same logic drives the tokio transport
-//! here and the embassy firmware luagen generates. The `std` feature adds [`transport`], a
+//! here and the embassy firmware luagen generates. The `std` feature adds `transport`, a
 //! rumqttc client that speaks the protocol in `PROTOCOL.md`, and `agent` adds the gateway's side
 //! for tests. JSON values are serde_json's with the `serde` feature (which `std` turns on) and
 //! the core's own [`json`] without it, as on the chip (see [`value`]).

@@ -93,7 +93,7 @@ pub fn after_connack(id: &Identity<'_>, commands: Vec<CommandSpec>, timestamp: &
     after_connack_json(id, &commands, timestamp)
 }
 
-/// [`after_connack`] for a device that carries its command list as JSON text, as firmware
+/// `after_connack` (with the `serde` feature) for a device that carries its command list as JSON text, as firmware
 /// does (luagen writes the list it computed): the text goes into the registration verbatim,
 /// so the chip holds no code to parse and re-serialize command specs.
 pub fn after_connack_json(id: &Identity<'_>, commands_json: &str, timestamp: &str) -> [Step; 3] {

@@ -58,7 +58,7 @@ pub fn offline() -> Payload {
     Payload::Json(json!({"status": "offline", "timestamp": MASKED_TIMESTAMP}))
 }
 
-/// Two connections (graceful, then killed), each opened as [`opening`] says, with the
+/// Two connections (graceful, then killed), each opened as `opening` says, with the
 /// CONNECT's identity and will; the first ended gracefully, the second without DISCONNECT.
 pub fn connections(t: &Transcript, e: &Expectations, v: &mut Violations) {
     let device = e.device_name;

@@ -19,8 +19,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   deps   install what the suites need (mosquitto, the official client's venv)
-  test   deps, then fmt --check, clippy -D warnings, every test in the workspace, and the
-         README's commands as written
+  test   deps, then fmt --check, clippy -D warnings, every test in the workspace, the API
+         docs (-D warnings), and the README's commands as written
   bench  [section...]  every comparison, as tables, into BENCHMARKS.md; sections: runtime
          (vs raw rumqttc and the official client), micropython (vs the official module),
          codegen (vs typify), fleet, firmware (Pico W size)
@@ -91,13 +91,25 @@ fn test() -> Result<()> {
         "warnings",
     ])?;
     cargo(&["test", "-p", "lua-device", "--no-default-features", "--lib"])?;
+    // API docs build without a broken link, with and without std (the links differ).
+    let docs = [("RUSTDOCFLAGS", "-D warnings")];
+    cargo_env(&["doc", "--workspace", "--no-deps"], &docs)?;
+    cargo_env(
+        &["doc", "-p", "lua-device", "--no-deps", "--no-default-features"],
+        &docs,
+    )?;
     readme::run(&lua_testkit::deps::workspace_root())
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
+    cargo_env(args, &[])
+}
+
+fn cargo_env(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("$ cargo {}", args.join(" "));
     let status = Command::new(&cargo)
+        .envs(env.iter().copied())
         .args(args)
         .current_dir(lua_testkit::deps::workspace_root())
         .status()

@@ -8,7 +8,7 @@ use luagen_gateway::AgentLogin;
 
 #[derive(Args, Clone, Debug)]
 pub struct AgentArgs {
-    /// Broker URL: mqtt://host[:port] or ws://host[:port]/path.
+    /// Broker URL: mqtt://host or mqtt://host:port, ws://host:port/path.
     #[arg(long, env = "LUA_MQTT_URL", default_value = "mqtt://127.0.0.1:1883")]
     pub broker: String,
     /// The agent whose devices to address.

@@ -24,7 +24,7 @@ pub struct Config {
     pub api_key: String,
     /// Lowercase words joined by hyphens (`LUA_DEVICE_NAME` overrides the app's).
     pub device_name: String,
-    /// Broker URL (`LUA_MQTT_URL`), default [`DEFAULT_URL`].
+    /// Broker URL (`LUA_MQTT_URL`), default `wss://mqtt.heylua.ai/mqtt`.
     pub url: String,
     /// Device group (`LUA_DEVICE_GROUP`).
     pub group: Option<String>,

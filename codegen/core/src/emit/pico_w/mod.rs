@@ -241,7 +241,7 @@ impl<'a> PicoWProject<'a> {
     }
 
     /// The payload types and their checks, from the Rust emitter (no_std, types only), with
-    /// serde swapped for generated JSON readers and writers (see [`json_codec`]).
+    /// serde swapped for generated JSON readers and writers (see `json_codec`).
     pub fn payloads(&self) -> String {
         let options = RustOptions {
             types_only: true,

@@ -1,6 +1,6 @@
 //! ELF to UF2, so a build can be dragged onto the Pico's BOOTSEL drive without elf2uf2-rs.
 //!
-//! UF2 (https://github.com/microsoft/uf2): 512-byte blocks, each carrying 256 bytes of flash at
+//! UF2 (<https://github.com/microsoft/uf2>): 512-byte blocks, each carrying 256 bytes of flash at
 //! a 256-aligned address, tagged with the RP2040 family id.
 
 /// The RP2040's UF2 family id.
