@@ -95,7 +95,13 @@ fn test() -> Result<()> {
     let docs = [("RUSTDOCFLAGS", "-D warnings")];
     cargo_env(&["doc", "--workspace", "--no-deps"], &docs)?;
     cargo_env(
-        &["doc", "-p", "lua-device", "--no-deps", "--no-default-features"],
+        &[
+            "doc",
+            "-p",
+            "lua-device",
+            "--no-deps",
+            "--no-default-features",
+        ],
         &docs,
     )?;
     readme::run(&lua_testkit::deps::workspace_root())
