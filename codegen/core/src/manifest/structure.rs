@@ -16,11 +16,17 @@ fn schema() -> &'static Value {
     SCHEMA.get_or_init(manifest_schema)
 }
 
+/// Made once, so its patterns compile once per process rather than once per manifest.
+fn validator() -> &'static Validator<'static> {
+    static VALIDATOR: OnceLock<Validator<'static>> = OnceLock::new();
+    VALIDATOR.get_or_init(|| Validator::new(schema(), Dialect::Draft2020))
+}
+
 /// Every structural problem of the manifest document (`json` is `root` as JSON), each at its
 /// node.
 pub fn check(root: &Node, json: &Value) -> Vec<Diagnostic> {
     let schema = schema();
-    Validator::new(schema, Dialect::Draft2020)
+    validator()
         .errors(json)
         .iter()
         .flat_map(|error| describe(root, schema, error))

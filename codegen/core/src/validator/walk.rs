@@ -2,9 +2,9 @@
 //! which luagen's generated checks treat as an annotation too (a `default` is held to what the
 //! device will accept, nothing more).
 
-use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use regex_automata::meta::Regex;
 use serde_json::{Map, Number, Value};
@@ -32,7 +32,8 @@ pub struct Validator<'s> {
     root: &'s Value,
     dialect: Dialect,
     /// Each pattern compiled once; `None` for one the regex engine rejects (reported by the IR).
-    patterns: RefCell<HashMap<&'s str, Option<Regex>>>,
+    /// A lock rather than a cell so one validator of a fixed schema can serve every load.
+    patterns: Mutex<HashMap<&'s str, Option<Regex>>>,
 }
 
 impl<'s> Validator<'s> {
@@ -40,15 +41,15 @@ impl<'s> Validator<'s> {
         Self {
             root,
             dialect,
-            patterns: RefCell::new(HashMap::new()),
+            patterns: Mutex::new(HashMap::new()),
         }
     }
 
     /// Every keyword `instance` fails, outermost first.
     pub fn errors(&self, instance: &Value) -> Vec<Error> {
-        let mut out = Vec::new();
+        let mut out = Sink::collecting();
         self.walk(self.root, instance, &mut Vec::new(), &mut out, 0);
-        out
+        out.errors
     }
 
     pub fn is_valid(&self, instance: &Value) -> bool {
@@ -60,7 +61,7 @@ impl<'s> Validator<'s> {
         schema: &'s Value,
         instance: &Value,
         path: &mut Vec<String>,
-        out: &mut Vec<Error>,
+        out: &mut Sink,
         depth: usize,
     ) {
         if depth > MAX_DEPTH {
@@ -68,7 +69,7 @@ impl<'s> Validator<'s> {
         }
         let map = match schema {
             Value::Bool(true) => return,
-            Value::Bool(false) => return out.push(error(path, instance, Kind::FalseSchema)),
+            Value::Bool(false) => return out.fail(path, instance, Kind::FalseSchema),
             Value::Object(map) => map,
             // Not a schema: the meta-schema check reports it.
             _ => return,
@@ -81,7 +82,7 @@ impl<'s> Validator<'s> {
                 return;
             }
         }
-        let mut push = |kind| out.push(error(path, instance, kind));
+        let mut push = |kind| out.fail(path, instance, kind);
         if let Some(t) = map.get("type") {
             let expected: Vec<&str> = match t {
                 Value::String(s) => vec![s.as_str()],
@@ -181,7 +182,7 @@ impl<'s> Validator<'s> {
         items: &[Value],
         instance: &Value,
         path: &mut Vec<String>,
-        out: &mut Vec<Error>,
+        out: &mut Sink,
         depth: usize,
     ) {
         let count = items.len() as u64;
@@ -190,14 +191,14 @@ impl<'s> Validator<'s> {
             .and_then(as_count)
             .filter(|m| count < *m)
         {
-            out.push(error(path, instance, Kind::MinItems { limit }));
+            out.fail(path, instance, Kind::MinItems { limit });
         }
         if let Some(limit) = map
             .get("maxItems")
             .and_then(as_count)
             .filter(|m| count > *m)
         {
-            out.push(error(path, instance, Kind::MaxItems { limit }));
+            out.fail(path, instance, Kind::MaxItems { limit });
         }
         if map.get("uniqueItems") == Some(&Value::Bool(true))
             && items
@@ -205,7 +206,7 @@ impl<'s> Validator<'s> {
                 .enumerate()
                 .any(|(i, a)| items[i + 1..].iter().any(|b| equal(a, b)))
         {
-            out.push(error(path, instance, Kind::UniqueItems));
+            out.fail(path, instance, Kind::UniqueItems);
         }
         match map.get("items") {
             Some(Value::Array(tuple)) => {
@@ -215,11 +216,9 @@ impl<'s> Validator<'s> {
                     });
                 }
                 match map.get("additionalItems") {
-                    Some(Value::Bool(false)) if items.len() > tuple.len() => out.push(error(
-                        path,
-                        instance,
-                        Kind::AdditionalItems { limit: tuple.len() },
-                    )),
+                    Some(Value::Bool(false)) if items.len() > tuple.len() => {
+                        out.fail(path, instance, Kind::AdditionalItems { limit: tuple.len() })
+                    }
                     Some(extra @ Value::Object(_)) => {
                         for (i, item) in items.iter().enumerate().skip(tuple.len()) {
                             self.at(path, i.to_string(), |p| {
@@ -241,7 +240,7 @@ impl<'s> Validator<'s> {
         }
         if let Some(schema) = map.get("contains") {
             if !items.iter().any(|item| self.passes(schema, item, depth)) {
-                out.push(error(path, instance, Kind::Contains));
+                out.fail(path, instance, Kind::Contains);
             }
         }
     }
@@ -252,7 +251,7 @@ impl<'s> Validator<'s> {
         object: &Map<String, Value>,
         instance: &Value,
         path: &mut Vec<String>,
-        out: &mut Vec<Error>,
+        out: &mut Sink,
         depth: usize,
     ) {
         let count = object.len() as u64;
@@ -261,25 +260,25 @@ impl<'s> Validator<'s> {
             .and_then(as_count)
             .filter(|m| count < *m)
         {
-            out.push(error(path, instance, Kind::MinProperties { limit }));
+            out.fail(path, instance, Kind::MinProperties { limit });
         }
         if let Some(limit) = map
             .get("maxProperties")
             .and_then(as_count)
             .filter(|m| count > *m)
         {
-            out.push(error(path, instance, Kind::MaxProperties { limit }));
+            out.fail(path, instance, Kind::MaxProperties { limit });
         }
         if let Some(Value::Array(required)) = map.get("required") {
             for property in required.iter().filter_map(Value::as_str) {
                 if !object.contains_key(property) {
-                    out.push(error(
+                    out.fail(
                         path,
                         instance,
                         Kind::Required {
                             property: property.to_string(),
                         },
-                    ));
+                    );
                 }
             }
         }
@@ -316,11 +315,7 @@ impl<'s> Validator<'s> {
             }
         }
         if !unexpected.is_empty() {
-            out.push(error(
-                path,
-                instance,
-                Kind::AdditionalProperties { unexpected },
-            ));
+            out.fail(path, instance, Kind::AdditionalProperties { unexpected });
         }
         if let Some(schema) = map.get("propertyNames") {
             for key in object.keys() {
@@ -336,13 +331,13 @@ impl<'s> Validator<'s> {
                     Value::Array(names) => {
                         for name in names.iter().filter_map(Value::as_str) {
                             if !object.contains_key(name) {
-                                out.push(error(
+                                out.fail(
                                     path,
                                     instance,
                                     Kind::Required {
                                         property: name.to_string(),
                                     },
-                                ));
+                                );
                             }
                         }
                     }
@@ -357,7 +352,7 @@ impl<'s> Validator<'s> {
         map: &'s Map<String, Value>,
         instance: &Value,
         path: &mut Vec<String>,
-        out: &mut Vec<Error>,
+        out: &mut Sink,
         depth: usize,
     ) {
         if let Some(Value::Array(all)) = map.get("allOf") {
@@ -366,28 +361,43 @@ impl<'s> Validator<'s> {
             }
         }
         if let Some(Value::Array(any)) = map.get("anyOf") {
-            let context = self.branches(any, instance, path, depth);
-            if context.iter().all(|errors| !errors.is_empty()) {
-                out.push(error(path, instance, Kind::AnyOf { context }));
+            if !any
+                .iter()
+                .any(|schema| self.passes(schema, instance, depth))
+            {
+                let context = out
+                    .wants_errors()
+                    .then(|| self.branches(any, instance, path, depth))
+                    .unwrap_or_default();
+                out.fail(path, instance, Kind::AnyOf { context });
             }
         }
         if let Some(Value::Array(one)) = map.get("oneOf") {
-            let context = self.branches(one, instance, path, depth);
-            match context.iter().filter(|errors| errors.is_empty()).count() {
-                0 => out.push(error(path, instance, Kind::OneOfNotValid { context })),
+            let passing = one
+                .iter()
+                .filter(|schema| self.passes(schema, instance, depth))
+                .count();
+            match passing {
+                0 => {
+                    let context = out
+                        .wants_errors()
+                        .then(|| self.branches(one, instance, path, depth))
+                        .unwrap_or_default();
+                    out.fail(path, instance, Kind::OneOfNotValid { context });
+                }
                 1 => {}
-                _ => out.push(error(path, instance, Kind::OneOfMultipleValid)),
+                _ => out.fail(path, instance, Kind::OneOfMultipleValid),
             }
         }
         if let Some(schema) = map.get("not") {
             if self.passes(schema, instance, depth) {
-                out.push(error(
+                out.fail(
                     path,
                     instance,
                     Kind::Not {
                         schema: schema.clone(),
                     },
-                ));
+                );
             }
         }
         if let Some(condition) = map.get("if") {
@@ -402,7 +412,8 @@ impl<'s> Validator<'s> {
         }
     }
 
-    /// Each schema's errors for `instance`, one list per schema.
+    /// Each schema's errors for `instance`, one list per schema: only wanted once every
+    /// branch has failed, so trial runs go through [`Self::passes`].
     fn branches(
         &self,
         schemas: &'s [Value],
@@ -413,17 +424,17 @@ impl<'s> Validator<'s> {
         schemas
             .iter()
             .map(|schema| {
-                let mut errors = Vec::new();
+                let mut errors = Sink::collecting();
                 self.walk(schema, instance, path, &mut errors, depth + 1);
-                errors
+                errors.errors
             })
             .collect()
     }
 
     fn passes(&self, schema: &'s Value, instance: &Value, depth: usize) -> bool {
-        let mut errors = Vec::new();
-        self.walk(schema, instance, &mut Vec::new(), &mut errors, depth + 1);
-        errors.is_empty()
+        let mut failures = Sink::counting();
+        self.walk(schema, instance, &mut Vec::new(), &mut failures, depth + 1);
+        failures.failures == 0
     }
 
     /// Run `f` with `segment` pushed onto the instance path.
@@ -454,11 +465,51 @@ impl<'s> Validator<'s> {
     /// Whether `pattern` (unanchored, as JSON Schema reads it) matches `text`; `None` when the
     /// pattern does not compile.
     fn matches(&self, pattern: &'s str, text: &str) -> Option<bool> {
-        let mut patterns = self.patterns.borrow_mut();
+        let mut patterns = self
+            .patterns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let regex = patterns
             .entry(pattern)
             .or_insert_with(|| Regex::new(pattern).ok());
         regex.as_ref().map(|r| r.is_match(text))
+    }
+}
+
+/// Where a walk's failures go: kept as errors, or only counted, for a trial run (an `anyOf`
+/// branch, `not`, `if`) whose errors nobody reads: counting spares cloning the failing value
+/// into each error, which for a rejected branch can be a whole subschema.
+struct Sink {
+    errors: Vec<Error>,
+    failures: usize,
+    collect: bool,
+}
+
+impl Sink {
+    fn collecting() -> Self {
+        Self {
+            errors: Vec::new(),
+            failures: 0,
+            collect: true,
+        }
+    }
+
+    fn counting() -> Self {
+        Self {
+            collect: false,
+            ..Self::collecting()
+        }
+    }
+
+    fn wants_errors(&self) -> bool {
+        self.collect
+    }
+
+    fn fail(&mut self, path: &[String], instance: &Value, kind: Kind) {
+        self.failures += 1;
+        if self.collect {
+            self.errors.push(error(path, instance, kind));
+        }
     }
 }
 
