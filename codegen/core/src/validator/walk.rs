@@ -365,10 +365,11 @@ impl<'s> Validator<'s> {
                 .iter()
                 .any(|schema| self.passes(schema, instance, depth))
             {
-                let context = out
-                    .wants_errors()
-                    .then(|| self.branches(any, instance, path, depth))
-                    .unwrap_or_default();
+                let context = if out.wants_errors() {
+                    self.branches(any, instance, path, depth)
+                } else {
+                    Vec::new()
+                };
                 out.fail(path, instance, Kind::AnyOf { context });
             }
         }
@@ -379,10 +380,11 @@ impl<'s> Validator<'s> {
                 .count();
             match passing {
                 0 => {
-                    let context = out
-                        .wants_errors()
-                        .then(|| self.branches(one, instance, path, depth))
-                        .unwrap_or_default();
+                    let context = if out.wants_errors() {
+                        self.branches(one, instance, path, depth)
+                    } else {
+                        Vec::new()
+                    };
                     out.fail(path, instance, Kind::OneOfNotValid { context });
                 }
                 1 => {}
