@@ -11,9 +11,10 @@ use quote::{format_ident, quote};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Item, Token};
 
+use crate::emit::rust::value_pattern;
+
 use crate::ir::{
-    Additional, Discriminant, EnumDef, JsonType, StructDef, TypeDef, TypeDefKind, TypeSpace,
-    UnionDef,
+    Additional, Discriminant, EnumDef, StructDef, TypeDef, TypeDefKind, TypeSpace, UnionDef,
 };
 
 /// The chip's payload module: `tokens` (the Rust emitter's types and checks) without serde,
@@ -266,14 +267,7 @@ fn union_codec(u: &UnionDef) -> (TokenStream, TokenStream) {
         Discriminant::JsonType => {
             let arms = u.variants.iter().map(|v| {
                 let ident = format_ident!("{}", v.rust_name);
-                let pattern = match v.json_type {
-                    JsonType::Null => quote!(Value::Null),
-                    JsonType::Boolean => quote!(Value::Bool(_)),
-                    JsonType::Integer | JsonType::Number => quote!(Value::Number(_)),
-                    JsonType::String => quote!(Value::String(_)),
-                    JsonType::Array => quote!(Value::Array(_)),
-                    JsonType::Object => quote!(Value::Object(_)),
-                };
+                let pattern = value_pattern(v.json_type);
                 quote!(#pattern => FromJson::from_json(value).map(Self::#ident),)
             });
             quote! {

@@ -202,14 +202,7 @@ impl<'a> CheckEmitter<'a> {
             }
             Discriminant::JsonType => {
                 let arms = u.variants.iter().map(|v| {
-                    let pattern = match v.json_type {
-                        JsonType::Null => quote!(Value::Null),
-                        JsonType::Boolean => quote!(Value::Bool(_)),
-                        JsonType::Integer | JsonType::Number => quote!(Value::Number(_)),
-                        JsonType::String => quote!(Value::String(_)),
-                        JsonType::Array => quote!(Value::Array(_)),
-                        JsonType::Object => quote!(Value::Object(_)),
-                    };
+                    let pattern = value_pattern(v.json_type);
                     let check = self.check(&v.shape, &quote!(value));
                     quote!(#pattern => #check,)
                 });
@@ -227,6 +220,18 @@ impl<'a> CheckEmitter<'a> {
                 }
             }
         }
+    }
+}
+
+/// The `Value` pattern of one JSON type (integers and numbers are both `Value::Number`).
+pub(crate) fn value_pattern(t: JsonType) -> TokenStream {
+    match t {
+        JsonType::Null => quote!(Value::Null),
+        JsonType::Boolean => quote!(Value::Bool(_)),
+        JsonType::Integer | JsonType::Number => quote!(Value::Number(_)),
+        JsonType::String => quote!(Value::String(_)),
+        JsonType::Array => quote!(Value::Array(_)),
+        JsonType::Object => quote!(Value::Object(_)),
     }
 }
 

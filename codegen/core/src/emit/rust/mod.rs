@@ -25,6 +25,8 @@ use quote::quote;
 
 use crate::model::Device;
 
+#[cfg(feature = "firmware")]
+pub(crate) use checks::value_pattern;
 pub use device::{HandlerShape, Receiver, Returns};
 pub use names::DeviceNames;
 
