@@ -482,27 +482,33 @@ fn integer(object: &Map<String, Value>) -> Result<Value> {
     let (lo, lo_ex, hi, hi_ex) = bounds(object);
     let lo = lo.map(|l| if lo_ex { l.floor() + 1.0 } else { l.ceil() });
     let hi = hi.map(|h| if hi_ex { h.ceil() - 1.0 } else { h.floor() });
-    let mut v = match (lo, hi) {
+    let v = match (lo, hi) {
         (Some(l), _) if l > 0.0 => l,
         (_, Some(h)) if h < 0.0 => h,
         _ => 0.0,
     };
-    if let Some(m) = object
-        .get("multipleOf")
-        .and_then(Value::as_f64)
-        .filter(|m| *m > 0.0)
-    {
-        v = (v / m).ceil() * m;
-    }
+    let v = up_to_multiple(object, v);
     if v.abs() > 9.0e15 {
         bail!("integer bounds out of range");
     }
     Ok(json!(v as i64))
 }
 
+/// `v`, raised to the next multiple of `multipleOf` when there is one.
+fn up_to_multiple(object: &Map<String, Value>, v: f64) -> f64 {
+    match object
+        .get("multipleOf")
+        .and_then(Value::as_f64)
+        .filter(|m| *m > 0.0)
+    {
+        Some(m) => (v / m).ceil() * m,
+        None => v,
+    }
+}
+
 fn number(object: &Map<String, Value>) -> Result<Value> {
     let (lo, lo_ex, hi, hi_ex) = bounds(object);
-    let mut v = match (lo, hi) {
+    let v = match (lo, hi) {
         (Some(l), Some(h)) if lo_ex || hi_ex => (l + h) / 2.0,
         (Some(l), None) if lo_ex => l + 1.0,
         (None, Some(h)) if hi_ex => h - 1.0,
@@ -510,13 +516,7 @@ fn number(object: &Map<String, Value>) -> Result<Value> {
         (_, Some(h)) if h < 0.0 => h,
         _ => 0.0,
     };
-    if let Some(m) = object
-        .get("multipleOf")
-        .and_then(Value::as_f64)
-        .filter(|m| *m > 0.0)
-    {
-        v = (v / m).ceil() * m;
-    }
+    let v = up_to_multiple(object, v);
     if v.fract() == 0.0 && v.abs() < 9.0e15 {
         return Ok(json!(v as i64));
     }
