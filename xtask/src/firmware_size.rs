@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use lua_testkit::deps;
+use lua_testkit::{deps, thumbv6m};
 use luagen::emit::pico_w::PicoWProject;
 
 use crate::report::Table;
@@ -23,7 +23,7 @@ const GOAL_RAM: u64 = 64 * 1024;
 const SLOPE: [usize; 2] = [1, 21];
 
 pub fn table() -> Result<Table> {
-    let route = deps::thumbv6m()?;
+    let route = thumbv6m::any()?;
     let root = deps::workspace_root().join("target/bench-firmware");
     let target_dir = root.join("target");
     let greenhouse = deps::workspace_root().join("manifests/greenhouse-sensor.yaml");
@@ -113,7 +113,7 @@ fn kib(bytes: u64) -> f64 {
 
 /// Generate the project for `manifest`, build it (over TLS when a CA is given), and size it.
 fn build(
-    route: &deps::Thumbv6m,
+    route: &thumbv6m::Route,
     root: &Path,
     target_dir: &Path,
     name: &str,
@@ -142,11 +142,16 @@ fn build(
             "LUA_WIFI_SSID=bench\nLUA_WIFI_PASSWORD=bench-password\nLUA_AGENT_ID=agent-1\nLUA_API_KEY=bench-key\n{broker}"
         ),
     )?;
-    let mut build = route.build_command(&dir, target_dir);
-    if ca.is_some() {
-        build.args(["--features", "tls"]);
-    }
-    let output = build.output().context("running the firmware build")?;
+    let readme = std::fs::read_to_string(dir.join("README.md"))?;
+    let features: &[&str] = if ca.is_some() {
+        &["--features", "tls"]
+    } else {
+        &[]
+    };
+    let output = route
+        .build(&readme, &dir, target_dir, features, false)?
+        .output()
+        .context("running the firmware build")?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(8).collect();

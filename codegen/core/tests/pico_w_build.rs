@@ -1,17 +1,21 @@
-//! The Pico W projects really build: every manifest (and the valid corpus) is generated, built
-//! for `thumbv6m-none-eabi` into one shared target directory, and its ELF and UF2 are checked.
+//! The Pico W projects really build: every manifest (and the valid corpus) is generated and
+//! built for `thumbv6m-none-eabi` by each route this machine has (rustup's target; Debian's
+//! rustc-web as apt installs it; the same at the MSRV, unpacked), with the command the
+//! generated README gives for that route, `--locked`, and offline once the crates are cached.
+//! Its ELF and UF2 are checked. One more build takes the greenhouse over TLS (`mqtts://`,
+//! `--features tls`, a CA made by openssl), after build.rs has refused the two ways to get
+//! TLS wrong.
 //!
-//! One more build takes the greenhouse over TLS (`mqtts://`, `--features tls`, a CA made by
-//! openssl), after build.rs has refused the two ways to get TLS wrong.
-//!
-//! Slow (about 90 s for the first project on two cores, 20-40 s for each next one), so it is
-//! one test. The toolchain route is installed by `lua_testkit::deps::thumbv6m` when missing.
-//! `LUAGEN_SKIP_FIRMWARE_BUILD=1` skips it, loudly.
+//! Slow (a few minutes for each route's first project on two cores, 20-40 s for each next
+//! one). A route the machine lacks is skipped with a skip record (`cargo xtask test` lists it
+//! as SKIPPED); `LUAGEN_THUMBV6M_ROUTES` forces routes, `LUAGEN_SKIP_FIRMWARE_BUILD=1` skips
+//! them all, loudly. `cargo xtask test` runs these tests as a step of their own.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use lua_testkit::deps;
+use lua_testkit::thumbv6m::{self, Kind, Wanted};
 use luagen::emit::pico_w::uf2;
 use luagen::emit::pico_w::PicoWProject;
 
@@ -74,39 +78,84 @@ fn tracked_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// One build at a time: each one keeps both cores busy, and two would only thrash.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
-fn every_manifest_builds_flashable_firmware() {
+fn firmware_build_by_debian_rustc() {
+    every_manifest_builds_by(Kind::Debian);
+}
+
+#[test]
+fn firmware_build_by_debian_rustc_at_the_msrv() {
+    every_manifest_builds_by(Kind::DebianMsrv);
+}
+
+#[test]
+fn firmware_build_by_rustup() {
+    every_manifest_builds_by(Kind::Rustup);
+}
+
+/// Generate every manifest's project and build it by `kind`'s route with the README's own
+/// command, `--locked`: the first online, the others offline (the kept lock is the same for
+/// all, so its crates are cached by then). Then the TLS build, where the route can have it.
+fn every_manifest_builds_by(kind: Kind) {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let what = format!("the Pico W firmware build by the {} route", kind.name());
     if std::env::var_os("LUAGEN_SKIP_FIRMWARE_BUILD").is_some() {
-        eprintln!(
-            "\n!!! SKIPPED: the thumbv6m firmware build (LUAGEN_SKIP_FIRMWARE_BUILD is set) !!!\n"
-        );
+        lua_testkit::skips::record(&what, "LUAGEN_SKIP_FIRMWARE_BUILD is set");
         return;
     }
-    let route = deps::thumbv6m().unwrap_or_else(|e| {
-        panic!("{e:#}\n(set LUAGEN_SKIP_FIRMWARE_BUILD=1 to skip this test on such a machine)")
-    });
-    eprintln!("thumbv6m route: {route:?}");
-    let root = workspace().join("target/pico-w");
+    let wanted = thumbv6m::wanted(kind);
+    if wanted == Wanted::Excluded {
+        lua_testkit::skips::record(&what, "not named in LUAGEN_THUMBV6M_ROUTES");
+        return;
+    }
+    let route = match thumbv6m::route(kind) {
+        Ok(route) => route,
+        Err(e) if wanted == Wanted::IfAvailable => {
+            lua_testkit::skips::record(&what, &format!("{e:#}"));
+            return;
+        }
+        Err(e) => panic!("{what} (forced by LUAGEN_THUMBV6M_ROUTES): {e:#}"),
+    };
+    eprintln!("thumbv6m route: {}", route.label());
+    let root = workspace().join("target/pico-w").join(kind.name());
     let target_dir = root.join("target");
-    let mut report = String::from(
-        "manifest             commands  app flash  image flash  static RAM  (.data+.bss)  UF2 blocks  build\n",
+    let mut report = format!(
+        "{}\nmanifest             commands  app flash  image flash  static RAM  (.data+.bss)  UF2 blocks  build\n",
+        route.label()
     );
-    for manifest in lua_testkit::corpus::valid_manifests() {
+    for (i, manifest) in lua_testkit::corpus::valid_manifests().iter().enumerate() {
         let name = manifest.file_stem().unwrap().to_string_lossy().into_owned();
         let dir = root.join("projects").join(&name);
         let env = plain_env("LUA_MQTT_URL=mqtt://192.168.1.10:1883\n");
-        report.push_str(&build_and_check(
-            &route,
-            &manifest,
-            &name,
-            &dir,
-            &target_dir,
-            &env,
-            false,
+        let build = Build {
+            route: &route,
+            target_dir: &target_dir,
+            tls: false,
+            offline: i > 0,
+        };
+        report.push_str(&build.check(manifest, &name, &dir, &env));
+    }
+    if route.version >= TLS_RUSTC {
+        report.push_str(&tls_build(&route, &root, &target_dir));
+    } else {
+        report.push_str(&format!(
+            "(no TLS build: the `tls` feature needs rustc {}.{}, see the project's README)\n",
+            TLS_RUSTC.0, TLS_RUSTC.1
         ));
     }
+    eprintln!("\n{report}");
+    std::fs::write(root.join("sizes.txt"), &report).unwrap();
+}
 
-    // TLS: the greenhouse again, with the broker's CA (PEM) from openssl.
+/// The `tls` feature's embedded-tls 0.19 takes heapless 0.9, which needs rustc 1.87.
+const TLS_RUSTC: (u32, u32) = (1, 87);
+
+/// The greenhouse over TLS (`mqtts://`, `--features tls`, a CA made by openssl), after
+/// build.rs has refused the two ways to get TLS wrong; the report's row.
+fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String {
     let greenhouse = workspace().join("manifests/greenhouse-sensor.yaml");
     let dir = root.join("projects/greenhouse-sensor-tls");
     let certs = root.join("tls-ca");
@@ -138,17 +187,21 @@ fn every_manifest_builds_flashable_firmware() {
         .write(&dir, true)
         .unwrap();
     std::fs::write(dir.join(".env"), plain_env(tls_url)).unwrap();
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
     for (features, expected) in [
-        (false, "build with `--features tls`"),
-        (true, "LUA_MQTT_CA is not set"),
+        (&[][..], "build with `--features tls`"),
+        (&["--features", "tls"][..], "LUA_MQTT_CA is not set"),
     ] {
-        let mut build = route.build_command(&dir, &target_dir);
-        if features {
-            build.args(["--features", "tls"]);
-        }
-        let output = build.output().unwrap();
+        let output = route
+            .build(&readme, &dir, target_dir, features, false)
+            .unwrap()
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "a TLS URL built {features:?}");
+        assert!(
+            !output.status.success(),
+            "a TLS URL built with {features:?}"
+        );
         assert!(
             stderr.contains(expected),
             "expected {expected:?} in\n{stderr}"
@@ -158,15 +211,13 @@ fn every_manifest_builds_flashable_firmware() {
         "{tls_url}LUA_MQTT_CA={}\n",
         certs.join("ca.pem").display()
     ));
-    report.push_str(&build_and_check(
-        &route,
-        &greenhouse,
-        "greenhouse (tls)",
-        &dir,
-        &target_dir,
-        &env,
-        true,
-    ));
+    let build = Build {
+        route,
+        target_dir,
+        tls: true,
+        offline: false,
+    };
+    let row = build.check(&greenhouse, "greenhouse (tls)", &dir, &env);
     // The CA is in the image, as DER: what the firmware verifies the broker against.
     let der = std::process::Command::new("openssl")
         .args(["x509", "-in", "ca.pem", "-outform", "der"])
@@ -185,8 +236,7 @@ fn every_manifest_builds_flashable_firmware() {
         elf.windows(der.len()).any(|w| w == der.as_slice()),
         "the TLS firmware does not carry the CA certificate"
     );
-    eprintln!("\n{report}");
-    std::fs::write(root.join("sizes.txt"), &report).unwrap();
+    row
 }
 
 /// `.env` with the sentinel secrets and `rest` (the broker lines).
@@ -197,109 +247,121 @@ fn plain_env(rest: &str) -> String {
     )
 }
 
-/// Generate `manifest` into `dir` with `env` as its `.env`, build it (with `--features tls` when
-/// `tls`), check the ELF and UF2 and that no tracked file holds a secret; the report's row.
-fn build_and_check(
-    route: &deps::Thumbv6m,
-    manifest: &Path,
-    name: &str,
-    dir: &Path,
-    target_dir: &Path,
-    env: &str,
+/// One firmware build by a route: with `--features tls` when `tls`, without the network when
+/// `offline`.
+struct Build<'a> {
+    route: &'a thumbv6m::Route,
+    target_dir: &'a Path,
     tls: bool,
-) -> String {
-    let device = luagen::load_file(manifest).unwrap();
-    let pico = PicoWProject::new(&device);
-    pico.project().unwrap().write(dir, true).unwrap();
-    // What a user does: secrets in .env, which the generated .gitignore covers.
-    std::fs::write(dir.join(".env"), env).unwrap();
+    offline: bool,
+}
 
-    let started = Instant::now();
-    let mut build = route.build_command(dir, target_dir);
-    if tls {
-        build.args(["--features", "tls"]);
-    }
-    let output = build.output().unwrap();
-    let seconds = started.elapsed().as_secs_f64();
-    assert!(
-        output.status.success(),
-        "{name}: firmware build failed\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+impl Build<'_> {
+    /// Generate `manifest` into `dir` with `env` as its `.env`, build it by the README's
+    /// command, check the ELF and UF2 and that no tracked file holds a secret; the report's row.
+    fn check(&self, manifest: &Path, name: &str, dir: &Path, env: &str) -> String {
+        let device = luagen::load_file(manifest).unwrap();
+        let pico = PicoWProject::new(&device);
+        pico.project().unwrap().write(dir, true).unwrap();
+        // What a user does: secrets in .env, which the generated .gitignore covers.
+        std::fs::write(dir.join(".env"), env).unwrap();
+        let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        let features: &[&str] = if self.tls {
+            &["--features", "tls"]
+        } else {
+            &[]
+        };
 
-    let elf_path = target_dir
-        .join("thumbv6m-none-eabi/release")
-        .join(pico.crate_name());
-    let elf = std::fs::read(&elf_path).unwrap();
-    let sections = sections(&elf);
-    let find = |n: &str| {
-        sections
-            .iter()
-            .find(|s| s.name == n)
-            .unwrap_or_else(|| panic!("{name}: no {n} section"))
-    };
-    let boot2 = find(".boot2");
-    assert_eq!(
-        (boot2.addr, boot2.size),
-        (0x1000_0000, 256),
-        "{name}: boot2"
-    );
-    assert_eq!(
-        find(".vector_table").addr,
-        0x1000_0100,
-        "{name}: vector table"
-    );
-    let in_flash: u64 = sections
-        .iter()
-        .filter(|s| s.alloc && !s.nobits && uf2::FLASH.contains(&s.addr))
-        .map(|s| u64::from(s.size))
-        .sum::<u64>()
-        + u64::from(find(".data").size);
-    let ram: u64 = sections
-        .iter()
-        .filter(|s| s.alloc && (0x2000_0000..0x2004_2000).contains(&s.addr))
-        .map(|s| u64::from(s.size))
-        .sum();
-    assert!(
-        in_flash < FLASH_BYTES,
-        "{name}: {in_flash} bytes do not fit 2 MiB of flash"
-    );
-    assert!(ram < 264 * 1024, "{name}: {ram} bytes of static RAM");
-
-    let image = uf2::elf_to_uf2(&elf, uf2::RP2040_FAMILY_ID).unwrap();
-    let blocks = uf2::parse(&image).unwrap();
-    assert!(blocks.iter().all(|b| b.family_id == uf2::RP2040_FAMILY_ID));
-    assert_eq!(
-        blocks[0].address, 0x1000_0000,
-        "{name}: the image starts with boot2"
-    );
-    assert!(blocks.iter().all(|b| uf2::FLASH.contains(&b.address)));
-    assert!(
-        blocks.len() as u64 >= in_flash.div_ceil(256),
-        "{name}: every flash byte is in a block"
-    );
-    assert!((blocks.len() as u64) * 256 < FLASH_BYTES);
-    std::fs::write(elf_path.with_extension("uf2"), &image).unwrap();
-
-    // The secrets are in the image (that is the point) but in no file git would track.
-    let mut files = Vec::new();
-    tracked_files(dir, &mut files);
-    for file in files {
-        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        let started = Instant::now();
+        let output = self
+            .route
+            .build(&readme, dir, self.target_dir, features, self.offline)
+            .unwrap()
+            .output()
+            .unwrap();
+        let seconds = started.elapsed().as_secs_f64();
         assert!(
-            !text.contains(SENTINEL),
-            "{} holds a secret",
-            file.display()
+            output.status.success(),
+            "{name}: firmware build by {} failed{}\n{}",
+            self.route.label(),
+            if self.offline { " (offline)" } else { "" },
+            String::from_utf8_lossy(&output.stderr)
         );
-    }
+        let target_dir = self.target_dir;
+        let elf_path = target_dir
+            .join("thumbv6m-none-eabi/release")
+            .join(pico.crate_name());
+        let elf = std::fs::read(&elf_path).unwrap();
+        let sections = sections(&elf);
+        let find = |n: &str| {
+            sections
+                .iter()
+                .find(|s| s.name == n)
+                .unwrap_or_else(|| panic!("{name}: no {n} section"))
+        };
+        let boot2 = find(".boot2");
+        assert_eq!(
+            (boot2.addr, boot2.size),
+            (0x1000_0000, 256),
+            "{name}: boot2"
+        );
+        assert_eq!(
+            find(".vector_table").addr,
+            0x1000_0100,
+            "{name}: vector table"
+        );
+        let in_flash: u64 = sections
+            .iter()
+            .filter(|s| s.alloc && !s.nobits && uf2::FLASH.contains(&s.addr))
+            .map(|s| u64::from(s.size))
+            .sum::<u64>()
+            + u64::from(find(".data").size);
+        let ram: u64 = sections
+            .iter()
+            .filter(|s| s.alloc && (0x2000_0000..0x2004_2000).contains(&s.addr))
+            .map(|s| u64::from(s.size))
+            .sum();
+        assert!(
+            in_flash < FLASH_BYTES,
+            "{name}: {in_flash} bytes do not fit 2 MiB of flash"
+        );
+        assert!(ram < 264 * 1024, "{name}: {ram} bytes of static RAM");
 
-    format!(
-        "{name:<20} {:>8}  {:>9}  {:>11}  {:>10}  {:>12}  {:>10}  {seconds:>4.0} s\n",
-        device.commands.len(),
-        in_flash - CYW43_BLOBS,
-        in_flash,
-        ram,
-        format!("{}+{}", find(".data").size, find(".bss").size),
-        blocks.len(),
-    )
+        let image = uf2::elf_to_uf2(&elf, uf2::RP2040_FAMILY_ID).unwrap();
+        let blocks = uf2::parse(&image).unwrap();
+        assert!(blocks.iter().all(|b| b.family_id == uf2::RP2040_FAMILY_ID));
+        assert_eq!(
+            blocks[0].address, 0x1000_0000,
+            "{name}: the image starts with boot2"
+        );
+        assert!(blocks.iter().all(|b| uf2::FLASH.contains(&b.address)));
+        assert!(
+            blocks.len() as u64 >= in_flash.div_ceil(256),
+            "{name}: every flash byte is in a block"
+        );
+        assert!((blocks.len() as u64) * 256 < FLASH_BYTES);
+        std::fs::write(elf_path.with_extension("uf2"), &image).unwrap();
+
+        // The secrets are in the image (that is the point) but in no file git would track.
+        let mut files = Vec::new();
+        tracked_files(dir, &mut files);
+        for file in files {
+            let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+            assert!(
+                !text.contains(SENTINEL),
+                "{} holds a secret",
+                file.display()
+            );
+        }
+
+        format!(
+            "{name:<20} {:>8}  {:>9}  {:>11}  {:>10}  {:>12}  {:>10}  {seconds:>4.0} s\n",
+            device.commands.len(),
+            in_flash - CYW43_BLOBS,
+            in_flash,
+            ram,
+            format!("{}+{}", find(".data").size, find(".bss").size),
+            blocks.len(),
+        )
+    }
 }

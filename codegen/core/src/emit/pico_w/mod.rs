@@ -5,6 +5,7 @@
 //! templates under `templates/pico-w` hold the layout. `handlers.rs` is the only user file.
 
 mod json_codec;
+pub mod lockfile;
 mod patterns;
 pub mod uf2;
 
@@ -224,6 +225,10 @@ impl<'a> PicoWProject<'a> {
             patterns,
         ));
         files.push(GeneratedFile::generated("src/payloads.rs", self.payloads()));
+        files.push(GeneratedFile::generated(
+            "Cargo.lock",
+            lockfile::for_crate(&self.crate_name()),
+        ));
         let env = environment();
         let ctx = self.context();
         for (name, path, _) in TEMPLATES {
@@ -313,6 +318,7 @@ impl<'a> PicoWProject<'a> {
         context! {
             manifest => self.manifest(),
             crate_name => self.crate_name(),
+            rust_version => lockfile::RUST_VERSION,
             device_name => d.name,
             device_name_lit => rust_str(&d.name),
             group_lit => d.group.as_deref().map_or_else(|| "None".to_string(), |g| format!("Some({})", rust_str(g))),
