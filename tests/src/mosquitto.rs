@@ -108,16 +108,9 @@ impl Drop for Mosquitto {
 }
 
 fn binary() -> Result<PathBuf> {
-    for candidate in [
-        "/usr/sbin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-    ] {
-        if Path::new(candidate).exists() {
-            return Ok(PathBuf::from(candidate));
-        }
-    }
-    bail!("mosquitto is not installed: run `cargo xtask deps` (apt-get install mosquitto)")
+    crate::deps::find("mosquitto").context(
+        "mosquitto is not installed: run `cargo xtask deps` (or install Debian's mosquitto)",
+    )
 }
 
 fn spawn(binary: &Path, dir: &Path, port: u16, options: &Options) -> Result<Child> {

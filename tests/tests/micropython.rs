@@ -19,6 +19,9 @@ use serde_json::json;
 
 #[test]
 fn every_generated_module_compiles_with_mpy_cross_and_type_checks_against_the_pico_w_stubs() {
+    lua_testkit::require_micropython!(
+        "every generated module compiles with mpy cross and type checks against the pico w stubs"
+    );
     let manifests = lua_testkit::corpus::valid_manifests();
     assert!(manifests.len() >= 7, "{manifests:?}");
     for manifest in manifests {
@@ -37,6 +40,7 @@ fn every_generated_module_compiles_with_mpy_cross_and_type_checks_against_the_pi
 
 #[test]
 fn mpy_option_precompiles_the_modules() {
+    lua_testkit::require_micropython!("mpy option precompiles the modules");
     let dir = micropython::scratch_dir("mpy-option").unwrap();
     let manifest = workspace_root().join("manifests/label-printer.yaml");
     micropython::generate_ok(&manifest, &dir, &["--mpy"]).unwrap();
@@ -61,6 +65,9 @@ fn mpy_option_precompiles_the_modules() {
 
 #[test]
 fn the_generated_device_is_indistinguishable_from_the_official_client() {
+    lua_testkit::require_micropython!(
+        "the generated device is indistinguishable from the official client"
+    );
     let dir = conformance_project().unwrap();
     let device = micropython::device(&dir).unwrap();
     let generated = session::run(&device).unwrap_or_else(|e| panic!("{e:?}"));
@@ -86,6 +93,9 @@ fn topic(suffix: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_after_a_broker_restart_and_receives_what_was_sent_while_away() {
+    lua_testkit::require_micropython!(
+        "reconnects after a broker restart and receives what was sent while away"
+    );
     let mut broker = Mosquitto::start_with(lua_testkit::mosquitto::Options {
         persistence: true,
         // Started as root, mosquitto drops to its own user and then cannot write the
@@ -167,6 +177,9 @@ async fn reconnects_after_a_broker_restart_and_receives_what_was_sent_while_away
 
 #[test]
 fn regenerating_keeps_edited_handlers_and_adds_stubs_for_new_commands() {
+    lua_testkit::require_micropython!(
+        "regenerating keeps edited handlers and adds stubs for new commands"
+    );
     let dir = micropython::scratch_dir("regen").unwrap();
     let original = workspace_root().join("manifests/conformance-device.yaml");
     micropython::generate_ok(&original, &dir, &[]).unwrap();
@@ -252,6 +265,7 @@ async fn echo_through(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn speaks_mqtt_over_websocket() {
+    lua_testkit::require_micropython!("speaks mqtt over websocket");
     let ws_port = lua_testkit::ports::free_port();
     let broker = Mosquitto::start_with(lua_testkit::mosquitto::Options {
         extra_config: vec![
@@ -271,6 +285,7 @@ async fn speaks_mqtt_over_websocket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verifies_the_broker_certificate() {
+    lua_testkit::require_micropython!("verifies the broker certificate");
     let certs = lua_testkit::tls::Certificates::generate().unwrap();
     let tls_port = lua_testkit::ports::free_port();
     let wss_port = lua_testkit::ports::free_port();

@@ -61,6 +61,9 @@ fn seed() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_commands_through_a_cutting_proxy_each_run_exactly_once() {
+    lua_testkit::require_micropython!(
+        "ten thousand commands through a cutting proxy each run exactly once"
+    );
     let broker = Mosquitto::start().unwrap();
     let seed = seed();
     let proxy = FaultProxy::start(
@@ -120,6 +123,9 @@ async fn ten_thousand_commands_through_a_cutting_proxy_each_run_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restarts_with_persistence_lose_nothing_and_run_nothing_twice() {
+    lua_testkit::require_micropython!(
+        "broker restarts with persistence lose nothing and run nothing twice"
+    );
     let mut broker = Mosquitto::start_with(Options {
         persistence: true,
         extra_config: faults::persistence_config(),
@@ -154,6 +160,9 @@ async fn broker_restarts_with_persistence_lose_nothing_and_run_nothing_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_commands_sent_while_killed_are_answered_once_each() {
+    lua_testkit::require_micropython!(
+        "a thousand commands sent while killed are answered once each"
+    );
     let broker = Mosquitto::start().unwrap();
     let dir = faults::micropython_project(false).unwrap();
     // Registered once, then gone without a word: the broker keeps its session.
@@ -186,6 +195,9 @@ async fn a_thousand_commands_sent_while_killed_are_answered_once_each() {
 /// older one runs again. (The Rust runtime's bound is unit-tested in `dedup.rs`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_idempotency_cache_keeps_the_latest_ids_and_forgets_older_ones() {
+    lua_testkit::require_micropython!(
+        "the idempotency cache keeps the latest ids and forgets older ones"
+    );
     let broker = Mosquitto::start().unwrap();
     let dir = faults::micropython_project(false).unwrap();
     let config = dir.join("config.py");

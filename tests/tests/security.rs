@@ -132,6 +132,7 @@ async fn call(port: u16, id: &str, command: serde_json::Value) -> serde_json::Va
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn micropython_device_never_retains_nor_prints_the_api_key() {
+    lua_testkit::require_micropython!("micropython device never retains nor prints the api key");
     let mut broker = Mosquitto::start().unwrap();
     let dir = conformance_project().unwrap();
     let device = Device::start(&dir, broker.url());
@@ -194,6 +195,7 @@ async fn micropython_device_never_retains_nor_prints_the_api_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn micropython_device_verifies_tls_with_the_generated_config() {
+    lua_testkit::require_micropython!("micropython device verifies tls with the generated config");
     let certs = Certificates::generate().unwrap();
     let (broker, tls_port) = tls::broker(&certs).unwrap();
     let url = format!("mqtts://localhost:{tls_port}");
@@ -257,6 +259,7 @@ fn tracked(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn no_tracked_generated_file_holds_a_secret() {
+    lua_testkit::require_micropython!("no tracked generated file holds a secret");
     const SECRET: &str = "s3cret-marker-91f0";
     let luagen = micropython::luagen().unwrap();
     let run = |args: &[&std::ffi::OsStr]| {

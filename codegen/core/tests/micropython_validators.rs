@@ -94,6 +94,7 @@ fn agree(manifest: &str, command: &str, payloads: &[Value]) -> Vec<Option<String
 
 #[test]
 fn every_shape_agrees_with_jsonschema() {
+    lua_testkit::require_micropython!("every shape agrees with jsonschema");
     let base = json!({"enabled": true, "percent": 50});
     let with = |key: &str, value: Value| {
         let mut v = base.clone();
@@ -236,6 +237,7 @@ fn every_shape_agrees_with_jsonschema() {
 
 #[test]
 fn label_printer_patterns_and_nested_paths() {
+    lua_testkit::require_micropython!("label printer patterns and nested paths");
     let label = |tracking: &str| {
         json!({"labelData": {"tracking": tracking, "carrier": "ups",
             "to": {"name": "A", "street": "S", "city": "C", "postalCode": "AB1 2C", "country": "DE"}}})
@@ -266,6 +268,7 @@ fn label_printer_patterns_and_nested_paths() {
 
 #[test]
 fn odd_enum_values_and_plain_string_inputs() {
+    lua_testkit::require_micropython!("odd enum values and plain string inputs");
     let cases: Vec<Value> = [
         "",
         "a b",
