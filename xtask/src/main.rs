@@ -7,20 +7,23 @@ mod faults;
 mod firmware_size;
 mod fleet;
 mod fuzz;
+mod pico_w_lock;
 mod readme;
 mod report;
 mod soak;
+mod suite;
 
-use std::process::{Command, ExitCode};
-
-use anyhow::{bail, Context, Result};
+use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   deps   install what the suites need (mosquitto, the official client's venv)
-  test   deps, then fmt --check, clippy -D warnings, every test in the workspace, the API
-         docs (-D warnings), and the README's commands as written
+  test   deps, then fmt --check, clippy -D warnings, every test in the workspace, the Pico W
+         firmware builds by every thumbv6m route this machine has, the API docs (-D warnings)
+         and the README's commands as written; every step runs, and a summary ends it
+  pico-w-lock  re-resolve the Pico W projects' Cargo.lock (templates/pico-w/Cargo.lock) for
+         their rust-version, apply the pins, rebuild by every route, then write it
   bench  [section...]  every comparison, as tables, into BENCHMARKS.md; sections: runtime
          (vs raw rumqttc and the official client), micropython (vs the official module),
          codegen (vs typify), fleet, firmware (Pico W size)
@@ -34,7 +37,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("deps") => lua_testkit::deps::ensure_all(),
-        Some("test") => test(),
+        Some("test") => suite::run(),
+        Some("pico-w-lock") => pico_w_lock::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("bench-build") => build_cost::run(),
         Some("codegen-table") => codegen_bench::write_table(args.get(1).map(String::as_str)),
@@ -59,69 +63,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn test() -> Result<()> {
-    // A full disk shows up as a confusing rustc write error minutes in; say it up front.
-    let _ = Command::new("df")
-        .args(["-h", "."])
-        .current_dir(lua_testkit::deps::workspace_root())
-        .status();
-    lua_testkit::deps::ensure_all()?;
-    cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&[
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ])?;
-    cargo(&["test", "--workspace"])?;
-    // The protocol core as the Pico W firmware vendors it: without std, which also picks the
-    // chip's data structures (see `lua_device::dedup::DefaultStore`).
-    cargo(&[
-        "clippy",
-        "-p",
-        "lua-device",
-        "--no-default-features",
-        "--lib",
-        "--",
-        "-D",
-        "warnings",
-    ])?;
-    cargo(&["test", "-p", "lua-device", "--no-default-features", "--lib"])?;
-    // API docs build without a broken link, with and without std (the links differ).
-    let docs = [("RUSTDOCFLAGS", "-D warnings")];
-    cargo_env(&["doc", "--workspace", "--no-deps"], &docs)?;
-    cargo_env(
-        &[
-            "doc",
-            "-p",
-            "lua-device",
-            "--no-deps",
-            "--no-default-features",
-        ],
-        &docs,
-    )?;
-    readme::run(&lua_testkit::deps::workspace_root())
-}
-
-fn cargo(args: &[&str]) -> Result<()> {
-    cargo_env(args, &[])
-}
-
-fn cargo_env(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new(&cargo)
-        .envs(env.iter().copied())
-        .args(args)
-        .current_dir(lua_testkit::deps::workspace_root())
-        .status()
-        .with_context(|| format!("running cargo {}", args.join(" ")))?;
-    if !status.success() {
-        bail!("cargo {} failed with {status}", args.join(" "));
-    }
-    Ok(())
 }
