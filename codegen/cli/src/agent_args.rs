@@ -2,9 +2,10 @@
 //! who the agent is, and a runtime to run them on.
 
 use std::future::Future;
+use std::process::ExitCode;
 
 use clap::Args;
-use luagen_gateway::AgentLogin;
+use luagen_gateway::{AgentLogin, NoBroker};
 
 #[derive(Args, Clone, Debug)]
 pub struct AgentArgs {
@@ -27,6 +28,20 @@ impl AgentArgs {
             api_key: self.api_key.clone(),
         }
     }
+}
+
+/// Print why the broker could not be used; exit 2. When nothing answered at all, say how to get
+/// a broker: the default URL is where `luagen dev` listens, and it is easy not to know that.
+pub fn broker_error(e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    if e.downcast_ref::<NoBroker>().is_some() {
+        eprintln!(
+            "hint: start the local gateway in another terminal with `luagen dev --insecure-any-key` \
+             and give this command any --api-key, or pass --broker URL (or set LUA_MQTT_URL) for \
+             another broker"
+        );
+    }
+    ExitCode::from(2)
 }
 
 /// Log to stderr (`RUST_LOG` overrides `default`) and run `f` on a small runtime.

@@ -8,7 +8,8 @@ use clap::Args;
 use luagen_gateway::call::{CallOptions, Caller, Target};
 use serde_json::{json, Value};
 
-use crate::agent_args::{run_async, AgentArgs};
+use crate::agent_args::{broker_error, run_async, AgentArgs};
+use crate::report::count;
 
 #[derive(Args, Debug)]
 pub struct CallArgs {
@@ -30,6 +31,15 @@ pub struct CallArgs {
     #[arg(long)]
     manifest: Option<PathBuf>,
 }
+
+/// `luagen call --help`'s account of what `run` returns.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  every device called answered with success
+  1  nothing was sent (the payload breaks the inputSchema, no such device or command, an
+     invalid --manifest), or a device answered with an error or not at all
+  2  usage error, a payload that is not JSON, an unreadable --manifest, or the broker did
+     not answer or refused the connection";
 
 pub fn run(args: CallArgs) -> ExitCode {
     let (target, command, payload) = match (&args.group, args.args.as_slice()) {
@@ -69,10 +79,7 @@ pub fn run(args: CallArgs) -> ExitCode {
     run_async("info", async move {
         let caller = match Caller::connect(&args.agent.login()).await {
             Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return ExitCode::from(2);
-            }
+            Err(e) => return broker_error(&e),
         };
         let plans = match caller.plan(&target, &command, &payload, &options) {
             Ok(plans) => plans,
@@ -83,10 +90,7 @@ pub fn run(args: CallArgs) -> ExitCode {
         };
         let outcomes = match caller.send_all(&plans).await {
             Ok(o) => o,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return ExitCode::from(2);
-            }
+            Err(e) => return broker_error(&e),
         };
         caller.close().await;
         let report = if grouped {
@@ -103,8 +107,10 @@ pub fn run(args: CallArgs) -> ExitCode {
         for o in outcomes.iter().filter(|o| !o.succeeded()) {
             match &o.response {
                 None => eprintln!(
-                    "error: {} timed out after {} attempt(s) of {}",
-                    o.device, o.sent, o.command_id
+                    "error: {} timed out after {} of {}",
+                    o.device,
+                    count(o.sent as usize, "attempt"),
+                    o.command_id
                 ),
                 Some(r) => eprintln!(
                     "error: {} failed: {}",

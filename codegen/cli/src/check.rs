@@ -3,7 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::report;
+use crate::report::{self, count};
+
+/// `luagen check --help`'s account of what `run` returns.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  every manifest is valid
+  1  some manifest is invalid (its problems are printed)
+  2  usage error, or some manifest could not be read";
 
 pub fn run(manifests: &[PathBuf]) -> ExitCode {
     let mut io_error = false;
@@ -11,11 +18,11 @@ pub fn run(manifests: &[PathBuf]) -> ExitCode {
     for path in manifests {
         match luagen::load_file(path) {
             Ok(device) => println!(
-                "{}: ok ({}, {} commands, {} triggers)",
+                "{}: ok ({}, {}, {})",
                 path.display(),
                 device.name,
-                device.commands.len(),
-                device.triggers.len()
+                count(device.commands.len(), "command"),
+                count(device.triggers.len(), "trigger")
             ),
             Err(e @ luagen::LoadError::Io { .. }) => {
                 report::load_error(&e);

@@ -35,6 +35,13 @@ pub struct DevArgs {
     tls_key: Option<PathBuf>,
 }
 
+/// `luagen dev --help`'s account of what `run` returns.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  stopped with Ctrl-C
+  2  usage error, the keys file could not be read, or the gateway could not start (a port
+     in use, unreadable TLS files)";
+
 pub fn run(args: DevArgs) -> ExitCode {
     let keys = match &args.keys {
         Some(path) => match Keys::load(path) {

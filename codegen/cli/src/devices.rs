@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::agent_args::{run_async, AgentArgs};
+use crate::agent_args::{broker_error, run_async, AgentArgs};
 
 #[derive(Args, Debug)]
 pub struct DevicesArgs {
@@ -17,6 +17,12 @@ pub struct DevicesArgs {
     #[arg(long)]
     json: bool,
 }
+
+/// `luagen devices --help`'s account of what `run` returns.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  the devices were listed
+  2  usage error, or the broker did not answer or refused the connection";
 
 pub fn run(args: DevicesArgs) -> ExitCode {
     run_async("warn", async move {
@@ -33,10 +39,7 @@ pub fn run(args: DevicesArgs) -> ExitCode {
                 print!("{}", luagen_gateway::devices::table(&directory, args.all));
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
-            }
+            Err(e) => broker_error(&e),
         }
     })
 }

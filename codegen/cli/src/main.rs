@@ -23,7 +23,10 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "luagen",
     version,
-    about = "Typed Lua agent devices from device.yaml"
+    about = "Typed Lua agent devices from device.yaml",
+    after_help = "\
+Exit codes: 0 success, 1 an invalid manifest or a failed operation, 2 usage or I/O error.
+`luagen <COMMAND> --help` gives each command's."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -33,29 +36,56 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Validate manifests; print every problem as path:line:col with the source line.
+    #[command(after_help = check::EXIT_CODES)]
     Check {
+        /// The device manifests (device.yaml files) to check.
         #[arg(required = true)]
         manifests: Vec<PathBuf>,
     },
     /// Print the JSON Schema of device.yaml itself (for editors).
+    #[command(after_help = SCHEMA_EXIT_CODES)]
     Schema,
     /// Print the tools an agent will see for a device, as JSON.
-    Tools { manifest: PathBuf },
+    #[command(after_help = TOOLS_EXIT_CODES)]
+    Tools {
+        /// The device manifest.
+        manifest: PathBuf,
+    },
     /// Print (or write) the Rust the macro and build.rs generate for a manifest.
+    #[command(after_help = rust::EXIT_CODES)]
     Rust(rust::RustArgs),
     /// Generate a complete device project for a board.
+    #[command(after_help = firmware::EXIT_CODES)]
     Firmware(firmware::FirmwareArgs),
     /// Run a local gateway: embedded MQTT broker plus gateway emulator, until Ctrl-C.
+    #[command(after_help = dev::EXIT_CODES)]
     Dev(dev::DevArgs),
     /// List the agent's devices, their groups and commands.
+    #[command(after_help = devices::EXIT_CODES)]
     Devices(devices::DevicesArgs),
     /// Call a device command (validated against its inputSchema first); prints the response.
+    #[command(after_help = call::EXIT_CODES)]
     Call(call::CallArgs),
     /// Tail the traffic of one device or all.
+    #[command(after_help = monitor::EXIT_CODES)]
     Monitor(monitor::MonitorArgs),
     /// Try it all with no account, broker or network: the greenhouse device end to end.
+    #[command(after_help = demo::EXIT_CODES)]
     Demo,
 }
+
+/// `luagen schema --help`'s account of what `main` returns for it.
+const SCHEMA_EXIT_CODES: &str = "\
+Exit codes:
+  0  the schema was printed
+  2  usage error";
+
+/// `luagen tools --help`'s account of what `main` returns for it.
+const TOOLS_EXIT_CODES: &str = "\
+Exit codes:
+  0  the tools were printed
+  1  the manifest is invalid (its problems are printed)
+  2  usage error, or the manifest could not be read";
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::agent_args::{run_async, AgentArgs};
+use crate::agent_args::{broker_error, run_async, AgentArgs};
 
 #[derive(Args, Debug)]
 pub struct MonitorArgs {
@@ -17,6 +17,12 @@ pub struct MonitorArgs {
     count: Option<usize>,
 }
 
+/// `luagen monitor --help`'s account of what `run` returns.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  --count messages were printed (without --count it runs until Ctrl-C)
+  2  usage error, or the broker did not answer or refused the connection";
+
 pub fn run(args: MonitorArgs) -> ExitCode {
     run_async("warn", async move {
         let login = args.agent.login();
@@ -26,10 +32,7 @@ pub fn run(args: MonitorArgs) -> ExitCode {
             });
         match printed.await {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
-            }
+            Err(e) => broker_error(&e),
         }
     })
 }

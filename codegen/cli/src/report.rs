@@ -4,6 +4,10 @@ use std::process::ExitCode;
 
 use luagen::LoadError;
 
+// "1 command", "2 commands": the one wording of every count. It lives in the gateway crate,
+// whose messages the CLI prints too, because that crate cannot depend on this one.
+pub use luagen_gateway::count;
+
 /// Print a manifest that failed to load; returns the exit code it deserves.
 pub fn load_error(e: &LoadError) -> ExitCode {
     match e {
@@ -14,10 +18,9 @@ pub fn load_error(e: &LoadError) -> ExitCode {
         LoadError::Invalid(d) => {
             eprint!("{d}");
             eprintln!(
-                "{}: {} error{}",
+                "{}: {}",
                 d.source().path().display(),
-                d.len(),
-                if d.len() == 1 { "" } else { "s" }
+                count(d.len(), "error")
             );
             ExitCode::FAILURE
         }

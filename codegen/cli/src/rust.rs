@@ -21,6 +21,13 @@ pub struct RustArgs {
     pub agent: bool,
 }
 
+/// `luagen rust --help`'s account of what `run` returns.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  the code was printed or written
+  1  the manifest is invalid (its problems are printed)
+  2  usage error, the manifest could not be read, or --out could not be written";
+
 pub fn run(args: RustArgs) -> ExitCode {
     let device = match luagen::load_file(&args.manifest) {
         Ok(device) => device,

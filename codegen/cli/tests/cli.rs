@@ -1,7 +1,8 @@
 //! The `luagen` binary as a user runs it: output and exit codes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -13,6 +14,26 @@ fn luagen(args: &[&str]) -> Output {
         .current_dir(root())
         .output()
         .expect("the luagen binary runs")
+}
+
+/// `luagen args...`, failed if it is still running after `limit`: for what must not hang.
+fn luagen_within(limit: Duration, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_luagen"))
+        .args(args)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the luagen binary runs");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("waiting for luagen").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`luagen {}` still runs after {limit:?}", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("luagen's output")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -29,10 +50,40 @@ fn check_prints_one_ok_line_per_valid_manifest() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
-    assert!(lines[0].starts_with("manifests/greenhouse-sensor.yaml: ok"));
-    assert!(lines[1].starts_with("manifests/label-printer.yaml: ok"));
+    assert_eq!(
+        lines,
+        [
+            "manifests/greenhouse-sensor.yaml: ok (greenhouse-sensor, 2 commands, 1 trigger)",
+            "manifests/label-printer.yaml: ok (label-printer, 3 commands, 2 triggers)",
+        ]
+    );
     assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn check_counts_agree_with_their_numbers() {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("one-command.yaml");
+    std::fs::write(
+        &path,
+        "name: one-command\ndescription: One command, no trigger\n\
+         commands:\n  - name: ping\n    description: Answer\n",
+    )
+    .unwrap();
+    let out = luagen(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).ends_with(": ok (one-command, 1 command, 0 triggers)\n"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = luagen(&["check", "codegen/core/tests/corpus/invalid/empty.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).ends_with("empty.yaml: 1 error\n"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -78,4 +129,126 @@ fn tools_lists_what_the_agent_sees() {
     assert_eq!(out.status.code(), Some(0));
     let tools: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     insta::assert_json_snapshot!(tools);
+}
+
+/// The entries of one section ("Commands:", "Arguments:", "Options:") of a help page, as
+/// (argument, help), whether clap prints the help beside the argument or on the lines under it.
+fn help_entries(page: &str, heading: &str) -> Vec<(String, String)> {
+    let mut entries: Vec<(String, String)> = Vec::new();
+    let mut inside = false;
+    for line in page.lines() {
+        if !line.is_empty() && !line.starts_with(' ') {
+            inside = line == heading;
+            continue;
+        }
+        let body = line.trim();
+        if !inside || body.is_empty() {
+            continue;
+        }
+        // Arguments start at column 2 (6 for long-only options); help under them at 10.
+        if line.len() - line.trim_start().len() < 10 {
+            let (argument, help) = body.split_once("  ").unwrap_or((body, ""));
+            entries.push((argument.to_string(), help.trim().to_string()));
+        } else if let Some((_, help)) = entries.last_mut() {
+            help.push(' ');
+            help.push_str(body);
+        }
+    }
+    entries
+}
+
+/// An argument's help without what clap adds on its own: `[default: ..]`, `[env: ..]`,
+/// `[possible values: ..]` and the "Possible values:" list.
+fn own_words(help: &str) -> &str {
+    let mut rest = help.split("Possible values:").next().unwrap_or("").trim();
+    while let Some(open) = rest.strip_suffix(']').and_then(|r| r.rfind('[')) {
+        let note = &rest[open + 1..];
+        if !["default:", "env:", "possible values:", "aliases:"]
+            .iter()
+            .any(|n| note.starts_with(n))
+        {
+            break;
+        }
+        rest = rest[..open].trim_end();
+    }
+    rest
+}
+
+#[test]
+fn every_argument_of_every_command_has_help_and_every_command_its_exit_codes() {
+    let top = luagen(&["--help"]);
+    assert_eq!(top.status.code(), Some(0));
+    let top = text(&top.stdout);
+    let commands: Vec<String> = help_entries(&top, "Commands:")
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| name != "help")
+        .collect();
+    assert!(commands.iter().any(|c| c == "check"), "{top}");
+    let mut pages = vec![("luagen".to_string(), top)];
+    for command in &commands {
+        let out = luagen(&[command, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        pages.push((format!("luagen {command}"), text(&out.stdout)));
+    }
+
+    let mut problems = Vec::new();
+    for (name, page) in &pages {
+        for heading in ["Commands:", "Arguments:", "Options:"] {
+            for (argument, help) in help_entries(page, heading) {
+                if own_words(&help).is_empty() {
+                    problems.push(format!("{name}: {argument} has no help"));
+                }
+            }
+        }
+        if name != "luagen" && !page.contains("\nExit codes:\n  0  ") {
+            problems.push(format!("{name}: no exit codes"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // The parser reads both of clap's layouts; were it to find nothing, the test would prove
+    // nothing.
+    let check = &pages.iter().find(|(n, _)| n == "luagen check").unwrap().1;
+    assert_eq!(
+        help_entries(check, "Arguments:")[0].0,
+        "<MANIFESTS>...",
+        "{check}"
+    );
+    let firmware = &pages
+        .iter()
+        .find(|(n, _)| n == "luagen firmware")
+        .unwrap()
+        .1;
+    assert!(help_entries(firmware, "Options:")
+        .iter()
+        .any(|(a, h)| a == "--target <TARGET>"
+            && own_words(h) == "The board and language to generate for"));
+    assert_eq!(own_words("[env: X=] [default: y]"), "");
+}
+
+#[test]
+fn agent_commands_without_a_broker_say_how_to_get_one_and_stop() {
+    // A port nobody listens on: the system's pick, released at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    for command in [
+        &["devices"][..],
+        &["call", "some-device", "some_command"],
+        &["monitor"],
+    ] {
+        let args: Vec<&str> = command.iter().copied().chain(["--broker", &url]).collect();
+        // Refused at once; the bound is the connect timeout (5 s), with room for a slow machine.
+        let out = luagen_within(Duration::from_secs(15), &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("no MQTT broker answered at {url}"))
+                && stderr.contains("`luagen dev")
+                && stderr.contains("--broker URL"),
+            "{command:?}: {stderr}"
+        );
+    }
 }

@@ -117,7 +117,10 @@ impl Outcome {
             None => json!({
                 "commandId": self.command_id,
                 "success": false,
-                "error": format!("timeout: no response after {} attempt(s)", self.sent),
+                "error": format!(
+                    "timeout: no response after {}",
+                    crate::count(self.sent as usize, "attempt")
+                ),
             }),
         }
     }

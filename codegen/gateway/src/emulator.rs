@@ -185,15 +185,18 @@ impl Emulator {
             .filter_map(|c| c.get("name").and_then(Value::as_str))
             .collect();
         tracing::info!(
-            "{agent}:{device} REGISTERED {} command(s) [{}]{}",
-            names.len(),
+            "{agent}:{device} REGISTERED {} [{}]{}",
+            crate::count(names.len(), "command"),
             names.join(", "),
             group
                 .as_deref()
                 .map(|g| format!(" in group {g}"))
                 .unwrap_or_default()
         );
-        let count = commands.len();
+        let message = format!(
+            "Registered {} with the luagen dev gateway",
+            crate::count(commands.len(), "command")
+        );
         self.update(agent, device, |r| {
             r.online = true;
             r.registered = true;
@@ -205,7 +208,7 @@ impl Emulator {
             agent,
             device,
             Suffix::Connected,
-            json!({"message": format!("Registered {count} command(s) with the luagen dev gateway")}),
+            json!({ "message": message }),
         );
     }
 

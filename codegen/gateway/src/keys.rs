@@ -95,7 +95,7 @@ pub fn loggable_payload(payload: &[u8]) -> String {
             json.to_string()
         }
         Err(_) if payload.is_empty() => "(empty)".to_string(),
-        Err(_) => format!("(not JSON, {} bytes)", payload.len()),
+        Err(_) => format!("(not JSON, {})", crate::count(payload.len(), "byte")),
     };
     if text.len() > LIMIT {
         let cut = (0..=LIMIT)

@@ -26,6 +26,33 @@ pub struct AgentLogin {
     pub api_key: Option<String>,
 }
 
+/// How long connecting may take, TCP and CONNACK together: a host that drops the packets, or a
+/// server that accepts the socket but never answers, fails after this instead of never.
+const CONNECT_TIMEOUT_S: u64 = 5;
+
+/// Nothing answered at the broker URL: nothing listens there, the host is unreachable or
+/// unknown, or what listens never spoke MQTT. Front ends can tell it apart (`downcast_ref`) to
+/// say how to get a broker.
+#[derive(Debug)]
+pub struct NoBroker {
+    /// The URL tried.
+    pub url: String,
+    /// What the network said.
+    pub cause: String,
+}
+
+impl std::fmt::Display for NoBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no MQTT broker answered at {} ({})",
+            self.url, self.cause
+        )
+    }
+}
+
+impl std::error::Error for NoBroker {}
+
 /// A message the broker delivered.
 #[derive(Clone, Debug)]
 pub struct Message {
@@ -83,7 +110,9 @@ impl AgentLink {
             options.set_credentials(login.agent_id.clone(), key.clone());
         }
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
-        eventloop.set_network_options(nodelay());
+        let mut network = nodelay();
+        network.set_connection_timeout(CONNECT_TIMEOUT_S);
+        eventloop.set_network_options(network);
         let (incoming, first_rx) = broadcast::channel(8192);
         let (ready_tx, ready_rx) = oneshot::channel::<Result<()>>();
         let wanted: Vec<SubscribeFilter> = filters
@@ -92,6 +121,7 @@ impl AgentLink {
             .collect();
         let task_client = client.clone();
         let task_incoming = incoming.clone();
+        let task_url = login.url.clone();
         tokio::spawn(async move {
             let mut ready = Some(ready_tx);
             loop {
@@ -128,8 +158,10 @@ impl AgentLink {
                     Ok(_) => {}
                     Err(ConnectionError::RequestsDone) => return,
                     Err(e) => {
+                        // The first connection fails once and for all: retrying is for a link
+                        // that worked and dropped.
                         if let Some(r) = ready.take() {
-                            let _ = r.send(Err(describe(e)));
+                            let _ = r.send(Err(describe(e, &task_url)));
                             return;
                         }
                         tracing::warn!(error = %e, "broker connection lost; reconnecting");
@@ -138,10 +170,15 @@ impl AgentLink {
                 }
             }
         });
-        ready_rx
+        match ready_rx
             .await
             .map_err(|_| anyhow!("the connection task ended"))?
-            .with_context(|| format!("connecting to {}", login.url))?;
+        {
+            Ok(()) => {}
+            // It names the URL already.
+            Err(e) if e.is::<NoBroker>() => return Err(e),
+            Err(e) => return Err(e.context(format!("connecting to {}", login.url))),
+        }
         Ok((
             Self {
                 client,
@@ -187,10 +224,23 @@ impl AgentLink {
     }
 }
 
-fn describe(e: ConnectionError) -> anyhow::Error {
+/// Why the first connection failed, for a person to act on.
+fn describe(e: ConnectionError, url: &str) -> anyhow::Error {
+    let no_broker = |cause: String| {
+        anyhow::Error::new(NoBroker {
+            url: url.to_string(),
+            cause,
+        })
+    };
     match e {
         ConnectionError::ConnectionRefused(code) => {
             anyhow!("the broker refused the connection ({code:?}): check the agent id and API key")
+        }
+        // Before CONNACK, an I/O error means no MQTT server is on the other end: refused,
+        // unreachable, unknown host, or a peer that hung up on CONNECT.
+        ConnectionError::Io(io) => no_broker(io.to_string()),
+        ConnectionError::NetworkTimeout => {
+            no_broker(format!("no answer within {CONNECT_TIMEOUT_S} s"))
         }
         other => anyhow!("{other}"),
     }

@@ -31,9 +31,10 @@ pub async fn run(
                     seen += 1;
                 }
             }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                out(format!("… {n} messages skipped (output too slow)"))
-            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => out(format!(
+                "… {} skipped (output too slow)",
+                crate::count(n as usize, "message")
+            )),
             Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
         }
     }

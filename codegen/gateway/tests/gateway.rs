@@ -506,7 +506,7 @@ async fn call_refuses_a_bad_payload_locally_and_resends_the_same_id_on_timeout()
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("timed out after 3 attempt(s)"),
+        text(&out.stderr).contains("timed out after 3 attempts"),
         "{}",
         text(&out.stderr)
     );
@@ -922,7 +922,7 @@ async fn luagen_dev_serves_devices_and_masks_their_keys_in_its_log() {
     let log = text(&out.stderr);
     for expected in [
         "INSECURE",
-        "REGISTERED 2 command(s)",
+        "REGISTERED 2 commands",
         "TRIGGER humidity_alert",
         "is OFFLINE",
         "read_environment",

@@ -36,6 +36,14 @@ pub enum Target {
     PicoW,
 }
 
+/// `luagen firmware --help`'s account of what `run` returns.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  the project was written
+  1  the manifest is invalid (its problems are printed)
+  2  usage error, the manifest could not be read, the target cannot generate it (e.g. a
+     pattern the board cannot check), a file could not be written, or mpy-cross failed";
+
 pub fn run(args: FirmwareArgs) -> ExitCode {
     let device = match luagen::load_file(&args.manifest) {
         Ok(device) => device,
