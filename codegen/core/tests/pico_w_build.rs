@@ -16,8 +16,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use lua_testkit::thumbv6m::{self, Kind, Wanted};
-use luagen::emit::pico_w::uf2;
 use luagen::emit::pico_w::PicoWProject;
+use luagen::emit::pico_w::{lockfile, uf2};
 
 /// The CYW43439 firmware blob the image carries (cyw43-firmware 0.1), not application code.
 const CYW43_BLOBS: u64 = 231_077 + 984;
@@ -138,20 +138,23 @@ fn every_manifest_builds_by(kind: Kind) {
         };
         report.push_str(&build.check(manifest, &name, &dir, &env));
     }
-    if route.version >= TLS_RUSTC {
+    if route.version >= tls_rustc() {
         report.push_str(&tls_build(&route, &root, &target_dir));
     } else {
         report.push_str(&format!(
-            "(no TLS build: the `tls` feature needs rustc {}.{}, see the project's README)\n",
-            TLS_RUSTC.0, TLS_RUSTC.1
+            "(no TLS build: the `tls` feature needs rustc {}, see the project's README)\n",
+            lockfile::TLS_RUST_VERSION
         ));
     }
     eprintln!("\n{report}");
     std::fs::write(root.join("sizes.txt"), &report).unwrap();
 }
 
-/// The `tls` feature's embedded-tls 0.19 takes heapless 0.9, which needs rustc 1.87.
-const TLS_RUSTC: (u32, u32) = (1, 87);
+/// The oldest rustc of the `tls` feature, as `(major, minor)`.
+fn tls_rustc() -> (u32, u32) {
+    let (major, minor) = lockfile::TLS_RUST_VERSION.split_once('.').unwrap();
+    (major.parse().unwrap(), minor.parse().unwrap())
+}
 
 /// The greenhouse over TLS (`mqtts://`, `--features tls`, a CA made by openssl), after
 /// build.rs has refused the two ways to get TLS wrong; the report's row.

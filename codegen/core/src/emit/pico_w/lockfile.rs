@@ -15,6 +15,10 @@
 /// updates. Declared as the project's `rust-version`, so cargo resolves for it.
 pub const RUST_VERSION: &str = "1.85";
 
+/// The oldest rustc the `tls` feature builds on: embedded-tls 0.19 takes heapless 0.9, which
+/// uses `FromBytesWithNulError`'s variants (1.87).
+pub const TLS_RUST_VERSION: &str = "1.87";
+
 /// The root package's name in the kept lock.
 pub const TEMPLATE_PACKAGE: &str = "luagen-pico-w";
 

@@ -319,6 +319,7 @@ impl<'a> PicoWProject<'a> {
             manifest => self.manifest(),
             crate_name => self.crate_name(),
             rust_version => lockfile::RUST_VERSION,
+            tls_rust_version => lockfile::TLS_RUST_VERSION,
             device_name => d.name,
             device_name_lit => rust_str(&d.name),
             group_lit => d.group.as_deref().map_or_else(|| "None".to_string(), |g| format!("Some({})", rust_str(g))),
