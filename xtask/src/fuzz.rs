@@ -40,6 +40,12 @@ pub fn run(seconds: u64) -> Result<()> {
             .arg(root.join(seeds))
             .arg("--")
             .arg(format!("-max_total_time={seconds}"))
+            // Memory and time are findings too: a manifest that makes the loader allocate
+            // 512 MB or think for 10 s (an alias bomb, a pathological schema) fails the run
+            // like a panic does, with the input saved under fuzz/artifacts.
+            .arg("-rss_limit_mb=512")
+            .arg("-malloc_limit_mb=256")
+            .arg("-timeout=10")
             .arg("-print_final_stats=1")
             .status()
             .with_context(|| format!("running the {target} fuzzer"))?;

@@ -36,6 +36,33 @@ fn luagen_within(limit: Duration, args: &[&str]) -> Output {
     child.wait_with_output().expect("luagen's output")
 }
 
+/// `luagen args...` in an address space of `mem_mib`, failed if still running after `limit`:
+/// a loader that expands what it reads without bound dies here instead of filling the machine.
+fn luagen_confined(limit: Duration, mem_mib: u64, args: &[&str]) -> Output {
+    let mut shell_args = vec![
+        "-c".to_string(),
+        format!("ulimit -v {}; exec \"$0\" \"$@\"", mem_mib * 1024),
+        env!("CARGO_BIN_EXE_luagen").to_string(),
+    ];
+    shell_args.extend(args.iter().map(|a| a.to_string()));
+    let mut child = Command::new("sh")
+        .args(&shell_args)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("waiting for luagen").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`luagen {}` still runs after {limit:?}", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("luagen's output")
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -251,4 +278,61 @@ fn agent_commands_without_a_broker_say_how_to_get_one_and_stop() {
             "{command:?}: {stderr}"
         );
     }
+}
+
+#[test]
+fn alias_bombs_are_refused_in_bounded_memory_and_time() {
+    let dir = std::env::temp_dir().join(format!("luagen-bombs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The corpus bomb (9^9 values in 1.3 KB), a wider one as a whole document, and one whose
+    // expansion hides in a schema's `enum` where later stages would multiply the cost.
+    let mut wide = String::from("a: &a [x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x]\n");
+    for (prev, next) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+        .iter()
+        .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+    {
+        let items = vec![format!("*{prev}"); 16].join(", ");
+        wide.push_str(&format!("{next}: &{next} [{items}]\n"));
+    }
+    let in_enum = format!(
+        "name: enum-bomb\ncommands:\n  - name: go\n    description: d\n    inputSchema:\n      \
+         type: object\n      properties:\n        x:\n          enum: &e8 [{}]\n",
+        (0..8).map(|_| "*e7").collect::<Vec<_>>().join(", ")
+    );
+    let mut enum_anchors = String::from("x0: &e0 [lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..8 {
+        let items = vec![format!("*e{}", i - 1); 8].join(", ");
+        enum_anchors.push_str(&format!("x{i}: &e{i} [{items}]\n"));
+    }
+    let cases = [
+        (
+            "corpus",
+            std::fs::read_to_string(
+                root().join("codegen/core/tests/corpus/invalid/alias-bomb.yaml"),
+            )
+            .unwrap(),
+        ),
+        ("wide", wide),
+        ("in-enum", format!("{enum_anchors}{in_enum}")),
+    ];
+    for (name, manifest) in cases {
+        let path = dir.join(format!("{name}.yaml"));
+        std::fs::write(&path, manifest).unwrap();
+        let out = luagen_confined(
+            Duration::from_secs(60),
+            512,
+            &["check", path.to_str().unwrap()],
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains("more than 10000 values"),
+            "{name}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("{name}.yaml:")),
+            "{name}: {stderr}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -92,14 +92,10 @@ impl fmt::Display for Diagnostics {
             } else {
                 line.chars().count().saturating_sub(start.col - 1).max(1)
             };
+            let (shown, caret_col, width) = window(line, start.col - 1, width);
             writeln!(f, "{pad} |")?;
-            writeln!(f, "{gutter} | {line}")?;
-            write!(
-                f,
-                "{pad} | {}{}",
-                " ".repeat(start.col - 1),
-                "^".repeat(width)
-            )?;
+            writeln!(f, "{gutter} | {shown}")?;
+            write!(f, "{pad} | {}{}", " ".repeat(caret_col), "^".repeat(width))?;
             match &d.help {
                 Some(help) => writeln!(f, " {help}")?,
                 None => writeln!(f)?,
@@ -111,9 +107,52 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// Widest source line shown whole; a longer one (minified JSON, a generated manifest) is cut
+/// to a window around the caret, so one problem never prints megabytes.
+const MAX_SHOWN: usize = 160;
+
+/// The part of `line` to show for a caret at char `col` of `width` chars: the text, the
+/// caret's column in it and its width there.
+fn window(line: &str, col: usize, width: usize) -> (String, usize, usize) {
+    let len = line.chars().count();
+    if len <= MAX_SHOWN {
+        return (line.to_string(), col, width);
+    }
+    let from = col
+        .saturating_sub(MAX_SHOWN / 3)
+        .min(len.saturating_sub(MAX_SHOWN));
+    let to = (from + MAX_SHOWN).min(len);
+    let mut shown: String = line.chars().skip(from).take(to - from).collect();
+    let mut caret = col - from;
+    if from > 0 {
+        shown.insert(0, '…');
+        caret += 1;
+    }
+    if to < len {
+        shown.push('…');
+    }
+    (shown, caret, width.min(to.saturating_sub(col)).max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_line_is_cut_to_a_window_around_the_caret() {
+        let text = format!("{}BAD{}\n", "a".repeat(5000), "b".repeat(5000));
+        let src = SourceFile::new("dev.yaml", text);
+        let d = Diagnostic::error(Span::new(5000, 5003), "bad");
+        let out = Diagnostics::new(src, vec![d]).to_string();
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[2].chars().count() < MAX_SHOWN + 10, "{out}");
+        let shown = lines[2].split_once("| ").unwrap().1;
+        let caret = lines[3].split_once("| ").unwrap().1;
+        let at = caret.find('^').unwrap();
+        let under: String = shown.chars().skip(at).take(3).collect();
+        assert_eq!(under, "BAD");
+        assert_eq!(caret.trim(), "^^^");
+    }
 
     #[test]
     fn renders_header_line_and_caret() {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::ident;
 use crate::ir::build::{escape, IrBuilder, Problem};
-use crate::manifest::{structure, ManifestDoc, DEFAULT_TIMEOUT_MS};
+use crate::manifest::{nesting, structure, ManifestDoc, DEFAULT_TIMEOUT_MS};
 use crate::model::{Command, Device, Trigger};
 use crate::source::{SourceFile, Span};
 use crate::suggest::did_you_mean;
@@ -220,6 +220,26 @@ fn build_types(root: &Node) -> (crate::ir::TypeSpace, Roots, Vec<Diagnostic>) {
                 &mut problems,
             );
         }
+    }
+    let mut nested_roots: Vec<(String, Value)> = definitions
+        .iter()
+        .map(|(name, schema)| (format!("/definitions/{}", escape(name)), schema.clone()))
+        .collect();
+    nested_roots.extend(schemas(root).into_iter().filter_map(|(ptr, _)| {
+        let schema = root.pointer(&ptr)?.to_json();
+        Some((ptr, schema))
+    }));
+    let too_deep = nesting::check(root, &definitions, &nested_roots);
+    if !too_deep.is_empty() {
+        // Building types this deep would be slow and only repeat the problem in other words;
+        // the meta-schema checks still run, so every other problem is reported with it.
+        problems.extend(too_deep);
+        for (ptr, schema) in &nested_roots {
+            if schema.is_object() && !ptr.starts_with("/definitions/") {
+                meta_valid(ptr, schema, &mut problems);
+            }
+        }
+        return (crate::ir::TypeSpace::default(), Roots::new(), problems);
     }
     let mut builder = IrBuilder::new(&definitions);
     if let Some(name) = root.get("name").and_then(Node::as_str) {

@@ -13,6 +13,12 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 
+/// Most values a document's aliases may add when they are expanded. The repository's
+/// manifests hold 100 to 500 values in all; an alias bomb (`&a [*b, *b, ...]` nine deep) asks
+/// for billions, and every value costs again in each generated target (types, checks,
+/// codecs), so expansion stops here with an error instead of filling memory and minutes.
+pub const ALIAS_BUDGET: usize = 10_000;
+
 /// A YAML value with the span of its source text.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
@@ -112,8 +118,9 @@ fn unescape(segment: &str) -> String {
     segment.replace("~1", "/").replace("~0", "~")
 }
 
-/// Parse one YAML document. A syntax error is returned alone (nothing after it can be trusted);
-/// duplicate keys and non-string keys are returned with the tree.
+/// Parse one YAML document. A syntax error or an alias expanding past [`ALIAS_BUDGET`] is
+/// returned alone (nothing after it can be trusted); duplicate keys and non-string keys are
+/// returned with the tree.
 pub fn parse(text: &str) -> Result<(Node, Vec<Diagnostic>), Diagnostic> {
     let mut builder = Builder {
         text,
@@ -122,6 +129,9 @@ pub fn parse(text: &str) -> Result<(Node, Vec<Diagnostic>), Diagnostic> {
         root: None,
         problems: Vec::new(),
         offsets: CharToByte::new(text),
+        expanded: 0,
+        over_budget: false,
+        fatal: None,
     };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, false) {
@@ -130,6 +140,9 @@ pub fn parse(text: &str) -> Result<(Node, Vec<Diagnostic>), Diagnostic> {
             Span::new(at, at + 1),
             format!("YAML syntax error: {}", e.info()),
         ));
+    }
+    if let Some(fatal) = builder.fatal {
+        return Err(fatal);
     }
     let root = builder.root.unwrap_or(Node {
         kind: NodeKind::Null,
@@ -175,22 +188,32 @@ enum Frame {
         start: usize,
         anchor: usize,
         items: Vec<Node>,
+        /// Nodes in this collection, itself included, for the alias budget.
+        size: usize,
     },
     Map {
         start: usize,
         anchor: usize,
         entries: Vec<(Key, Node)>,
         pending_key: Option<Node>,
+        size: usize,
     },
 }
 
 struct Builder<'a> {
     text: &'a str,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchored node with its size in nodes, so an alias is priced before it is copied.
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     problems: Vec<Diagnostic>,
     offsets: CharToByte,
+    /// Values added by expanding aliases so far.
+    expanded: usize,
+    /// Set at the first alias past [`ALIAS_BUDGET`]: later aliases stay null.
+    over_budget: bool,
+    /// An error that makes the rest of the tree meaningless (the alias budget): reported alone.
+    fatal: Option<Diagnostic>,
 }
 
 impl MarkedEventReceiver for Builder<'_> {
@@ -205,35 +228,62 @@ impl MarkedEventReceiver for Builder<'_> {
                 } else {
                     NodeKind::String(value)
                 };
-                self.push(Node { kind, span }, anchor);
+                self.push(Node { kind, span }, anchor, 1);
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().unwrap_or(Node {
+                let null = Node {
                     kind: NodeKind::Null,
-                    span: Span::new(at, at + 1),
-                });
-                self.push(node, 0);
+                    span: alias_span(self.text, at),
+                };
+                let (node, size) = match self.anchors.get(&id) {
+                    Some((_, size)) if self.over_budget || self.expanded + size > ALIAS_BUDGET => {
+                        if !self.over_budget {
+                            self.over_budget = true;
+                            self.fatal = Some(
+                                Diagnostic::error(
+                                    null.span,
+                                    format!(
+                                        "with this alias, the manifest's aliases expand to \
+                                         more than {ALIAS_BUDGET} values (an alias bomb?)"
+                                    ),
+                                )
+                                .with_help(
+                                    "write a repeated schema once under `definitions` \
+                                     and point at it with `$ref`",
+                                ),
+                            );
+                        }
+                        (null, 1)
+                    }
+                    Some((node, size)) => (node.clone(), *size),
+                    None => (null, 1),
+                };
+                self.expanded += size;
+                self.push(node, 0, size);
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
                 start: at,
                 anchor,
                 items: Vec::new(),
+                size: 1,
             }),
             Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
                 start: at,
                 anchor,
                 entries: Vec::new(),
                 pending_key: None,
+                size: 1,
             }),
             Event::SequenceEnd | Event::MappingEnd => {
                 let Some(frame) = self.stack.pop() else {
                     return;
                 };
-                let (node, anchor) = match frame {
+                let (node, anchor, size) = match frame {
                     Frame::Seq {
                         start,
                         anchor,
                         items,
+                        size,
                     } => {
                         let end = items.last().map_or(at, |n| n.span.end.max(at));
                         (
@@ -242,12 +292,14 @@ impl MarkedEventReceiver for Builder<'_> {
                                 span: Span::new(start, end),
                             },
                             anchor,
+                            size,
                         )
                     }
                     Frame::Map {
                         start,
                         anchor,
                         entries,
+                        size,
                         ..
                     } => {
                         // A block mapping's start event is marked after its first key.
@@ -261,10 +313,11 @@ impl MarkedEventReceiver for Builder<'_> {
                                 span: Span::new(start, end),
                             },
                             anchor,
+                            size,
                         )
                     }
                 };
-                self.push(node, anchor);
+                self.push(node, anchor, size);
             }
             Event::Nothing
             | Event::StreamStart
@@ -276,49 +329,59 @@ impl MarkedEventReceiver for Builder<'_> {
 }
 
 impl Builder<'_> {
-    fn push(&mut self, node: Node, anchor: usize) {
+    /// Add a finished node of `size` nodes to the collection being built (or make it the root).
+    fn push(&mut self, node: Node, anchor: usize, size: usize) {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Seq {
+                items, size: total, ..
+            }) => {
+                *total += size;
+                items.push(node)
+            }
             Some(Frame::Map {
                 entries,
                 pending_key,
+                size: total,
                 ..
-            }) => match pending_key.take() {
-                None => *pending_key = Some(node),
-                Some(key) => {
-                    let name = match key.kind {
-                        NodeKind::String(s) => s,
-                        NodeKind::Number(n) => n.to_string(),
-                        NodeKind::Bool(b) => b.to_string(),
-                        NodeKind::Null => "null".to_string(),
-                        NodeKind::Seq(_) | NodeKind::Map(_) => {
+            }) => {
+                *total += size;
+                match pending_key.take() {
+                    None => *pending_key = Some(node),
+                    Some(key) => {
+                        let name = match key.kind {
+                            NodeKind::String(s) => s,
+                            NodeKind::Number(n) => n.to_string(),
+                            NodeKind::Bool(b) => b.to_string(),
+                            NodeKind::Null => "null".to_string(),
+                            NodeKind::Seq(_) | NodeKind::Map(_) => {
+                                self.problems.push(Diagnostic::error(
+                                    key.span,
+                                    "mapping keys must be plain strings",
+                                ));
+                                return;
+                            }
+                        };
+                        if entries.iter().any(|(k, _)| k.name == name) {
                             self.problems.push(Diagnostic::error(
                                 key.span,
-                                "mapping keys must be plain strings",
+                                format!("duplicate key `{name}`"),
                             ));
                             return;
                         }
-                    };
-                    if entries.iter().any(|(k, _)| k.name == name) {
-                        self.problems.push(Diagnostic::error(
-                            key.span,
-                            format!("duplicate key `{name}`"),
+                        entries.push((
+                            Key {
+                                name,
+                                span: key.span,
+                            },
+                            node,
                         ));
-                        return;
                     }
-                    entries.push((
-                        Key {
-                            name,
-                            span: key.span,
-                        },
-                        node,
-                    ));
                 }
-            },
+            }
         }
     }
 }
@@ -373,6 +436,15 @@ fn parse_float(value: &str) -> Option<Number> {
         return None;
     }
     value.parse::<f64>().ok().and_then(Number::from_f64)
+}
+
+/// The span of an alias (`*name`) starting at byte `at`.
+fn alias_span(text: &str, at: usize) -> Span {
+    let rest = text.get(at..).unwrap_or_default();
+    let len = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, ',' | ']' | '}'))
+        .unwrap_or(rest.len());
+    Span::new(at, at + len.max(1))
 }
 
 /// The span of a scalar's source text: quotes included, block scalars by their indicator.
@@ -467,6 +539,40 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    /// Nine anchors, each a list of nine aliases of the one before: 9^9 values.
+    fn laughs(levels: usize) -> String {
+        let mut text = String::from("l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..levels {
+            let p = format!("*l{}", i - 1);
+            let items = [p.as_str(); 9].join(", ");
+            text.push_str(&format!("l{i}: &l{i} [{items}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn an_alias_bomb_stops_at_the_node_budget_with_its_position() {
+        let text = laughs(9);
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.message.contains("more than 10000 values"),
+            "{}",
+            err.message
+        );
+        // l4 is the first anchor whose aliases together pass the budget (9^5 > 10000).
+        let line_start = text.find("l4:").unwrap();
+        assert!(err.span.start > line_start, "{:?}", err.span);
+        assert_eq!(&text[err.span.start..err.span.end], "*l3");
+    }
+
+    #[test]
+    fn aliases_within_the_budget_expand() {
+        let (root, problems) = parse(&laughs(4)).unwrap();
+        assert!(problems.is_empty());
+        let json = root.to_json();
+        assert_eq!(json["l3"][8][8][8][8], "lol");
     }
 
     #[test]

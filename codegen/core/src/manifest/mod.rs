@@ -4,6 +4,7 @@
 //! `manifests/device.schema.json` is generated from them with schemars, and the structural
 //! check validates every manifest against that same schema, so the two never drift.
 
+pub mod nesting;
 pub mod structure;
 
 use indexmap::IndexMap;
