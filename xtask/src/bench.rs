@@ -59,8 +59,9 @@ struct Measurement {
 /// The sections of the report, in order; `cargo xtask bench <section>...` runs some of them.
 const SECTIONS: &[&str] = &["runtime", "micropython", "codegen", "fleet", "firmware"];
 
-/// Run the chosen sections (all by default), print each table as it is measured, and with all
-/// of them write `BENCHMARKS.md`. A section that fails is reported in its place; the others run.
+/// Run the chosen sections (all by default), print each table as it is measured, and write
+/// `BENCHMARKS.md`: all of it after a full run, only the re-measured tables after a partial
+/// one. A section that fails is reported in its place; the others run.
 pub fn run(chosen: &[String]) -> Result<()> {
     for name in chosen {
         if !SECTIONS.contains(&name.as_str()) {
@@ -113,11 +114,13 @@ pub fn run(chosen: &[String]) -> Result<()> {
     if wanted("firmware") {
         section("firmware", crate::firmware_size::table().map(|t| vec![t]));
     }
+    let path = lua_testkit::deps::workspace_root().join("BENCHMARKS.md");
     if all {
-        let path = lua_testkit::deps::workspace_root().join("BENCHMARKS.md");
         report::write_benchmarks(&path, "cargo xtask bench", &tables)?;
-        eprintln!("wrote {}", path.display());
+    } else {
+        report::update_benchmarks(&path, &tables)?;
     }
+    eprintln!("wrote {}", path.display());
     Ok(())
 }
 

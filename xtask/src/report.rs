@@ -166,6 +166,51 @@ pub fn write_benchmarks(path: &Path, command: &str, tables: &[Table]) -> Result<
     std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Replace the tables of `path` that `tables` re-measured (matched by title) and append the
+/// new ones, leaving the rest as the last full run wrote them; the machine block records
+/// when which tables were re-run, since their ratios come from a later run than the others'.
+pub fn update_benchmarks(path: &Path, tables: &[Table]) -> Result<()> {
+    let old = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {} (run the full bench once first)", path.display()))?;
+    let mut sections = split_sections(&old);
+    for table in tables {
+        let title = format!("## {}", table.title);
+        match sections
+            .iter_mut()
+            .find(|s| s.lines().next() == Some(title.as_str()))
+        {
+            Some(section) => *section = table.markdown(),
+            None => sections.push(table.markdown()),
+        }
+    }
+    let when = output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let titles: Vec<&str> = tables.iter().map(|t| t.title.as_str()).collect();
+    let note = format!("- re-run {when}: {}\n", titles.join("; "));
+    if let Some(machine) = sections.iter_mut().find(|s| s.starts_with("## Machine")) {
+        let mut kept: Vec<&str> = machine
+            .lines()
+            .filter(|l| !l.starts_with("- re-run "))
+            .collect();
+        while kept.last() == Some(&"") {
+            kept.pop();
+        }
+        *machine = format!("{}\n{note}\n", kept.join("\n"));
+    }
+    std::fs::write(path, sections.concat()).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `text` cut before every `## ` heading: the preamble, then one piece per section.
+fn split_sections(text: &str) -> Vec<String> {
+    let mut sections = vec![String::new()];
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("## ") {
+            sections.push(String::new());
+        }
+        sections.last_mut().expect("never empty").push_str(line);
+    }
+    sections
+}
+
 fn machine() -> Vec<(&'static str, String)> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
@@ -219,6 +264,32 @@ mod tests {
         assert!(md.contains("| name | a |\n| --- | ---: |\n"));
         assert!(md.contains("| x\\|y | 1 |\n| z |  |\n"));
         assert!(md.ends_with("- ratio 2x\n\n"));
+    }
+
+    #[test]
+    fn an_update_replaces_matching_tables_and_appends_new_ones() {
+        let dir = std::env::temp_dir().join(format!("xtask-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("BENCHMARKS.md");
+        let mut a = Table::new("A", &["x"]);
+        a.row(["old"]);
+        let b = Table::new("B", &["y"]);
+        write_benchmarks(&path, "bench", &[a, b]).unwrap();
+        let mut a = Table::new("A", &["x"]);
+        a.row(["new"]);
+        let c = Table::new("C", &["z"]);
+        update_benchmarks(&path, &[a, c]).unwrap();
+        update_benchmarks(&path, &[Table::new("C", &["z"])]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("| new |") && !text.contains("| old |"),
+            "{text}"
+        );
+        let order: Vec<&str> = text.lines().filter(|l| l.starts_with("## ")).collect();
+        assert_eq!(order, ["## Machine", "## A", "## B", "## C"]);
+        assert_eq!(text.matches("- re-run ").count(), 1, "{text}");
+        assert!(text.contains(": C\n"), "{text}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
