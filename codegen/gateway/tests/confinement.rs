@@ -470,35 +470,31 @@ async fn client_ids_are_bound_to_the_principal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connect_larger_than_the_bound_is_refused() {
     let gw = gateway().await;
-    // A well-formed device CONNECT whose last will alone is 4 MiB.
-    let mut o = options(
-        port(&gw.url().unwrap()),
-        "lua-agent-a-big",
-        "agent-a:big",
-        false,
-    );
-    o.set_last_will(rumqttc::LastWill::new(
-        "lua/devices/agent-a/big/status",
-        vec![b' '; 4 * 1024 * 1024],
-        QoS::AtLeastOnce,
-        true,
-    ));
-    let refused = Client::connect(o).await;
-    assert!(refused.is_err(), "a 4 MiB CONNECT was accepted");
+    let port = port(&gw.url().unwrap());
+    let device = |will: Vec<u8>| {
+        let mut o = options(port, "lua-agent-a-big", "agent-a:big", false);
+        o.set_last_will(rumqttc::LastWill::new(
+            "lua/devices/agent-a/big/status",
+            will,
+            QoS::AtLeastOnce,
+            true,
+        ));
+        o
+    };
+    // A well-formed CONNECT of 60 kB (a will payload's length is 16 bits) is refused...
+    let refused = Client::connect(device(vec![b' '; 60_000])).await;
+    assert!(refused.is_err(), "a 60 kB CONNECT was accepted");
+    // ... and so is one whose fixed header announces 4 MiB, from that header alone.
+    let mut announced = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    announced
+        .write_all(&[0x10, 0x80, 0x80, 0x80, 0x02])
+        .await
+        .unwrap();
+    assert!(closed_by_peer(announced).await, "never closed");
     // The same device with an ordinary will is welcome.
-    let mut o = options(
-        port(&gw.url().unwrap()),
-        "lua-agent-a-big",
-        "agent-a:big",
-        false,
-    );
-    o.set_last_will(rumqttc::LastWill::new(
-        "lua/devices/agent-a/big/status",
-        r#"{"status":"offline"}"#,
-        QoS::AtLeastOnce,
-        true,
-    ));
-    Client::connect(o).await.unwrap();
+    Client::connect(device(br#"{"status":"offline"}"#.to_vec()))
+        .await
+        .unwrap();
 }
 
 /// Whether the peer closes `stream` within [`WAIT`] (reading and dropping what it sends).
@@ -708,6 +704,7 @@ async fn a_flood_of_half_sent_connects_leaves_the_gateway_flat() {
     let dev = tokio::task::spawn_blocking(Dev::start).await.unwrap();
     let port = port(&dev.url);
     let before = dev.rss_kib();
+    eprintln!("luagen dev before the flood: VmRSS {before} kB");
 
     // 200 peers each announce a 4 MiB CONNECT, send 1 MiB of it, and hold the socket.
     let mut peers = tokio::task::JoinSet::new();
@@ -737,6 +734,7 @@ async fn a_flood_of_half_sent_connects_leaves_the_gateway_flat() {
     }
     let during = dev.rss_kib();
     let growth_mib = during.saturating_sub(before) / 1024;
+    eprintln!("luagen dev under the flood: VmRSS {during} kB");
     assert!(
         growth_mib < 64,
         "the gateway grew by {growth_mib} MiB under the flood ({before} kB -> {during} kB)"
