@@ -68,4 +68,20 @@ mod tests {
         assert_eq!(size(Limits::default().max_connect), "16 KiB");
         assert_eq!(size(3_000_000), "3000000 bytes");
     }
+
+    /// The crate docs, `luagen dev --help` and the README state these figures: change them
+    /// together.
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let l = Limits::default();
+        assert_eq!(
+            (
+                size(l.max_connect),
+                l.auth_timeout,
+                l.max_pending,
+                l.max_connections
+            ),
+            ("16 KiB".to_string(), Duration::from_secs(5), 32, 256)
+        );
+    }
 }
