@@ -58,6 +58,15 @@ enum Cmd {
     #[command(after_help = firmware::EXIT_CODES)]
     Firmware(firmware::FirmwareArgs),
     /// Run a local gateway: embedded MQTT broker plus gateway emulator, until Ctrl-C.
+    ///
+    /// Every client is confined to its own topics. A device (username agentId:deviceName)
+    /// uses lua/devices/{agentId}/{deviceName}/ only. An agent (username agentId) subscribes
+    /// under its own lua/devices/{agentId}/ and luagen/gateway/devices/{agentId}/ only, and
+    /// publishes only command, trigger_ack and trigger_result to its own devices, never
+    /// retained. Registrations (they carry the API key) reach the gateway and no client.
+    /// Client ids are bound to the username. Before logging in a client has 5 s and 16 KiB;
+    /// 32 may wait at once, 256 connections are served in all. Packets over 2 MiB (what
+    /// devices accept) are not relayed.
     #[command(after_help = dev::EXIT_CODES)]
     Dev(dev::DevArgs),
     /// List the agent's devices, their groups and commands.

@@ -14,6 +14,8 @@ use crate::link::{AgentLink, AgentLogin, Message};
 
 /// The protocol's default command timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+/// Room for what `call_device` adds to a command: `"commandId"` and `"timeout"` with values.
+const ENVELOPE: usize = 128;
 /// How long retained directory messages get to arrive after subscribing.
 const SETTLE: Duration = Duration::from_millis(300);
 
@@ -50,6 +52,12 @@ pub enum Refusal {
     UnknownCommand { device: String, known: Vec<String> },
     /// No such device, or no online device in the group.
     NoTarget(String),
+    /// The command would be a packet larger than devices accept (and `luagen dev` relays).
+    TooLarge {
+        device: String,
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -66,6 +74,15 @@ impl std::fmt::Display for Refusal {
                 known.join(", ")
             ),
             Refusal::NoTarget(why) => write!(f, "{why} (nothing sent)"),
+            Refusal::TooLarge {
+                device,
+                bytes,
+                limit,
+            } => write!(
+                f,
+                "the command for {device} would be a packet of about {bytes} bytes; devices accept at most {} (nothing sent)",
+                crate::limits::size(*limit)
+            ),
         }
     }
 }
@@ -259,6 +276,24 @@ fn plan_one(
             return Err(Refusal::InvalidPayload { device, problems });
         }
     }
+    // The packet as `call_device` builds it, with room for the id and the timeout it adds.
+    let bytes = 2
+        + Topics::new(&record.agent_id, &device)
+            .topic(Suffix::Command)
+            .len()
+        + 2
+        + json!({"command": command, "payload": payload})
+            .to_string()
+            .len()
+        + ENVELOPE;
+    let limit = crate::limits::relay_limit();
+    if bytes > limit {
+        return Err(Refusal::TooLarge {
+            device,
+            bytes,
+            limit,
+        });
+    }
     let timeout_ms = definition
         .get("timeoutMs")
         .and_then(Value::as_u64)
@@ -432,5 +467,22 @@ mod tests {
             plan_one(&record, "nope", &json!({}), &CallOptions::default()),
             Err(Refusal::UnknownCommand { .. })
         ));
+    }
+
+    #[test]
+    fn a_command_larger_than_devices_accept_is_refused_before_sending() {
+        let mut record = DeviceRecord::new("a", "d");
+        record.registered = true;
+        record.commands = vec![json!({"name": "print", "description": ""})];
+        let pad = |n: usize| json!({"pad": "x".repeat(n)});
+        let options = CallOptions::default();
+        assert!(plan_one(&record, "print", &pad(1_000_000), &options).is_ok());
+        let refusal = plan_one(&record, "print", &pad(3_000_000), &options).unwrap_err();
+        assert!(matches!(refusal, Refusal::TooLarge { .. }), "{refusal}");
+        let shown = refusal.to_string();
+        assert!(
+            shown.contains("2 MiB") && shown.contains("nothing sent"),
+            "{shown}"
+        );
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::directory::{directory_topic, DeviceRecord};
-use crate::keys::{loggable_payload, KeyPolicy};
+use crate::keys::{is_registration, loggable_payload, KeyPolicy};
 use crate::link::nodelay;
 
 /// Devices by (agent id, device name), shared with [`crate::Gateway`].
@@ -123,8 +123,7 @@ impl Emulator {
             tracing::warn!("{agent}:{device} sent a status that is not JSON");
             return;
         };
-        let is_registration = status.get("apiKey").is_some() || status.get("commands").is_some();
-        if is_registration {
+        if is_registration(&status) {
             if retained {
                 tracing::warn!("{agent}:{device} RETAINED its registration: the API key is now stored by the broker");
             }

@@ -1,45 +1,60 @@
 //! The gateway's listeners. Every client connects here, never to the broker directly: the
 //! front door reads each MQTT packet the client sends, authenticates the CONNECT against the
-//! key policy (answering a refusal with a proper CONNACK return code), confines a device's
-//! PUBLISH and SUBSCRIBE packets to its own topic prefix, logs the traffic, and relays the rest
-//! unchanged to rumqttd on a private loopback port.
+//! key policy (answering a refusal with a proper CONNACK return code), confines the client's
+//! PUBLISH and SUBSCRIBE packets to its principal's topics, logs the traffic, and relays the
+//! rest to rumqttd on a private loopback port. On the way back it reads every PUBLISH the
+//! broker delivers and withholds what the client may not see (registrations, which carry API
+//! keys, and anything outside its topics), acknowledging it to the broker on the client's
+//! behalf so that nothing stalls. See [`crate::principal`] for the rules and
+//! [`crate::limits`] for what an unauthenticated peer can make the door hold.
 //!
 //! rumqttd's auth hook admits only connections that carry the front door's per-process
 //! ticket, so the broker's own port gives no way around these checks.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use async_tungstenite::tungstenite::http::HeaderValue;
-use bytes::{Bytes, BytesMut};
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use bytes::{Buf, Bytes, BytesMut};
+use lua_device::topic::{self, Suffix, Topics};
 use rumqttc::mqttbytes::v4::{
-    ConnAck, Connect, ConnectReturnCode, Login, Packet, PubAck, SubAck, SubscribeReasonCode,
+    ConnAck, Connect, ConnectReturnCode, Login, Packet, PubAck, Publish, SubAck,
+    SubscribeReasonCode,
 };
 use rumqttc::mqttbytes::QoS;
+use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::time::timeout_at;
 use tokio_rustls::TlsAcceptor;
 use ws_stream_tungstenite::WsStream;
 
+use crate::delivery::{client_acked, deliver, Acks};
 use crate::keys::{loggable_payload, mask, KeyPolicy};
+use crate::limits::{relay_limit, size, Limits};
 use crate::principal::Principal;
-
-/// Largest packet relayed: a 4 MiB payload and its envelope.
-const MAX_PACKET: usize = 4 * 1024 * 1024 + 64 * 1024;
-/// How long a new connection may take to send its CONNECT.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Shared by every connection.
 pub(crate) struct FrontDoor {
-    pub(crate) keys: Arc<KeyPolicy>,
+    keys: Arc<KeyPolicy>,
     /// The broker's private listener.
-    pub(crate) upstream: SocketAddr,
+    upstream: SocketAddr,
     /// The password rumqttd's auth hook wants; the client's own key never reaches the broker.
-    pub(crate) ticket: Arc<str>,
+    ticket: Arc<str>,
+    limits: Limits,
+    /// The largest packet relayed ([`relay_limit`]).
+    max_packet: usize,
+    /// One permit per connection.
+    open: Arc<Semaphore>,
+    /// One permit per connection not yet authenticated.
+    pending: Arc<Semaphore>,
+    turned_away: TurnedAway,
 }
 
 /// Which listener a connection came through, for the log.
@@ -49,7 +64,32 @@ pub(crate) enum Transport {
     WebSocket,
 }
 
+/// What a connection holds of the caps: its place, and its pre-auth place until it
+/// authenticates.
+struct Slot {
+    _open: OwnedSemaphorePermit,
+    pending: Option<OwnedSemaphorePermit>,
+}
+
 impl FrontDoor {
+    pub(crate) fn new(
+        keys: Arc<KeyPolicy>,
+        upstream: SocketAddr,
+        ticket: Arc<str>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            keys,
+            upstream,
+            ticket,
+            open: Arc::new(Semaphore::new(limits.max_connections)),
+            pending: Arc::new(Semaphore::new(limits.max_pending)),
+            limits,
+            max_packet: relay_limit(),
+            turned_away: TurnedAway::default(),
+        }
+    }
+
     /// Accept connections forever; each is served on its own task.
     pub(crate) async fn listen(
         self: Arc<Self>,
@@ -66,50 +106,137 @@ impl FrontDoor {
                     continue;
                 }
             };
+            let Some(slot) = self.slot() else {
+                // Closed at once: a peer over the cap costs a socket for a moment, no more.
+                drop(tcp);
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
             let door = Arc::clone(&self);
             let tls = tls.clone();
             tokio::spawn(async move {
-                let served = match (tls, transport) {
-                    (None, Transport::Tcp) => door.relay(tcp, peer).await,
-                    (None, Transport::WebSocket) => door.relay_ws(tcp, peer).await,
-                    (Some(tls), transport) => match tls.accept(tcp).await {
-                        Ok(stream) => match transport {
-                            Transport::Tcp => door.relay(stream, peer).await,
-                            Transport::WebSocket => door.relay_ws(stream, peer).await,
-                        },
-                        Err(e) => Err(anyhow::Error::new(e).context("TLS handshake")),
-                    },
-                };
-                if let Err(e) = served {
+                if let Err(e) = door.serve(tcp, peer, transport, tls, slot).await {
                     tracing::debug!(%peer, error = format!("{e:#}"), "connection ended");
                 }
             });
         }
     }
 
-    async fn relay_ws<S>(&self, stream: S, peer: SocketAddr) -> Result<()>
+    /// A place for a new connection, or `None` (logged) when a cap is reached.
+    fn slot(&self) -> Option<Slot> {
+        let Ok(open) = Arc::clone(&self.open).try_acquire_owned() else {
+            self.turned_away.note(&format!(
+                "{} open, the most the gateway serves",
+                self.limits.max_connections
+            ));
+            return None;
+        };
+        let Ok(pending) = Arc::clone(&self.pending).try_acquire_owned() else {
+            self.turned_away.note(&format!(
+                "{} connections not yet authenticated, the most allowed at once",
+                self.limits.max_pending
+            ));
+            return None;
+        };
+        Some(Slot {
+            _open: open,
+            pending: Some(pending),
+        })
+    }
+
+    /// Handshakes (TLS, WebSocket) and the relay, the handshakes and the CONNECT within
+    /// [`Limits::auth_timeout`] of the accept.
+    async fn serve(
+        &self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        transport: Transport,
+        tls: Option<TlsAcceptor>,
+        slot: Slot,
+    ) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.limits.auth_timeout;
+        let late = || {
+            tracing::warn!(%peer, "closed: not authenticated within {:?}", self.limits.auth_timeout);
+        };
+        let Some(tls) = tls else {
+            return match transport {
+                Transport::Tcp => self.relay(tcp, peer, deadline, slot).await,
+                Transport::WebSocket => {
+                    let Ok(ws) = timeout_at(deadline, self.websocket(tcp)).await else {
+                        late();
+                        return Ok(());
+                    };
+                    self.relay(ws?, peer, deadline, slot).await
+                }
+            };
+        };
+        let Ok(stream) = timeout_at(deadline, tls.accept(tcp)).await else {
+            late();
+            return Ok(());
+        };
+        let stream = stream.context("TLS handshake")?;
+        match transport {
+            Transport::Tcp => self.relay(stream, peer, deadline, slot).await,
+            Transport::WebSocket => {
+                let Ok(ws) = timeout_at(deadline, self.websocket(stream)).await else {
+                    late();
+                    return Ok(());
+                };
+                self.relay(ws?, peer, deadline, slot).await
+            }
+        }
+    }
+
+    async fn websocket<S>(
+        &self,
+        stream: S,
+    ) -> Result<impl AsyncRead + AsyncWrite + Unpin + Send + 'static>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let ws = async_tungstenite::tokio::accept_hdr_async(stream, offer_mqtt_subprotocol)
-            .await
-            .context("WebSocket handshake")?;
-        self.relay(WsStream::new(ws), peer).await
+        // A frame is read whole: no larger than one relayed packet and its framing.
+        let mut config = WebSocketConfig::default();
+        config.max_frame_size = Some(self.max_packet + 64 * 1024);
+        config.max_message_size = Some(self.max_packet + 64 * 1024);
+        let ws = async_tungstenite::tokio::accept_hdr_async_with_config(
+            stream,
+            offer_mqtt_subprotocol,
+            Some(config),
+        )
+        .await
+        .context("WebSocket handshake")?;
+        Ok(WsStream::new(ws))
     }
 
     /// Serve one client connection from its CONNECT to its end.
-    async fn relay<S>(&self, client: S, peer: SocketAddr) -> Result<()>
+    async fn relay<S>(
+        &self,
+        client: S,
+        peer: SocketAddr,
+        deadline: tokio::time::Instant,
+        mut slot: Slot,
+    ) -> Result<()>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (mut from_client, mut to_client) = tokio::io::split(client);
         let mut buf = BytesMut::with_capacity(4096);
-        let first = tokio::time::timeout(CONNECT_TIMEOUT, read_frame(&mut from_client, &mut buf))
-            .await
-            .context("no CONNECT in time")??
-            .context("closed before CONNECT")?;
-        let Packet::Connect(connect) = parse(&first)? else {
+        let read = read_frame(&mut from_client, &mut buf, self.limits.max_connect);
+        let first = match timeout_at(deadline, read).await {
+            Err(_) => {
+                tracing::warn!(%peer, "closed: not authenticated within {:?}", self.limits.auth_timeout);
+                return Ok(());
+            }
+            Ok(read) => match read?.context("closed before CONNECT")? {
+                Frame::Whole(frame) => frame,
+                Frame::TooLarge { len, .. } => {
+                    tracing::warn!(%peer, "refused: a first packet of {len} bytes; a CONNECT may have at most {}",
+                        size(self.limits.max_connect));
+                    return Ok(());
+                }
+            },
+        };
+        let Packet::Connect(connect) = parse(&first, self.limits.max_connect)? else {
             bail!("the first packet is not CONNECT");
         };
         let principal = match self.admit(&connect, peer) {
@@ -122,6 +249,7 @@ impl FrontDoor {
                 return Ok(());
             }
         };
+        slot.pending = None;
         let who = principal.label();
 
         let upstream = TcpStream::connect(self.upstream)
@@ -130,6 +258,10 @@ impl FrontDoor {
         let _ = upstream.set_nodelay(true);
         let (from_broker, mut to_broker) = upstream.into_split();
         let mut forwarded: Connect = connect.clone();
+        // An empty id stays empty: the broker then makes up a unique one.
+        if !connect.client_id.is_empty() {
+            forwarded.client_id = principal.upstream_client_id(&connect.client_id);
+        }
         let username = connect
             .login
             .as_ref()
@@ -142,6 +274,9 @@ impl FrontDoor {
         to_broker
             .write_all(&encode(Packet::Connect(forwarded)))
             .await?;
+        // Both directions write to the broker (the door acknowledges what it withholds), a
+        // whole frame at a time.
+        let to_broker = Arc::new(tokio::sync::Mutex::new(to_broker));
 
         // One writer owns the client's socket: broker packets and the door's own answers
         // (acks of refused packets) are whole frames, so they never interleave mid-packet.
@@ -157,17 +292,26 @@ impl FrontDoor {
             }
             let _ = to_client.shutdown().await;
         });
-        let down_tx = out_tx.clone();
-        let mut down = tokio::spawn(async move {
-            let mut from_broker = QuickAck(from_broker);
-            let mut buf = BytesMut::with_capacity(4096);
-            while let Ok(Some(frame)) = read_frame(&mut from_broker, &mut buf).await {
-                if down_tx.send(frame).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let up = confine(&principal, &mut from_client, buf, &mut to_broker, &out_tx);
+        let acks = Arc::new(Mutex::new(Acks::default()));
+        let mut down = tokio::spawn(deliver(
+            principal.clone(),
+            QuickAck(from_broker),
+            Arc::clone(&to_broker),
+            Arc::clone(&acks),
+            out_tx.clone(),
+            self.max_packet,
+        ));
+        let up = confine(
+            &principal,
+            &mut from_client,
+            buf,
+            Upstream {
+                to_broker: &to_broker,
+                acks: &acks,
+            },
+            &out_tx,
+            self.max_packet,
+        );
         tokio::select! {
             result = up => {
                 if let Err(e) = result {
@@ -201,9 +345,9 @@ impl FrontDoor {
                 return Err(ConnectReturnCode::BadClientId);
             }
         }
-        // The broker publishes the will on the device's behalf: it obeys the same confinement.
+        // The broker publishes the will on the client's behalf: it obeys the same confinement.
         if let Some(will) = &connect.last_will {
-            if !principal.may_publish(&will.topic) {
+            if !principal.may_publish(&will.topic, will.retain) {
                 tracing::warn!(%peer, client = %principal.label(), topic = %will.topic,
                     "refused: last will outside the client's topics");
                 return Err(ConnectReturnCode::NotAuthorized);
@@ -220,47 +364,88 @@ impl FrontDoor {
     }
 }
 
+/// Connections closed on accept, logged at most once a second so that a flood does not
+/// flood the log too.
+#[derive(Default)]
+struct TurnedAway {
+    since_last: AtomicUsize,
+    last: Mutex<Option<Instant>>,
+}
+
+impl TurnedAway {
+    fn note(&self, why: &str) {
+        let n = self.since_last.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut last = self.last.lock().expect("turned away");
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            *last = Some(Instant::now());
+            self.since_last.store(0, Ordering::Relaxed);
+            tracing::warn!("closed {} on accept: {why}", crate::count(n, "connection"));
+        }
+    }
+}
+
+/// The broker's side of one connection, as the client-to-broker direction writes to it.
+struct Upstream<'a, W> {
+    to_broker: &'a tokio::sync::Mutex<W>,
+    /// The order the client's PUBACKs must reach the broker in.
+    acks: &'a Mutex<Acks>,
+}
+
 /// Relay the client's packets to the broker, refusing what the principal may not do.
 async fn confine<R, W>(
     principal: &Principal,
     from_client: &mut R,
     mut buf: BytesMut,
-    to_broker: &mut W,
+    upstream: Upstream<'_, W>,
     to_client: &mpsc::Sender<Bytes>,
+    max_packet: usize,
 ) -> Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     let who = principal.label();
-    while let Some(frame) = read_frame(from_client, &mut buf).await? {
+    let to_broker = upstream.to_broker;
+    while let Some(frame) = read_frame(from_client, &mut buf, max_packet).await? {
+        let frame = match frame {
+            Frame::Whole(frame) => frame,
+            Frame::TooLarge { byte1, len } if byte1 >> 4 == 3 => {
+                let refused = skip_publish(from_client, &mut buf, byte1, len).await?;
+                refuse_too_large(principal, refused, len, max_packet, to_broker, to_client).await?;
+                continue;
+            }
+            Frame::TooLarge { len, .. } => bail!(
+                "a packet of {len} bytes; the gateway relays at most {}",
+                size(max_packet)
+            ),
+        };
+        let mut frame = frame;
         match frame[0] >> 4 {
+            // PUBACK: to the broker in delivery order, among the door's own.
+            4 => {
+                let Packet::PubAck(ack) = parse(&frame, max_packet)? else {
+                    bail!("malformed PUBACK");
+                };
+                client_acked(ack.pkid, upstream.acks, to_broker).await?;
+                continue;
+            }
             // PUBLISH
             3 => {
-                let Packet::Publish(publish) = parse(&frame)? else {
+                let Packet::Publish(publish) = parse(&frame, max_packet)? else {
                     bail!("malformed PUBLISH");
                 };
-                if !principal.may_publish(&publish.topic) {
+                if !principal.may_publish(&publish.topic, publish.retain) {
+                    let retained = if publish.retain { " retained" } else { "" };
                     tracing::warn!(client = %who, topic = %publish.topic,
-                        "DENIED publish outside the client's topics (dropped)");
-                    match publish.qos {
-                        QoS::AtMostOnce => {}
-                        // Acknowledged so the client does not resend it forever, as brokers
-                        // with ACLs do; nobody receives it.
-                        QoS::AtLeastOnce => {
-                            let _ = to_client
-                                .send(encode(Packet::PubAck(PubAck::new(publish.pkid))))
-                                .await;
-                        }
-                        QoS::ExactlyOnce => bail!("QoS 2 publish to a forbidden topic"),
-                    }
+                        "DENIED{retained} publish outside what the client may publish (dropped)");
+                    acknowledge_dropped(publish.qos, publish.pkid, to_client).await?;
                     continue;
                 }
                 log_publish(&who, &publish.topic, &publish.payload, publish.retain);
             }
             // SUBSCRIBE
             8 => {
-                let Packet::Subscribe(subscribe) = parse(&frame)? else {
+                let Packet::Subscribe(mut subscribe) = parse(&frame, max_packet)? else {
                     bail!("malformed SUBSCRIBE");
                 };
                 let denied: Vec<&str> = subscribe
@@ -281,14 +466,140 @@ where
                 let filters: Vec<&str> =
                     subscribe.filters.iter().map(|f| f.path.as_str()).collect();
                 tracing::debug!(client = %who, ?filters, "subscribed");
+                // Granted at most QoS 1, so that a withheld delivery is one PUBACK (see
+                // `delivery`); the SUBACK says so, as MQTT allows.
+                if subscribe.filters.iter().any(|f| f.qos == QoS::ExactlyOnce) {
+                    for f in &mut subscribe.filters {
+                        if f.qos == QoS::ExactlyOnce {
+                            f.qos = QoS::AtLeastOnce;
+                        }
+                    }
+                    frame = encode(Packet::Subscribe(subscribe));
+                }
             }
             // A second CONNECT is a protocol violation.
             1 => bail!("second CONNECT"),
             _ => {}
         }
-        to_broker.write_all(&frame).await?;
+        to_broker.lock().await.write_all(&frame).await?;
     }
     Ok(())
+}
+
+/// Acknowledge a dropped QoS 1 PUBLISH, so the client does not resend it forever (as brokers
+/// with ACLs do); nobody receives it. QoS 2 would need the whole exchange: the connection
+/// ends instead.
+async fn acknowledge_dropped(qos: QoS, pkid: u16, to_client: &mpsc::Sender<Bytes>) -> Result<()> {
+    match qos {
+        QoS::AtMostOnce => {}
+        QoS::AtLeastOnce => {
+            let _ = to_client
+                .send(encode(Packet::PubAck(PubAck::new(pkid))))
+                .await;
+        }
+        QoS::ExactlyOnce => bail!("QoS 2 publish refused"),
+    }
+    Ok(())
+}
+
+/// What is known of a PUBLISH too large to relay, read without buffering its payload.
+struct Oversized {
+    topic: String,
+    qos: QoS,
+    pkid: u16,
+}
+
+/// A PUBLISH too large to relay: acknowledged (a client that resent it at every reconnect
+/// would wedge, as devices did), logged with the limit, and reported on the `error` topic of
+/// the device it concerns when that is the sender's own, so `luagen monitor` and the device
+/// see it too. Closing the connection instead would tell the sender nothing it can read.
+async fn refuse_too_large<W: AsyncWrite + Unpin>(
+    principal: &Principal,
+    refused: Oversized,
+    len: usize,
+    max_packet: usize,
+    to_broker: &tokio::sync::Mutex<W>,
+    to_client: &mpsc::Sender<Bytes>,
+) -> Result<()> {
+    let limit = size(max_packet);
+    tracing::warn!(client = %principal.label(), topic = %refused.topic,
+        "REFUSED a publish of {len} bytes: the gateway relays at most {limit}, what devices accept");
+    acknowledge_dropped(refused.qos, refused.pkid, to_client).await?;
+    let Some(t) = topic::parse(&refused.topic) else {
+        return Ok(());
+    };
+    let error_topic = Topics::new(t.agent_id, t.device_name).topic(Suffix::Error);
+    if !principal.may_subscribe(&error_topic) {
+        return Ok(());
+    }
+    let body = json!({
+        "code": "PACKET_TOO_LARGE",
+        "message": format!("{} refused a publish of {len} bytes on {}: the gateway relays at most {limit}",
+            principal.label(), refused.topic),
+        "limit": max_packet,
+    });
+    let notice = Publish::new(error_topic, QoS::AtMostOnce, body.to_string());
+    to_broker
+        .lock()
+        .await
+        .write_all(&encode(Packet::Publish(notice)))
+        .await?;
+    Ok(())
+}
+
+/// Read a PUBLISH's topic and packet id, then discard the rest of it as it arrives.
+async fn skip_publish<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut BytesMut,
+    byte1: u8,
+    len: usize,
+) -> Result<Oversized> {
+    let header = 1 + remaining_length_size(len);
+    let qos = rumqttc::mqttbytes::qos((byte1 >> 1) & 3)
+        .map_err(|e| anyhow::anyhow!("malformed PUBLISH: {e:?}"))?;
+    let id_len = if qos == QoS::AtMostOnce { 0 } else { 2 };
+    while buf.len() < header + 2 {
+        if r.read_buf(buf).await? == 0 {
+            bail!("closed mid-packet");
+        }
+    }
+    let topic_len = u16::from_be_bytes([buf[header], buf[header + 1]]) as usize;
+    let variable = header + 2 + topic_len + id_len;
+    while buf.len() < variable {
+        if r.read_buf(buf).await? == 0 {
+            bail!("closed mid-packet");
+        }
+    }
+    let topic = String::from_utf8_lossy(&buf[header + 2..header + 2 + topic_len]).into_owned();
+    let pkid = if id_len == 0 {
+        0
+    } else {
+        u16::from_be_bytes([buf[variable - 2], buf[variable - 1]])
+    };
+    let mut rest = header + len;
+    let held = rest.min(buf.len());
+    buf.advance(held);
+    rest -= held;
+    let mut scratch = vec![0u8; 64 * 1024];
+    while rest > 0 {
+        let want = rest.min(scratch.len());
+        let n = r.read(&mut scratch[..want]).await?;
+        if n == 0 {
+            bail!("closed mid-packet");
+        }
+        rest -= n;
+    }
+    Ok(Oversized { topic, qos, pkid })
+}
+
+/// Bytes of the fixed header's remaining-length field for `len`.
+fn remaining_length_size(len: usize) -> usize {
+    match len {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    }
 }
 
 fn log_publish(who: &str, topic: &str, payload: &[u8], retain: bool) {
@@ -301,11 +612,30 @@ fn log_publish(who: &str, topic: &str, payload: &[u8], retain: bool) {
     }
 }
 
-/// The next whole MQTT packet, raw; `None` at end of stream.
-async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, buf: &mut BytesMut) -> Result<Option<Bytes>> {
+/// A packet as read: whole, or announced larger than the limit (nothing of it read past its
+/// fixed header).
+pub(crate) enum Frame {
+    Whole(Bytes),
+    TooLarge { byte1: u8, len: usize },
+}
+
+/// The next MQTT packet, raw, of at most `max` bytes after its fixed header; `None` at end of
+/// stream. A larger one is reported from its fixed header alone.
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<Option<Frame>> {
     loop {
-        match rumqttc::mqttbytes::check(buf.iter(), MAX_PACKET) {
-            Ok(header) => return Ok(Some(buf.split_to(header.frame_length()).freeze())),
+        match rumqttc::mqttbytes::check(buf.iter(), max) {
+            Ok(header) => {
+                return Ok(Some(Frame::Whole(
+                    buf.split_to(header.frame_length()).freeze(),
+                )))
+            }
+            Err(rumqttc::mqttbytes::Error::PayloadSizeLimitExceeded(len)) => {
+                return Ok(Some(Frame::TooLarge { byte1: buf[0], len }))
+            }
             Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {}
             Err(e) => bail!("malformed MQTT packet: {e:?}"),
         }
@@ -315,13 +645,12 @@ async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, buf: &mut BytesMut) -> Resu
     }
 }
 
-fn parse(frame: &Bytes) -> Result<Packet> {
+pub(crate) fn parse(frame: &Bytes, max: usize) -> Result<Packet> {
     let mut bytes = BytesMut::from(&frame[..]);
-    Packet::read(&mut bytes, MAX_PACKET)
-        .map_err(|e| anyhow::anyhow!("malformed MQTT packet: {e:?}"))
+    Packet::read(&mut bytes, max).map_err(|e| anyhow::anyhow!("malformed MQTT packet: {e:?}"))
 }
 
-fn encode(packet: Packet) -> Bytes {
+pub(crate) fn encode(packet: Packet) -> Bytes {
     let mut out = BytesMut::new();
     packet
         .write(&mut out, usize::MAX)

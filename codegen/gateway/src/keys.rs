@@ -1,4 +1,5 @@
-//! Which API keys the gateway accepts, and how secrets are shown in the log.
+//! Which API keys the gateway accepts, which messages carry one, and how secrets are shown in
+//! the log.
 
 use std::path::Path;
 
@@ -108,6 +109,21 @@ pub fn loggable_payload(payload: &[u8]) -> String {
     }
 }
 
+/// Whether a device's status is its registration, which carries its API key: only the
+/// gateway's emulator reads one.
+pub fn is_registration(status: &Value) -> bool {
+    status.get("apiKey").is_some() || status.get("commands").is_some()
+}
+
+/// Whether a payload on a device's `status` topic may be delivered to a client: empty (a
+/// retained status cleared) or a JSON object that is not a registration. Anything else may
+/// hold a key (a registration, or one the emulator could not read), so no client gets it.
+pub fn is_public_status(payload: &[u8]) -> bool {
+    payload.is_empty()
+        || serde_json::from_slice::<Value>(payload)
+            .is_ok_and(|status| status.is_object() && !is_registration(&status))
+}
+
 fn mask_api_keys(value: &mut Value) {
     match value {
         Value::Object(map) => {
@@ -151,5 +167,21 @@ mod tests {
         assert!(!shown.contains("sk-very-secret"), "{shown}");
         assert!(shown.contains("sk-…(14 chars)"), "{shown}");
         assert_eq!(loggable_payload(b""), "(empty)");
+    }
+
+    #[test]
+    fn only_public_statuses_are_delivered() {
+        assert!(is_public_status(br#"{"status":"online","group":"g"}"#));
+        assert!(is_public_status(b""));
+        for held in [
+            &br#"{"status":"online","apiKey":"k","commands":[]}"#[..],
+            br#"{"status":"online","commands":[]}"#,
+            br#"{"apiKey":"k"}"#,
+            br#"["k"]"#,
+            b"k",
+            br#"{"apiKey":"k""#,
+        ] {
+            assert!(!is_public_status(held), "{}", String::from_utf8_lossy(held));
+        }
     }
 }

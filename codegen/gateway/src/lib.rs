@@ -6,22 +6,47 @@
 //! agent-side tools ([`call`], [`devices`], [`monitor`]) talk to any broker through an
 //! [`AgentLink`]; [`demo`] puts it all together with the greenhouse example.
 //!
-//! Confinement: rumqttd 0.20 offers an auth hook but no topic ACL (only a tenant prefix tied
-//! to TLS client certificates), so the front door parses every packet a client sends and
-//! refuses a device's PUBLISH or SUBSCRIBE outside `lua/devices/{agentId}/{deviceName}/`
-//! before the broker sees it. Clients that log in as an agent (username `{agentId}`, no colon)
-//! are the agent's side and are not confined to one agent: this is a dev gateway.
+//! # Who may do what
+//!
+//! rumqttd 0.20 offers an auth hook but no topic ACL (only a tenant prefix tied to TLS client
+//! certificates), so the front door parses every packet in both directions and applies these
+//! rules itself (details in [`principal`] and [`limits`]):
+//!
+//! - A **device** (username `{agentId}:{deviceName}`, client id `lua-{agentId}-{deviceName}`)
+//!   publishes and subscribes under `lua/devices/{agentId}/{deviceName}/` only; its last will
+//!   too.
+//! - An **agent** (username `{agentId}`, any client id) subscribes under its own devices
+//!   `lua/devices/{agentId}/` and its directory `luagen/gateway/devices/{agentId}/` only
+//!   (`#`, `lua/#`, `lua/devices/+/...` or another agent's prefix get a SUBACK failure), and
+//!   publishes only `command`, `trigger_ack` and `trigger_result` to its own devices, never
+//!   retained. So the retained status of a device is written by that device (and its last
+//!   will) alone, and the directory by the gateway alone.
+//! - **Registrations** (a device's status carrying its `apiKey`) reach the gateway's emulator
+//!   and no client, whatever it subscribed to: the front door withholds them on the way out
+//!   (acknowledging them to the broker for the client). No API key is delivered to anyone.
+//! - **Client ids** are namespaced by principal before the broker sees them, so a client can
+//!   resume only its own principal's sessions (same username, same client id, clean session
+//!   false) and can take over neither another's nor the gateway's own.
+//! - **Before authentication** a peer gets 5 s (TLS and WebSocket handshakes included) and a
+//!   16 KiB CONNECT, refused from its fixed header; at most 32 peers wait at once and 256
+//!   connections are served in all; more are closed on accept, logged.
+//! - **Packets** larger than the devices' own limit (2 MiB, [`limits::relay_limit`]) are not
+//!   relayed: a too-large PUBLISH is acknowledged and dropped, logged with the limit and
+//!   reported as `PACKET_TOO_LARGE` on the concerned device's `error` topic; any other
+//!   too-large packet ends the connection.
 
 pub mod call;
 pub mod demo;
 pub mod devices;
 pub mod directory;
 pub mod keys;
+pub mod limits;
 pub mod link;
 pub mod monitor;
 pub mod principal;
 
 mod broker;
+mod delivery;
 mod emulator;
 mod front_door;
 
@@ -38,6 +63,7 @@ use tokio_rustls::TlsAcceptor;
 
 pub use directory::{DeviceRecord, Directory};
 pub use keys::{KeyPolicy, Keys};
+pub use limits::Limits;
 pub use link::{AgentLink, AgentLogin, NoBroker};
 
 use front_door::{FrontDoor, Transport};
@@ -53,6 +79,8 @@ pub struct GatewayConfig {
     pub tls: Option<TlsFiles>,
     /// The API keys accepted.
     pub keys: KeyPolicy,
+    /// Caps on connections and on what an unauthenticated peer may send.
+    pub limits: Limits,
 }
 
 /// A PEM certificate chain and its private key.
@@ -72,6 +100,7 @@ impl GatewayConfig {
             ws: Some(SocketAddr::from(([127, 0, 0, 1], 8083))),
             tls: None,
             keys,
+            limits: Limits::default(),
         }
     }
 
@@ -82,6 +111,7 @@ impl GatewayConfig {
             ws: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             tls: None,
             keys,
+            limits: Limits::default(),
         }
     }
 }
@@ -114,11 +144,7 @@ impl Gateway {
                 .await?,
         ];
         let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
-        let door = Arc::new(FrontDoor {
-            keys,
-            upstream: broker,
-            ticket,
-        });
+        let door = Arc::new(FrontDoor::new(keys, broker, ticket, config.limits));
         let mut bound = [None, None];
         for (slot, (addr, transport)) in [
             (config.tcp, Transport::Tcp),
