@@ -19,7 +19,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-/// Nesting deeper than this is refused, so the recursive reader cannot exhaust the stack.
+/// Nesting deeper than this is refused, so the recursive reader cannot exhaust the stack. A
+/// command's own object counts as one level: its payload may nest one level less. The host,
+/// whose serde_json would go to 128, holds commands to the same limit, so every target
+/// answers a deep command alike.
 pub const MAX_DEPTH: usize = 64;
 
 /// A JSON value, shaped like `serde_json::Value`.
@@ -369,13 +372,72 @@ impl fmt::Display for Error {
 
 /// Parse one JSON value filling all of `bytes` (whitespace around it allowed).
 pub fn from_slice(bytes: &[u8]) -> Result<Value, Error> {
-    let mut r = Reader { bytes, pos: 0 };
+    let mut r = Reader::new(bytes, false);
     let value = r.value(0)?;
-    r.skip_ws();
-    if r.pos != bytes.len() {
-        return Err(r.err("trailing characters"));
-    }
+    r.end()?;
     Ok(value)
+}
+
+/// What makes a value legal JSON that no [`Value`] can hold (nor serde_json's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unreadable {
+    /// A number beyond the range of an `f64`, such as `1e400`.
+    NumberOutOfRange,
+    /// A `\u` escape of one half of a UTF-16 surrogate pair, such as `"\ud800"`: not a
+    /// character, so no Rust string holds it.
+    LoneSurrogate,
+    /// Arrays and objects nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
+impl fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NumberOutOfRange => {
+                f.write_str("is a number beyond the range of a 64-bit float (about ±1.8e308)")
+            }
+            Self::LoneSurrogate => {
+                f.write_str("has a lone UTF-16 surrogate escape (\\ud800-\\udfff), not a character")
+            }
+            Self::TooDeep => {
+                f.write_str("nests arrays and objects deeper than a command may (")?;
+                let mut s = String::new();
+                write_u64(&mut s, MAX_DEPTH as u64);
+                f.write_str(&s)?;
+                f.write_str(" levels, the command's own object included)")
+            }
+        }
+    }
+}
+
+/// One step of a path into a value: an object key or an array index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// An object member.
+    Key(String),
+    /// An array item.
+    Index(usize),
+}
+
+/// The first unreadable value in a text and where it is, from the top.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The keys and indices leading to it (for [`Unreadable::TooDeep`], to the container
+    /// that went past the limit).
+    pub path: Vec<Step>,
+    /// What it is.
+    pub what: Unreadable,
+}
+
+/// [`from_slice`] that reads past unreadable values instead of refusing the whole text: each
+/// is read as `null` (strings with a lone surrogate as U+FFFD), and the first is reported, so
+/// a caller can still read the rest (a command's `commandId`) and say what was wrong, and
+/// where. Syntax errors are errors as in [`from_slice`].
+pub fn from_slice_lenient(bytes: &[u8]) -> Result<(Value, Option<Fault>), Error> {
+    let mut r = Reader::new(bytes, true);
+    let value = r.value(0)?;
+    r.end()?;
+    Ok((value, r.fault))
 }
 
 /// [`from_slice`] of a string.
@@ -383,14 +445,102 @@ pub fn from_str(text: &str) -> Result<Value, Error> {
     from_slice(text.as_bytes())
 }
 
+/// The path to the innermost value of `bytes` (one JSON text) that holds byte offset `at`:
+/// where a reader that reports only offsets (serde_json) found something wrong. Empty for the
+/// whole value, or when the text is not JSON.
+pub fn path_at(bytes: &[u8], at: usize) -> Vec<Step> {
+    let mut r = Reader::new(bytes, true);
+    r.target = Some((at, None));
+    if r.value(0).and_then(|_| r.end()).is_err() {
+        return Vec::new();
+    }
+    r.target.and_then(|(_, path)| path).unwrap_or_default()
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// Read unreadable values as `null` and note the first, instead of failing.
+    lenient: bool,
+    /// Where the value being read is, while lenient: the offset of each enclosing member's
+    /// key (decoded only if a fault needs it) or the item's index.
+    trail: Vec<Mark>,
+    fault: Option<Fault>,
+    /// For [`path_at`]: the offset sought, and the path of the innermost value holding it.
+    target: Option<(usize, Option<Vec<Step>>)>,
 }
 
-impl Reader<'_> {
+#[derive(Clone, Copy)]
+enum Mark {
+    Key(usize),
+    Index(usize),
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8], lenient: bool) -> Self {
+        Reader {
+            bytes,
+            pos: 0,
+            lenient,
+            trail: Vec::new(),
+            fault: None,
+            target: None,
+        }
+    }
+
+    fn end(&mut self) -> Result<(), Error> {
+        self.skip_ws();
+        if self.pos != self.bytes.len() {
+            return Err(self.err("trailing characters"));
+        }
+        Ok(())
+    }
+
     fn err(&self, what: &'static str) -> Error {
         Error { what, at: self.pos }
+    }
+
+    /// `what` at the current value: an error, or noted while lenient (`Ok`, to read on).
+    fn unreadable(&mut self, what: Unreadable, error: &'static str) -> Result<(), Error> {
+        if !self.lenient {
+            return Err(self.err(error));
+        }
+        if self.fault.is_none() {
+            self.fault = Some(Fault {
+                path: self.path(),
+                what,
+            });
+        }
+        Ok(())
+    }
+
+    /// Step over an array or object (at its opening bracket) without recursing: strings
+    /// are skipped whole, brackets only counted. The text was not read, so an unbalanced
+    /// one is an error.
+    fn skip_nested(&mut self) -> Result<(), Error> {
+        let mut open = 0usize;
+        while let Some(b) = self.peek() {
+            self.pos += 1;
+            match b {
+                b'"' => {
+                    while let Some(c) = self.peek() {
+                        self.pos += if c == b'\\' { 2 } else { 1 };
+                        if c == b'"' {
+                            break;
+                        }
+                    }
+                }
+                b'[' | b'{' => open += 1,
+                b']' | b'}' => {
+                    open -= 1;
+                    if open == 0 {
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Err(self.err("unexpected end"))
     }
 
     fn peek(&self) -> Option<u8> {
@@ -419,17 +569,46 @@ impl Reader<'_> {
         }
     }
 
+    /// The trail as the path it stands for.
+    fn path(&self) -> Vec<Step> {
+        self.trail
+            .iter()
+            .map(|mark| match *mark {
+                Mark::Index(i) => Step::Index(i),
+                Mark::Key(at) => {
+                    let mut key = Reader::new(self.bytes, true);
+                    key.pos = at;
+                    // The key was read once already: it reads again.
+                    Step::Key(key.string().unwrap_or_default())
+                }
+            })
+            .collect()
+    }
+
     fn value(&mut self, depth: usize) -> Result<Value, Error> {
         self.skip_ws();
+        let start = self.pos;
+        let value = self.value_here(depth)?;
+        if let Some((at, None)) = self.target {
+            if (start..self.pos).contains(&at) {
+                self.target = Some((at, Some(self.path())));
+            }
+        }
+        Ok(value)
+    }
+
+    fn value_here(&mut self, depth: usize) -> Result<Value, Error> {
         match self.peek() {
             Some(b'n') => self.literal(b"null", Value::Null),
             Some(b't') => self.literal(b"true", Value::Bool(true)),
             Some(b'f') => self.literal(b"false", Value::Bool(false)),
             Some(b'"') => self.string().map(Value::String),
-            Some(b'-' | b'0'..=b'9') => self.number().map(Value::Number),
+            Some(b'-' | b'0'..=b'9') => Ok(self.number()?.map_or(Value::Null, Value::Number)),
             Some(open @ (b'[' | b'{')) => {
                 if depth >= MAX_DEPTH {
-                    return Err(self.err("nested too deeply"));
+                    self.unreadable(Unreadable::TooDeep, "nested too deeply")?;
+                    self.skip_nested()?;
+                    return Ok(Value::Null);
                 }
                 self.pos += 1;
                 let close = if open == b'[' { b']' } else { b'}' };
@@ -438,18 +617,22 @@ impl Reader<'_> {
                 if !self.eat(close) {
                     loop {
                         if open == b'[' {
+                            self.trail.push(Mark::Index(items.len()));
                             items.push(self.value(depth + 1)?);
                         } else {
                             self.skip_ws();
                             if self.peek() != Some(b'"') {
                                 return Err(self.err("expected a key"));
                             }
+                            let at = self.pos;
                             let key = self.string()?;
                             if !self.eat(b':') {
                                 return Err(self.err("expected `:`"));
                             }
+                            self.trail.push(Mark::Key(at));
                             map.insert(key, self.value(depth + 1)?);
                         }
+                        self.trail.pop();
                         if self.eat(close) {
                             break;
                         }
@@ -511,23 +694,35 @@ impl Reader<'_> {
         }
     }
 
-    /// After `\u`: four hex digits, and a low surrogate's escape after a high one.
+    /// After `\u`: four hex digits, and a low surrogate's escape after a high one. A lone
+    /// surrogate is U+FFFD when lenient; a high one followed by another escape leaves that
+    /// escape to be read on its own (it may be the high half of the next pair).
     fn unicode_escape(&mut self) -> Result<char, Error> {
         let high = self.hex4()?;
         let code = if (0xD800..0xDC00).contains(&high) {
-            if !self.bytes[self.pos..].starts_with(b"\\u") {
-                return Err(self.err("lone surrogate"));
-            }
-            self.pos += 2;
-            let low = self.hex4()?;
+            let after = self.pos;
+            let low = if self.bytes[self.pos..].starts_with(b"\\u") {
+                self.pos += 2;
+                self.hex4()?
+            } else {
+                0
+            };
             if !(0xDC00..0xE000).contains(&low) {
-                return Err(self.err("lone surrogate"));
+                self.unreadable(Unreadable::LoneSurrogate, "lone surrogate")?;
+                self.pos = after;
+                return Ok(char::REPLACEMENT_CHARACTER);
             }
             0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
         } else {
             high
         };
-        char::from_u32(code).ok_or_else(|| self.err("lone surrogate"))
+        match char::from_u32(code) {
+            Some(c) => Ok(c),
+            None => {
+                self.unreadable(Unreadable::LoneSurrogate, "lone surrogate")?;
+                Ok(char::REPLACEMENT_CHARACTER)
+            }
+        }
     }
 
     fn hex4(&mut self) -> Result<u32, Error> {
@@ -553,7 +748,8 @@ impl Reader<'_> {
         self.pos - start
     }
 
-    fn number(&mut self) -> Result<Number, Error> {
+    /// A number; `None` when it is out of range and the reader is lenient.
+    fn number(&mut self) -> Result<Option<Number>, Error> {
         let start = self.pos;
         let negative = self.peek() == Some(b'-');
         self.pos += usize::from(negative);
@@ -601,14 +797,14 @@ impl Reader<'_> {
                 n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
             }) {
                 if !negative {
-                    return Ok(Number(N::PosInt(u)));
+                    return Ok(Some(Number(N::PosInt(u))));
                 }
                 if u <= i64::MAX as u64 + 1 {
-                    return Ok(Number(if u == 0 {
+                    return Ok(Some(Number(if u == 0 {
                         N::Float(-0.0)
                     } else {
                         N::NegInt((u as i64).wrapping_neg())
-                    }));
+                    })));
                 }
             }
         }
@@ -630,10 +826,12 @@ impl Reader<'_> {
         }
         let f = decimal_to_f64(mantissa, exp);
         if !f.is_finite() {
-            self.pos = start;
-            return Err(self.err("number out of range"));
+            let end = core::mem::replace(&mut self.pos, start);
+            self.unreadable(Unreadable::NumberOutOfRange, "number out of range")?;
+            self.pos = end;
+            return Ok(None);
         }
-        Ok(Number(N::Float(if negative { -f } else { f })))
+        Ok(Some(Number(N::Float(if negative { -f } else { f }))))
     }
 }
 
@@ -936,6 +1134,7 @@ fn scaled17(mut f: f64) -> (u64, i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
     use alloc::string::ToString;
     use alloc::vec;
 
@@ -1064,6 +1263,113 @@ mod tests {
         let deeper = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
         assert_eq!(from_str(&deeper).unwrap_err().what, "nested too deeply");
         assert!(from_str(&"{\"a\":".repeat(100_000)).is_err());
+    }
+
+    /// Legal JSON no `Value` holds: refused whole by the strict reader, read past by the
+    /// lenient one, which names the first and where it is.
+    #[test]
+    fn unreadable_values_are_found_and_read_past() {
+        let key = |k: &str| Step::Key(k.into());
+        let long = "[".to_string() + &"9".repeat(400) + "]";
+        for (text, path, what, read) in [
+            (
+                r#"{"a":[1,{"b":1e400}],"c":"x"}"#,
+                vec![key("a"), Step::Index(1), key("b")],
+                Unreadable::NumberOutOfRange,
+                r#"{"a":[1,{"b":null}],"c":"x"}"#,
+            ),
+            (
+                "[-1e400, 2]",
+                vec![Step::Index(0)],
+                Unreadable::NumberOutOfRange,
+                "[null,2]",
+            ),
+            (
+                long.as_str(),
+                vec![Step::Index(0)],
+                Unreadable::NumberOutOfRange,
+                "[null]",
+            ),
+            (
+                r#"{"s":"a\ud800b","t":"\udc00"}"#,
+                vec![key("s")],
+                Unreadable::LoneSurrogate,
+                "{\"s\":\"a\u{fffd}b\",\"t\":\"\u{fffd}\"}",
+            ),
+            // A high half before another escape leaves that escape to be read: here a pair.
+            (
+                r#"["\ud800\ud83d\ude00"]"#,
+                vec![Step::Index(0)],
+                Unreadable::LoneSurrogate,
+                "[\"\u{fffd}\u{1F600}\"]",
+            ),
+            (
+                r#"{"\ud800":1e999}"#,
+                vec![],
+                Unreadable::LoneSurrogate,
+                "{\"\u{fffd}\":null}",
+            ),
+        ] {
+            assert!(from_str(text).is_err(), "{text}");
+            assert!(serde_json::from_str::<serde_json::Value>(text).is_err());
+            let (value, fault) = from_slice_lenient(text.as_bytes()).unwrap();
+            assert_eq!(fault, Some(Fault { path, what }), "{text}");
+            assert_eq!(to_string(&value), read, "{text}");
+        }
+        // Nothing unreadable: the same value as the strict reader, no fault.
+        let text = r#"{"a":[1.5,"\ud83d\ude00",{"b":null}]}"#;
+        assert_eq!(
+            from_slice_lenient(text.as_bytes()).unwrap(),
+            (from_str(text).unwrap(), None)
+        );
+        // Syntax errors stay errors.
+        for text in ["[1e400,", r#"{"a":"\ud800"#, "[[1]", r#"{"a":1e400}x"#] {
+            assert!(from_slice_lenient(text.as_bytes()).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn offsets_name_the_innermost_value() {
+        let text = br#"{"a":[10,{"b":"xyz"}],"c":{}}"#;
+        let at = |needle: &str| {
+            let i = text
+                .windows(needle.len())
+                .position(|w| w == needle.as_bytes());
+            path_at(text, i.unwrap())
+        };
+        let key = |k: &str| Step::Key(k.into());
+        assert_eq!(at("10"), [key("a"), Step::Index(0)]);
+        assert_eq!(at("yz"), [key("a"), Step::Index(1), key("b")]);
+        assert_eq!(at("{\"b"), [key("a"), Step::Index(1)]);
+        assert_eq!(at("{}"), [key("c")]);
+        assert_eq!(at(r#"{"a""#), []);
+        assert_eq!(path_at(b"[1,", 1), []);
+    }
+
+    #[test]
+    fn too_deep_is_skipped_without_recursing() {
+        // Brackets inside a string past the limit are not counted.
+        let deep = |n: usize| "[".repeat(n) + r#""]]\"[{""# + &"]".repeat(n);
+        let (value, fault) = from_slice_lenient(deep(MAX_DEPTH).as_bytes()).unwrap();
+        assert_eq!((fault, value.is_null()), (None, false));
+        let text = format!(r#"{{"id":"c","p":{}}}"#, deep(MAX_DEPTH));
+        let (value, fault) = from_slice_lenient(text.as_bytes()).unwrap();
+        let fault = fault.unwrap();
+        assert_eq!(fault.what, Unreadable::TooDeep);
+        assert_eq!(fault.path.len(), MAX_DEPTH);
+        assert_eq!(fault.path[0], Step::Key("p".into()));
+        assert_eq!(value.get("id").and_then(Value::as_str), Some("c"));
+        // A million levels: no recursion past the limit, so no stack to run out of.
+        let huge = "[".repeat(1_000_000) + &"]".repeat(1_000_000);
+        let (_, fault) = from_slice_lenient(huge.as_bytes()).unwrap();
+        assert_eq!(fault.unwrap().what, Unreadable::TooDeep);
+        // Unbalanced past the limit is still not JSON.
+        assert!(from_slice_lenient(("[".repeat(100) + "]").as_bytes()).is_err());
+        assert_eq!(
+            Unreadable::TooDeep.to_string(),
+            "nests arrays and objects deeper than a command may (64 levels, the command's own \
+             object included)"
+        );
     }
 
     #[test]

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "serde")]
 use crate::dispatch::CommandSpec;
 use crate::dispatch::{CommandError, CommandResult};
-use crate::json::write_str;
+use crate::json::{self, write_str};
+use crate::typed::FieldPath;
 use crate::value::{self, Map, Value};
 
 /// A command from the agent, on `command`.
@@ -50,13 +51,12 @@ pub struct Rejected {
 impl Command {
     /// Parse a `command` message. Anything short of a command is [`Rejected`], carrying the
     /// `commandId` whenever it is a string, so the device can answer instead of staying silent.
+    ///
+    /// That includes legal JSON no [`Value`] can hold (a number like `1e400`, a lone surrogate
+    /// escape `"\ud800"`, nesting past [`json::MAX_DEPTH`]): the command is refused with the
+    /// field and what is wrong with it, the same on the host and on the chip.
     pub fn parse(bytes: &[u8]) -> Result<Command, Rejected> {
-        let value = value::from_slice(bytes).map_err(|e| Rejected {
-            command_id: None,
-            error: CommandError::Malformed {
-                reason: alloc::format!("not JSON ({e})"),
-            },
-        })?;
+        let value = read(bytes)?;
         let Value::Object(mut map) = value else {
             return Err(Rejected {
                 command_id: None,
@@ -94,6 +94,93 @@ impl Command {
             payload: map.remove("payload").unwrap_or_else(value::empty_object),
             timeout,
         })
+    }
+}
+
+/// A command message as a [`Value`], or its rejection when it is not JSON or holds a value
+/// no `Value` can (see [`Command::parse`]).
+fn read(bytes: &[u8]) -> Result<Value, Rejected> {
+    // The host reads with serde_json, and only a message it refuses, or one nested deeper
+    // than the chip could read, is read again to find out why.
+    #[cfg(feature = "serde")]
+    let refused = match value::from_slice(bytes) {
+        Ok(value) if nesting(&value) <= json::MAX_DEPTH => return Ok(value),
+        Ok(_) => None,
+        Err(e) => Some(e),
+    };
+    let not_json = |reason: String| Rejected {
+        command_id: None,
+        error: CommandError::Malformed {
+            reason: alloc::format!("not JSON ({reason})"),
+        },
+    };
+    let (value, fault) = match json::from_slice_lenient(bytes) {
+        Ok(read) => read,
+        // serde_json's own words where it read the message.
+        #[cfg(feature = "serde")]
+        Err(e) => {
+            return Err(not_json(
+                refused.map_or_else(|| e.to_string(), |e| e.to_string()),
+            ))
+        }
+        #[cfg(not(feature = "serde"))]
+        Err(e) => return Err(not_json(e.to_string())),
+    };
+    let Some(fault) = fault else {
+        #[cfg(feature = "serde")]
+        return Err(not_json(refused.map(|e| e.to_string()).unwrap_or_default()));
+        #[cfg(not(feature = "serde"))]
+        return Ok(value);
+    };
+    // The id as read, unless the fault is in the id itself (it would not be the sender's).
+    let command_id = match (&value, fault.path.first()) {
+        (_, Some(json::Step::Key(k))) if k == "commandId" => None,
+        (json::Value::Object(map), _) => match map.get("commandId") {
+            Some(json::Value::String(id)) => Some(id.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    Err(Rejected {
+        command_id,
+        error: fault_error(&fault),
+    })
+}
+
+/// A fault inside `payload` is the payload's, at its field path like a schema check's;
+/// anywhere else the message is malformed. Too deep a value is named by the member it is in:
+/// the path past the limit says nothing useful.
+fn fault_error(fault: &json::Fault) -> CommandError {
+    let rule = fault.what.to_string();
+    let path = match fault.what {
+        json::Unreadable::TooDeep => &fault.path[..fault.path.len().min(1)],
+        _ => &fault.path[..],
+    };
+    match path.split_first() {
+        Some((json::Step::Key(k), rest)) if k == "payload" => {
+            CommandError::invalid_payload(FieldPath::from_steps(rest).to_string(), rule)
+        }
+        _ => {
+            let at = FieldPath::from_steps(path).to_string();
+            CommandError::Malformed {
+                reason: if at.is_empty() {
+                    alloc::format!("the message {rule}")
+                } else {
+                    alloc::format!("{at} {rule}")
+                },
+            }
+        }
+    }
+}
+
+/// How deeply arrays and objects nest in `value` (a scalar is 0), counting as the chip's
+/// reader does; serde_json's own limit is deeper.
+#[cfg(feature = "serde")]
+fn nesting(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(nesting).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(nesting).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -429,6 +516,7 @@ impl core::fmt::Debug for Registration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
 
     fn json(text: &str) -> Value {
         value::from_str(text).unwrap()
@@ -484,6 +572,81 @@ mod tests {
             assert_eq!(r.command_id.as_deref(), Some("b"));
             assert!(matches!(r.error, CommandError::Malformed { .. }));
         }
+    }
+
+    /// Legal JSON no `Value` holds is answered, not dropped: with the field and what is wrong
+    /// in the payload, as a malformed command elsewhere; the same text with and without serde.
+    #[test]
+    fn unreadable_values_are_answered_with_their_field() {
+        let float = "is a number beyond the range of a 64-bit float (about ±1.8e308)";
+        let surrogate = r"has a lone UTF-16 surrogate escape (\ud800-\udfff), not a character";
+        let deep = "nests arrays and objects deeper than a command may (64 levels, the \
+                    command's own object included)";
+        let nested = |levels: usize| "[".repeat(levels) + &"]".repeat(levels);
+        let cases: [(String, String); 9] = [
+            (
+                r#"{"commandId":"c","command":"set","payload":{"a":[0,{"x":1e400}]}}"#.into(),
+                format!("a[1].x: {float}"),
+            ),
+            (
+                r#"{"payload":-1e400,"command":"set","commandId":"c"}"#.into(),
+                format!("payload: {float}"),
+            ),
+            (
+                r#"{"commandId":"c","command":"set","payload":{"label":"\ud800"}}"#.into(),
+                format!("label: {surrogate}"),
+            ),
+            (
+                r#"{"commandId":"c","command":"set","payload":["ok","\udc00x"]}"#.into(),
+                format!("payload[1]: {surrogate}"),
+            ),
+            (
+                format!(
+                    r#"{{"commandId":"c","command":"set","payload":{}}}"#,
+                    nested(100)
+                ),
+                format!("payload: {deep}"),
+            ),
+            (
+                format!(
+                    r#"{{"commandId":"c","command":"set","payload":{{"a":{}}}}}"#,
+                    nested(63)
+                ),
+                format!("payload: {deep}"),
+            ),
+            (
+                r#"{"commandId":"c","command":"set","timeout":1e400}"#.into(),
+                format!("Malformed command: timeout {float}"),
+            ),
+            (
+                r#"{"commandId":"c","command":"\ud800"}"#.into(),
+                format!("Malformed command: command {surrogate}"),
+            ),
+            (
+                format!(
+                    r#"{{"commandId":"c","command":"x","extra":{}}}"#,
+                    nested(70)
+                ),
+                format!("Malformed command: extra {deep}"),
+            ),
+        ];
+        for (text, error) in cases {
+            let r = Command::parse(text.as_bytes()).unwrap_err();
+            assert_eq!(r.command_id.as_deref(), Some("c"), "{text}");
+            assert_eq!(r.error.to_string(), error, "{text}");
+        }
+        // The deepest payload a command may carry is read whole, on every target.
+        let deepest = format!(
+            r#"{{"commandId":"c","command":"set","payload":{}}}"#,
+            nested(json::MAX_DEPTH - 1)
+        );
+        assert!(Command::parse(deepest.as_bytes()).is_ok());
+        // An id that is not the sender's (a lone surrogate in it) is not answered.
+        let id = Command::parse(br#"{"commandId":"\ud800","command":"x","payload":1e400}"#);
+        assert_eq!(id.unwrap_err().command_id, None);
+        // Not JSON at all: nothing to answer.
+        let r = Command::parse(br#"{"commandId":"c","payload":1e400"#).unwrap_err();
+        assert_eq!(r.command_id, None);
     }
 
     #[test]

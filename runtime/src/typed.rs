@@ -85,6 +85,18 @@ impl FieldPath {
         out
     }
 
+    /// The path a reader followed into a value ([`crate::json::Fault`]).
+    pub fn from_steps(steps: &[crate::json::Step]) -> Self {
+        let segments = steps
+            .iter()
+            .map(|step| match step {
+                crate::json::Step::Key(k) => Segment::Key(Cow::Owned(k.clone())),
+                crate::json::Step::Index(i) => Segment::Index(*i),
+            })
+            .collect();
+        Self { segments }
+    }
+
     /// The violation of `rule` here.
     pub fn fail(&self, rule: impl Into<String>) -> CommandError {
         CommandError::invalid_payload(self.to_string(), rule)
@@ -191,20 +203,74 @@ pub fn null(value: &Value, path: &mut FieldPath) -> Result<(), CommandError> {
     }
 }
 
+/// The Rust integer type a generated field has, and so the integers the device can take.
+///
+/// luagen picks the narrowest type holding the schema's bounds; a side the schema leaves
+/// open takes 64 bits: `u64` when `minimum >= 0`, else `i64`. JSON Schema counts any whole
+/// number as an integer (`9223372036854775808`, `5.4e37`), so an unbounded field can be sent
+/// one its type cannot hold: [`integer`] refuses it naming the field and this range. No wider
+/// type would help: serde_json's `Value` holds integers only up to `u64` (beyond, it keeps an
+/// `f64`, which has already rounded the integer away), and so does the chip's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Int {
+    /// `u8`.
+    U8,
+    /// `u16`.
+    U16,
+    /// `u32`.
+    U32,
+    /// `u64`.
+    U64,
+    /// `i8`.
+    I8,
+    /// `i16`.
+    I16,
+    /// `i32`.
+    I32,
+    /// `i64`.
+    I64,
+}
+
+impl Int {
+    /// The smallest and largest value of the type.
+    pub fn range(self) -> (i128, i128) {
+        match self {
+            Self::U8 => (0, u8::MAX.into()),
+            Self::U16 => (0, u16::MAX.into()),
+            Self::U32 => (0, u32::MAX.into()),
+            Self::U64 => (0, u64::MAX.into()),
+            Self::I8 => (i8::MIN.into(), i8::MAX.into()),
+            Self::I16 => (i16::MIN.into(), i16::MAX.into()),
+            Self::I32 => (i32::MIN.into(), i32::MAX.into()),
+            Self::I64 => (i64::MIN.into(), i64::MAX.into()),
+        }
+    }
+}
+
 /// An integer at `path` within inclusive bounds (exclusive ones are folded in by the
-/// generator). JSON Schema counts `2.0` as an integer, and so does this check.
+/// generator), which the field's type `fits` must hold (see [`Int`]). JSON Schema counts
+/// `2.0` and `5.4e37` as integers, and so does this check.
 pub fn integer(
     value: &Value,
     path: &mut FieldPath,
     min: Option<i128>,
     max: Option<i128>,
     multiple_of: Option<u64>,
+    fits: Int,
 ) -> Result<(), CommandError> {
     let n: i128 = match value {
         Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => i128::from(i),
             (_, Some(u), _) => i128::from(u),
             (_, _, Some(f)) if is_whole(f) => f as i128,
+            // Whole, and past every bound and type here: the ends of `i128` compare alike.
+            (_, _, Some(f)) if f.abs() >= WHOLE_BEYOND => {
+                if f > 0.0 {
+                    i128::MAX
+                } else {
+                    i128::MIN
+                }
+            }
             _ => return Err(must_be(path, "an integer", value)),
         },
         _ => return Err(must_be(path, "an integer", value)),
@@ -214,6 +280,12 @@ pub fn integer(
     }
     if let Some(max) = max.filter(|m| n > *m) {
         return Err(path.fail(format!("must be at most {max}")));
+    }
+    let (lo, hi) = fits.range();
+    if n < lo || n > hi {
+        return Err(path.fail(format!(
+            "must be from {lo} to {hi}, the range this device supports"
+        )));
     }
     if let Some(m) = multiple_of.filter(|m| n % i128::from(*m) != 0) {
         return Err(path.fail(format!("must be a multiple of {m}")));
@@ -267,10 +339,14 @@ pub fn number(
     Ok(())
 }
 
-/// Whether a float is a whole number (core has no `fract` without std); beyond 1e38 it is
-/// out of every integer type here anyway.
+/// Every `f64` from here on is whole and past every integer type here; below it, `as i128`
+/// never saturates.
+const WHOLE_BEYOND: f64 = 1e38;
+
+/// Whether a float is a whole number below [`WHOLE_BEYOND`] (core has no `fract` without
+/// std).
 fn is_whole(f: f64) -> bool {
-    f.abs() < 1e38 && (f as i128) as f64 == f
+    f.abs() < WHOLE_BEYOND && (f as i128) as f64 == f
 }
 
 fn libm_round(x: f64) -> f64 {
@@ -431,7 +507,16 @@ pub fn decode<T: Check + DeserializeOwned>(payload: Value) -> Result<T, CommandE
 #[cfg(feature = "serde")]
 pub fn decode_unchecked<T: DeserializeOwned>(mut payload: Value) -> Result<T, CommandError> {
     integral_floats_to_integers(&mut payload);
-    serde_json::from_value(payload).map_err(|e| CommandError::invalid_payload("", format!("{e}")))
+    T::deserialize(&payload).map_err(|e| {
+        // serde_json names no field, but it tells where in a text it stopped: read the value
+        // from its text again (only on this rare path) and name the field at that offset.
+        let text = payload.to_string();
+        let at = serde_json::from_str::<T>(&text)
+            .err()
+            .map_or(0, |e| e.column().saturating_sub(1));
+        let path = crate::json::path_at(text.as_bytes(), at);
+        CommandError::invalid_payload(FieldPath::from_steps(&path).to_string(), format!("{e}"))
+    })
 }
 
 /// JSON Schema counts `2.0` as an integer, serde does not deserialize it into `u8`: after the
@@ -667,28 +752,105 @@ mod tests {
         );
     }
 
+    /// What serde refuses after the checks passed (a generator bug, or a hand-written type)
+    /// still names the field.
+    #[cfg(feature = "serde")]
+    #[test]
+    fn decode_errors_name_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Inner {
+            n: u8,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Outer {
+            items: Vec<Inner>,
+            name: String,
+        }
+        let e = decode_unchecked::<Outer>(j(r#"{"name":"x","items":[{"n":1},{"n":300}]}"#));
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "items[1].n: invalid value: integer `300`, expected u8"
+        );
+        let e = decode_unchecked::<Outer>(j(r#"{"items":[{"n":2.0},{}],"name":"x"}"#));
+        assert_eq!(e.unwrap_err().to_string(), "items[1]: missing field `n`");
+        let e = decode_unchecked::<Outer>(j(r#"{"items":[],"name":7}"#));
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "name: invalid type: integer `7`, expected a string"
+        );
+    }
+
     #[test]
     fn rules_and_wording() {
         let mut p = FieldPath::root();
-        assert!(integer(&j(r#"5"#), &mut p, Some(0), Some(10), None).is_ok());
-        assert!(integer(&j(r#"5.0"#), &mut p, Some(0), Some(10), None).is_ok());
+        assert!(integer(&j(r#"5"#), &mut p, Some(0), Some(10), None, Int::I64).is_ok());
+        assert!(integer(&j(r#"5.0"#), &mut p, Some(0), Some(10), None, Int::I64).is_ok());
         assert_eq!(
-            integer(&j(r#"5.5"#), &mut p, None, None, None)
+            integer(&j(r#"5.5"#), &mut p, None, None, None, Int::I64)
                 .unwrap_err()
                 .to_string(),
             "payload: must be an integer, found number"
         );
         assert_eq!(
-            integer(&j(r#"11"#), &mut p, Some(0), Some(10), None)
+            integer(&j(r#"11"#), &mut p, Some(0), Some(10), None, Int::I64)
                 .unwrap_err()
                 .to_string(),
             "payload: must be at most 10"
         );
         assert_eq!(
-            integer(&j(r#"7"#), &mut p, None, None, Some(5))
+            integer(&j(r#"7"#), &mut p, None, None, Some(5), Int::I64)
                 .unwrap_err()
                 .to_string(),
             "payload: must be a multiple of 5"
+        );
+        // Past the field's type: JSON Schema integers, named with the range the device takes.
+        assert_eq!(
+            integer(
+                &j("9223372036854775808"),
+                &mut p,
+                None,
+                None,
+                None,
+                Int::I64
+            )
+            .unwrap_err()
+            .to_string(),
+            "payload: must be from -9223372036854775808 to 9223372036854775807, \
+             the range this device supports"
+        );
+        assert!(integer(
+            &j("9223372036854775808"),
+            &mut p,
+            Some(0),
+            None,
+            None,
+            Int::U64
+        )
+        .is_ok());
+        for big in ["5.4e37", "1e300", "18446744073709551616"] {
+            assert_eq!(
+                integer(&j(big), &mut p, Some(1), None, None, Int::U64)
+                    .unwrap_err()
+                    .to_string(),
+                "payload: must be from 0 to 18446744073709551615, the range this device supports",
+                "{big}"
+            );
+        }
+        assert_eq!(
+            integer(&j("-1e300"), &mut p, None, Some(5), Some(3), Int::I64)
+                .unwrap_err()
+                .to_string(),
+            "payload: must be from -9223372036854775808 to 9223372036854775807, \
+             the range this device supports"
+        );
+        // The schema's own bound comes first, with its own wording.
+        assert_eq!(
+            integer(&j("1e300"), &mut p, None, Some(5), None, Int::I64)
+                .unwrap_err()
+                .to_string(),
+            "payload: must be at most 5"
         );
         let b = NumberBounds {
             exclusive_minimum: Some(0.0),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use lua_device::dedup::DedupConfig;
 use lua_device::mqtt::{Client, DeviceConfig, DeviceSession, Inbound, Incoming};
 use lua_device::session::Step;
+use lua_device::typed::{self, FieldPath, Int};
 use lua_device::{CommandError, CommandSpec};
 use lua_testkit::gateway::Gateway;
 use lua_testkit::Mosquitto;
@@ -156,6 +157,12 @@ impl Device {
                 self.runs += 1;
                 let result = match c.command.as_str() {
                     "echo" => Ok(Some(c.payload)),
+                    // What a generated check does with `{type: integer, minimum: 1}` (a u64).
+                    "take" => FieldPath::root()
+                        .key("n", |p| {
+                            typed::integer(&c.payload["n"], p, Some(1), None, None, Int::U64)
+                        })
+                        .map(|()| None),
                     other => Err(CommandError::unknown(other)),
                 };
                 for p in self.session.complete(&c.command_id, result, now) {
@@ -330,4 +337,81 @@ async fn keep_alive_ping_is_answered() {
         device.client.poll(later + 59_000, &mut device.out).is_ok(),
         "the pong cleared the ping"
     );
+}
+
+/// Legal JSON no value holds, too deep a payload, an integer past its field's type: each is
+/// answered naming the field, with the text the std runtime sends (`message::tests`, the
+/// conformance suite), and the device goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_values_and_integers_past_their_type_are_answered() {
+    let broker = Mosquitto::start().unwrap();
+    let mut gw = gateway(broker.port()).await;
+    let (mut device, _) = Device::connect(broker.port(), Client::new(60), session());
+    gw.expect("registration", WAIT, |d| d.json().get("apiKey").is_some())
+        .await
+        .unwrap();
+    let float = "is a number beyond the range of a 64-bit float (about ±1.8e308)";
+    let surrogate = r"has a lone UTF-16 surrogate escape (\ud800-\udfff), not a character";
+    let deep = "payload: nests arrays and objects deeper than a command may (64 levels, the \
+                command's own object included)";
+    let nested = |levels: usize| "[".repeat(levels) + &"]".repeat(levels);
+    let cases = [
+        (
+            r#"{"commandId":"u1","command":"echo","payload":{"x":1e400}}"#.to_string(),
+            format!("x: {float}"),
+        ),
+        (
+            r#"{"commandId":"u2","command":"echo","payload":{"label":"\ud800"}}"#.into(),
+            format!("label: {surrogate}"),
+        ),
+        (
+            format!(
+                r#"{{"commandId":"u3","command":"echo","payload":{}}}"#,
+                nested(100)
+            ),
+            deep.into(),
+        ),
+        (
+            r#"{"commandId":"u4","command":"take","payload":{"n":5.4e37}}"#.into(),
+            "n: must be from 0 to 18446744073709551615, the range this device supports".into(),
+        ),
+    ];
+    for (i, (command, error)) in cases.iter().enumerate() {
+        let id = format!("u{}", i + 1);
+        gw.publish(&format!("{PREFIX}command"), command.clone())
+            .await
+            .unwrap();
+        device.pump_until(Device::is_command);
+        let response = gw
+            .expect("response", WAIT, |d| {
+                d.topic.ends_with("/response") && d.json()["commandId"] == id.as_str()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            response.json(),
+            json!({"commandId": id, "success": false, "error": error})
+        );
+    }
+    assert_eq!(device.runs, 1, "only the integer reached its handler");
+
+    // The deepest payload a command may carry is served, and so is the largest integer.
+    let deepest = format!(
+        r#"{{"commandId":"ok1","command":"echo","payload":{}}}"#,
+        nested(lua_device::json::MAX_DEPTH - 1)
+    );
+    let largest = r#"{"commandId":"ok2","command":"take","payload":{"n":18446744073709551615}}"#;
+    for (id, command) in [("ok1", deepest.as_str()), ("ok2", largest)] {
+        gw.publish(&format!("{PREFIX}command"), command.to_string())
+            .await
+            .unwrap();
+        device.pump_until(Device::is_command);
+        let response = gw
+            .expect("response", WAIT, |d| {
+                d.topic.ends_with("/response") && d.json()["commandId"] == id
+            })
+            .await
+            .unwrap();
+        assert_eq!(response.json()["success"], true, "{id}");
+    }
 }

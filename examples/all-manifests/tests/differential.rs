@@ -200,3 +200,62 @@ fn chip_payloads_read_and_write_like_serde() {
         }
     }
 }
+
+/// Integers JSON Schema accepts past the generated field's type (`i64` for an open integer,
+/// `u64` when `minimum >= 0`): refused by the host's check and the chip's reader with one
+/// message naming the field and the range the device supports (PROTOCOL.md), never by serde
+/// without a field. The ends of each type are taken.
+#[test]
+fn integers_past_the_field_type_are_refused_alike() {
+    let case = checks()
+        .into_iter()
+        .find(|c| c.device == "shapes-device" && c.ty == "ConfigureInput")
+        .unwrap();
+    let schema: Value = serde_json::from_str(case.schema).unwrap();
+    let validator = jsonschema::draft7::options()
+        .should_validate_formats(false)
+        .build(&schema)
+        .unwrap();
+    let with = |field: &str, n: Value| {
+        let mut value = json!({"enabled": true, "percent": 1});
+        value[field] = n;
+        value
+    };
+    let i64_range = "must be from -9223372036854775808 to 9223372036854775807, the range this \
+                     device supports";
+    let u64_range = "must be from 0 to 18446744073709551615, the range this device supports";
+    for (field, n, rule) in [
+        ("delta", json!(9223372036854775808u64), i64_range),
+        ("delta", json!(-9.3e18), i64_range),
+        ("delta", json!(1e300), i64_range),
+        ("step", json!(1e20), i64_range),
+        ("count", json!(5.4e37), u64_range),
+        ("count", json!(18446744073709551616.0), u64_range),
+    ] {
+        let value = with(field, n);
+        assert!(validator.is_valid(&value), "{value}");
+        let error = format!("{field}: {rule}");
+        assert_eq!(
+            (case.check)(&value).map_err(|e| e.to_string()),
+            Err(error.clone()),
+            "{value}"
+        );
+        assert_eq!(
+            (case.chip_round_trip)(&value),
+            Err(format!("read: {error}")),
+            "{value}"
+        );
+    }
+    for (field, n) in [
+        ("delta", json!(i64::MIN)),
+        ("delta", json!(i64::MAX)),
+        ("delta", json!(-9.2e18)),
+        ("count", json!(u64::MAX)),
+        ("count", json!(1.8e19)),
+    ] {
+        let value = with(field, n);
+        let serde = (case.round_trip)(&value);
+        assert!(serde.is_ok(), "{value}: {serde:?}");
+        assert_eq!((case.chip_round_trip)(&value), serde, "{value}");
+    }
+}

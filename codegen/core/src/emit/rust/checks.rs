@@ -2,7 +2,7 @@
 //! runtime's `typed` helpers so each rule has one implementation and one wording (no_std).
 
 use proc_macro2::{Ident, Literal, TokenStream};
-use quote::quote;
+use quote::{format_ident, quote};
 
 use super::types::type_ident;
 use crate::ir::{
@@ -59,7 +59,8 @@ impl<'a> CheckEmitter<'a> {
                 let min = opt(i.min.map(Literal::i128_suffixed));
                 let max = opt(i.max.map(Literal::i128_suffixed));
                 let mult = opt(i.multiple_of.map(Literal::u64_suffixed));
-                quote!(typed::integer(#v, path, #min, #max, #mult))
+                let fits = format_ident!("{}", i.repr.rust().to_uppercase());
+                quote!(typed::integer(#v, path, #min, #max, #mult, typed::Int::#fits))
             }
             Shape::Number(n) => {
                 let bounds = self.bounds(n);
