@@ -8,7 +8,11 @@
 pub mod client;
 pub mod codec;
 pub mod device;
+pub mod oversized;
+pub mod scan;
 
 pub use client::{Client, ClientError, Incoming};
 pub use codec::{Connect, DecodeError, Packet, Publish, Will};
 pub use device::{DeviceConfig, DeviceSession, Inbound};
+pub use oversized::Skipped;
+pub use scan::{CommandScan, Found};
