@@ -49,7 +49,7 @@ pub fn answer_unix_ms(answer: &[u8], nonce: u64) -> Option<u64> {
         secs += 1 << 32;
     }
     let unix_s = secs - NTP_TO_UNIX_S;
-    Some(unix_s * 1000 + (be32(44) * 1000 >> 32))
+    Some(unix_s * 1000 + ((be32(44) * 1000) >> 32))
 }
 
 /// When to ask for the time: at once, then after each failure with a growing, jittered
