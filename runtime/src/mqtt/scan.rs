@@ -446,6 +446,84 @@ mod tests {
         );
     }
 
+    /// A xorshift generator of JSON for the comparison with serde_json.
+    struct Gen(u64);
+
+    impl Gen {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+
+        fn text(&mut self) -> String {
+            const PIECES: [&str; 12] = [
+                "a", "\\", "\"", "é", "😀", "\n", "\u{1}", "{", "]", ":", ",", " ",
+            ];
+            (0..self.below(6))
+                .map(|_| PIECES[self.below(PIECES.len() as u64) as usize])
+                .collect()
+        }
+
+        fn value(&mut self, depth: u32) -> serde_json::Value {
+            use serde_json::Value;
+            match self.below(if depth > 3 { 4 } else { 6 }) {
+                0 => Value::Null,
+                1 => serde_json::json!(self.below(1000) as f64 / 7.0),
+                2 | 3 => Value::String(self.text()),
+                4 => Value::Array((0..self.below(3)).map(|_| self.value(depth + 1)).collect()),
+                _ => Value::Object(self.object(&["commandId", "command", "x"], depth + 1)),
+            }
+        }
+
+        fn object(
+            &mut self,
+            keys: &[&str],
+            depth: u32,
+        ) -> serde_json::Map<String, serde_json::Value> {
+            let mut m = serde_json::Map::new();
+            for key in keys {
+                if self.below(3) > 0 {
+                    let v = if key.starts_with("command") && self.below(2) == 0 {
+                        serde_json::Value::String(self.text())
+                    } else {
+                        self.value(depth)
+                    };
+                    m.insert((*key).into(), v);
+                }
+            }
+            m
+        }
+    }
+
+    /// Random objects, written by serde_json (compact and pretty), scanned in random pieces:
+    /// the scan finds exactly the top-level strings serde_json reads back.
+    #[test]
+    fn agrees_with_serde_json_on_random_objects() {
+        use serde_json::Value;
+        let mut g = Gen(0x2545_f491_4f6c_dd1d);
+        for case in 0..3000 {
+            let object =
+                Value::Object(g.object(&["payload", "commandId", "x", "command", "timeout"], 0));
+            let message = if case % 2 == 0 {
+                serde_json::to_vec(&object).unwrap()
+            } else {
+                serde_json::to_vec_pretty(&object).unwrap()
+            };
+            let string = |key: &str| object.get(key).and_then(Value::as_str);
+            let want = found(string("commandId"), string("command"));
+            let mut s = CommandScan::new();
+            let mut rest = &message[..];
+            while !rest.is_empty() {
+                let (piece, tail) = rest.split_at((1 + g.below(40) as usize).min(rest.len()));
+                s.feed(piece);
+                rest = tail;
+            }
+            assert_eq!(s.finish(), want, "{}", String::from_utf8_lossy(&message));
+        }
+    }
+
     #[test]
     fn large_and_deep_messages_are_read_through() {
         let mut s = CommandScan::new();
