@@ -17,6 +17,15 @@ use serde_json::json;
 
 const PREFIX: &str = "lua/devices/agent-1/pico-01/";
 const WAIT: Duration = Duration::from_secs(5);
+/// The firmware's packet limit (`MAX_PACKET_BYTES` in templates/pico-w/config.rs.j2).
+const MAX_PACKET: usize = 2048;
+/// The largest command payload kept whole on this device's command topic: the packet less the
+/// topic (two length bytes and 35 bytes) and the packet id.
+const MAX_COMMAND: usize = MAX_PACKET - 2 - (PREFIX.len() + "command".len()) - 2;
+
+fn client() -> Client {
+    Client::new(60, MAX_PACKET)
+}
 
 fn session() -> DeviceSession {
     DeviceSession::new(DeviceConfig {
@@ -40,6 +49,8 @@ struct Device {
     out: Vec<u8>,
     start: Instant,
     runs: u32,
+    /// Retained commands acknowledged and not run.
+    retained: u32,
 }
 
 impl Device {
@@ -56,6 +67,7 @@ impl Device {
             out: Vec::new(),
             start: Instant::now(),
             runs: 0,
+            retained: 0,
         };
         let will = d.session.will_payload("2025-01-15T10:30:00.000Z");
         let now = d.now();
@@ -83,6 +95,11 @@ impl Device {
         }
         d.flush();
         (d, present)
+    }
+
+    /// Bytes the MQTT client holds for packets not yet complete.
+    fn client_buffered(&self) -> usize {
+        self.client.buffered()
     }
 
     fn now(&self) -> u64 {
@@ -114,9 +131,7 @@ impl Device {
         let events = self.client.receive(&buf[..n], now, &mut self.out).unwrap();
         self.flush();
         for e in &events {
-            if let Incoming::Message { topic, payload } = e {
-                self.handle(topic, payload);
-            }
+            self.handle(e);
         }
         events
     }
@@ -150,9 +165,9 @@ impl Device {
     }
 
     /// The firmware's `handle`, with an `echo` command as the dispatch.
-    fn handle(&mut self, topic: &str, payload: &[u8]) {
+    fn handle(&mut self, event: &Incoming) {
         let now = self.now();
-        match self.session.on_message(topic, payload, now) {
+        match self.session.on_incoming(event, now) {
             Inbound::Run(c) => {
                 self.runs += 1;
                 let result = match c.command.as_str() {
@@ -170,13 +185,18 @@ impl Device {
                 }
             }
             Inbound::Publish(p) => self.client.publish(&p, now, &mut self.out),
+            Inbound::RetainedCommand => self.retained += 1,
             _ => {}
         }
         self.flush();
     }
 
     fn is_command(e: &Incoming) -> bool {
-        matches!(e, Incoming::Message { topic, .. } if topic.ends_with("/command"))
+        match e {
+            Incoming::Message { topic, .. } => topic.ends_with("/command"),
+            Incoming::TooLarge(s) => s.topic.ends_with("/command"),
+            _ => false,
+        }
     }
 }
 
@@ -190,7 +210,7 @@ async fn gateway(port: u16) -> Gateway {
 async fn registers_serves_commands_and_replays_duplicates() {
     let broker = Mosquitto::start().unwrap();
     let mut gw = gateway(broker.port()).await;
-    let (mut device, present) = Device::connect(broker.port(), Client::new(60), session());
+    let (mut device, present) = Device::connect(broker.port(), client(), session());
     assert!(!present);
 
     let status = gw
@@ -277,7 +297,7 @@ async fn registers_serves_commands_and_replays_duplicates() {
 async fn last_will_and_persistent_session_across_a_lost_link() {
     let broker = Mosquitto::start().unwrap();
     let mut gw = gateway(broker.port()).await;
-    let (device, _) = Device::connect(broker.port(), Client::new(60), session());
+    let (device, _) = Device::connect(broker.port(), client(), session());
     gw.expect("registration", WAIT, |d| d.json().get("apiKey").is_some())
         .await
         .unwrap();
@@ -325,7 +345,7 @@ async fn last_will_and_persistent_session_across_a_lost_link() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_ping_is_answered() {
     let broker = Mosquitto::start().unwrap();
-    let (mut device, _) = Device::connect(broker.port(), Client::new(60), session());
+    let (mut device, _) = Device::connect(broker.port(), client(), session());
     device.pump_until(|e| matches!(e, Incoming::Nothing)); // SUBACK
                                                            // Half the keep-alive from now, the client pings; mosquitto answers PINGRESP.
     let later = device.now() + 30_000;
@@ -339,6 +359,211 @@ async fn keep_alive_ping_is_answered() {
     );
 }
 
+/// A command of `payload_len` bytes: `{"commandId":ID,"command":"echo","payload":"xx..."}`.
+fn sized_command(id: &str, payload_len: usize) -> String {
+    let frame = json!({"commandId": id, "command": "echo", "payload": ""}).to_string();
+    let filler = "x".repeat(payload_len - frame.len());
+    json!({"commandId": id, "command": "echo", "payload": filler}).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_commands_are_answered_with_the_limit_and_never_wedge_the_device() {
+    let broker = Mosquitto::start().unwrap();
+    let mut gw = gateway(broker.port()).await;
+    let (mut device, _) = Device::connect(broker.port(), client(), session());
+    gw.expect("registration", WAIT, |d| d.json().get("apiKey").is_some())
+        .await
+        .unwrap();
+    let error =
+        format!("Command too large: {{}} bytes; this device accepts at most {MAX_COMMAND} bytes");
+
+    // The largest command kept whole is answered with its data...
+    let largest = sized_command("fits", MAX_COMMAND);
+    assert_eq!(largest.len(), MAX_COMMAND);
+    gw.publish(&format!("{PREFIX}command"), largest.clone())
+        .await
+        .unwrap();
+    device.wait_runs(1);
+    let response = gw
+        .expect("response", WAIT, |d| d.topic.ends_with("/response"))
+        .await
+        .unwrap();
+    assert_eq!(response.json()["success"], true, "{}", response.json());
+    assert_eq!(
+        response.json()["data"],
+        serde_json::from_str::<serde_json::Value>(&largest).unwrap()["payload"]
+    );
+
+    // ...one byte more, and 3,000,000 bytes, with the size error; a huge one whose id cannot
+    // be read (not JSON) is acknowledged and dropped. Each is read through: the device buffers
+    // no more than one packet of the limit whatever arrives.
+    for (id, size) in [("one-more", MAX_COMMAND + 1), ("huge", 3_000_000)] {
+        gw.publish(&format!("{PREFIX}command"), sized_command(id, size))
+            .await
+            .unwrap();
+        device.pump_until(Device::is_command);
+        let response = gw
+            .expect("size error", WAIT, |d| d.topic.ends_with("/response"))
+            .await
+            .unwrap();
+        assert_eq!(
+            response.json(),
+            json!({"commandId": id, "success": false,
+                   "error": error.replace("{}", &size.to_string())})
+        );
+        assert!(device.client_buffered() <= MAX_PACKET + 1024);
+    }
+    gw.publish(&format!("{PREFIX}command"), vec![b'['; 100_000])
+        .await
+        .unwrap();
+    device.pump_until(Device::is_command);
+
+    // Nothing was left unacknowledged: a reconnect gets no redelivery, and the next command
+    // runs as usual.
+    let Device {
+        socket,
+        client,
+        session,
+        runs,
+        ..
+    } = device;
+    drop(socket);
+    let (mut device, present) = Device::connect(broker.port(), client, session);
+    assert!(present);
+    device.runs = runs;
+    gw.publish(
+        &format!("{PREFIX}command"),
+        json!({"commandId":"after","command":"echo","payload":1}).to_string(),
+    )
+    .await
+    .unwrap();
+    device.wait_runs(2);
+    let mut answers = Vec::new();
+    while let Ok(d) = gw.next(Duration::from_millis(500)).await {
+        if d.topic.ends_with("/response") {
+            answers.push(d.json());
+        }
+    }
+    assert_eq!(
+        answers,
+        [json!({"commandId":"after","success":true,"data":1})],
+        "no oversized command came back"
+    );
+}
+
+/// Publish one retained QoS 1 message as another client (this crate's own client, over TCP),
+/// and wait for the broker's PUBACK.
+fn publish_retained(port: u16, topic: &str, payload: &[u8]) {
+    use lua_device::mqtt::Connect;
+    use lua_device::session::{Publication, Qos};
+    let mut socket = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let mut c = Client::new(60, 1024);
+    let mut out = Vec::new();
+    c.connect(
+        &Connect {
+            client_id: "retainer",
+            username: None,
+            password: None,
+            keep_alive_s: 60,
+            clean_session: true,
+            will: None,
+        },
+        0,
+        &mut out,
+    );
+    let p = Publication {
+        topic: topic.into(),
+        payload: payload.to_vec(),
+        qos: Qos::AtLeastOnce,
+        retain: true,
+    };
+    let mut buf = [0u8; 64];
+    socket.write_all(&out).unwrap();
+    out.clear();
+    while !c.is_connected() {
+        let n = socket.read(&mut buf).unwrap();
+        c.receive(&buf[..n], 0, &mut out).unwrap();
+    }
+    c.publish(&p, 0, &mut out);
+    socket.write_all(&out).unwrap();
+    out.clear();
+    while c.inflight() > 0 {
+        let n = socket.read(&mut buf).unwrap();
+        assert!(n > 0, "broker closed before PUBACK");
+        c.receive(&buf[..n], 0, &mut out).unwrap();
+    }
+    c.disconnect(&mut out);
+    socket.write_all(&out).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_commands_are_acknowledged_and_never_run() {
+    let broker = Mosquitto::start().unwrap();
+    let mut gw = gateway(broker.port()).await;
+    let topic = format!("{PREFIX}command");
+    let mut carried = (client(), session());
+    // A retained command waits on the broker before the device ever connected; later, one too
+    // large to keep replaces it while the device is away. Each reaches the device when it
+    // subscribes, at every start: never run. (The second is also queued for the device's
+    // persistent session as a live message, retain flag cleared as MQTT 3.1.1 §3.3.1.3 says,
+    // and that delivery is answered once, with the size error.)
+    let stale = [
+        json!({"commandId":"stale","command":"echo","payload":1}).to_string(),
+        sized_command("stale-big", 10_000),
+    ];
+    for start in 0..4 {
+        if let Some(payload) = stale.get(start) {
+            publish_retained(broker.port(), &topic, payload.as_bytes());
+        }
+        let (mut device, _) = Device::connect(broker.port(), carried.0, carried.1);
+        let deadline = Instant::now() + WAIT;
+        while device.retained < 1 {
+            assert!(
+                Instant::now() < deadline,
+                "start {start}: no retained command"
+            );
+            device.pump_once();
+        }
+        assert_eq!(device.runs, 0, "start {start}");
+        // A live command is still run.
+        gw.publish(
+            &topic,
+            json!({"commandId": format!("live-{start}"),"command":"echo"}).to_string(),
+        )
+        .await
+        .unwrap();
+        device.wait_runs(1);
+        // Responses acknowledged before the link goes, so none is resent.
+        let deadline = Instant::now() + WAIT;
+        while device.client.inflight() > 0 {
+            assert!(Instant::now() < deadline, "responses never acknowledged");
+            device.pump_once();
+        }
+        assert_eq!(device.retained, 1, "start {start}");
+        let Device {
+            socket,
+            client,
+            session,
+            ..
+        } = device;
+        drop(socket);
+        carried = (client, session);
+    }
+    let mut answered = Vec::new();
+    while let Ok(d) = gw.next(Duration::from_millis(500)).await {
+        if d.topic.ends_with("/response") {
+            answered.push(d.json()["commandId"].as_str().unwrap().to_string());
+        }
+    }
+    answered.sort();
+    assert_eq!(
+        answered,
+        ["live-0", "live-1", "live-2", "live-3", "stale-big"],
+        "no retained delivery answered"
+    );
+}
+
 /// Legal JSON no value holds, too deep a payload, an integer past its field's type: each is
 /// answered naming the field, with the text the std runtime sends (`message::tests`, the
 /// conformance suite), and the device goes on serving.
@@ -346,7 +571,7 @@ async fn keep_alive_ping_is_answered() {
 async fn unreadable_values_and_integers_past_their_type_are_answered() {
     let broker = Mosquitto::start().unwrap();
     let mut gw = gateway(broker.port()).await;
-    let (mut device, _) = Device::connect(broker.port(), Client::new(60), session());
+    let (mut device, _) = Device::connect(broker.port(), client(), session());
     gw.expect("registration", WAIT, |d| d.json().get("apiKey").is_some())
         .await
         .unwrap();

@@ -57,7 +57,14 @@ struct Measurement {
 }
 
 /// The sections of the report, in order; `cargo xtask bench <section>...` runs some of them.
-const SECTIONS: &[&str] = &["runtime", "micropython", "codegen", "fleet", "firmware"];
+const SECTIONS: &[&str] = &[
+    "runtime",
+    "micropython",
+    "codegen",
+    "fleet",
+    "firmware",
+    "pico-w-limits",
+];
 
 /// Run the chosen sections (all by default), print each table as it is measured, and write
 /// `BENCHMARKS.md`: all of it after a full run, only the re-measured tables after a partial
@@ -113,6 +120,12 @@ pub fn run(chosen: &[String]) -> Result<()> {
     }
     if wanted("firmware") {
         section("firmware", crate::firmware_size::table().map(|t| vec![t]));
+    }
+    if wanted("pico-w-limits") {
+        section(
+            "pico-w-limits",
+            crate::pico_w_limits::tables(&runtime, &broker),
+        );
     }
     let path = lua_testkit::deps::workspace_root().join("BENCHMARKS.md");
     if all {

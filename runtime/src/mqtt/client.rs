@@ -3,12 +3,21 @@
 //! A [`Client`] outlives connections: with clean session false, QoS 1 publishes the broker
 //! never acknowledged are sent again (DUP set) after the next CONNACK, as MQTT 3.1.1 §4.4
 //! requires.
+//!
+//! What it buffers from the broker is bounded by `max_packet`: a larger PUBLISH is read
+//! through ([`Oversized`]), acknowledged, and reported as [`Incoming::TooLarge`], so the broker
+//! never redelivers a message the device cannot hold.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::codec::{self, Connect, DecodeError, Packet, Publish};
+use super::oversized::{Oversized, Skipped};
 use crate::session::{Publication, Qos, Subscription};
+
+/// The largest body of a packet other than PUBLISH: a broker sends only acknowledgements,
+/// a few bytes each (a SUBACK has one byte per topic).
+const MAX_CONTROL: usize = 256;
 
 /// What a packet from the broker means to the device.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +33,13 @@ pub enum Incoming {
         topic: String,
         /// Payload bytes.
         payload: Vec<u8>,
+        /// The broker kept it and sent it because this client subscribed, not because it was
+        /// just published (MQTT 3.1.1 §3.3.1.3).
+        retain: bool,
     },
+    /// A message larger than `max_packet`, read through and dropped (already acknowledged if
+    /// QoS 1).
+    TooLarge(Skipped),
     /// Nothing for the application (acks, pong).
     Nothing,
 }
@@ -72,13 +87,19 @@ pub struct Client {
     inflight: Vec<(u16, Vec<u8>)>,
     last_sent_ms: u64,
     ping_sent_ms: Option<u64>,
-    /// Bytes received but not yet a whole packet.
+    /// Bytes received but not yet a whole packet: at most a packet of `max_packet` bytes,
+    /// its header, and the rest of one read.
     rx: Vec<u8>,
+    /// The largest packet body (remaining length) kept whole.
+    max_packet: usize,
+    /// A larger PUBLISH being read through.
+    oversized: Option<Oversized>,
 }
 
 impl Client {
-    /// A client whose CONNECT will ask for `keep_alive_s`.
-    pub fn new(keep_alive_s: u16) -> Self {
+    /// A client whose CONNECT will ask for `keep_alive_s`, keeping packets whose body (topic,
+    /// packet id and payload) is at most `max_packet` bytes.
+    pub fn new(keep_alive_s: u16, max_packet: usize) -> Self {
         Self {
             keep_alive_ms: u64::from(keep_alive_s) * 1000,
             next_id: 0,
@@ -87,6 +108,8 @@ impl Client {
             last_sent_ms: 0,
             ping_sent_ms: None,
             rx: Vec::new(),
+            max_packet,
+            oversized: None,
         }
     }
 
@@ -94,6 +117,7 @@ impl Client {
     pub fn connect(&mut self, connect: &Connect<'_>, now_ms: u64, out: &mut Vec<u8>) {
         self.connected = false;
         self.rx.clear();
+        self.oversized = None;
         self.ping_sent_ms = None;
         self.keep_alive_ms = u64::from(connect.keep_alive_s) * 1000;
         codec::encode_connect(connect, out);
@@ -109,7 +133,13 @@ impl Client {
     pub fn disconnected(&mut self) {
         self.connected = false;
         self.rx.clear();
+        self.oversized = None;
         self.ping_sent_ms = None;
+    }
+
+    /// Bytes held for a packet not yet complete (never much more than `max_packet`).
+    pub fn buffered(&self) -> usize {
+        self.rx.len()
     }
 
     /// QoS 1 publishes not yet acknowledged.
@@ -169,11 +199,53 @@ impl Client {
         now_ms: u64,
         out: &mut Vec<u8>,
     ) -> Result<Vec<Incoming>, ClientError> {
-        self.rx.extend_from_slice(bytes);
         let mut events = Vec::new();
-        let mut used = 0;
+        let mut input = bytes;
+        if !input.is_empty() {
+            // Bytes prove the link alive, even in the middle of a long packet.
+            self.ping_sent_ms = None;
+        }
+        if let Some(skip) = &mut self.oversized {
+            input = &input[skip.feed(input)..];
+            if skip.left() > 0 {
+                return Ok(events);
+            }
+            let skip = self
+                .oversized
+                .take()
+                .expect("a packet was being read through");
+            events.push(self.skipped(skip, now_ms, out)?);
+        }
+        self.rx.extend_from_slice(input);
         let rx = core::mem::take(&mut self.rx);
+        let mut used = 0;
         let result = loop {
+            let head = match codec::fixed_header(&rx[used..]) {
+                Ok(Some(head)) => head,
+                Ok(None) => break Ok(events),
+                Err(e) => break Err(ClientError::Decode(e)),
+            };
+            if !head.is_publish() && head.remaining > MAX_CONTROL {
+                break Err(ClientError::Decode(DecodeError::TooLarge));
+            }
+            if head.is_publish() && head.remaining > self.max_packet {
+                let qos = match codec::publish_qos(head.byte) {
+                    Ok(qos) => qos,
+                    Err(e) => break Err(ClientError::Decode(e)),
+                };
+                let mut skip = Oversized::new(head.byte, qos, head.remaining, self.max_packet);
+                used += head.len;
+                used += skip.feed(&rx[used..]);
+                if skip.left() > 0 {
+                    self.oversized = Some(skip);
+                    break Ok(events);
+                }
+                match self.skipped(skip, now_ms, out) {
+                    Ok(event) => events.push(event),
+                    Err(e) => break Err(e),
+                }
+                continue;
+            }
             match codec::decode(&rx[used..]) {
                 Ok(Some((packet, n))) => {
                     used += n;
@@ -189,6 +261,24 @@ impl Client {
         self.rx = rx;
         self.rx.drain(..used);
         result
+    }
+
+    /// A PUBLISH read through: acknowledged like any other.
+    fn skipped(
+        &mut self,
+        skip: Oversized,
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<Incoming, ClientError> {
+        if !self.connected {
+            return Err(ClientError::NotConnected);
+        }
+        let (packet_id, skipped) = skip.finish().map_err(ClientError::Decode)?;
+        if let Some(id) = packet_id {
+            codec::encode_puback(id, out);
+            self.last_sent_ms = now_ms;
+        }
+        Ok(Incoming::TooLarge(skipped))
     }
 
     fn handle(
@@ -226,6 +316,7 @@ impl Client {
                 Ok(Incoming::Message {
                     topic: p.topic.into(),
                     payload: p.payload.to_vec(),
+                    retain: p.retain,
                 })
             }
             Packet::PubAck { packet_id } => {
@@ -295,7 +386,7 @@ mod tests {
 
     #[test]
     fn qos1_publishes_are_resent_with_dup_after_reconnect_until_acked() {
-        let mut c = Client::new(60);
+        let mut c = Client::new(60, 1024);
         let mut out = Vec::new();
         c.connect(&connect(), 0, &mut out);
         assert_eq!(
@@ -321,7 +412,7 @@ mod tests {
 
     #[test]
     fn incoming_qos1_is_acked_and_split_reads_reassemble() {
-        let mut c = Client::new(60);
+        let mut c = Client::new(60, 1024);
         let mut out = Vec::new();
         c.connect(&connect(), 0, &mut out);
         c.receive(&[0x20, 2, 0, 0], 0, &mut out).unwrap();
@@ -347,7 +438,8 @@ mod tests {
             [
                 Incoming::Message {
                     topic: "lua/x".into(),
-                    payload: b"{}".to_vec()
+                    payload: b"{}".to_vec(),
+                    retain: false
                 },
                 Incoming::Nothing
             ]
@@ -357,7 +449,7 @@ mod tests {
 
     #[test]
     fn keep_alive_pings_when_quiet_and_fails_when_unanswered() {
-        let mut c = Client::new(60);
+        let mut c = Client::new(60, 1024);
         let mut out = Vec::new();
         c.connect(&connect(), 0, &mut out);
         c.receive(&[0x20, 2, 0, 0], 0, &mut out).unwrap();
@@ -377,9 +469,137 @@ mod tests {
         );
     }
 
+    fn connected(max_packet: usize) -> (Client, Vec<u8>) {
+        let mut c = Client::new(60, max_packet);
+        let mut out = Vec::new();
+        c.connect(&connect(), 0, &mut out);
+        c.receive(&[0x20, 2, 0, 0], 0, &mut out).unwrap();
+        out.clear();
+        (c, out)
+    }
+
+    fn publish_bytes(topic: &str, payload: &[u8], id: Option<u16>, retain: bool) -> Vec<u8> {
+        let mut wire = Vec::new();
+        codec::encode_publish(
+            &Publish {
+                topic,
+                payload,
+                qos: if id.is_some() {
+                    Qos::AtLeastOnce
+                } else {
+                    Qos::AtMostOnce
+                },
+                retain,
+                dup: false,
+                packet_id: id,
+            },
+            &mut wire,
+        );
+        wire
+    }
+
+    #[test]
+    fn a_publish_past_the_limit_is_read_through_acked_and_reported() {
+        let topic = "lua/devices/a/d/command";
+        // The body is topic (2 + 23), packet id (2) and payload: 27 bytes around the payload.
+        let limit = 100;
+        let fits = alloc::format!(r#"{{"commandId":"ok","x":"{}"}}"#, "a".repeat(73 - 25));
+        assert_eq!(fits.len() + 27, limit);
+        let big = alloc::format!(
+            r#"{{"payload":"{}","commandId":"big","command":"echo"}}"#,
+            "b".repeat(5000)
+        );
+        let mut wire = publish_bytes(topic, fits.as_bytes(), Some(7), false);
+        wire.extend(publish_bytes(topic, big.as_bytes(), Some(8), true));
+        wire.extend(publish_bytes(topic, b"{}", Some(9), false));
+        wire.extend_from_slice(&[0xd0, 0]);
+        let want = [
+            Incoming::Message {
+                topic: topic.into(),
+                payload: fits.clone().into_bytes(),
+                retain: false,
+            },
+            Incoming::TooLarge(Skipped {
+                topic: topic.into(),
+                retain: true,
+                payload_len: big.len(),
+                payload_limit: 73,
+                found: crate::mqtt::Found {
+                    command_id: Some("big".into()),
+                    command: Some("echo".into()),
+                },
+            }),
+            Incoming::Message {
+                topic: topic.into(),
+                payload: b"{}".to_vec(),
+                retain: false,
+            },
+            Incoming::Nothing,
+        ];
+        for chunk in [1, 7, 256, 512, wire.len()] {
+            let (mut c, mut out) = connected(limit);
+            let mut events = Vec::new();
+            for piece in wire.chunks(chunk) {
+                events.extend(c.receive(piece, 1, &mut out).unwrap());
+                assert!(
+                    c.rx.capacity() <= 2 * (limit + 5 + chunk.min(512)) || chunk > 512,
+                    "buffered {} bytes with reads of {chunk}",
+                    c.rx.capacity()
+                );
+            }
+            assert_eq!(events, want, "reads of {chunk} bytes");
+            assert_eq!(out, [0x40, 2, 0, 7, 0x40, 2, 0, 8, 0x40, 2, 0, 9]);
+        }
+    }
+
+    #[test]
+    fn an_oversized_publish_without_an_id_or_a_readable_topic_is_still_consumed() {
+        let long_topic = "t".repeat(super::super::oversized::MAX_TOPIC + 1);
+        let mut wire = publish_bytes(&long_topic, b"x", Some(3), false);
+        wire.extend(publish_bytes("t", &[b'z'; 300], None, false));
+        wire.extend_from_slice(&[0xd0, 0]);
+        let (mut c, mut out) = connected(64);
+        let events = c.receive(&wire, 1, &mut out).unwrap();
+        assert!(
+            matches!(&events[..], [Incoming::TooLarge(a), Incoming::TooLarge(b), Incoming::Nothing]
+                if a.topic.is_empty() && b.topic == "t" && b.payload_len == 300
+                    && b.found == crate::mqtt::Found::default()),
+            "{events:?}"
+        );
+        assert_eq!(out, [0x40, 2, 0, 3], "QoS 0 owes no PUBACK");
+        // Control packets are never large; one that claims to be is an error.
+        let (mut c, mut out) = connected(64);
+        assert_eq!(
+            c.receive(&[0x90, 0x81, 0x02], 1, &mut out),
+            Err(ClientError::Decode(DecodeError::TooLarge))
+        );
+        // A body that ends inside its packet id is malformed.
+        let (mut c, mut out) = connected(1);
+        assert_eq!(
+            c.receive(&[0x32, 4, 0, 1, b't', 0], 1, &mut out),
+            Err(ClientError::Decode(DecodeError::Malformed))
+        );
+    }
+
+    #[test]
+    fn a_reconnect_forgets_a_half_read_packet() {
+        let (mut c, mut out) = connected(16);
+        let wire = publish_bytes("t", &[b'{'; 100], Some(1), false);
+        assert!(c.receive(&wire[..50], 1, &mut out).unwrap().is_empty());
+        c.disconnected();
+        c.connect(&connect(), 2, &mut out);
+        out.clear();
+        assert_eq!(
+            c.receive(&[0x20, 2, 1, 0], 3, &mut out).unwrap(),
+            [Incoming::Connected {
+                session_present: true
+            }]
+        );
+    }
+
     #[test]
     fn refusals_and_early_packets_are_errors() {
-        let mut c = Client::new(60);
+        let mut c = Client::new(60, 1024);
         let mut out = Vec::new();
         c.connect(&connect(), 0, &mut out);
         assert_eq!(

@@ -125,6 +125,8 @@ pub enum DecodeError {
     Malformed,
     /// A topic that is not UTF-8.
     NotUtf8,
+    /// A packet other than PUBLISH larger than the client accepts (a broker sends none).
+    TooLarge,
 }
 
 impl core::fmt::Display for DecodeError {
@@ -134,6 +136,7 @@ impl core::fmt::Display for DecodeError {
             Self::UnexpectedType(t) => write!(f, "unexpected packet type {t:#04x}"),
             Self::Malformed => f.write_str("malformed packet"),
             Self::NotUtf8 => f.write_str("topic is not UTF-8"),
+            Self::TooLarge => f.write_str("control packet larger than the client accepts"),
         }
     }
 }
@@ -265,22 +268,40 @@ pub fn encode_disconnect(out: &mut Vec<u8>) {
     out.extend_from_slice(&[0xe0, 0x00]);
 }
 
-/// Decode the first packet in `buf`: `Ok(None)` when more bytes are needed, otherwise the
-/// packet and how many bytes it used.
-pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
-    let Some(&header) = buf.first() else {
+/// A packet's fixed header: the type-and-flags byte, the remaining length (the body's size)
+/// and the header's own size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FixedHeader {
+    /// Packet type (high nibble) and flags (low nibble).
+    pub byte: u8,
+    /// Bytes in the body after this header.
+    pub remaining: usize,
+    /// Bytes of the header itself (2 to 5).
+    pub len: usize,
+}
+
+impl FixedHeader {
+    /// A PUBLISH, whose body carries a payload of any size.
+    pub fn is_publish(&self) -> bool {
+        self.byte >> 4 == 3
+    }
+}
+
+/// The fixed header at the start of `buf`, or `Ok(None)` when more bytes are needed.
+pub fn fixed_header(buf: &[u8]) -> Result<Option<FixedHeader>, DecodeError> {
+    let Some(&byte) = buf.first() else {
         return Ok(None);
     };
-    let mut len = 0usize;
+    let mut remaining = 0usize;
     let mut shift = 0;
     let mut i = 1;
     loop {
-        let Some(&byte) = buf.get(i) else {
+        let Some(&b) = buf.get(i) else {
             return Ok(None);
         };
-        len |= usize::from(byte & 0x7f) << shift;
+        remaining |= usize::from(b & 0x7f) << shift;
         i += 1;
-        if byte & 0x80 == 0 {
+        if b & 0x80 == 0 {
             break;
         }
         shift += 7;
@@ -288,11 +309,34 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
             return Err(DecodeError::BadLength);
         }
     }
-    let Some(body) = buf.get(i..i + len) else {
+    Ok(Some(FixedHeader {
+        byte,
+        remaining,
+        len: i,
+    }))
+}
+
+/// Decode the first packet in `buf`: `Ok(None)` when more bytes are needed, otherwise the
+/// packet and how many bytes it used.
+pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
+    let Some(h) = fixed_header(buf)? else {
         return Ok(None);
     };
-    let packet = decode_body(header, body)?;
-    Ok(Some((packet, i + len)))
+    let Some(body) = buf.get(h.len..h.len + h.remaining) else {
+        return Ok(None);
+    };
+    let packet = decode_body(h.byte, body)?;
+    Ok(Some((packet, h.len + h.remaining)))
+}
+
+/// PUBLISH's QoS from its fixed header's flags.
+pub fn publish_qos(header: u8) -> Result<Qos, DecodeError> {
+    match (header >> 1) & 0x03 {
+        0 => Ok(Qos::AtMostOnce),
+        1 => Ok(Qos::AtLeastOnce),
+        // This client never subscribes at QoS 2, so a broker never sends it.
+        _ => Err(DecodeError::Malformed),
+    }
 }
 
 fn u16_at(body: &[u8], at: usize) -> Result<u16, DecodeError> {
@@ -309,12 +353,7 @@ fn decode_body(header: u8, body: &[u8]) -> Result<Packet<'_>, DecodeError> {
             code: body[1],
         }),
         3 => {
-            let qos = match (flags >> 1) & 0x03 {
-                0 => Qos::AtMostOnce,
-                1 => Qos::AtLeastOnce,
-                // This client never subscribes at QoS 2, so a broker never sends it.
-                _ => return Err(DecodeError::Malformed),
-            };
+            let qos = publish_qos(header)?;
             let topic_len = usize::from(u16_at(body, 0)?);
             let topic = body.get(2..2 + topic_len).ok_or(DecodeError::Malformed)?;
             let topic = core::str::from_utf8(topic).map_err(|_| DecodeError::NotUtf8)?;

@@ -6,7 +6,9 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use super::client::Incoming;
 use super::codec::{Connect, Will};
+use super::oversized::Skipped;
 use crate::dedup::DedupConfig;
 use crate::dispatch::CommandResult;
 use crate::ledger::{Admission, Ledger};
@@ -50,6 +52,9 @@ pub enum Inbound {
     ServerError(ServerError),
     /// The gateway confirmed the connection.
     Connected(Connected),
+    /// A retained message on the command topic: never run (it would run again at every
+    /// start), only logged; the client has acknowledged it.
+    RetainedCommand,
     /// Nothing to do (a duplicate of a running command, a pong, an unknown topic).
     Ignored,
 }
@@ -128,7 +133,52 @@ impl DeviceSession {
         session::after_connack_json(&id, commands_json, timestamp)
     }
 
-    /// What a message on `topic` asks for, at monotonic time `now_ms`.
+    /// What a message from the client asks for, at monotonic time `now_ms`: a retained
+    /// command is never run, a command too large to keep is answered with an error naming the
+    /// limit when its `commandId` could be read.
+    pub fn on_incoming(&mut self, event: &Incoming, now_ms: u64) -> Inbound {
+        match event {
+            Incoming::Message {
+                topic,
+                payload,
+                retain,
+            } => {
+                if *retain && self.is_command(topic) {
+                    return Inbound::RetainedCommand;
+                }
+                self.on_message(topic, payload, now_ms)
+            }
+            Incoming::TooLarge(skipped) => self.on_too_large(skipped),
+            Incoming::Connected { .. } | Incoming::Nothing => Inbound::Ignored,
+        }
+    }
+
+    fn is_command(&self, topic: &str) -> bool {
+        self.topics.suffix_of(topic) == Some(Suffix::Command)
+    }
+
+    fn on_too_large(&self, skipped: &Skipped) -> Inbound {
+        if !self.is_command(&skipped.topic) {
+            return Inbound::Ignored;
+        }
+        if skipped.retain {
+            return Inbound::RetainedCommand;
+        }
+        match &skipped.found.command_id {
+            Some(id) => Inbound::Publish(session::response(
+                &self.topics,
+                &Response {
+                    command_id: id.clone(),
+                    success: false,
+                    data: None,
+                    error: Some(too_large(skipped.payload_len, skipped.payload_limit)),
+                },
+            )),
+            None => Inbound::Ignored,
+        }
+    }
+
+    /// What a live (not retained) message on `topic` asks for, at monotonic time `now_ms`.
     pub fn on_message(&mut self, topic: &str, payload: &[u8], now_ms: u64) -> Inbound {
         let Some(suffix) = self.topics.suffix_of(topic) else {
             return Inbound::Ignored;
@@ -194,6 +244,11 @@ impl DeviceSession {
     pub fn goodbye(&self, timestamp: &str) -> Publication {
         session::offline_status(&self.topics, timestamp)
     }
+}
+
+/// The error answering a command of `size` bytes on a device that keeps `limit`.
+pub fn too_large(size: usize, limit: usize) -> String {
+    alloc::format!("Command too large: {size} bytes; this device accepts at most {limit} bytes")
 }
 
 #[cfg(test)]
@@ -281,6 +336,68 @@ mod tests {
         assert_eq!(
             out[0].payload,
             br#"{"commandId":"y","success":false,"error":"Unknown command: zap"}"#
+        );
+    }
+
+    #[test]
+    fn retained_commands_never_run() {
+        let mut d = device();
+        let msg = br#"{"commandId":"r1","command":"echo"}"#;
+        let retained = |retain| Incoming::Message {
+            topic: "lua/devices/a/d/command".into(),
+            payload: msg.to_vec(),
+            retain,
+        };
+        assert_eq!(d.on_incoming(&retained(true), 0), Inbound::RetainedCommand);
+        assert!(
+            matches!(d.on_incoming(&retained(false), 0), Inbound::Run(c) if c.command_id == "r1")
+        );
+        let status = Incoming::Message {
+            topic: "lua/devices/a/d/trigger_result".into(),
+            payload: br#"{"triggerName":"t","result":1}"#.to_vec(),
+            retain: true,
+        };
+        assert!(
+            matches!(d.on_incoming(&status, 0), Inbound::TriggerResult(_)),
+            "only commands are refused for being retained"
+        );
+    }
+
+    #[test]
+    fn too_large_commands_are_answered_with_the_limit() {
+        let mut d = device();
+        let skipped = |topic: &str, id: Option<&str>, retain| {
+            Incoming::TooLarge(Skipped {
+                topic: topic.into(),
+                retain,
+                payload_len: 3_000_000,
+                payload_limit: 2009,
+                found: crate::mqtt::Found {
+                    command_id: id.map(Into::into),
+                    command: Some("echo".into()),
+                },
+            })
+        };
+        let t = "lua/devices/a/d/command";
+        let Inbound::Publish(p) = d.on_incoming(&skipped(t, Some("big"), false), 0) else {
+            panic!("answered")
+        };
+        assert_eq!(p.topic, "lua/devices/a/d/response");
+        assert_eq!(
+            p.payload,
+            br#"{"commandId":"big","success":false,"error":"Command too large: 3000000 bytes; this device accepts at most 2009 bytes"}"#
+        );
+        assert_eq!(d.on_incoming(&skipped(t, None, false), 0), Inbound::Ignored);
+        assert_eq!(
+            d.on_incoming(&skipped(t, Some("big"), true), 0),
+            Inbound::RetainedCommand
+        );
+        assert_eq!(
+            d.on_incoming(
+                &skipped("lua/devices/a/d/trigger_result", Some("x"), false),
+                0
+            ),
+            Inbound::Ignored
         );
     }
 

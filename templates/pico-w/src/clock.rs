@@ -1,5 +1,9 @@
-//! Wall-clock time for status timestamps: one SNTP query after DHCP, then the monotonic timer.
-//! Without an answer the clock counts from the Unix epoch, which the gateway still accepts.
+//! Wall-clock time for status timestamps and certificate validity: SNTP (`sntp.rs`) asked
+//! once after DHCP, then from a task of its own, retried with backoff until a server answers
+//! and again once a day, so a slow or absent server never holds up a command. Until the first
+//! answer the clock counts from the Unix epoch (the gateway still accepts such timestamps)
+//! and TLS cannot check the broker certificate's validity dates (`connection.rs` reconnects
+//! once the time is known, so that it does).
 
 use portable_atomic::{AtomicU64, Ordering};
 
@@ -7,14 +11,16 @@ use alloc::string::String;
 use defmt::{info, warn};
 use embassy_net::udp::{PacketMetadata, UdpSocket};
 use embassy_net::Stack;
-use embassy_time::{with_timeout, Duration, Instant};
+use embassy_rp::clocks::RoscRng;
+use embassy_time::{with_timeout, Duration, Instant, Timer};
 
 use crate::config;
+use crate::sntp::{self, Schedule};
 
 /// Unix milliseconds at boot (`Instant` zero); 0 until an SNTP answer arrived.
 static BOOT_UNIX_MS: AtomicU64 = AtomicU64::new(0);
-/// Seconds from 1900 (NTP) to 1970 (Unix).
-const NTP_TO_UNIX_S: u64 = 2_208_988_800;
+/// How long one query waits for its answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Monotonic milliseconds since boot.
 pub fn now_ms() -> u64 {
@@ -27,6 +33,7 @@ pub fn timestamp() -> String {
 }
 
 /// The wall clock for TLS certificate validity: Unix seconds, once SNTP has set it.
+/// embedded-tls checks the broker certificate's notBefore/notAfter only when this is `Some`.
 #[cfg(feature = "tls")]
 pub struct Wall;
 
@@ -42,14 +49,50 @@ pub fn is_set() -> bool {
     BOOT_UNIX_MS.load(Ordering::Relaxed) != 0
 }
 
-/// Ask the configured SNTP server for the time, once, for up to five seconds.
-pub async fn sync(stack: Stack<'static>) {
+/// Ask the configured SNTP server for the time, once; true when it answered.
+pub async fn sync(stack: Stack<'static>) -> bool {
     match query(stack).await {
         Some(unix_ms) => {
             BOOT_UNIX_MS.store(unix_ms.saturating_sub(now_ms()), Ordering::Relaxed);
             info!("clock set from {}", config::NTP_SERVER);
+            true
         }
-        None => warn!("no SNTP answer; timestamps count from 1970"),
+        None => false,
+    }
+}
+
+/// Keep the clock set, forever: after the first attempt (`answered`), retry with backoff
+/// until a server answers, then resynchronise once a day.
+pub async fn keep_set(stack: Stack<'static>, answered: bool) -> ! {
+    let mut schedule = Schedule::new();
+    if answered {
+        schedule.answered(now_ms());
+    } else {
+        unanswered(&mut schedule);
+    }
+    loop {
+        Timer::after_millis(schedule.wait_ms(now_ms())).await;
+        stack.wait_config_up().await;
+        if sync(stack).await {
+            schedule.answered(now_ms());
+        } else {
+            unanswered(&mut schedule);
+        }
+    }
+}
+
+fn unanswered(schedule: &mut Schedule) {
+    let delay = schedule.failed(now_ms(), RoscRng.next_u32());
+    if is_set() {
+        warn!(
+            "no SNTP answer; keeping the time, asking again in {} ms",
+            delay
+        );
+    } else {
+        warn!(
+            "no SNTP answer: timestamps count from 1970, certificate dates are not checked; asking again in {} ms",
+            delay
+        );
     }
 }
 
@@ -65,24 +108,15 @@ async fn query(stack: Stack<'static>) -> Option<u64> {
     let mut tx = [0u8; 64];
     let mut socket = UdpSocket::new(stack, &mut rx_meta, &mut rx, &mut tx_meta, &mut tx);
     socket.bind(0).ok()?;
-    let mut request = [0u8; 48];
-    request[0] = 0x23; // LI 0, version 4, mode 3 (client)
-    socket.send_to(&request, (server, 123)).await.ok()?;
+    let nonce = RoscRng.next_u64() | 1;
+    socket
+        .send_to(&sntp::request(nonce), (server, 123))
+        .await
+        .ok()?;
     let mut answer = [0u8; 48];
-    let (n, _) = with_timeout(Duration::from_secs(5), socket.recv_from(&mut answer))
+    let (n, _) = with_timeout(ANSWER_TIMEOUT, socket.recv_from(&mut answer))
         .await
         .ok()?
         .ok()?;
-    if n < 48 {
-        return None;
-    }
-    // Transmit timestamp: seconds and 2^-32 fractions since 1900.
-    let secs = u64::from(u32::from_be_bytes([
-        answer[40], answer[41], answer[42], answer[43],
-    ]));
-    let frac = u64::from(u32::from_be_bytes([
-        answer[44], answer[45], answer[46], answer[47],
-    ]));
-    let unix_s = secs.checked_sub(NTP_TO_UNIX_S)?;
-    Some(unix_s * 1000 + (frac * 1000 >> 32))
+    sntp::answer_unix_ms(&answer[..n], nonce)
 }

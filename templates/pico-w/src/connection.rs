@@ -2,6 +2,12 @@
 //! heartbeats, and reconnect with backoff when anything fails. The protocol decisions live in
 //! `lua_device::mqtt` (host-tested); this file only moves bytes and waits. With the `tls`
 //! feature the bytes go through TLS (`tls.rs`) over the same TCP socket.
+//!
+//! Work in flight is bounded: commands run one at a time, and while one runs nothing more is
+//! read, so the inbox pipe, then the TCP window, fill and the broker holds the rest (its
+//! in-flight window is only ever as full as those buffers let it be). The MQTT client keeps
+//! at most one packet of `MAX_PACKET_BYTES` and one read of `INBOX_BYTES`; a larger command
+//! is read through, acknowledged and answered with an error naming the limit.
 
 use alloc::vec::Vec;
 #[cfg(feature = "tls")]
@@ -18,7 +24,7 @@ use embassy_time::{with_timeout, Duration, Timer};
 use embedded_io_async::Write;
 use lua_device::backoff::{Backoff, BackoffPolicy};
 use lua_device::mqtt::device::HEARTBEAT_MS;
-use lua_device::mqtt::{Client, DeviceConfig, DeviceSession, Inbound, Incoming};
+use lua_device::mqtt::{Client, DeviceConfig, DeviceSession, Inbound, Incoming, Skipped};
 use lua_device::session::Step;
 use lua_device::LocalDispatch;
 
@@ -45,6 +51,10 @@ enum Failure {
     Mqtt,
     #[cfg(feature = "tls")]
     Tls,
+    /// Not a failure: the clock was set after a handshake that could not check the broker
+    /// certificate's dates, so the link is closed to check them at once.
+    #[cfg(feature = "tls")]
+    Undated,
 }
 
 /// Keep the device connected, forever.
@@ -56,7 +66,10 @@ pub async fn run(stack: Stack<'static>, device: &'static Device) -> ! {
         group: config::GROUP,
         dedup: config::DEDUP,
     });
-    let mut client = Client::new(lua_device::mqtt::device::KEEP_ALIVE_S);
+    let mut client = Client::new(
+        lua_device::mqtt::device::KEEP_ALIVE_S,
+        config::MAX_PACKET_BYTES,
+    );
     let mut backoff = Backoff::new(BackoffPolicy::default());
     let mut rx = [0u8; RX_BYTES];
     let mut tx = [0u8; TX_BYTES];
@@ -64,9 +77,6 @@ pub async fn run(stack: Stack<'static>, device: &'static Device) -> ! {
     let (mut tls_read, mut tls_write) = ([0u8; tls::READ_BUFFER], [0u8; tls::WRITE_BUFFER]);
     loop {
         stack.wait_config_up().await;
-        if !crate::clock::is_set() {
-            crate::clock::sync(stack).await;
-        }
         let failure = serve(
             stack,
             device,
@@ -81,6 +91,11 @@ pub async fn run(stack: Stack<'static>, device: &'static Device) -> ! {
         .await;
         client.disconnected();
         device.link_down();
+        #[cfg(feature = "tls")]
+        if matches!(failure, Failure::Undated) {
+            info!("clock set: reconnecting to check the broker certificate's dates");
+            continue;
+        }
         backoff.disconnected(now_ms());
         let delay = backoff.next_delay(RoscRng.next_u32());
         warn!(
@@ -210,13 +225,15 @@ async fn serve_inner(
     let (reader, writer) = socket.split();
 
     #[cfg(not(feature = "tls"))]
-    let failure = converse(reader, writer, device, session, client, backoff).await;
+    let failure = converse(reader, writer, device, session, client, backoff, false).await;
 
     #[cfg(feature = "tls")]
     let failure = {
         let (reader, writer) = (RefCell::new(reader), RefCell::new(writer));
-        if !crate::clock::is_set() {
-            warn!("clock not set: the broker certificate's validity dates are not checked");
+        // Read before the handshake: a clock set during it may or may not have been used.
+        let undated = !crate::clock::is_set();
+        if undated {
+            warn!("clock not set: the broker certificate's validity dates are not checked until it is");
         }
         let rng = tls::rng(|bytes| RoscRng.fill_bytes(bytes));
         let (read, write) = tls_buffers;
@@ -235,7 +252,7 @@ async fn serve_inner(
         })?;
         info!("TLS up, broker certificate verified");
         let (reader, writer) = link.split();
-        converse(reader, writer, device, session, client, backoff).await
+        converse(reader, writer, device, session, client, backoff, undated).await
     };
     Err(failure)
 }
@@ -245,7 +262,8 @@ async fn serve_inner(
 /// waits on this pipe instead, which is.
 type Inbox = Pipe<NoopRawMutex, INBOX_BYTES>;
 
-/// One MQTT session over a connected link, until it fails.
+/// One MQTT session over a connected link, until it fails; `undated`: the link's certificate
+/// dates were not checked, so it ends once the clock is set.
 async fn converse(
     mut reader: impl Rx,
     mut writer: impl Tx,
@@ -253,6 +271,7 @@ async fn converse(
     session: &mut DeviceSession,
     client: &mut Client,
     backoff: &mut Backoff,
+    undated: bool,
 ) -> Failure {
     let inbox = Inbox::new();
     let pump = async {
@@ -266,7 +285,17 @@ async fn converse(
         }
     };
     let session = async {
-        match talk(&mut writer, &inbox, device, session, client, backoff).await {
+        match talk(
+            &mut writer,
+            &inbox,
+            device,
+            session,
+            client,
+            backoff,
+            undated,
+        )
+        .await
+        {
             Ok(never) => match never {},
             Err(f) => f,
         }
@@ -283,9 +312,10 @@ async fn talk(
     session: &mut DeviceSession,
     client: &mut Client,
     backoff: &mut Backoff,
+    undated: bool,
 ) -> Result<core::convert::Infallible, Failure> {
     let mut out = Vec::new();
-    let mut buf = [0u8; 512];
+    let mut buf = [0u8; INBOX_BYTES];
     let will = session.will_payload(&timestamp());
     client.connect(&session.connect(&will), now_ms(), &mut out);
     flush(writer, &mut out).await?;
@@ -342,10 +372,8 @@ async fn talk(
                 })?;
                 flush(writer, &mut out).await?;
                 for event in events {
-                    if let Incoming::Message { topic, payload } = event {
-                        handle(device, session, client, &topic, &payload, &mut out).await;
-                        flush(writer, &mut out).await?;
-                    }
+                    handle(device, session, client, &event, &mut out).await;
+                    flush(writer, &mut out).await?;
                 }
             }
             Either3::Second(()) => {
@@ -355,6 +383,16 @@ async fn talk(
                     next_heartbeat = now + HEARTBEAT_MS;
                 }
                 client.poll(now, &mut out).map_err(|_| Failure::Timeout)?;
+                // Checked here, within a heartbeat of the clock being set: no command is
+                // running, and the session goes down cleanly (no last will).
+                #[cfg(feature = "tls")]
+                if undated && crate::clock::is_set() {
+                    client.disconnect(&mut out);
+                    flush(writer, &mut out).await?;
+                    return Err(Failure::Undated);
+                }
+                #[cfg(not(feature = "tls"))]
+                let _ = undated;
                 flush(writer, &mut out).await?;
             }
             Either3::Third(request) => {
@@ -370,11 +408,24 @@ async fn handle(
     device: &'static Device,
     session: &mut DeviceSession,
     client: &mut Client,
-    topic: &str,
-    payload: &[u8],
+    event: &Incoming,
     out: &mut Vec<u8>,
 ) {
-    match session.on_message(topic, payload, now_ms()) {
+    if let Incoming::TooLarge(Skipped {
+        topic,
+        payload_len,
+        payload_limit,
+        ..
+    }) = event
+    {
+        warn!(
+            "dropped a {}-byte message on {} (at most {} bytes fit)",
+            payload_len,
+            topic.as_str(),
+            payload_limit
+        );
+    }
+    match session.on_incoming(event, now_ms()) {
         Inbound::Run(command) => {
             let result = device.dispatch(&command.command, command.payload).await;
             for p in session.complete(&command.command_id, result, now_ms()) {
@@ -392,6 +443,9 @@ async fn handle(
             e.message.as_deref().unwrap_or("-")
         ),
         Inbound::Connected(_) => info!("gateway confirmed the connection"),
+        Inbound::RetainedCommand => {
+            warn!("ignored a retained command: a retained message would run at every start")
+        }
         Inbound::Ignored => {}
     }
 }

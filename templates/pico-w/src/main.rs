@@ -16,6 +16,7 @@ mod handlers;
 #[allow(dead_code)]
 #[rustfmt::skip]
 mod payloads;
+mod sntp;
 #[cfg(feature = "tls")]
 mod tls;
 mod trigger_queue;
@@ -71,6 +72,11 @@ async fn connection_task(stack: embassy_net::Stack<'static>, device: &'static de
 }
 
 #[embassy_executor::task]
+async fn clock_task(stack: embassy_net::Stack<'static>, answered: bool) -> ! {
+    clock::keep_set(stack, answered).await
+}
+
+#[embassy_executor::task]
 async fn background_task(device: &'static device::Device) -> ! {
     handlers::background(&device.state, device.triggers()).await
 }
@@ -119,6 +125,7 @@ async fn main(spawner: Spawner) {
         .set_power_management(cyw43::PowerManagementMode::PowerSave)
         .await;
 
+    // Four sockets: DHCP and DNS, always; the broker's TCP, and SNTP's UDP beside it.
     static NET: StaticCell<StackResources<4>> = StaticCell::new();
     let (stack, runner) = embassy_net::new(
         net_device,
@@ -150,7 +157,10 @@ async fn main(spawner: Spawner) {
     }
     info!("WiFi joined, waiting for DHCP");
     stack.wait_config_up().await;
-    clock::sync(stack).await;
+    // One attempt before connecting, so that the first TLS handshake can usually check the
+    // certificate's dates; the clock task retries in the background when it fails.
+    let answered = clock::sync(stack).await;
+    unwrap!(spawner.spawn(clock_task(stack, answered)));
 
     static DEVICE: StaticCell<device::Device> = StaticCell::new();
     let device: &'static device::Device = DEVICE.init(device::Device::new());

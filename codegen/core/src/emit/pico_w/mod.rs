@@ -77,6 +77,14 @@ const RUNTIME: &[(&str, &str)] = &[
         "mqtt/device.rs",
         include_str!("../../../../../runtime/src/mqtt/device.rs"),
     ),
+    (
+        "mqtt/oversized.rs",
+        include_str!("../../../../../runtime/src/mqtt/oversized.rs"),
+    ),
+    (
+        "mqtt/scan.rs",
+        include_str!("../../../../../runtime/src/mqtt/scan.rs"),
+    ),
 ];
 
 /// Vendored with its `regex`-backed `Pattern` swapped for DFA tables (see [`patterns`]).
@@ -111,6 +119,10 @@ const STATIC: &[(&str, &str)] = &[
     (
         "src/connection.rs",
         include_str!("../../../../../templates/pico-w/src/connection.rs"),
+    ),
+    (
+        "src/sntp.rs",
+        include_str!("../../../../../templates/pico-w/src/sntp.rs"),
     ),
     (
         "src/tls.rs",
