@@ -4,6 +4,7 @@
 //! the task that drives the MQTT event loop, and the returned [`DeviceHandle`] is a cheap
 //! clone for triggers, events and shutdown.
 
+mod backlog;
 mod clock;
 mod commands;
 mod config;
