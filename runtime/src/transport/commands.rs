@@ -21,10 +21,22 @@ use crate::{CommandError, Dispatch};
 use super::backlog::Permit;
 use super::clock::monotonic_ms;
 use super::driver::Context;
+use super::relay;
 
 /// Handle a message on `command`, holding its place in the work queue (`permit`) until its
 /// response is ready. Never blocks the event loop: all work is spawned.
 pub(crate) fn accept<D: Dispatch>(ctx: &Arc<Context<D>>, payload: &[u8], permit: Permit) {
+    if let Some(over) = relay::oversized(payload) {
+        tracing::warn!(bytes = over.bytes, command = ?over.command, "command over the size limit");
+        if let Some(id) = over.command_id {
+            let error = CommandError::handler(format!(
+                "command is {} bytes; this device accepts at most {}",
+                over.bytes, over.limit
+            ));
+            spawn_publish(ctx, Response::failure(id, &error).to_json(), 1);
+        }
+        return;
+    }
     let command = match Command::parse(payload) {
         Ok(command) => command,
         Err(rejected) => {

@@ -24,6 +24,7 @@ use crate::Dispatch;
 use super::backlog::{Backlog, Held, Queue};
 use super::clock::{monotonic_ms, now_iso, random_u32};
 use super::device::DeviceHandle;
+use super::relay::Relay;
 use super::url::{BrokerUrl, Scheme};
 use super::{commands, tls, Config, DeviceEvent, Error};
 
@@ -42,6 +43,8 @@ pub(crate) struct Context<D> {
     group: Option<String>,
     trigger_results: HashMap<String, Vec<TriggerResultCallback>>,
     shutdown_timeout: Duration,
+    // Lives as long as the device's connections.
+    relay: Option<Relay>,
 }
 
 impl<D: Dispatch> Context<D> {
@@ -51,6 +54,7 @@ impl<D: Dispatch> Context<D> {
         client: AsyncClient,
         handle: DeviceHandle,
         trigger_results: HashMap<String, Vec<TriggerResultCallback>>,
+        relay: Option<Relay>,
     ) -> Arc<Self> {
         // A retry the gateway may still send must find its id remembered.
         let horizon = dispatcher
@@ -71,6 +75,7 @@ impl<D: Dispatch> Context<D> {
             group: config.group.clone(),
             trigger_results,
             shutdown_timeout: config.shutdown_timeout,
+            relay,
         })
     }
 }
@@ -86,27 +91,38 @@ impl<D> Context<D> {
 }
 
 /// rumqttc options for the protocol's CONNECT: client id, username, API key as password,
-/// persistent session, 60 s keep alive, retained offline will.
+/// persistent session, 60 s keep alive, retained offline will. With a `relay`, rumqttc reaches
+/// the broker through it.
 pub(crate) fn mqtt_options(
     config: &Config,
     url: &BrokerUrl,
     topics: &Topics,
+    relay: Option<&Relay>,
 ) -> Result<MqttOptions, Error> {
     let client_id = topic::client_id(&config.agent_id, &config.device_name);
-    let mut options = match url.scheme {
-        Scheme::Tcp | Scheme::Tls => MqttOptions::new(client_id, url.host.clone(), url.port),
-        Scheme::Ws | Scheme::Wss => MqttOptions::new(client_id, url.websocket_url(), url.port),
+    let mut options = match (relay, url.scheme) {
+        (Some(relay), _) => {
+            let mut options = MqttOptions::new(client_id, relay.path(), 0);
+            options.set_transport(Transport::Unix);
+            options
+        }
+        (None, Scheme::Tcp | Scheme::Tls) => {
+            MqttOptions::new(client_id, url.host.clone(), url.port)
+        }
+        (None, Scheme::Ws | Scheme::Wss) => {
+            MqttOptions::new(client_id, url.websocket_url(), url.port)
+        }
     };
-    match url.scheme {
-        Scheme::Tcp => {}
-        Scheme::Tls => {
+    match (relay, url.scheme) {
+        (Some(_), _) | (None, Scheme::Tcp) => {}
+        (None, Scheme::Tls) => {
             let tls = tls::client_config(config.ca_pem.as_deref())?;
             options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
         }
-        Scheme::Ws => {
+        (None, Scheme::Ws) => {
             options.set_transport(Transport::Ws);
         }
-        Scheme::Wss => {
+        (None, Scheme::Wss) => {
             let tls = tls::client_config(config.ca_pem.as_deref())?;
             options.set_transport(Transport::wss_with_config(TlsConfiguration::Rustls(tls)));
         }
@@ -262,6 +278,11 @@ pub(crate) async fn run<D: Dispatch>(
                 ctx.handle.inner.registered.store(false, Ordering::SeqCst);
                 if !ever_registered {
                     if let Some(ready) = ready.take() {
+                        // Through the relay, rumqttc saw only its socket close: say why.
+                        let e = match ctx.relay.as_ref().and_then(Relay::take_failure) {
+                            Some(failure) => rumqttc::ConnectionError::Io(failure),
+                            None => e,
+                        };
                         let _ = ready.send(Err(Error::Connect(Box::new(e))));
                         finish(&ctx, None);
                         return;
@@ -503,4 +524,16 @@ pub(crate) async fn heartbeat(handle: DeviceHandle, every: Duration) {
             let _ = client.try_publish(beat.topic, QoS::AtMostOnce, false, beat.payload);
         }
     }
+}
+
+/// The relay that cuts oversized commands down (see `relay`), for `mqtt://` and `mqtts://`.
+pub(crate) fn relay(config: &Config, url: &BrokerUrl) -> Result<Option<Relay>, Error> {
+    let tls = match url.scheme {
+        Scheme::Tcp => None,
+        Scheme::Tls => Some(tls::client_config(config.ca_pem.as_deref())?),
+        Scheme::Ws | Scheme::Wss => return Ok(None),
+    };
+    Relay::start(url.host.clone(), url.port, tls, config.max_packet_size)
+        .map(Some)
+        .map_err(|e| Error::Connect(Box::new(rumqttc::ConnectionError::Io(e))))
 }

@@ -13,6 +13,7 @@ mod driver;
 mod dynamic;
 mod error;
 mod event;
+mod relay;
 mod shared;
 mod tls;
 mod url;

@@ -217,3 +217,72 @@ async fn a_retry_after_its_response_was_dropped_gets_an_error_not_a_second_run()
     );
     assert_eq!(device.runs(), 1, "the retry did not run");
 }
+
+/// A raw client allowed to publish past the device's limit.
+async fn publisher(port: u16) -> (AsyncClient, tokio::task::JoinHandle<()>) {
+    let mut options = MqttOptions::new("oversender", "127.0.0.1", port);
+    options.set_max_packet_size(16 * MIB, 16 * MIB);
+    let (client, mut eventloop) = AsyncClient::new(options, 4);
+    let task = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    (client, task)
+}
+
+/// `{"commandId":id,"command":"echo","payload":"xx..."}` of exactly `bytes` bytes.
+fn command_of(id: &str, bytes: usize) -> Vec<u8> {
+    let head = format!(r#"{{"commandId":"{id}","command":"echo","payload":""#);
+    let mut text = head.into_bytes();
+    text.resize(bytes - 2, b'x');
+    text.extend_from_slice(br#""}"#);
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_command_is_acknowledged_and_answered_with_the_limit() {
+    let broker = Mosquitto::start().unwrap();
+    let dev = "dev-huge";
+    let device = start_device(config(&broker.url(), dev)).await;
+    let gw = agent(&broker.url(), "gw").await;
+    let mut seen = gw.observe();
+    let (raw, _task) = publisher(broker.port()).await;
+    let topic = Topics::new(AGENT, dev).topic(Suffix::Command);
+    raw.publish(
+        &topic,
+        QoS::AtLeastOnce,
+        false,
+        command_of("huge", 3_000_000),
+    )
+    .await
+    .unwrap();
+    let r = next_observed(&mut seen, |o| o.json()["commandId"] == "huge")
+        .await
+        .json();
+    assert_eq!(
+        r,
+        json!({"commandId": "huge", "success": false,
+               "error": "command is 3000000 bytes; this device accepts at most 2097152"})
+    );
+    // Without an id there is nobody to answer; either way the device keeps working.
+    raw.publish(&topic, QoS::AtLeastOnce, false, vec![b'['; 3_000_000])
+        .await
+        .unwrap();
+    echo_works(&gw, dev).await;
+    // Acknowledged: a reconnection brings neither of them back.
+    device.handle.shutdown().await.unwrap();
+    let _device = start_device(config(&broker.url(), dev)).await;
+    echo_works(&gw, dev).await;
+    assert!(
+        responses_for(&mut seen, "huge", Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "answered once"
+    );
+    // Just within the limit, the same command runs.
+    let fits = command_of("fits", 2 * MIB - 64);
+    raw.publish(&topic, QoS::AtLeastOnce, false, fits)
+        .await
+        .unwrap();
+    let r = next_observed(&mut seen, |o| o.json()["commandId"] == "fits")
+        .await
+        .json();
+    assert_eq!(r["success"], true);
+}
