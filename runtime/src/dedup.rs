@@ -14,8 +14,10 @@ use alloc::vec::Vec;
 /// Limits of the cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DedupConfig {
-    /// Most responses kept (the official client keeps 1000). Ids of ran commands are not
-    /// counted: they are bounded by bytes and time alone.
+    /// Most responses kept: unbounded by default, the byte bound being the one that matters
+    /// (the official client keeps 1000, which a backlog of retried commands outruns). A chip
+    /// sets a small count, as its store scans a list. Ids of ran commands are not counted:
+    /// they are bounded by bytes and time alone.
     pub max_entries: usize,
     /// Most bytes kept, counting ids (of responses and of ran commands) and responses. A
     /// response larger than this on its own is not cached; its id still is, so a duplicate
@@ -29,8 +31,8 @@ pub struct DedupConfig {
 impl Default for DedupConfig {
     fn default() -> Self {
         Self {
-            max_entries: 1000,
-            // About 200,000 ids of 36-character UUIDs, or fewer with responses.
+            max_entries: usize::MAX,
+            // About 200,000 ids of 36-character UUIDs, or fewer with their responses.
             max_bytes: 16 * 1024 * 1024,
             ttl_ms: 5 * 60 * 1000,
         }
@@ -493,7 +495,10 @@ mod tests {
     }
 
     fn stays_bounded_under_many_ids<S: Store>() {
-        let mut d = Dedup::<S>::new(DedupConfig::default());
+        let mut d = Dedup::<S>::new(DedupConfig {
+            max_entries: 1000,
+            ..DedupConfig::default()
+        });
         for i in 0..5000u64 {
             d.insert(alloc::format!("id-{i}"), "{}".to_string(), i);
         }
@@ -501,6 +506,12 @@ mod tests {
         assert!(d.contains("id-4999", 5000) && !d.contains("id-3999", 5000));
         assert_eq!(d.ran_len(), 4000, "the count bounds responses, not ids");
         assert_eq!(d.seen("id-0", 5000), Seen::Ran);
+        // By default only bytes count: every response stays.
+        let mut d = Dedup::<S>::new(DedupConfig::default());
+        for i in 0..5000u64 {
+            d.insert(alloc::format!("id-{i}"), "{}".to_string(), i);
+        }
+        assert_eq!((d.len(), d.ran_len()), (5000, 0));
     }
 
     // Both layouts keep one contract: every test runs on each.
