@@ -57,7 +57,14 @@ struct Measurement {
 }
 
 /// The sections of the report, in order; `cargo xtask bench <section>...` runs some of them.
-const SECTIONS: &[&str] = &["runtime", "micropython", "codegen", "fleet", "firmware"];
+const SECTIONS: &[&str] = &[
+    "runtime",
+    "limits-rust",
+    "micropython",
+    "codegen",
+    "fleet",
+    "firmware",
+];
 
 /// Run the chosen sections (all by default), print each table as it is measured, and with all
 /// of them write `BENCHMARKS.md`. A section that fails is reported in its place; the others run.
@@ -100,6 +107,9 @@ pub fn run(chosen: &[String]) -> Result<()> {
     };
     if wanted("runtime") {
         section("runtime", rust_devices(&runtime, &broker).map(|t| vec![t]));
+    }
+    if wanted("limits-rust") {
+        section("limits-rust", crate::limits_rust::tables());
     }
     if wanted("micropython") {
         section("micropython", micropython(&runtime, &broker));
