@@ -103,6 +103,7 @@ pub(crate) fn mqtt_options(
     let mut options = match (relay, url.scheme) {
         (Some(relay), _) => {
             let mut options = MqttOptions::new(client_id, relay.path(), 0);
+            #[cfg(unix)]
             options.set_transport(Transport::Unix);
             options
         }
@@ -533,7 +534,12 @@ pub(crate) fn relay(config: &Config, url: &BrokerUrl) -> Result<Option<Relay>, E
         Scheme::Tls => Some(tls::client_config(config.ca_pem.as_deref())?),
         Scheme::Ws | Scheme::Wss => return Ok(None),
     };
-    Relay::start(url.host.clone(), url.port, tls, config.max_packet_size)
-        .map(Some)
-        .map_err(|e| Error::Connect(Box::new(rumqttc::ConnectionError::Io(e))))
+    match Relay::start(url.host.clone(), url.port, tls, config.max_packet_size) {
+        Ok(relay) => Ok(Some(relay)),
+        Err(e) => {
+            // Still a device, only one an oversized command can wedge again.
+            tracing::warn!(error = %e, "no relay for oversized commands; connecting directly");
+            Ok(None)
+        }
+    }
 }

@@ -10,18 +10,27 @@
 //! it arrives: the relay never holds more than a buffer of it. The device then acknowledges
 //! the stub like any command and answers it with an error naming the limit.
 //!
-//! WebSocket URLs (`ws://`, `wss://`) go straight through rumqttc, without the relay.
+//! WebSocket URLs (`ws://`, `wss://`) go straight through rumqttc, without the relay, and so
+//! does everything on platforms without Unix sockets.
 
+#[cfg(unix)]
 use std::path::PathBuf;
+#[cfg(unix)]
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+#[cfg(unix)]
+use std::sync::Mutex;
 
+#[cfg(unix)]
 use rumqttc::tokio_rustls::TlsConnector;
+#[cfg(unix)]
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+#[cfg(unix)]
 use tokio::net::{TcpStream, UnixListener, UnixStream};
+#[cfg(unix)]
 use tokio::task::JoinHandle;
 
 use crate::scan::Scanner;
@@ -30,6 +39,7 @@ use crate::scan::Scanner;
 pub(crate) const STUB_MARK: u8 = 0;
 
 /// Where the relay listens, and its accept loop; both go when it is dropped.
+#[cfg(unix)]
 pub(crate) struct Relay {
     path: PathBuf,
     task: JoinHandle<()>,
@@ -38,6 +48,31 @@ pub(crate) struct Relay {
     failure: Arc<Mutex<Option<std::io::Error>>>,
 }
 
+/// No relay without Unix sockets.
+#[cfg(not(unix))]
+pub(crate) enum Relay {}
+
+#[cfg(not(unix))]
+impl Relay {
+    pub(crate) fn start(
+        _host: String,
+        _port: u16,
+        _tls: Option<Arc<ClientConfig>>,
+        _max_packet: usize,
+    ) -> std::io::Result<Self> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    pub(crate) fn path(&self) -> String {
+        match *self {}
+    }
+
+    pub(crate) fn take_failure(&self) -> Option<std::io::Error> {
+        match *self {}
+    }
+}
+
+#[cfg(unix)]
 impl Relay {
     /// Listen on a fresh Unix socket and relay each connection to `host:port`, over TLS when
     /// `tls` is given, with packets over `max_packet` bytes cut down to stubs.
@@ -93,6 +128,7 @@ impl Relay {
     }
 }
 
+#[cfg(unix)]
 impl Drop for Relay {
     fn drop(&mut self) {
         self.task.abort();
@@ -101,9 +137,12 @@ impl Drop for Relay {
 }
 
 /// Either side of the broker connection.
+#[cfg(unix)]
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+#[cfg(unix)]
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
+#[cfg(unix)]
 async fn connect(
     host: &str,
     port: u16,
@@ -125,6 +164,7 @@ async fn connect(
 }
 
 /// Both directions until either ends; the device's side is copied as is.
+#[cfg(unix)]
 async fn pipe<S: AsyncRead + AsyncWrite + Unpin>(
     device: UnixStream,
     broker: S,
