@@ -357,6 +357,11 @@ async fn backlog_run(subject: &Subject) -> Result<(Outcome, String)> {
     })
     .await
     .with_context(|| device.stderr())?;
+    // Every id has its answer, but the resends queued behind them are still arriving, and
+    // the `stats` command would wait behind them: let them drain first.
+    agent
+        .settle(&mut run, Duration::from_secs(5), Duration::from_secs(900))
+        .await;
     let outcome = finish(&mut agent, run, &device).await?;
     agent.disconnect().await;
     let _ = tokio::task::block_in_place(|| device.kill());

@@ -233,6 +233,11 @@ async fn a_backlog_sent_while_away_and_resent_every_3_s_runs_each_command_once()
     agent.flush(Duration::from_secs(10)).await.unwrap();
     let device = counting_device(&broker.url()).await;
     run.to_end(&mut agent, |_| Ok(())).await.unwrap();
+    // Every id has its answer; the resends queued behind them, and `stats` behind those,
+    // are still to come.
+    agent
+        .settle(&mut run, Duration::from_secs(3), Duration::from_secs(120))
+        .await;
     let outcome = finish(&mut agent, run).await;
     outcome
         .verdict()
