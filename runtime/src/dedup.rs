@@ -1,7 +1,11 @@
-//! The idempotency cache: recent command ids and the exact response each one got.
+//! The idempotency cache: the command ids a device ran, and the exact response each got.
 //!
-//! A least-recently-used map with a time to live, bounded both in entries and in bytes, so a
-//! flood of large responses cannot grow it past what the device can spare.
+//! Two least-recently-used maps with a time to live, under one byte budget. Ids are small and
+//! outlive responses: when the budget is short, the oldest responses go first and their ids
+//! stay, so a late retry of an id whose response was dropped is still known to have run (the
+//! ledger answers it with an error instead of running it again). Only when no response is
+//! left do the oldest ids go. The time to live covers the gateway's retry horizon (see
+//! [`crate::ledger::retry_horizon_ms`]); a count bound is kept for responses alone.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -10,39 +14,56 @@ use alloc::vec::Vec;
 /// Limits of the cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DedupConfig {
-    /// Most ids kept (the official client keeps 1000).
+    /// Most responses kept: unbounded by default, the byte bound being the one that matters
+    /// (the official client keeps 1000, which a backlog of retried commands outruns). A chip
+    /// sets a small count, as its store scans a list. Ids of ran commands are not counted:
+    /// they are bounded by bytes and time alone.
     pub max_entries: usize,
-    /// Most bytes kept, counting ids and responses. A response larger than this on its own
-    /// is not cached, so a duplicate of it would run again: size the bound above the
-    /// largest response the device sends.
+    /// Most bytes kept, counting ids (of responses and of ran commands) and responses. A
+    /// response larger than this on its own is not cached; its id still is, so a duplicate
+    /// gets the "already ran" error rather than a second execution.
     pub max_bytes: usize,
-    /// How long a response stays valid after it was stored (the official client: 5 min).
+    /// How long an id and its response stay after they were stored (the official client:
+    /// 5 min). A device raises it to its commands' retry horizon when that is longer.
     pub ttl_ms: u64,
 }
 
 impl Default for DedupConfig {
     fn default() -> Self {
         Self {
-            max_entries: 1000,
+            max_entries: usize::MAX,
+            // About 200,000 ids of 36-character UUIDs, or fewer with their responses.
             max_bytes: 16 * 1024 * 1024,
             ttl_ms: 5 * 60 * 1000,
         }
     }
 }
 
-/// A cached response and when it expires.
+/// A cached response (empty for an id-only entry) and when it expires.
 #[derive(Debug)]
 pub struct Entry {
     response: String,
     expires_at: u64,
 }
 
-/// LRU + TTL map from command id to its serialized response. Time is the caller's monotonic
-/// milliseconds.
+/// Whether an id is known, and how much of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen<'a> {
+    /// Never ran, or forgotten (expired or evicted): run it.
+    No,
+    /// Ran, and this is its response.
+    Answered(&'a str),
+    /// Ran, but its response was dropped to stay within the byte budget.
+    Ran,
+}
+
+/// Ids of ran commands and their responses; time is the caller's monotonic milliseconds.
 #[derive(Debug)]
 pub struct Dedup<S = DefaultStore> {
     config: DedupConfig,
-    store: S,
+    responses: S,
+    // Ids without their response: dropped for room, or too large to keep.
+    ran: S,
     bytes: usize,
 }
 
@@ -51,43 +72,84 @@ impl<S: Store> Dedup<S> {
     pub fn new(config: DedupConfig) -> Self {
         Self {
             config,
-            store: S::default(),
+            responses: S::default(),
+            ran: S::default(),
             bytes: 0,
+        }
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> DedupConfig {
+        self.config
+    }
+
+    /// Keep ids (and responses) for at least `ttl_ms`: the device's retry horizon.
+    pub fn extend_ttl(&mut self, ttl_ms: u64) {
+        self.config.ttl_ms = self.config.ttl_ms.max(ttl_ms);
+    }
+
+    /// What is known about `id`, marking its response recently used.
+    pub fn seen(&mut self, id: &str, now_ms: u64) -> Seen<'_> {
+        if self.ran.peek(id).is_some_and(|e| e.expires_at > now_ms) {
+            return Seen::Ran;
+        }
+        self.remove_from(Which::Ran, id);
+        match self.get(id, now_ms) {
+            Some(response) => Seen::Answered(response),
+            None => Seen::No,
         }
     }
 
     /// The cached response for `id`, marking it recently used; `None` when absent or expired.
     pub fn get(&mut self, id: &str, now_ms: u64) -> Option<&str> {
-        if self.store.peek(id)?.expires_at <= now_ms {
-            self.remove(id);
+        if self.responses.peek(id)?.expires_at <= now_ms {
+            self.remove_from(Which::Responses, id);
             return None;
         }
-        self.store.touch(id).map(|e| e.response.as_str())
+        self.responses.touch(id).map(|e| e.response.as_str())
     }
 
     /// Whether `id` has a live response, without touching its recency.
     pub fn contains(&self, id: &str, now_ms: u64) -> bool {
-        self.store.peek(id).is_some_and(|e| e.expires_at > now_ms)
+        self.responses
+            .peek(id)
+            .is_some_and(|e| e.expires_at > now_ms)
     }
 
-    /// Store `response` for `id`, evicting least recently used entries to stay in bounds.
-    /// Returns false when the response alone exceeds the byte bound and was not stored.
+    /// Whether `id` ran and is still remembered, with or without its response.
+    pub fn has_run(&self, id: &str, now_ms: u64) -> bool {
+        self.contains(id, now_ms) || self.ran.peek(id).is_some_and(|e| e.expires_at > now_ms)
+    }
+
+    /// Store `response` for `id`, dropping expired entries, then the least recently used
+    /// responses (their ids stay), then the oldest ids, to stay in bounds. Returns false when
+    /// the response was not stored (alone larger than the byte bound, or no entries allowed);
+    /// its id is remembered all the same when it fits.
     pub fn insert(&mut self, id: String, response: String, now_ms: u64) -> bool {
-        self.remove(&id);
+        self.remove_from(Which::Responses, &id);
+        self.remove_from(Which::Ran, &id);
+        self.drop_expired(now_ms);
+        let expires_at = now_ms.saturating_add(self.config.ttl_ms);
         let size = cost(&id, &response);
         if size > self.config.max_bytes || self.config.max_entries == 0 {
+            let size = cost(&id, "");
+            if self.make_room(size) {
+                self.ran.push_newest(
+                    id,
+                    Entry {
+                        response: String::new(),
+                        expires_at,
+                    },
+                );
+                self.bytes += size;
+            }
             return false;
         }
-        while self.store.count() >= self.config.max_entries
-            || self.bytes + size > self.config.max_bytes
-        {
-            match self.store.pop_oldest() {
-                Some((id, entry)) => self.bytes -= cost(&id, &entry.response),
-                None => break,
-            }
+        while self.responses.count() >= self.config.max_entries {
+            self.demote_oldest_response();
         }
-        let expires_at = now_ms.saturating_add(self.config.ttl_ms);
-        self.store.push_newest(
+        self.make_room(size);
+        self.responses.push_newest(
             id,
             Entry {
                 response,
@@ -98,14 +160,19 @@ impl<S: Store> Dedup<S> {
         true
     }
 
-    /// Number of ids held (expired ones included until they are touched or evicted).
+    /// Number of responses held (expired ones included until they are touched or dropped).
     pub fn len(&self) -> usize {
-        self.store.count()
+        self.responses.count()
+    }
+
+    /// Number of ids held without their response.
+    pub fn ran_len(&self) -> usize {
+        self.ran.count()
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.store.count() == 0
+        self.responses.count() == 0 && self.ran.count() == 0
     }
 
     /// Bytes held, as counted against [`DedupConfig::max_bytes`].
@@ -113,15 +180,75 @@ impl<S: Store> Dedup<S> {
         self.bytes
     }
 
-    fn remove(&mut self, id: &str) {
-        if let Some((key, entry)) = self.store.remove(id) {
+    // Frees room for `size` more bytes: responses first (keeping their ids while those fit),
+    // then ids. False when even an empty cache could not hold `size`.
+    fn make_room(&mut self, size: usize) -> bool {
+        if size > self.config.max_bytes {
+            return false;
+        }
+        while self.bytes + size > self.config.max_bytes && self.responses.count() > 0 {
+            self.demote_oldest_response();
+        }
+        while self.bytes + size > self.config.max_bytes {
+            match self.ran.pop_oldest() {
+                Some((id, entry)) => self.bytes -= cost(&id, &entry.response),
+                None => break,
+            }
+        }
+        true
+    }
+
+    // The oldest response goes; its id stays while there is room for it.
+    fn demote_oldest_response(&mut self) {
+        let Some((id, entry)) = self.responses.pop_oldest() else {
+            return;
+        };
+        self.bytes -= cost(&id, &entry.response);
+        let size = cost(&id, "");
+        if self.bytes + size <= self.config.max_bytes {
+            self.bytes += size;
+            self.ran.push_newest(
+                id,
+                Entry {
+                    response: String::new(),
+                    expires_at: entry.expires_at,
+                },
+            );
+        }
+    }
+
+    // Ids only age (they are never touched), so the expired ones are the oldest.
+    fn drop_expired(&mut self, now_ms: u64) {
+        while self
+            .ran
+            .peek_oldest()
+            .is_some_and(|e| e.expires_at <= now_ms)
+        {
+            if let Some((id, entry)) = self.ran.pop_oldest() {
+                self.bytes -= cost(&id, &entry.response);
+            }
+        }
+    }
+
+    fn remove_from(&mut self, which: Which, id: &str) {
+        let store = match which {
+            Which::Responses => &mut self.responses,
+            Which::Ran => &mut self.ran,
+        };
+        if let Some((key, entry)) = store.remove(id) {
             self.bytes -= cost(&key, &entry.response);
         }
     }
 }
 
+#[derive(Clone, Copy)]
+enum Which {
+    Responses,
+    Ran,
+}
+
 /// How the cache keeps its entries in recency order. Two layouts, one contract: hosts keep
-/// 1000 ids, where [`TreeStore`] makes every operation O(log n); a chip keeps a few dozen,
+/// thousands of ids, where [`TreeStore`] makes every operation O(log n); a chip keeps a few dozen,
 /// where [`ListStore`] scans them as fast and takes a fraction of the flash (each `BTreeMap`
 /// instantiation is about 3.5 KiB of Thumb code).
 pub trait Store: Default {
@@ -134,6 +261,8 @@ pub trait Store: Default {
     fn touch(&mut self, id: &str) -> Option<&Entry>;
     #[doc(hidden)]
     fn push_newest(&mut self, id: String, entry: Entry);
+    #[doc(hidden)]
+    fn peek_oldest(&self) -> Option<&Entry>;
     #[doc(hidden)]
     fn pop_oldest(&mut self) -> Option<(String, Entry)>;
     #[doc(hidden)]
@@ -189,6 +318,11 @@ impl Store for TreeStore {
         self.entries.insert(id, (entry, tick));
     }
 
+    fn peek_oldest(&self) -> Option<&Entry> {
+        let (_, id) = self.recency.first_key_value()?;
+        self.peek(id)
+    }
+
     fn pop_oldest(&mut self) -> Option<(String, Entry)> {
         let (_, id) = self.recency.pop_first()?;
         let (entry, _) = self.entries.remove(&id)?;
@@ -232,6 +366,10 @@ impl Store for ListStore {
 
     fn push_newest(&mut self, id: String, entry: Entry) {
         self.entries.push((id, entry));
+    }
+
+    fn peek_oldest(&self) -> Option<&Entry> {
+        self.entries.first().map(|(_, e)| e)
     }
 
     fn pop_oldest(&mut self) -> Option<(String, Entry)> {
@@ -286,17 +424,65 @@ mod tests {
         assert_eq!(d.bytes(), 0);
     }
 
-    fn byte_bound_evicts_and_rejects_oversized<S: Store>() {
+    fn byte_bound_drops_responses_first_and_keeps_their_ids<S: Store>() {
         let mut d = cache::<S>(100, 30, 1000);
         d.insert("a".to_string(), "x".repeat(10), 0);
         d.insert("b".to_string(), "y".repeat(10), 0);
         assert_eq!(d.bytes(), 24);
         d.insert("c".to_string(), "z".repeat(10), 0);
         assert!(!d.contains("a", 0) && d.contains("b", 0) && d.contains("c", 0));
-        assert!(d.bytes() <= 30);
+        assert_eq!(d.seen("a", 0), Seen::Ran, "a's id outlives its response");
+        assert_eq!(d.bytes(), 2 + 12 + 12);
         assert!(!d.insert("big".to_string(), "w".repeat(40), 0));
         assert!(!d.contains("big", 0));
-        assert!(d.contains("c", 0), "a rejected insert evicts nothing");
+        assert_eq!(
+            d.seen("big", 0),
+            Seen::Ran,
+            "a response too large still leaves its id"
+        );
+        assert!(d.contains("c", 0) && d.has_run("a", 0) && d.has_run("b", 0));
+        assert!(d.bytes() <= 30);
+    }
+
+    fn ids_go_only_when_no_response_is_left<S: Store>() {
+        // Ids cost 2 bytes, ids with their response 3: a, b, c and d leave two ids and two
+        // responses; e then takes both responses' room and the oldest id's.
+        let mut d = cache::<S>(100, 10, 1000);
+        for id in ["a", "b", "c", "d", "e"] {
+            d.insert(id.to_string(), "R".to_string(), 0);
+        }
+        assert_eq!(d.bytes(), 9);
+        assert_eq!(d.seen("a", 0), Seen::No, "the oldest id went last");
+        assert_eq!(d.seen("e", 0), Seen::Answered("R"));
+        assert!(["b", "c", "d"].iter().all(|id| d.has_run(id, 0)));
+    }
+
+    fn ids_expire_and_free_their_bytes<S: Store>() {
+        let mut d = cache::<S>(0, 1000, 100);
+        assert!(
+            !d.insert("a".to_string(), "A".to_string(), 0),
+            "no responses allowed"
+        );
+        assert_eq!(d.seen("a", 99), Seen::Ran);
+        assert_eq!(d.seen("a", 100), Seen::No);
+        d.insert("b".to_string(), "B".to_string(), 50);
+        d.insert("c".to_string(), "C".to_string(), 200);
+        assert!(!d.has_run("b", 200) && d.has_run("c", 200));
+        assert_eq!(
+            (d.ran_len(), d.bytes()),
+            (1, 2),
+            "expired ids are dropped on insert"
+        );
+    }
+
+    fn ttl_extends_to_the_retry_horizon<S: Store>() {
+        let mut d = cache::<S>(10, 1000, 100);
+        d.extend_ttl(50);
+        assert_eq!(d.config().ttl_ms, 100, "never shortened");
+        d.extend_ttl(10_000);
+        d.insert("a".to_string(), "A".to_string(), 0);
+        assert_eq!(d.seen("a", 9_999), Seen::Answered("A"));
+        assert_eq!(d.seen("a", 10_000), Seen::No);
     }
 
     fn reinsert_replaces_and_keeps_accounting<S: Store>() {
@@ -309,12 +495,23 @@ mod tests {
     }
 
     fn stays_bounded_under_many_ids<S: Store>() {
-        let mut d = Dedup::<S>::new(DedupConfig::default());
+        let mut d = Dedup::<S>::new(DedupConfig {
+            max_entries: 1000,
+            ..DedupConfig::default()
+        });
         for i in 0..5000u64 {
             d.insert(alloc::format!("id-{i}"), "{}".to_string(), i);
         }
         assert_eq!(d.len(), 1000);
         assert!(d.contains("id-4999", 5000) && !d.contains("id-3999", 5000));
+        assert_eq!(d.ran_len(), 4000, "the count bounds responses, not ids");
+        assert_eq!(d.seen("id-0", 5000), Seen::Ran);
+        // By default only bytes count: every response stays.
+        let mut d = Dedup::<S>::new(DedupConfig::default());
+        for i in 0..5000u64 {
+            d.insert(alloc::format!("id-{i}"), "{}".to_string(), i);
+        }
+        assert_eq!((d.len(), d.ran_len()), (5000, 0));
     }
 
     // Both layouts keep one contract: every test runs on each.
@@ -332,7 +529,10 @@ mod tests {
     on_each_store!(
         evicts_least_recently_used_first,
         entries_expire_after_ttl_from_insertion,
-        byte_bound_evicts_and_rejects_oversized,
+        byte_bound_drops_responses_first_and_keeps_their_ids,
+        ids_go_only_when_no_response_is_left,
+        ids_expire_and_free_their_bytes,
+        ttl_extends_to_the_retry_horizon,
         reinsert_replaces_and_keeps_accounting,
         stays_bounded_under_many_ids
     );

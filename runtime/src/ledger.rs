@@ -1,20 +1,38 @@
 //! The command state machine: which incoming command ids to run, replay or hold.
 //!
-//! MQTT QoS 1 delivers at least once, so an id can arrive again while its first delivery is
-//! still running or after it was answered. The ledger makes every id run at most once (while
-//! its response is cached) and tells the driver how many answers it owes.
+//! MQTT QoS 1 delivers at least once, and the gateway resends a late command with the same id,
+//! so an id can arrive again while its first delivery is still running or after it was
+//! answered. The ledger makes every id run at most once while the cache remembers it (at
+//! least the retry horizon, within the cache's byte budget) and tells the driver how many
+//! answers it owes.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::dedup::{Dedup, DedupConfig};
+use crate::dedup::{Dedup, DedupConfig, Seen};
+use crate::dispatch::{CommandError, Retry};
+use crate::message::Response;
+
+/// How long after a command was sent the gateway may still resend it, per `PROTOCOL.md`:
+/// `maxAttempts × backoffMs + timeoutMs` (just `timeoutMs` without a retry policy).
+pub fn retry_horizon_ms(timeout_ms: u64, retry: Option<Retry>) -> u64 {
+    let retries = retry.map_or(0, |r| {
+        u64::from(r.max_attempts).saturating_mul(r.backoff_ms)
+    });
+    retries.saturating_add(timeout_ms)
+}
+
+/// The error a duplicate gets when its id ran but its response was dropped for room.
+pub const ALREADY_RAN: &str =
+    "this command already ran; its response is no longer held, so it was not run again";
 
 /// What to do with a command id that just arrived.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Admission {
     /// New id: run the handler, then call [`Ledger::complete`].
     Run,
-    /// Already answered: publish this cached response again, do not run.
+    /// Already answered: publish this response again, do not run. It is the cached response,
+    /// or an error saying the command already ran when only its id was still remembered.
     Replay(String),
     /// Still running: do nothing now; [`Ledger::complete`] counts this extra answer.
     Running,
@@ -39,14 +57,26 @@ impl Ledger {
         }
     }
 
+    /// Remember ids for at least `horizon_ms` (the longest [`retry_horizon_ms`] of the
+    /// device's commands) when that is longer than the configured time to live.
+    pub fn with_horizon(mut self, horizon_ms: u64) -> Self {
+        self.answered.extend_ttl(horizon_ms);
+        self
+    }
+
     /// Decide what to do with a delivery of `id` at monotonic time `now_ms`.
     pub fn admit(&mut self, id: &str, now_ms: u64) -> Admission {
         if let Some((_, waiting)) = self.running.iter_mut().find(|(r, _)| r == id) {
             *waiting += 1;
             return Admission::Running;
         }
-        if let Some(response) = self.answered.get(id, now_ms) {
-            return Admission::Replay(response.into());
+        match self.answered.seen(id, now_ms) {
+            Seen::Answered(response) => return Admission::Replay(response.into()),
+            Seen::Ran => {
+                let error = CommandError::handler(ALREADY_RAN);
+                return Admission::Replay(Response::failure(id, &error).to_json());
+            }
+            Seen::No => {}
         }
         self.running.push((id.into(), 0));
         Admission::Run
@@ -89,6 +119,48 @@ mod tests {
         assert_eq!(l.complete("c1", "R".to_string(), 3), 3);
         assert_eq!(l.admit("c1", 4), Admission::Replay("R".to_string()));
         assert_eq!(l.running(), 0);
+    }
+
+    #[test]
+    fn an_id_whose_response_was_dropped_gets_an_error_not_a_second_run() {
+        // Room for one response of this size; the other ids stay as ids.
+        let mut l = Ledger::new(DedupConfig {
+            max_entries: 1000,
+            max_bytes: 64,
+            ttl_ms: 1000,
+        });
+        let big = "x".repeat(40);
+        for id in ["c1", "c2"] {
+            assert_eq!(l.admit(id, 0), Admission::Run);
+            assert_eq!(l.complete(id, big.clone(), 0), 1);
+        }
+        assert_eq!(l.admit("c2", 1), Admission::Replay(big));
+        let Admission::Replay(error) = l.admit("c1", 1) else {
+            panic!("c1 ran: it must not run again")
+        };
+        assert_eq!(
+            error,
+            Response::failure("c1", &CommandError::handler(ALREADY_RAN)).to_json()
+        );
+        assert!(error.contains("\"success\":false"));
+    }
+
+    #[test]
+    fn the_horizon_keeps_ids_past_the_default_ttl() {
+        let horizon = retry_horizon_ms(
+            30_000,
+            Some(Retry {
+                max_attempts: 3,
+                backoff_ms: 200_000,
+            }),
+        );
+        assert_eq!(horizon, 630_000);
+        assert_eq!(retry_horizon_ms(5_000, None), 5_000);
+        let mut l = Ledger::new(DedupConfig::default()).with_horizon(horizon);
+        assert_eq!(l.admit("c1", 0), Admission::Run);
+        l.complete("c1", "R".to_string(), 0);
+        assert_eq!(l.admit("c1", 629_999), Admission::Replay("R".to_string()));
+        assert_eq!(l.admit("c1", 630_000), Admission::Run);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod json;
 pub mod ledger;
 pub mod message;
 pub mod mqtt;
+pub mod scan;
 pub mod session;
 pub mod timestamp;
 pub mod topic;

@@ -157,6 +157,26 @@ pub struct Plan {
     pub stall: Duration,
 }
 
+/// How often the gateway resends a command that has no answer yet, in the runs that send
+/// like it does.
+pub const GATEWAY_RESEND: Duration = Duration::from_secs(3);
+
+impl Plan {
+    /// Send as the gateway does: `in_flight` ids out, each resent with the same `commandId`
+    /// every [`GATEWAY_RESEND`] until answered, and new ids never held back for the device's
+    /// idempotency cache (the gateway does not know it): the device must remember what it
+    /// ran for as long as resends of it may arrive.
+    pub fn gateway(commands: u64, in_flight: usize) -> Self {
+        Self {
+            commands,
+            in_flight,
+            resend_after: Some(GATEWAY_RESEND),
+            cache_ids: usize::MAX,
+            stall: Duration::from_secs(60),
+        }
+    }
+}
+
 /// What a run saw.
 #[derive(Clone, Debug, Default)]
 pub struct Outcome {

@@ -59,6 +59,7 @@ struct Measurement {
 /// The sections of the report, in order; `cargo xtask bench <section>...` runs some of them.
 const SECTIONS: &[&str] = &[
     "runtime",
+    "limits-rust",
     "micropython",
     "codegen",
     "fleet",
@@ -108,6 +109,9 @@ pub fn run(chosen: &[String]) -> Result<()> {
     };
     if wanted("runtime") {
         section("runtime", rust_devices(&runtime, &broker).map(|t| vec![t]));
+    }
+    if wanted("limits-rust") {
+        section("limits-rust", crate::limits_rust::tables());
     }
     if wanted("micropython") {
         section("micropython", micropython(&runtime, &broker));

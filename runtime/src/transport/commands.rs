@@ -1,12 +1,12 @@
 //! Running one incoming command: admission through the ledger, a concurrency slot, the
 //! handler in its own task so a panic is caught, and the response (once per delivery).
 //!
-//! Delivery: rumqttc acknowledges a command's PUBLISH as soon as it is read, before the
-//! handler ran. A crash between that ack and the response loses the command; the gateway's
-//! timeout and retry cover it. Acking after the response instead would make the broker
-//! redeliver after a crash, but would also hold the broker's in-flight window for as long as
-//! the slowest handler runs and stall every other command behind it. The ledger makes
-//! redeliveries harmless either way.
+//! Delivery: the driver acknowledges a command's PUBLISH when the work queue takes it (see
+//! `backlog`), before the handler ran. A crash between that ack and the response loses the
+//! command; the gateway's timeout and retry cover it. Acking after the response instead would
+//! make the broker redeliver after a crash, but would also hold the broker's in-flight window
+//! for as long as the slowest handler runs and stall every other command behind it. The
+//! ledger makes redeliveries harmless either way.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -18,11 +18,25 @@ use crate::message::{Command, Response};
 use crate::session;
 use crate::{CommandError, Dispatch};
 
+use super::backlog::Permit;
 use super::clock::monotonic_ms;
 use super::driver::Context;
+use super::relay;
 
-/// Handle a message on `command`. Never blocks the event loop: all work is spawned.
-pub(crate) fn accept<D: Dispatch>(ctx: &Arc<Context<D>>, payload: &[u8]) {
+/// Handle a message on `command`, holding its place in the work queue (`permit`) until its
+/// response is ready. Never blocks the event loop: all work is spawned.
+pub(crate) fn accept<D: Dispatch>(ctx: &Arc<Context<D>>, payload: &[u8], permit: Permit) {
+    if let Some(over) = relay::oversized(payload) {
+        tracing::warn!(bytes = over.bytes, command = ?over.command, "command over the size limit");
+        if let Some(id) = over.command_id {
+            let error = CommandError::handler(format!(
+                "command is {} bytes; this device accepts at most {}",
+                over.bytes, over.limit
+            ));
+            spawn_publish(ctx, Response::failure(id, &error).to_json(), 1);
+        }
+        return;
+    }
     let command = match Command::parse(payload) {
         Ok(command) => command,
         Err(rejected) => {
@@ -42,7 +56,7 @@ pub(crate) fn accept<D: Dispatch>(ctx: &Arc<Context<D>>, payload: &[u8]) {
     match admission {
         Admission::Run => {
             let ctx = Arc::clone(ctx);
-            tokio::spawn(async move { run(ctx, command).await });
+            tokio::spawn(async move { run(ctx, command, permit).await });
         }
         Admission::Replay(json) => {
             tracing::debug!(id = %command.command_id, "duplicate command, replaying its response");
@@ -54,7 +68,7 @@ pub(crate) fn accept<D: Dispatch>(ctx: &Arc<Context<D>>, payload: &[u8]) {
     }
 }
 
-async fn run<D: Dispatch>(ctx: Arc<Context<D>>, command: Command) {
+async fn run<D: Dispatch>(ctx: Arc<Context<D>>, command: Command, permit: Permit) {
     let Command {
         command_id,
         command: name,
@@ -84,6 +98,8 @@ async fn run<D: Dispatch>(ctx: Arc<Context<D>>, command: Command) {
             .lock()
             .expect("ledger lock")
             .complete(&command_id, json.clone(), monotonic_ms());
+    // The response's PUBLISH wakes the driver, which then finds the room given back here.
+    drop(permit);
     publish(&ctx, json, copies).await;
 }
 

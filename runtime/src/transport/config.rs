@@ -36,7 +36,20 @@ pub struct Config {
     pub keep_alive: Duration,
     /// Commands running at once; further ones wait for a slot.
     pub max_concurrent_commands: usize,
-    /// Limits of the idempotency cache.
+    /// Most commands acknowledged and not yet answered (running or waiting for a slot); 64
+    /// by default. Further commands are not acknowledged: the broker keeps them in the
+    /// device's persistent session and sends more as these are answered.
+    pub max_queued_commands: usize,
+    /// Most payload bytes of those commands; 8 MiB by default. A command larger than this
+    /// alone is still taken when nothing else is queued.
+    pub max_queued_bytes: usize,
+    /// Most bytes of commands received but not yet acknowledged (waiting behind the queue,
+    /// in the order they arrived); 16 MiB by default. The broker sends at most its in-flight
+    /// window of them (mosquitto: 20); past this bound the device drops their payloads and
+    /// reconnects once the queue has room, so that the broker delivers them again.
+    pub max_held_bytes: usize,
+    /// Limits of the idempotency cache. Its time to live is raised to the longest retry
+    /// horizon of the device's commands (`maxAttempts × backoffMs + timeoutMs`).
     pub dedup: DedupConfig,
     /// Reconnect delays.
     pub backoff: BackoffPolicy,
@@ -74,6 +87,9 @@ impl Config {
             trigger_ack_timeout: Duration::from_secs(10),
             keep_alive: Duration::from_secs(60),
             max_concurrent_commands: 16,
+            max_queued_commands: 64,
+            max_queued_bytes: 8 * 1024 * 1024,
+            max_held_bytes: 16 * 1024 * 1024,
             dedup: DedupConfig::default(),
             backoff: BackoffPolicy::default(),
             ca_pem: None,
@@ -137,6 +153,20 @@ impl Config {
         self
     }
 
+    /// Set how many commands, and how many of their bytes, may be acknowledged and not yet
+    /// answered (at least one command).
+    pub fn with_queue_limits(mut self, commands: usize, bytes: usize) -> Self {
+        self.max_queued_commands = commands.max(1);
+        self.max_queued_bytes = bytes;
+        self
+    }
+
+    /// Set how many bytes of not yet acknowledged commands the device holds.
+    pub fn with_max_held_bytes(mut self, bytes: usize) -> Self {
+        self.max_held_bytes = bytes;
+        self
+    }
+
     /// Set the reconnect policy.
     pub fn with_backoff(mut self, backoff: BackoffPolicy) -> Self {
         self.backoff = backoff;
@@ -197,6 +227,9 @@ impl fmt::Debug for Config {
             .field("trigger_ack_timeout", &self.trigger_ack_timeout)
             .field("keep_alive", &self.keep_alive)
             .field("max_concurrent_commands", &self.max_concurrent_commands)
+            .field("max_queued_commands", &self.max_queued_commands)
+            .field("max_queued_bytes", &self.max_queued_bytes)
+            .field("max_held_bytes", &self.max_held_bytes)
             .field("dedup", &self.dedup)
             .field("backoff", &self.backoff)
             .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))

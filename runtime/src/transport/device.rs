@@ -103,7 +103,13 @@ impl<D: Dispatch> DeviceBuilder<D> {
     /// credentials, unreachable broker); after that, lost connections are retried forever.
     pub async fn connect(self) -> Result<DeviceHandle, Error> {
         let url = self.config.validate()?;
-        let options = driver::mqtt_options(&self.config, &url, &self.handle.inner.topics)?;
+        let relay = driver::relay(&self.config, &url)?;
+        let options = driver::mqtt_options(
+            &self.config,
+            &url,
+            &self.handle.inner.topics,
+            relay.as_ref(),
+        )?;
         let (client, mut eventloop) = AsyncClient::new(options, 256);
         eventloop.set_network_options(driver::network_options());
         // Cannot fail: each builder owns a fresh handle and `connect` consumes the builder.
@@ -115,6 +121,7 @@ impl<D: Dispatch> DeviceBuilder<D> {
             client,
             self.handle.clone(),
             self.trigger_results,
+            relay,
         );
         // Boxed: the driver future is ~12 KiB (rumqttc's poll future), under tokio's own
         // boxing threshold, so unboxed every frame that builds its task or moves its stage

@@ -9,20 +9,22 @@ use std::time::Duration;
 
 use rumqttc::{
     AsyncClient, Disconnect, Event, EventLoop, LastWill, MqttOptions, NetworkOptions, Outgoing,
-    Packet, Publish, QoS, Request, Subscribe, SubscribeFilter, TlsConfiguration, Transport,
+    Packet, PubAck, Publish, QoS, Request, Subscribe, SubscribeFilter, TlsConfiguration, Transport,
 };
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::backoff::{Backoff, BackoffPolicy};
-use crate::ledger::Ledger;
+use crate::ledger::{retry_horizon_ms, Ledger};
 use crate::message::{Connected, ServerError, TriggerAck, TriggerResult};
 use crate::session::{self, Identity, Publication, Qos, Step, Subscription};
 use crate::topic::{self, Suffix, Topics};
 use crate::Dispatch;
 
+use super::backlog::{Backlog, Held, Queue};
 use super::clock::{monotonic_ms, now_iso, random_u32};
 use super::device::DeviceHandle;
+use super::relay::Relay;
 use super::url::{BrokerUrl, Scheme};
 use super::{commands, tls, Config, DeviceEvent, Error};
 
@@ -35,10 +37,14 @@ pub(crate) struct Context<D> {
     pub(crate) handle: DeviceHandle,
     pub(crate) ledger: Mutex<Ledger>,
     pub(crate) slots: Arc<Semaphore>,
+    pub(crate) queue: Arc<Queue>,
+    max_held_bytes: usize,
     api_key: String,
     group: Option<String>,
     trigger_results: HashMap<String, Vec<TriggerResultCallback>>,
     shutdown_timeout: Duration,
+    // Lives as long as the device's connections.
+    relay: Option<Relay>,
 }
 
 impl<D: Dispatch> Context<D> {
@@ -48,17 +54,28 @@ impl<D: Dispatch> Context<D> {
         client: AsyncClient,
         handle: DeviceHandle,
         trigger_results: HashMap<String, Vec<TriggerResultCallback>>,
+        relay: Option<Relay>,
     ) -> Arc<Self> {
+        // A retry the gateway may still send must find its id remembered.
+        let horizon = dispatcher
+            .commands()
+            .iter()
+            .map(|spec| retry_horizon_ms(spec.timeout_ms, spec.retry))
+            .max()
+            .unwrap_or(0);
         Arc::new(Self {
             dispatcher: Arc::new(dispatcher),
             client,
             handle,
-            ledger: Mutex::new(Ledger::new(config.dedup)),
+            ledger: Mutex::new(Ledger::new(config.dedup).with_horizon(horizon)),
             slots: Arc::new(Semaphore::new(config.max_concurrent_commands.max(1))),
+            queue: Queue::new(config.max_queued_commands, config.max_queued_bytes),
+            max_held_bytes: config.max_held_bytes,
             api_key: config.api_key.clone(),
             group: config.group.clone(),
             trigger_results,
             shutdown_timeout: config.shutdown_timeout,
+            relay,
         })
     }
 }
@@ -74,27 +91,39 @@ impl<D> Context<D> {
 }
 
 /// rumqttc options for the protocol's CONNECT: client id, username, API key as password,
-/// persistent session, 60 s keep alive, retained offline will.
+/// persistent session, 60 s keep alive, retained offline will. With a `relay`, rumqttc reaches
+/// the broker through it.
 pub(crate) fn mqtt_options(
     config: &Config,
     url: &BrokerUrl,
     topics: &Topics,
+    relay: Option<&Relay>,
 ) -> Result<MqttOptions, Error> {
     let client_id = topic::client_id(&config.agent_id, &config.device_name);
-    let mut options = match url.scheme {
-        Scheme::Tcp | Scheme::Tls => MqttOptions::new(client_id, url.host.clone(), url.port),
-        Scheme::Ws | Scheme::Wss => MqttOptions::new(client_id, url.websocket_url(), url.port),
+    let mut options = match (relay, url.scheme) {
+        (Some(relay), _) => {
+            let mut options = MqttOptions::new(client_id, relay.path(), 0);
+            #[cfg(unix)]
+            options.set_transport(Transport::Unix);
+            options
+        }
+        (None, Scheme::Tcp | Scheme::Tls) => {
+            MqttOptions::new(client_id, url.host.clone(), url.port)
+        }
+        (None, Scheme::Ws | Scheme::Wss) => {
+            MqttOptions::new(client_id, url.websocket_url(), url.port)
+        }
     };
-    match url.scheme {
-        Scheme::Tcp => {}
-        Scheme::Tls => {
+    match (relay, url.scheme) {
+        (Some(_), _) | (None, Scheme::Tcp) => {}
+        (None, Scheme::Tls) => {
             let tls = tls::client_config(config.ca_pem.as_deref())?;
             options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
         }
-        Scheme::Ws => {
+        (None, Scheme::Ws) => {
             options.set_transport(Transport::Ws);
         }
-        Scheme::Wss => {
+        (None, Scheme::Wss) => {
             let tls = tls::client_config(config.ca_pem.as_deref())?;
             options.set_transport(Transport::wss_with_config(TlsConfiguration::Rustls(tls)));
         }
@@ -105,6 +134,8 @@ pub(crate) fn mqtt_options(
             config.api_key.clone(),
         )
         .set_clean_session(false)
+        // The driver acknowledges commands as its queue takes them (see `backlog`).
+        .set_manual_acks(true)
         .set_keep_alive(config.keep_alive)
         .set_max_packet_size(config.max_packet_size, config.max_packet_size)
         .set_inflight(config.max_inflight.max(1))
@@ -171,7 +202,12 @@ pub(crate) async fn run<D: Dispatch>(
     let mut backoff = Backoff::new(policy);
     let mut registering = Registering::Idle;
     let mut ever_registered = false;
+    let mut backlog = Backlog::new(ctx.max_held_bytes);
+    let mut redelivering = false;
+    let mut acks = Vec::new();
     loop {
+        redelivering |= pump(&ctx, &mut backlog, &mut eventloop, redelivering, &mut acks);
+        send_acks(&mut eventloop, &mut acks).await;
         let event = tokio::select! {
             biased;
             request = shutdown_rx.recv() => {
@@ -221,14 +257,33 @@ pub(crate) async fn run<D: Dispatch>(
                     let _ = ready.send(Ok(()));
                 }
             }
-            Ok(Event::Incoming(Packet::Publish(publish))) => route(&ctx, publish),
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                receive(&ctx, &mut backlog, publish);
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) if redelivering => {
+                // The session stays (clean session false, no will): connect again at once.
+                tracing::info!("reconnecting for the commands held without their payload");
+                backlog.clear();
+                eventloop.clean();
+                redelivering = false;
+                registering = Registering::Idle;
+                ctx.handle.inner.registered.store(false, Ordering::SeqCst);
+            }
             Ok(_) => {}
             Err(e) => {
+                // The broker delivers again whatever was not acknowledged.
+                backlog.clear();
+                redelivering = false;
                 let was_registered = registering == Registering::Done;
                 registering = Registering::Idle;
                 ctx.handle.inner.registered.store(false, Ordering::SeqCst);
                 if !ever_registered {
                     if let Some(ready) = ready.take() {
+                        // Through the relay, rumqttc saw only its socket close: say why.
+                        let e = match ctx.relay.as_ref().and_then(Relay::take_failure) {
+                            Some(failure) => rumqttc::ConnectionError::Io(failure),
+                            None => e,
+                        };
                         let _ = ready.send(Err(Error::Connect(Box::new(e))));
                         finish(&ctx, None);
                         return;
@@ -270,8 +325,8 @@ fn finish<D>(ctx: &Context<D>, request: Option<oneshot::Sender<()>>) {
 
 /// Retained offline status, its PUBACK, then DISCONNECT; bounded by the shutdown timeout.
 ///
-/// Commands that arrive meanwhile are acknowledged by rumqttc but not run: the device is
-/// leaving, and the agent's own timeout covers them.
+/// Commands that arrive meanwhile are not acknowledged: the broker keeps them for the
+/// device's next session.
 async fn graceful_shutdown<D>(eventloop: &mut EventLoop, ctx: &Context<D>, connected: bool) {
     ctx.handle.inner.registered.store(false, Ordering::SeqCst);
     if !connected {
@@ -310,13 +365,100 @@ async fn graceful_shutdown<D>(eventloop: &mut EventLoop, ctx: &Context<D>, conne
     .await;
 }
 
+/// A PUBLISH from the broker: commands join the line for the queue; anything else is handled
+/// now and only its PUBACK waits its turn.
+fn receive<D: Dispatch>(ctx: &Arc<Context<D>>, backlog: &mut Backlog, publish: Publish) {
+    let command = ctx.topics().suffix_of(&publish.topic) == Some(Suffix::Command);
+    if command && publish.retain {
+        // Left by someone on the broker, delivered again at every subscription: running it
+        // would repeat it at every start. Its payload may hold anything: not logged.
+        tracing::warn!(
+            bytes = publish.payload.len(),
+            "ignored a retained command message"
+        );
+        backlog.push_ack(&publish);
+    } else if command {
+        backlog.push_command(publish);
+    } else {
+        backlog.push_ack(&publish);
+        route(ctx, publish);
+    }
+}
+
+/// Take, in arrival order, what the queue has room for: its PUBACKs go into `acks` and its
+/// commands start. Returns true when a command held without its payload reached the front:
+/// the driver then disconnects so that the broker delivers it again.
+fn pump<D: Dispatch>(
+    ctx: &Arc<Context<D>>,
+    backlog: &mut Backlog,
+    eventloop: &mut EventLoop,
+    redelivering: bool,
+    acks: &mut Vec<u16>,
+) -> bool {
+    if redelivering {
+        return false;
+    }
+    loop {
+        let permit = match backlog.front() {
+            None => return false,
+            Some(Held::Ack(_)) => None,
+            Some(Held::Command(publish)) => match ctx.queue.try_take(publish.payload.len()) {
+                Some(permit) => Some(permit),
+                None => return false,
+            },
+            Some(Held::Dropped) => {
+                if ctx.queue.taken().0 > 0 {
+                    return false;
+                }
+                eventloop.pending.push_back(Request::Disconnect(Disconnect));
+                return true;
+            }
+        };
+        match backlog.pop() {
+            Some(Held::Ack(pkid)) => acks.push(pkid),
+            Some(Held::Command(publish)) => {
+                if publish.pkid != 0 {
+                    acks.push(publish.pkid);
+                }
+                let permit = permit.expect("a command in line took a permit");
+                commands::accept(ctx, &publish.payload, permit);
+            }
+            _ => unreachable!("the front was just read"),
+        }
+    }
+}
+
+/// Write `acks` straight to the connection they belong to. Not through rumqttc's request
+/// queues: its pending queue goes before them (retransmissions first, one at a time),
+/// and a PUBACK late by a reconnection would acknowledge the redelivered message instead.
+/// A write that fails leaves them unsent; the next poll sees the broken connection.
+async fn send_acks(eventloop: &mut EventLoop, acks: &mut Vec<u16>) {
+    if acks.is_empty() {
+        return;
+    }
+    if let Some(network) = eventloop.network.as_mut() {
+        for pkid in acks.iter() {
+            if network
+                .write(Packet::PubAck(PubAck::new(*pkid)))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), network.flush()).await;
+    }
+    acks.clear();
+}
+
 fn route<D: Dispatch>(ctx: &Arc<Context<D>>, publish: Publish) {
     let Some(suffix) = ctx.topics().suffix_of(&publish.topic) else {
         return;
     };
     let text = || String::from_utf8_lossy(&publish.payload).into_owned();
     match suffix {
-        Suffix::Command => commands::accept(ctx, &publish.payload),
+        // Commands go through `pump`.
+        Suffix::Command => {}
         Suffix::TriggerAck => match serde_json::from_slice::<TriggerAck>(&publish.payload) {
             Ok(ack) => {
                 if let Some(waiting) = ctx.handle.inner.ack_slot.lock().expect("ack slot").take() {
@@ -381,6 +523,23 @@ pub(crate) async fn heartbeat(handle: DeviceHandle, every: Duration) {
             let beat = session::heartbeat(&handle.inner.topics);
             // Never wait for a full queue: a missed beat is harmless, a stalled task is not.
             let _ = client.try_publish(beat.topic, QoS::AtMostOnce, false, beat.payload);
+        }
+    }
+}
+
+/// The relay that cuts oversized commands down (see `relay`), for `mqtt://` and `mqtts://`.
+pub(crate) fn relay(config: &Config, url: &BrokerUrl) -> Result<Option<Relay>, Error> {
+    let tls = match url.scheme {
+        Scheme::Tcp => None,
+        Scheme::Tls => Some(tls::client_config(config.ca_pem.as_deref())?),
+        Scheme::Ws | Scheme::Wss => return Ok(None),
+    };
+    match Relay::start(url.host.clone(), url.port, tls, config.max_packet_size) {
+        Ok(relay) => Ok(Some(relay)),
+        Err(e) => {
+            // Still a device, only one an oversized command can wedge again.
+            tracing::warn!(error = %e, "no relay for oversized commands; connecting directly");
+            Ok(None)
         }
     }
 }

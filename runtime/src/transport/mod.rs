@@ -4,6 +4,7 @@
 //! the task that drives the MQTT event loop, and the returned [`DeviceHandle`] is a cheap
 //! clone for triggers, events and shutdown.
 
+mod backlog;
 mod clock;
 mod commands;
 mod config;
@@ -12,6 +13,7 @@ mod driver;
 mod dynamic;
 mod error;
 mod event;
+mod relay;
 mod shared;
 mod tls;
 mod url;

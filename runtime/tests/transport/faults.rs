@@ -141,6 +141,8 @@ async fn ten_thousand_commands_through_a_cutting_proxy_each_run_exactly_once() {
     device.shutdown().await.unwrap();
 }
 
+// Resent as the gateway does (every 3 s, new ids never held back): the restarted broker
+// delivers again what the device had answered, next to the resends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restarts_with_persistence_lose_nothing_and_run_nothing_twice() {
     let mut broker = Mosquitto::start_with(Options {
@@ -150,7 +152,7 @@ async fn broker_restarts_with_persistence_lose_nothing_and_run_nothing_twice() {
     .unwrap();
     let device = counting_device(&broker.url()).await;
     let mut agent = FaultAgent::connect(broker.port(), "restart").await.unwrap();
-    let mut run = Run::new(plan(10_000));
+    let mut run = Run::new(Plan::gateway(10_000, 64));
     let mut restarts = 0;
     run.to_end(&mut agent, |answered| {
         if answered >= 2_500 * (restarts + 1) && restarts < 3 {
@@ -198,5 +200,55 @@ async fn a_thousand_commands_sent_while_away_are_answered_once_each() {
         .verdict()
         .unwrap_or_else(|e| panic!("{e:#}; {outcome:?}"));
     assert_eq!((outcome.resends, outcome.replays), (0, 0));
+    device.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_sent_while_away_and_resent_every_3_s_runs_each_command_once() {
+    const COMMANDS: u64 = 2_000;
+    // mosquitto keeps 1,000 messages for an absent client by default; the backlog and its
+    // resends are several times that.
+    let broker = Mosquitto::start_with(Options {
+        extra_config: vec!["max_queued_messages 0".into()],
+        ..Options::default()
+    })
+    .unwrap();
+    counting_device(&broker.url())
+        .await
+        .shutdown()
+        .await
+        .unwrap();
+    let mut agent = FaultAgent::connect(broker.port(), "backlog").await.unwrap();
+    let mut run = Run::new(Plan::gateway(COMMANDS, COMMANDS as usize));
+    run.fill(&agent).await.unwrap();
+    // Away for two resend periods: every id is queued three times before the device is back,
+    // and the resends go on while it drains.
+    let away =
+        tokio::time::Instant::now() + 2 * faults::GATEWAY_RESEND + Duration::from_millis(500);
+    while tokio::time::Instant::now() < away {
+        run.pump(&mut agent, Duration::from_millis(100))
+            .await
+            .unwrap();
+    }
+    agent.flush(Duration::from_secs(10)).await.unwrap();
+    let device = counting_device(&broker.url()).await;
+    run.to_end(&mut agent, |_| Ok(())).await.unwrap();
+    // Every id has its answer; the resends queued behind them, and `stats` behind those,
+    // are still to come.
+    agent
+        .settle(&mut run, Duration::from_secs(3), Duration::from_secs(120))
+        .await;
+    let outcome = finish(&mut agent, run).await;
+    outcome
+        .verdict()
+        .unwrap_or_else(|e| panic!("{e:#}; {outcome:?}"));
+    assert!(
+        outcome.resends >= 2 * COMMANDS,
+        "the resends queued: {outcome:?}"
+    );
+    eprintln!(
+        "{COMMANDS} commands queued while away, {} resends, {} repeat answers, {:?}",
+        outcome.resends, outcome.replays, outcome.wall
+    );
     device.shutdown().await.unwrap();
 }

@@ -5,6 +5,7 @@ mod bad_input;
 mod broker_rumqttd;
 mod device;
 mod faults;
+mod limits;
 mod security;
 mod session;
 mod support;
