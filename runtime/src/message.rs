@@ -108,8 +108,14 @@ fn read(bytes: &[u8]) -> Result<Value, Rejected> {
         Ok(_) => None,
         Err(e) => Some(e),
     };
+    // A message cut short or broken after its id still gets an answer: the scanner reads
+    // the id from whatever JSON came before the fault.
     let not_json = |reason: String| Rejected {
-        command_id: None,
+        command_id: {
+            let mut scan = crate::scan::CommandScan::new();
+            scan.feed(bytes);
+            scan.finish().command_id
+        },
         error: CommandError::Malformed {
             reason: alloc::format!("not JSON ({reason})"),
         },
@@ -567,6 +573,9 @@ mod tests {
             br#"{"commandId":"b","command":"echo","timeout":"soon"}"#,
             br#"{"commandId":"b","command":"echo","timeout":-1}"#,
             br#"{"commandId":"b","command":"echo","timeout":1.5}"#,
+            // Cut short, or broken after the id: still answered.
+            br#"{"commandId":"b","command":"echo","payload":{"a":"#,
+            br#"{"commandId":"b","command":"echo","payload":{"a":tru}}"#,
         ] {
             let r = Command::parse(bad).unwrap_err();
             assert_eq!(r.command_id.as_deref(), Some("b"));
@@ -644,9 +653,10 @@ mod tests {
         // An id that is not the sender's (a lone surrogate in it) is not answered.
         let id = Command::parse(br#"{"commandId":"\ud800","command":"x","payload":1e400}"#);
         assert_eq!(id.unwrap_err().command_id, None);
-        // Not JSON at all: nothing to answer.
+        // Cut short: not JSON, yet its id was read, so it is answered.
         let r = Command::parse(br#"{"commandId":"c","payload":1e400"#).unwrap_err();
-        assert_eq!(r.command_id, None);
+        assert_eq!(r.command_id.as_deref(), Some("c"));
+        assert!(r.error.to_string().contains("not JSON"), "{}", r.error);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::codec::DecodeError;
-use super::scan::{CommandScan, Found};
+use crate::scan::{CommandScan, Found};
 use crate::session::Qos;
 
 /// The longest topic kept; the device's own topics are far shorter, so a longer one is

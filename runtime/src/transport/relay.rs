@@ -33,7 +33,7 @@ use tokio::net::{TcpStream, UnixListener, UnixStream};
 #[cfg(unix)]
 use tokio::task::JoinHandle;
 
-use crate::scan::Scanner;
+use crate::scan::CommandScan;
 
 /// First byte of a stub's payload: no JSON text starts with it, so no real command is one.
 pub(crate) const STUB_MARK: u8 = 0;
@@ -247,7 +247,7 @@ async fn cut_down<R: AsyncRead + Unpin>(
     };
     let head = 2 + topic_len + if pkid.is_some() { 2 } else { 0 };
     let payload_len = len.saturating_sub(head);
-    let mut scanner = Scanner::new();
+    let mut scanner = CommandScan::new();
     let mut left = payload_len;
     while left > 0 {
         let want = left.min(buf.len());
@@ -255,9 +255,7 @@ async fn cut_down<R: AsyncRead + Unpin>(
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
-        if !scanner.is_complete() {
-            scanner.feed(&buf[..n]);
-        }
+        scanner.feed(&buf[..n]);
         left -= n;
     }
     let found = scanner.finish();

@@ -19,6 +19,7 @@ pub mod mqtt;
 // Generated tables: `cargo fmt` leaves them as luagen wrote them.
 #[rustfmt::skip]
 pub mod patterns;
+pub mod scan;
 pub mod session;
 pub mod timestamp;
 pub mod topic;

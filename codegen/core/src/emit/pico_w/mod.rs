@@ -54,6 +54,10 @@ const RUNTIME: &[(&str, &str)] = &[
         include_str!("../../../../../runtime/src/timestamp.rs"),
     ),
     (
+        "scan.rs",
+        include_str!("../../../../../runtime/src/scan.rs"),
+    ),
+    (
         "topic.rs",
         include_str!("../../../../../runtime/src/topic.rs"),
     ),
@@ -80,10 +84,6 @@ const RUNTIME: &[(&str, &str)] = &[
     (
         "mqtt/oversized.rs",
         include_str!("../../../../../runtime/src/mqtt/oversized.rs"),
-    ),
-    (
-        "mqtt/scan.rs",
-        include_str!("../../../../../runtime/src/mqtt/scan.rs"),
     ),
 ];
 
