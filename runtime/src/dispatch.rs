@@ -247,6 +247,14 @@ impl CommandError {
             message: message.into(),
         }
     }
+
+    /// The answer to a command of `size` bytes on a device that keeps at most `limit`: the
+    /// same words on every target (the MicroPython runtime writes them too).
+    pub fn too_large(size: u64, limit: u64) -> Self {
+        Self::handler(alloc::format!(
+            "Command too large: {size} bytes; this device accepts at most {limit} bytes"
+        ))
+    }
 }
 
 impl fmt::Display for CommandError {

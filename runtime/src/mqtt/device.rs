@@ -10,7 +10,7 @@ use super::client::Incoming;
 use super::codec::{Connect, Will};
 use super::oversized::Skipped;
 use crate::dedup::DedupConfig;
-use crate::dispatch::CommandResult;
+use crate::dispatch::{CommandError, CommandResult};
 use crate::ledger::{Admission, Ledger};
 use crate::message::{Command, Connected, Response, ServerError, TriggerAck, TriggerResult};
 use crate::session::{self, Identity, Publication, Qos, Step};
@@ -171,7 +171,13 @@ impl DeviceSession {
                     command_id: id.clone(),
                     success: false,
                     data: None,
-                    error: Some(too_large(skipped.payload_len, skipped.payload_limit)),
+                    error: Some(
+                        CommandError::too_large(
+                            skipped.payload_len as u64,
+                            skipped.payload_limit as u64,
+                        )
+                        .to_string(),
+                    ),
                 },
             )),
             None => Inbound::Ignored,
@@ -244,11 +250,6 @@ impl DeviceSession {
     pub fn goodbye(&self, timestamp: &str) -> Publication {
         session::offline_status(&self.topics, timestamp)
     }
-}
-
-/// The error answering a command of `size` bytes on a device that keeps `limit`.
-pub fn too_large(size: usize, limit: usize) -> String {
-    alloc::format!("Command too large: {size} bytes; this device accepts at most {limit} bytes")
 }
 
 #[cfg(test)]

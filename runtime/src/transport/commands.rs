@@ -29,10 +29,7 @@ pub(crate) fn accept<D: Dispatch>(ctx: &Arc<Context<D>>, payload: &[u8], permit:
     if let Some(over) = relay::oversized(payload) {
         tracing::warn!(bytes = over.bytes, command = ?over.command, "command over the size limit");
         if let Some(id) = over.command_id {
-            let error = CommandError::handler(format!(
-                "command is {} bytes; this device accepts at most {}",
-                over.bytes, over.limit
-            ));
+            let error = CommandError::too_large(over.bytes, over.limit);
             spawn_publish(ctx, Response::failure(id, &error).to_json(), 1);
         }
         return;

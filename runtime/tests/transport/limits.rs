@@ -283,7 +283,7 @@ async fn an_oversized_command_is_acknowledged_and_answered_with_the_limit() {
     assert_eq!(
         r,
         json!({"commandId": "huge", "success": false,
-               "error": "command is 3000000 bytes; this device accepts at most 2097152"})
+               "error": "Command too large: 3000000 bytes; this device accepts at most 2097152 bytes"})
     );
     // Without an id there is nobody to answer; either way the device keeps working.
     raw.publish(&topic, QoS::AtLeastOnce, false, vec![b'['; 3_000_000])
