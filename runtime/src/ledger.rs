@@ -15,11 +15,27 @@ use crate::message::Response;
 
 /// How long after a command was sent the gateway may still resend it, per `PROTOCOL.md`:
 /// `maxAttempts × backoffMs + timeoutMs` (just `timeoutMs` without a retry policy).
-pub fn retry_horizon_ms(timeout_ms: u64, retry: Option<Retry>) -> u64 {
-    let retries = retry.map_or(0, |r| {
-        u64::from(r.max_attempts).saturating_mul(r.backoff_ms)
-    });
+pub const fn retry_horizon_ms(timeout_ms: u64, retry: Option<Retry>) -> u64 {
+    let retries = match retry {
+        Some(r) => (r.max_attempts as u64).saturating_mul(r.backoff_ms),
+        None => 0,
+    };
     retries.saturating_add(timeout_ms)
+}
+
+/// The longest [`retry_horizon_ms`] of `commands` (`(timeoutMs, retry)` each), and never less
+/// than `at_least`: a `const` so a firmware sizes its cache's time to live at compile time.
+pub const fn longest_retry_horizon_ms(commands: &[(u64, Option<Retry>)], at_least: u64) -> u64 {
+    let mut longest = at_least;
+    let mut i = 0;
+    while i < commands.len() {
+        let horizon = retry_horizon_ms(commands[i].0, commands[i].1);
+        if horizon > longest {
+            longest = horizon;
+        }
+        i += 1;
+    }
+    longest
 }
 
 /// The error a duplicate gets when its id ran but its response was dropped for room.

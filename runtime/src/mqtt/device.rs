@@ -2,7 +2,7 @@
 //! what each incoming message means, and the responses a command owes, deduplicated by the
 //! [`Ledger`].
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 

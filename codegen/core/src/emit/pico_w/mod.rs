@@ -195,6 +195,8 @@ struct CommandCtx {
     doc: String,
     input: Option<String>,
     output: Option<String>,
+    /// `(timeoutMs, retry)` as Rust, for the idempotency cache's time to live.
+    horizon: String,
 }
 
 #[derive(Serialize)]
@@ -313,6 +315,17 @@ impl<'a> PicoWProject<'a> {
                 doc: doc_line(&c.description),
                 input: self.type_name(c.input),
                 output: self.type_name(c.output),
+                horizon: format!(
+                    "({}, {})",
+                    c.timeout_ms,
+                    c.retry.map_or_else(
+                        || "None".to_string(),
+                        |r| format!(
+                            "Some(lua_device::dispatch::Retry {{ max_attempts: {}, backoff_ms: {} }})",
+                            r.max_attempts, r.backoff_ms
+                        )
+                    )
+                ),
             })
             .collect();
         let triggers: Vec<TriggerCtx> = d
