@@ -527,14 +527,13 @@ pub(crate) async fn heartbeat(handle: DeviceHandle, every: Duration) {
     }
 }
 
-/// The relay that cuts oversized commands down (see `relay`), for `mqtt://` and `mqtts://`.
+/// The relay that cuts oversized commands down (see `relay`), for every scheme.
 pub(crate) fn relay(config: &Config, url: &BrokerUrl) -> Result<Option<Relay>, Error> {
     let tls = match url.scheme {
-        Scheme::Tcp => None,
-        Scheme::Tls => Some(tls::client_config(config.ca_pem.as_deref())?),
-        Scheme::Ws | Scheme::Wss => return Ok(None),
+        Scheme::Tcp | Scheme::Ws => None,
+        Scheme::Tls | Scheme::Wss => Some(tls::client_config(config.ca_pem.as_deref())?),
     };
-    match Relay::start(url.host.clone(), url.port, tls, config.max_packet_size) {
+    match Relay::start(url.clone(), tls, config.max_packet_size) {
         Ok(relay) => Ok(Some(relay)),
         Err(e) => {
             // Still a device, only one an oversized command can wedge again.

@@ -17,6 +17,8 @@ mod relay;
 mod shared;
 mod tls;
 mod url;
+#[cfg(unix)]
+mod websocket;
 
 pub use config::Config;
 pub use device::{Device, DeviceBuilder, DeviceHandle};

@@ -2,16 +2,17 @@
 //!
 //! rumqttc's codec turns a packet past the size limit into an error: the device reconnects,
 //! the broker sends the unacknowledged command again, and the device is wedged for good. So
-//! for `mqtt://` and `mqtts://` rumqttc talks to the broker through this relay, over a Unix
-//! socket of the process's own. Towards the device the relay passes every packet within the
-//! limit untouched, and turns an oversized PUBLISH into a small one with the same topic, flags
-//! and packet id, whose payload says how large the original was and what `commandId` and
-//! `command` a streaming scan of it found ([`crate::scan`]). The excess is read and dropped as
-//! it arrives: the relay never holds more than a buffer of it. The device then acknowledges
-//! the stub like any command and answers it with an error naming the limit.
+//! rumqttc talks to the broker through this relay, over a Unix socket of the process's own.
+//! Towards the device the relay passes every packet within the limit untouched, and turns an
+//! oversized PUBLISH into a small one with the same topic, flags and packet id, whose payload
+//! says how large the original was and what `commandId` and `command` a streaming scan of it
+//! found ([`crate::scan`]). The excess is read and dropped as it arrives: the relay never
+//! holds more than a buffer of it (over WebSocket, one message: see [`super::websocket`]). The
+//! device then acknowledges the stub like any command and answers it with an error naming the
+//! limit.
 //!
-//! WebSocket URLs (`ws://`, `wss://`) go straight through rumqttc, without the relay, and so
-//! does everything on platforms without Unix sockets.
+//! Every scheme goes through the relay: for `ws://` and `wss://` it opens the WebSocket itself
+//! and relays the bytes inside it. Without Unix sockets rumqttc connects straight to the broker.
 
 #[cfg(unix)]
 use std::path::PathBuf;
@@ -35,6 +36,10 @@ use tokio::task::JoinHandle;
 
 use crate::scan::CommandScan;
 
+use super::url::BrokerUrl;
+#[cfg(unix)]
+use super::{url::Scheme, websocket};
+
 /// First byte of a stub's payload: no JSON text starts with it, so no real command is one.
 pub(crate) const STUB_MARK: u8 = 0;
 
@@ -55,8 +60,7 @@ pub(crate) enum Relay {}
 #[cfg(not(unix))]
 impl Relay {
     pub(crate) fn start(
-        _host: String,
-        _port: u16,
+        _url: BrokerUrl,
         _tls: Option<Arc<ClientConfig>>,
         _max_packet: usize,
     ) -> std::io::Result<Self> {
@@ -74,11 +78,10 @@ impl Relay {
 
 #[cfg(unix)]
 impl Relay {
-    /// Listen on a fresh Unix socket and relay each connection to `host:port`, over TLS when
-    /// `tls` is given, with packets over `max_packet` bytes cut down to stubs.
+    /// Listen on a fresh Unix socket and relay each connection to the broker at `url`, over
+    /// TLS when `tls` is given, with packets over `max_packet` bytes cut down to stubs.
     pub(crate) fn start(
-        host: String,
-        port: u16,
+        url: BrokerUrl,
         tls: Option<Arc<ClientConfig>>,
         max_packet: usize,
     ) -> std::io::Result<Self> {
@@ -94,9 +97,9 @@ impl Relay {
         let failed = Arc::clone(&failure);
         let task = tokio::spawn(async move {
             while let Ok((device, _)) = listener.accept().await {
-                let (host, tls, failed) = (host.clone(), tls.clone(), Arc::clone(&failed));
+                let (url, tls, failed) = (url.clone(), tls.clone(), Arc::clone(&failed));
                 tokio::spawn(async move {
-                    let broker = match connect(&host, port, tls).await {
+                    let broker = match connect(&url, tls).await {
                         Ok(broker) => broker,
                         Err(e) => {
                             tracing::debug!(error = %e, "relay could not reach the broker");
@@ -144,22 +147,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 #[cfg(unix)]
 async fn connect(
-    host: &str,
-    port: u16,
+    url: &BrokerUrl,
     tls: Option<Arc<ClientConfig>>,
 ) -> std::io::Result<Box<dyn Stream>> {
-    let tcp = TcpStream::connect((host, port)).await?;
+    let tcp = TcpStream::connect((url.host.as_str(), url.port)).await?;
     // As rumqttc's own sockets: small responses must not wait on Nagle's algorithm.
     tcp.set_nodelay(true)?;
-    match tls {
-        None => Ok(Box::new(tcp)),
+    let stream: Box<dyn Stream> = match tls {
+        None => Box::new(tcp),
         Some(config) => {
-            let name = ServerName::try_from(host.to_string())
+            let name = ServerName::try_from(url.host.clone())
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-            Ok(Box::new(
-                TlsConnector::from(config).connect(name, tcp).await?,
-            ))
+            Box::new(TlsConnector::from(config).connect(name, tcp).await?)
         }
+    };
+    match url.scheme {
+        Scheme::Tcp | Scheme::Tls => Ok(stream),
+        Scheme::Ws | Scheme::Wss => Ok(Box::new(websocket::open(url, stream).await?)),
     }
 }
 

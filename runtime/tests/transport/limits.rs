@@ -8,6 +8,7 @@ use lua_device::dedup::DedupConfig;
 use lua_device::ledger::ALREADY_RAN;
 use lua_device::message::Command;
 use lua_device::topic::{Suffix, Topics};
+use lua_device::Config;
 use lua_testkit::Mosquitto;
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use serde_json::json;
@@ -263,36 +264,47 @@ fn command_of(id: &str, bytes: usize) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_command_is_acknowledged_and_answered_with_the_limit() {
     let broker = Mosquitto::start().unwrap();
-    let dev = "dev-huge";
-    let device = start_device(config(&broker.url(), dev)).await;
+    answers_oversized_commands(&broker, || config(&broker.url(), "dev-huge"), 3_000_000).await;
+}
+
+/// A device configured by `make` (on `broker`, by whatever URL) answers a command of `huge`
+/// bytes, past its limit, with the limit; survives one without an id; does not get either
+/// again after a restart; and runs a command just within the limit.
+pub async fn answers_oversized_commands(
+    broker: &Mosquitto,
+    make: impl Fn() -> Config,
+    huge: usize,
+) {
+    let Config {
+        device_name,
+        max_packet_size: limit,
+        ..
+    } = make();
+    let dev = device_name.as_str();
+    let device = start_device(make()).await;
     let gw = agent(&broker.url(), "gw").await;
     let mut seen = gw.observe();
     let (raw, _task) = publisher(broker.port()).await;
     let topic = Topics::new(AGENT, dev).topic(Suffix::Command);
-    raw.publish(
-        &topic,
-        QoS::AtLeastOnce,
-        false,
-        command_of("huge", 3_000_000),
-    )
-    .await
-    .unwrap();
+    raw.publish(&topic, QoS::AtLeastOnce, false, command_of("huge", huge))
+        .await
+        .unwrap();
     let r = next_observed(&mut seen, |o| o.json()["commandId"] == "huge")
         .await
         .json();
     assert_eq!(
         r,
         json!({"commandId": "huge", "success": false,
-               "error": "Command too large: 3000000 bytes; this device accepts at most 2097152 bytes"})
+               "error": format!("Command too large: {huge} bytes; this device accepts at most {limit} bytes")})
     );
     // Without an id there is nobody to answer; either way the device keeps working.
-    raw.publish(&topic, QoS::AtLeastOnce, false, vec![b'['; 3_000_000])
+    raw.publish(&topic, QoS::AtLeastOnce, false, vec![b'['; huge])
         .await
         .unwrap();
     echo_works(&gw, dev).await;
     // Acknowledged: a reconnection brings neither of them back.
     device.handle.shutdown().await.unwrap();
-    let _device = start_device(config(&broker.url(), dev)).await;
+    let _device = start_device(make()).await;
     echo_works(&gw, dev).await;
     assert!(
         responses_for(&mut seen, "huge", Duration::from_millis(500))
@@ -301,7 +313,7 @@ async fn an_oversized_command_is_acknowledged_and_answered_with_the_limit() {
         "answered once"
     );
     // Just within the limit, the same command runs.
-    let fits = command_of("fits", 2 * MIB - 64);
+    let fits = command_of("fits", limit - 64);
     raw.publish(&topic, QoS::AtLeastOnce, false, fits)
         .await
         .unwrap();

@@ -9,3 +9,4 @@ mod limits;
 mod security;
 mod session;
 mod support;
+mod websocket;
