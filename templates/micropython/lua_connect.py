@@ -141,7 +141,8 @@ def connect(dev: "Any") -> None:
     dev.poller.register(polled, select.POLLIN)
     if dev.stop_stream is not None:
         dev.poller.register(dev.stop_stream, select.POLLIN)
-    dev.buf = b""
+    dev.rs = dev.re = 0
+    dev.big = dev.skip = None
     dev.connack = -1
     dev.last_beat = time.ticks_ms()  # type: ignore
     name = dev.spec.NAME
@@ -159,9 +160,8 @@ def connect(dev: "Any") -> None:
         raise OSError("the broker refused the connection (code " + str(dev.connack) + ")")
     # Unacknowledged QoS 1 messages of the previous connection go again, flagged DUP.
     for entry in dev.inflight.values():
-        entry[0] = bytes((entry[0][0] | 0x08,)) + entry[0][1:]
-        entry[1] = time.ticks_ms()  # type: ignore
-        dev._send(entry[0])
+        dev.resend(entry)
+    dev.resend_responses()
     subs = b""
     for suffix in ("command", "connected", "trigger_ack", "trigger_result", "error"):
         subs += _str(dev.prefix + suffix) + b"\x01"

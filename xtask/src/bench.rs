@@ -57,7 +57,14 @@ struct Measurement {
 }
 
 /// The sections of the report, in order; `cargo xtask bench <section>...` runs some of them.
-const SECTIONS: &[&str] = &["runtime", "micropython", "codegen", "fleet", "firmware"];
+const SECTIONS: &[&str] = &[
+    "runtime",
+    "micropython",
+    "limits-micropython",
+    "codegen",
+    "fleet",
+    "firmware",
+];
 
 /// Run the chosen sections (all by default), print each table as it is measured, and with all
 /// of them write `BENCHMARKS.md`. A section that fails is reported in its place; the others run.
@@ -103,6 +110,12 @@ pub fn run(chosen: &[String]) -> Result<()> {
     }
     if wanted("micropython") {
         section("micropython", micropython(&runtime, &broker));
+    }
+    if wanted("limits-micropython") {
+        section(
+            "limits-micropython",
+            crate::limits_micropython::tables(&runtime),
+        );
     }
     if wanted("codegen") {
         section("codegen", crate::codegen_bench::table().map(|t| vec![t]));
