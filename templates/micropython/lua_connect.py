@@ -142,7 +142,7 @@ def connect(dev: "Any") -> None:
     if dev.stop_stream is not None:
         dev.poller.register(dev.stop_stream, select.POLLIN)
     dev.rs = dev.re = 0
-    dev.big = dev.skip = None
+    dev.long = None
     dev.connack = -1
     dev.last_beat = time.ticks_ms()  # type: ignore
     name = dev.spec.NAME
@@ -161,7 +161,15 @@ def connect(dev: "Any") -> None:
     # Unacknowledged QoS 1 messages of the previous connection go again, flagged DUP.
     for entry in dev.inflight.values():
         dev.resend(entry)
-    dev.resend_responses()
+    # Then the unacknowledged responses, each from the cache (or, if it was let go, the error
+    # saying the command already ran), with its packet id as a resend must have.
+    unacked = dev.unacked
+    dev.unacked = {}
+    top = dev.pid
+    for pid, cid in unacked.items():
+        dev.pid = pid - 1
+        dev.publish(dev.prefix + "response", dev.cached(cid), 1, False, cid)
+    dev.pid = top
     subs = b""
     for suffix in ("command", "connected", "trigger_ack", "trigger_result", "error"):
         subs += _str(dev.prefix + suffix) + b"\x01"
@@ -190,7 +198,7 @@ def disconnect(dev: "Any") -> None:
     try:
         dev.publish(dev.prefix + "status", json.dumps(_status("offline")), 1, True)
         start = time.ticks_ms()  # type: ignore
-        while dev.inflight and _since(start) < 3000:
+        while (dev.inflight or dev.unacked) and _since(start) < 3000:
             dev._pump(100, False)
         dev._send(b"\xe0\x00")
     except OSError:

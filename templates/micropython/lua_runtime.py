@@ -29,7 +29,7 @@ _MAX_QUEUE = const(4)
 _DEDUP_TTL_MS = const(300000)
 # Packets up to this size are read into one buffer kept for the connection's life and parsed
 # where they lie: a storm of small commands allocates nothing per packet for reading.
-_RX = const(1024)
+_RX = const(512)
 # Answered ids live in a ring of 12-byte slots (8 bytes of the id's SHA-256, 4 of the ticks
 # when it expires) searched with bytearray.find: no object per id, so the ring holds ten
 # times the ids a dict would in the same heap. It grows in chunks up to half the budget.
@@ -57,39 +57,6 @@ def _since(t: "Any") -> int:
 
 def _error_text(e: BaseException) -> str:
     return str(e.args[0]) if e.args else type(e).__name__
-
-
-def _finite(v: "Any") -> bool:
-    """No inf or nan anywhere in v (json.dumps would write them, which is not JSON)."""
-    if isinstance(v, float):
-        return v - v == 0
-    if isinstance(v, dict):
-        v = list(v.values())
-    if isinstance(v, (list, tuple)):
-        for x in v:
-            if not _finite(x):
-                return False
-    return True
-
-
-def _utf8(out: str) -> bytes:
-    """out as UTF-8, with the surrogates a JSON escape can put in a string (MicroPython
-    keeps "\\ud800" as three bytes that are not UTF-8) written back as escapes."""
-    b = out.encode()
-    if b"\xed" not in b:
-        return b
-    fixed = bytearray()
-    i = 0
-    while i < len(b):
-        c = b[i]
-        if c == 0xED and i + 2 < len(b) and b[i + 1] >= 0xA0:
-            unit = 0xD000 | (b[i + 1] & 0x3F) << 6 | b[i + 2] & 0x3F
-            fixed += ("\\u%04x" % unit).encode()
-            i += 3
-        else:
-            fixed.append(c)
-            i += 1
-    return bytes(fixed)
 
 
 def answer(cid: str, error: str) -> str:
@@ -128,8 +95,7 @@ class Device:
         self.rxv = memoryview(self.rx)
         self.rs = 0  # the unparsed bytes of rx are rx[rs:re]
         self.re = 0
-        self.big = None  # type: Any  # [first byte, bytearray, bytes in it]: a packet > rx
-        self.skip = None  # type: Any  # a lua_oversize.Skip: a command past the limit
+        self.long = None  # type: Any  # a packet larger than rx being read (lua_oversize)
         self.pid = 0
         self.inflight = {}  # type: dict  # packet id -> [head, body, when sent]
         self.unacked = {}  # type: dict  # packet id -> the command id a response answers
@@ -199,17 +165,6 @@ class Device:
         self._send(head)
         self._send(body)
 
-    def resend_responses(self) -> None:
-        """The responses the broker has not acknowledged, again on a new connection, each
-        from the cache (or, if it was let go, the error saying the command already ran)."""
-        unacked = self.unacked
-        self.unacked = {}
-        top = self.pid
-        for pid, cid in unacked.items():
-            self.pid = pid - 1  # the same packet id, as a resend must have
-            self.publish(self.prefix + "response", self._cached(cid), 1, False, cid)
-        self.pid = top
-
     def resend(self, entry: list) -> None:
         """A QoS 1 publish again, flagged DUP."""
         entry[0][0] |= 0x08
@@ -222,37 +177,14 @@ class Device:
         the link only when rx holds no whole packet, so what the device has not answered
         yet stays with the broker."""
         while True:
-            big = self.big
-            if big is not None:
-                k = self.link.readinto(memoryview(big[1])[big[2]:])
-                if k is None:
-                    return None
-                if not k:
-                    raise OSError("connection closed by the broker")
-                big[2] += k
-                if big[2] < len(big[1]):
-                    continue
-                self.big = None
-                return big[0], memoryview(big[1])
+            if self.long is not None:
+                packet = self.long.step(self)
+                if packet is not True:
+                    return packet
+                continue
             rx = self.rx
             s = self.rs
             e = self.re
-            if self.skip is not None:
-                used = self.skip.feed(self.rxv[s:e])
-                self.rs = s = s + used
-                if self.skip.left:
-                    self.rs = self.re = 0
-                    k = self.link.readinto(self.rxv)
-                    if k is None:
-                        return None
-                    if not k:
-                        raise OSError("connection closed by the broker")
-                    self.re = k
-                    continue
-                skip = self.skip
-                self.skip = None
-                skip.done(self)
-                continue
             n = 0
             i = s + 1
             whole = False
@@ -269,24 +201,10 @@ class Device:
                     self.rs = i + n
                     return rx[s], self.rxv[i:i + n]
                 if i - s + n > _RX:
-                    # Larger than rx: its own buffer, or read past when over the limit.
-                    first = rx[s]
-                    self.rs = self.re = 0
-                    if first >> 4 != 3 or n <= self.s.max_command:
-                        gc.collect()  # room in one piece: rare, and it pays here
-                        try:
-                            buf = bytearray(n)  # type: Any
-                        except MemoryError:
-                            buf = None
-                        if buf is not None:
-                            buf[:e - i] = self.rxv[i:e]
-                            self.big = [first, buf, e - i]
-                            continue
+                    # Larger than rx: rare, so read by a module loaded for it.
                     import lua_oversize
                     sys.modules.pop("lua_oversize")
-                    self.skip = lua_oversize.Skip(first, n, self.s.max_command)
-                    self.rs = i
-                    self.re = e
+                    self.long = lua_oversize.start(self, rx[s], n, i)
                     continue
             if s:
                 e -= s
@@ -307,7 +225,7 @@ class Device:
         wait = min(timeout_ms, max(0, _HEARTBEAT_MS - _since(self.last_beat)))
         for entry in self.inflight.values():
             wait = min(wait, max(0, _RESEND_MS - _since(entry[2])))
-        if self.rs < self.re or self.skip is not None:
+        if self.rs < self.re or self.long is not None:
             wait = 0  # whole packets may be waiting in rx
         for obj, ev in self.poller.poll(wait):
             if obj is self.stop_stream:
@@ -417,10 +335,11 @@ class Device:
         until = struct.unpack_from("<i", at[0], at[1] + 8)[0]
         if time.ticks_diff(until, time.ticks_ms()) < 0:  # type: ignore
             return False
-        self.publish(self.prefix + "response", self._cached(cid), 1, False, cid)
+        self.publish(self.prefix + "response", self.cached(cid), 1, False, cid)
         return True
 
-    def _cached(self, cid: str) -> "Any":
+    def cached(self, cid: str) -> "Any":
+        """The response to remember for command `cid`."""
         out = self.responses.get(cid)
         if out is None:
             out = answer(cid, "command " + cid + " already ran; its response is no longer cached")
@@ -509,8 +428,6 @@ class Device:
             response = {"commandId": cid, "success": True}  # type: dict
             if result is not None:
                 response["data"] = result
-                if not _finite(result):
-                    raise ValueError("the result is not JSON: it holds inf or nan")
         except MemoryError:
             raise
         except Exception as e:
@@ -520,7 +437,15 @@ class Device:
         except (TypeError, ValueError) as e:
             return answer(cid, "the result is not JSON: " + _error_text(e)).encode()
         response = result = None
-        return _utf8(out)
+        b = out.encode()
+        out = None
+        if b"inf" in b or b"nan" in b or b"\xed" in b:
+            # Maybe a number JSON cannot write, or a surrogate MicroPython keeps as bytes
+            # that are not UTF-8: checked by a module loaded for it.
+            import lua_oversize
+            sys.modules.pop("lua_oversize")
+            b = lua_oversize.wire(cid, b)
+        return b
 
     def run(self) -> None:
         """Connect and serve until stopped; reconnect with backoff after any failure."""
@@ -562,7 +487,7 @@ class Device:
                 # this one, where a PUBACK could acknowledge some other message.
                 self.queue = []
                 self.rs = self.re = 0
-                self.big = self.skip = None
+                self.long = None
                 time.sleep_ms(backoff)  # type: ignore
                 backoff = min(backoff * 2, getattr(self.s.config, "RECONNECT_MAX_MS", 30000))
         if self.link is not None:

@@ -10,8 +10,8 @@ use lua_testkit::fault_proxy::{FaultPlan, FaultProxy};
 use lua_testkit::faults::{self, FaultAgent, Outcome, Plan, Run};
 use lua_testkit::micropython::{self, limits, limits::CommandAgent};
 use lua_testkit::mosquitto::Options;
-use serde_json::Value;
 use lua_testkit::Mosquitto;
+use serde_json::Value;
 
 fn start(dir: &std::path::Path, url: String) -> RunningDevice {
     let mut device = micropython::device(dir)
@@ -192,18 +192,18 @@ async fn a_thousand_commands_sent_while_killed_are_answered_once_each() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The cache is bounded: with room for 16 ids, the 16 latest are answered from it and an
-/// older one runs again. (The Rust runtime's bound is unit-tested in `dedup.rs`.)
+/// The cache keeps answered ids within its byte budget: the latest responses are replayed,
+/// an older id whose response was let go for room is told it already ran, and nothing runs
+/// twice. (The Rust runtime's rule is unit-tested in its ledger.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_idempotency_cache_keeps_the_latest_ids_and_forgets_older_ones() {
+async fn the_idempotency_cache_replays_recent_responses_and_never_runs_an_older_id_twice() {
     lua_testkit::require_micropython!(
-        "the idempotency cache keeps the latest ids and forgets older ones"
+        "the idempotency cache replays recent responses and never runs an older id twice"
     );
     let broker = Mosquitto::start().unwrap();
     let dir = faults::micropython_project(false).unwrap();
-    let config = dir.join("config.py");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text + "IDEMPOTENCY_CACHE_SIZE = 16\n").unwrap();
+    // Half of it for responses: room for a few of them.
+    limits::append_config(&dir, "IDEMPOTENCY_CACHE_BYTES = 2400").unwrap();
     let device = start(&dir, broker.url());
     let mut agent = FaultAgent::connect(broker.port(), "mpy-cache")
         .await
@@ -212,17 +212,30 @@ async fn the_idempotency_cache_keeps_the_latest_ids_and_forgets_older_ones() {
     for n in 0..48 {
         assert_eq!(agent.work(n, wait).await.unwrap(), n + 1);
     }
-    // 32..=47 are cached: a replay, not a run.
-    assert_eq!(agent.work(32, wait).await.unwrap(), 33);
+    // The latest are cached: a replay, not a run.
     assert_eq!(agent.work(47, wait).await.unwrap(), 48);
-    // 31 was pushed out: it runs again, as the 49th execution.
-    assert_eq!(agent.work(31, wait).await.unwrap(), 49);
+    let mut raw = CommandAgent::connect(broker.port(), "cache-raw")
+        .await
+        .unwrap();
+    // An old one ran and its response is gone: an error saying so, and no second run.
+    let answer = raw
+        .call(
+            "mpy-cache-0",
+            limits::command("mpy-cache-0", "work", r#"{"n":0}"#),
+            wait,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["error"], "command mpy-cache-0 already ran; its response is no longer cached",
+        "{answer}"
+    );
     let mut outcome = Outcome::default();
     agent
         .device_runs(&mut outcome, Duration::from_secs(3))
         .await
         .unwrap_or_else(|e| panic!("{e:#}\n{}", device.stderr()));
-    assert_eq!(outcome.handler_runs, 49);
+    assert_eq!(outcome.handler_runs, 48);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -260,16 +273,31 @@ async fn oversized_commands_are_read_past_acknowledged_and_answered_with_the_lim
     }
     // The id after a megabyte of payload, and the command name before it, are still read.
     let pad = "y".repeat(100_000);
-    let late = format!(r#"{{"command":"echo","payload":{{"pad":"{pad}","x":[1,{{"commandId":"no"}}]}},"commandId":"late"}}"#);
+    let late = format!(
+        r#"{{"command":"echo","payload":{{"pad":"{pad}","x":[1,{{"commandId":"no"}}]}},"commandId":"late"}}"#
+    );
     let answer = agent.call("late", late.into_bytes(), WAIT).await.unwrap();
-    assert!(answer["error"].as_str().unwrap().contains("MAX_COMMAND_BYTES"), "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("MAX_COMMAND_BYTES"),
+        "{answer}"
+    );
     // Without a readable id there is nobody to answer; the device goes on.
     agent
-        .send(format!(r#"{{"command":"echo","payload":"{pad}"}}"#).into_bytes(), false)
+        .send(
+            format!(r#"{{"command":"echo","payload":"{pad}"}}"#).into_bytes(),
+            false,
+        )
         .await
         .unwrap();
     let answer = agent
-        .call("small", limits::command("small", "work", r#"{"n":1}"#), WAIT)
+        .call(
+            "small",
+            limits::command("small", "work", r#"{"n":1}"#),
+            WAIT,
+        )
         .await
         .unwrap();
     assert_eq!(answer["data"]["seq"], 1, "{answer}");
@@ -297,7 +325,10 @@ async fn the_limit_is_a_setting_and_a_command_within_it_is_answered_with_data() 
     let past = limits::echo_of_size("past", 16_100);
     let answer = agent.call("past", past, WAIT).await.unwrap();
     assert!(
-        answer["error"].as_str().unwrap().contains("MAX_COMMAND_BYTES = 16000"),
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("MAX_COMMAND_BYTES = 16000"),
         "{answer}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -318,9 +349,16 @@ async fn a_command_too_large_for_the_free_heap_is_answered_and_the_device_goes_o
         .await
         .unwrap_or_else(|e| panic!("{e:#}\n{}", device.stderr()));
     assert_eq!(answer["success"], false, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("out of memory"), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("out of memory"),
+        "{answer}"
+    );
     let answer = agent
-        .call("after", limits::command("after", "work", r#"{"n":1}"#), WAIT)
+        .call(
+            "after",
+            limits::command("after", "work", r#"{"n":1}"#),
+            WAIT,
+        )
         .await
         .unwrap();
     assert_eq!(answer["data"]["seq"], 1, "{answer}");
@@ -337,10 +375,9 @@ async fn retained_commands_are_acknowledged_logged_and_never_run() {
     agent.send(retained, true).await.unwrap();
     for start in 0..2 {
         let mut device = start_small(&dir, broker.url());
-        let line = tokio::task::block_in_place(|| {
-            device.wait_line("retained", Duration::from_secs(15))
-        })
-        .unwrap();
+        let line =
+            tokio::task::block_in_place(|| device.wait_line("retained", Duration::from_secs(15)))
+                .unwrap();
         assert_eq!(line, "[lua] ignored a retained command");
         let id = format!("stats-{start}");
         let answer = agent
@@ -376,7 +413,11 @@ async fn legal_json_at_the_edges_gets_an_answer_and_lengths_count_characters() {
             Ok(serde_json::json!({"n": 3})),
         ),
         ("count", r#"{"n":1e400}"#.into(), Err("n: ")),
-        ("work", r#"{"n":2,"extra":[1e400,-1e400]}"#.into(), Ok(Value::Null)),
+        (
+            "work",
+            r#"{"n":2,"extra":[1e400,-1e400]}"#.into(),
+            Ok(Value::Null),
+        ),
         // Unbounded integers: Python's ints are; 5.4e37 is an integer in JSON Schema.
         (
             "count",
@@ -391,10 +432,22 @@ async fn legal_json_at_the_edges_gets_an_answer_and_lengths_count_characters() {
             format!(r#"{{"text":"{}"}}"#, emoji(32)),
             Ok(serde_json::json!({"chars": 64})),
         ),
-        ("label", format!(r#"{{"text":"{}"}}"#, emoji(33)), Err("text: ")),
-        ("label", r#"{"text":"\ud800"}"#.into(), Ok(serde_json::json!({"chars": 1}))),
+        (
+            "label",
+            format!(r#"{{"text":"{}"}}"#, emoji(33)),
+            Err("text: "),
+        ),
+        (
+            "label",
+            r#"{"text":"\ud800"}"#.into(),
+            Ok(serde_json::json!({"chars": 1})),
+        ),
         // Echoed back, a lone surrogate stays an escape: the response is still JSON.
-        ("echo", r#"{"s":"\ud800","e":"\ud83d\ude00"}"#.into(), Ok(Value::Null)),
+        (
+            "echo",
+            r#"{"s":"\ud800","e":"\ud83d\ude00"}"#.into(),
+            Ok(Value::Null),
+        ),
         // inf cannot be written as JSON: an error, not a silent or broken response.
         ("echo", r#"{"v":1e400}"#.into(), Err("not JSON")),
         (

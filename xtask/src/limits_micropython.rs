@@ -37,8 +37,14 @@ pub fn tables(runtime: &tokio::runtime::Runtime) -> Result<Vec<Table>> {
     let device = start(&dir, &broker)?;
     let (answered, runs, wall) = runtime.block_on(self::storm(&broker, 20_000))?;
     storm.row(["commands sent at once", "20000".to_string()]);
-    storm.row(["answered / handler runs".to_string(), format!("{answered} / {runs}")]);
-    storm.row(["wall time s".to_string(), format!("{:.1}", wall.as_secs_f64())]);
+    storm.row([
+        "answered / handler runs".to_string(),
+        format!("{answered} / {runs}"),
+    ]);
+    storm.row([
+        "wall time s".to_string(),
+        format!("{:.1}", wall.as_secs_f64()),
+    ]);
     storm.row([
         "commands/s".to_string(),
         format!("{:.0}", answered as f64 / wall.as_secs_f64()),
@@ -124,7 +130,9 @@ async fn largest(broker: &Mosquitto, ceiling: usize) -> Result<(String, usize)> 
         let mid = (lo + hi) / 2;
         probe += 1;
         let id = format!("largest-{probe}");
-        let answer = agent.call(&id, limits::echo_of_size(&id, mid), WAIT).await?;
+        let answer = agent
+            .call(&id, limits::echo_of_size(&id, mid), WAIT)
+            .await?;
         if answer["success"] == true {
             lo = mid;
         } else {
@@ -162,7 +170,9 @@ async fn oversized(broker: &Mosquitto, size: usize) -> Result<f64> {
     let mut agent = CommandAgent::connect(broker.port(), "bench-oversized").await?;
     let id = format!("over-{size}");
     let start = Instant::now();
-    let answer = agent.call(&id, limits::echo_of_size(&id, size), WAIT).await?;
+    let answer = agent
+        .call(&id, limits::echo_of_size(&id, size), WAIT)
+        .await?;
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     if !answer["error"]
         .as_str()

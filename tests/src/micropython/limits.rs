@@ -183,9 +183,8 @@ impl CommandAgent {
         loop {
             match tokio::time::timeout_at(deadline, self.responses.recv()).await {
                 Ok(Some(payload)) => {
-                    let response: Value = serde_json::from_slice(&payload).map_err(|e| {
-                        anyhow!("a response that is not JSON ({e}): {payload:?}")
-                    })?;
+                    let response: Value = serde_json::from_slice(&payload)
+                        .map_err(|e| anyhow!("a response that is not JSON ({e}): {payload:?}"))?;
                     if response["commandId"] == id {
                         return Ok(response);
                     }

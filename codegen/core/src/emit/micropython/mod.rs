@@ -361,9 +361,10 @@ impl Context {
                 summary: md_inline(&c.description),
                 handler_name: py_str(&function),
                 validator,
-                horizon_ms: c.retry.map_or(0, |r| {
-                    u64::from(r.max_attempts) * u64::from(r.backoff_ms)
-                }) + u64::from(c.timeout_ms),
+                horizon_ms: c
+                    .retry
+                    .map_or(0, |r| u64::from(r.max_attempts) * u64::from(r.backoff_ms))
+                    + u64::from(c.timeout_ms),
                 input_type: input_shape
                     .as_ref()
                     .map_or("\"Any\"", |s| annotation(types, s)),
