@@ -211,9 +211,12 @@ class Skip:
                   "commandId")
         elif not dev.replay(cid):
             import lua_runtime
+            if self.n > self.limit:
+                why = "the command is " + str(self.n) + " bytes, more than this device accepts"
+            else:
+                why = "out of memory reading a command of " + str(self.n) + " bytes"
             dev.respond(cid, scan.name, lua_runtime.answer(
-                cid, "the command is " + str(self.n) + " bytes, more than this device "
-                "accepts (MAX_COMMAND_BYTES = " + str(self.limit) + ")").encode())
+                cid, why + " (MAX_COMMAND_BYTES = " + str(self.limit) + ")").encode())
         if self.first & 6:
             dev._send(b"\x40\x02" + bytes(self.head[t:t + 2]))
 
@@ -233,12 +236,23 @@ def wire(cid: str, b: bytes) -> bytes:
     fixed = bytearray()
     i = 0
     while i < len(b):
-        c = b[i]
-        if c == 0xED and i + 2 < len(b) and b[i + 1] >= 0xA0:
-            unit = 0xD000 | (b[i + 1] & 0x3F) << 6 | b[i + 2] & 0x3F
-            fixed += ("\\u%04x" % unit).encode()
+        if _unit(b, i) >> 10 == 0x36 and _unit(b, i + 3) >> 10 == 0x37:
+            # A pair: both halves as escapes, which JSON parsers join again.
+            fixed += ("\\u%04x\\u%04x" % (_unit(b, i), _unit(b, i + 3))).encode()
+            i += 6
+        elif _unit(b, i):
+            # A lone half is no character: most JSON parsers refuse its escape, so it is
+            # sent as U+FFFD, the replacement character, as UTF-8 decoders do.
+            fixed += "\ufffd".encode()
             i += 3
         else:
-            fixed.append(c)
+            fixed.append(b[i])
             i += 1
     return bytes(fixed)
+
+
+def _unit(b: bytes, i: int) -> int:
+    """The surrogate whose three bytes start b[i], or 0."""
+    if i + 2 < len(b) and b[i] == 0xED and b[i + 1] >= 0xA0:
+        return 0xD000 | (b[i + 1] & 0x3F) << 6 | b[i + 2] & 0x3F
+    return 0

@@ -23,6 +23,11 @@ _KEEPALIVE_S = const(60)  # also in lua_connect's CONNECT packet
 _HEARTBEAT_MS = const(30000)
 _RESEND_MS = const(10000)
 _MAX_INFLIGHT = const(16)
+# Responses whose PUBACK has not come yet, kept (by command id) to resend after a lost
+# connection. A broker pushing a backlog puts the PUBACKs behind thousands of commands, so
+# past this many a response is not tracked: if its connection drops before the broker has it,
+# the gateway's retry of the command gets it from the idempotency cache.
+_MAX_UNACKED = const(64)
 # Commands that arrive while a handler waits (sleep_ms, publish) wait in a queue this long at
 # most; past it the link is not read until they are answered, and the broker holds the rest.
 _MAX_QUEUE = const(4)
@@ -160,7 +165,7 @@ class Device:
             head += struct.pack("!H", self.pid)
             if answers is None:
                 self.inflight[self.pid] = [head, body, time.ticks_ms()]  # type: ignore
-            else:
+            elif len(self.unacked) < _MAX_UNACKED:
                 self.unacked[self.pid] = answers
         self._send(head)
         self._send(body)
