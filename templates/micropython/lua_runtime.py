@@ -415,7 +415,7 @@ class Device:
         self.respond(cid, name, out)
         gc.collect()
 
-    def _run(self, cid: str, name: "Any", msg: dict) -> bytes:
+    def _run(self, cid: str, name: "Any", msg: "Any") -> bytes:
         """The response to command `cid`, as bytes."""
         try:
             entry = self.spec.COMMANDS.get(name) if isinstance(name, str) else None
@@ -430,7 +430,7 @@ class Device:
                 raise NotImplementedError("no handler " + entry[0] + " in handlers.py")
             result = handler(payload)
             payload = msg = None
-            response = {"commandId": cid, "success": True}  # type: dict
+            response = {"commandId": cid, "success": True}  # type: Any
             if result is not None:
                 response["data"] = result
         except MemoryError:
@@ -438,7 +438,7 @@ class Device:
         except Exception as e:
             return answer(cid, _error_text(e)).encode()
         try:
-            out = json.dumps(response)
+            out = json.dumps(response)  # type: Any
         except (TypeError, ValueError) as e:
             return answer(cid, "the result is not JSON: " + _error_text(e)).encode()
         response = result = None
