@@ -35,8 +35,9 @@ pub fn tables(runtime: &tokio::runtime::Runtime) -> Result<Vec<Table>> {
     );
     let dir = limits::project("")?;
     let device = start(&dir, &broker)?;
-    let (answered, runs, wall) = runtime.block_on(self::storm(&broker, 20_000))?;
-    storm.row(["commands sent at once", "20000".to_string()]);
+    let n = 20_000;
+    let (answered, runs, wall) = runtime.block_on(self::storm(&broker, n))?;
+    storm.row(["commands sent at once".to_string(), n.to_string()]);
     storm.row([
         "answered / handler runs".to_string(),
         format!("{answered} / {runs}"),
