@@ -87,7 +87,7 @@ pub fn tables(runtime: &tokio::runtime::Runtime) -> Result<Vec<Table>> {
         largest_heap.to_string(),
         "-".into(),
     ]);
-    for size in [1 << 20, 3 << 20, 16 << 20] {
+    for size in [1 << 20, 3 << 20, 8 << 20] {
         let ms = runtime.block_on(oversized(&broker, size))?;
         sizes.row([
             "answered with the size error".to_string(),
