@@ -36,8 +36,9 @@ _DEDUP_TTL_MS = const(300000)
 # where they lie: a storm of small commands allocates nothing per packet for reading.
 _RX = const(512)
 # Answered ids live in a ring of 12-byte slots (8 bytes of the id's SHA-256, 4 of the ticks
-# when it expires) searched with bytearray.find: no object per id, so the ring holds ten
-# times the ids a dict would in the same heap. It grows in chunks up to half the budget.
+# when it expires), found through a dict of small ints: no object per id, so it holds several
+# times the ids a dict of strings would in the same heap. It grows in chunks up to half the
+# budget, its index counted at four words a slot.
 _SLOT = const(12)
 _CHUNK_SLOTS = const(128)
 # What keeping one response costs in machine words besides its bytes (the id string, the
@@ -62,6 +63,11 @@ def _since(t: "Any") -> int:
 
 def _error_text(e: BaseException) -> str:
     return str(e.args[0]) if e.args else type(e).__name__
+
+
+def _key(digest: "Any") -> int:
+    # 30 bits of an id's digest: a small int, no heap object, as a key of the ring's index.
+    return (digest[0] << 22 | digest[1] << 14 | digest[2] << 6 | digest[3] >> 2)
 
 
 def answer(cid: str, error: str) -> str:
@@ -106,6 +112,7 @@ class Device:
         self.unacked = {}  # type: dict  # packet id -> the command id a response answers
         self.queue = []  # type: list
         self.ids = []  # type: list  # the chunks of the ring of answered ids
+        self.index = {}  # type: dict  # _key(digest) -> its slot in the ring
         self.slot = 0  # the ring's next slot
         self.responses = {}  # type: dict  # id -> its response, the latest within budget
         self.order = []  # type: list  # the ids in responses, oldest first
@@ -167,15 +174,22 @@ class Device:
                 self.inflight[self.pid] = [head, body, time.ticks_ms()]  # type: ignore
             elif len(self.unacked) < _MAX_UNACKED:
                 self.unacked[self.pid] = answers
-        self._send(head)
-        self._send(body)
+        self._send_parts(head, body)
+
+    def _send_parts(self, head: "Any", body: "Any") -> None:
+        # One write for a small packet: two would wait on each other (Nagle's algorithm and
+        # the broker's delayed ACK, 40 ms a message) where the port cannot set TCP_NODELAY.
+        if len(body) <= _RX:
+            self._send(head + body)
+        else:
+            self._send(head)
+            self._send(body)
 
     def resend(self, entry: list) -> None:
         """A QoS 1 publish again, flagged DUP."""
         entry[0][0] |= 0x08
         entry[2] = time.ticks_ms()  # type: ignore
-        self._send(entry[0])
-        self._send(entry[1])
+        self._send_parts(entry[0], entry[1])
 
     def _packet(self) -> "Any":
         """The next whole packet as (first byte, body), or None until more arrives. Reads
@@ -323,13 +337,12 @@ class Device:
 
     def _find(self, digest: bytes) -> "Any":
         """(chunk, offset) of the slot of an id's digest in the ring, or None."""
-        for chunk in self.ids:
-            pos = chunk.find(digest)
-            while pos >= 0:
-                if pos % _SLOT == 0:
-                    return chunk, pos
-                pos = chunk.find(digest, pos + 1)
-        return None
+        k = self.index.get(_key(digest))
+        if k is None:
+            return None
+        chunk = self.ids[k // _CHUNK_SLOTS]
+        pos = k % _CHUNK_SLOTS * _SLOT
+        return (chunk, pos) if chunk[pos:pos + 8] == digest else None
 
     def replay(self, cid: str) -> bool:
         """Publish the answer again if `cid` was answered within its window: its cached
@@ -358,12 +371,16 @@ class Device:
         if at is None:
             # The oldest slot goes once the ring is as large as its half of the budget.
             k = self.slot
-            if k >= max(_CHUNK_SLOTS, half // _SLOT):
+            if k >= max(_CHUNK_SLOTS, half // (_SLOT + 4 * _WORD)):
                 k = 0
             if k // _CHUNK_SLOTS == len(self.ids):
                 self.ids.append(bytearray(_SLOT * _CHUNK_SLOTS))
             at = self.ids[k // _CHUNK_SLOTS], k % _CHUNK_SLOTS * _SLOT
+            gone = _key(at[0][at[1]:at[1] + 8])
+            if self.index.get(gone) == k:
+                del self.index[gone]
             at[0][at[1]:at[1] + 8] = digest
+            self.index[_key(digest)] = k
             self.slot = k + 1
         until = time.ticks_add(time.ticks_ms(), self.window_ms(name))  # type: ignore
         struct.pack_into("<i", at[0], at[1] + 8, until)
