@@ -517,3 +517,19 @@ async fn twenty_thousand_commands_at_full_speed_are_all_answered_at_a_pico_w_hea
     eprintln!("storm: {:?}", outcome.wall);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_id_is_remembered_for_the_gateways_retry_horizon_five_minutes_at_least() {
+    lua_testkit::require_micropython!(
+        "an id is remembered for the gateways retry horizon five minutes at least"
+    );
+    let dir = limits::project(r#"AGENT_ID = "agent""#).unwrap();
+    let script = r#"import config, device_spec, handlers, lua_runtime
+d = lua_runtime.Device(device_spec, handlers, lua_runtime.Settings(config, None))
+print(d.window_ms("slow_retry"), d.window_ms("work"), d.window_ms("no_such_command"))
+"#;
+    // slow_retry: 3 attempts x 200 s + 30 s; work: 30 s, under the five-minute floor.
+    let out = micropython::run_script(&dir, script).unwrap();
+    assert_eq!(out.trim(), "630000 300000 300000");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
