@@ -141,7 +141,8 @@ def connect(dev: "Any") -> None:
     dev.poller.register(polled, select.POLLIN)
     if dev.stop_stream is not None:
         dev.poller.register(dev.stop_stream, select.POLLIN)
-    dev.buf = b""
+    dev.rs = dev.re = 0
+    dev.long = None
     dev.connack = -1
     dev.last_beat = time.ticks_ms()  # type: ignore
     name = dev.spec.NAME
@@ -159,9 +160,16 @@ def connect(dev: "Any") -> None:
         raise OSError("the broker refused the connection (code " + str(dev.connack) + ")")
     # Unacknowledged QoS 1 messages of the previous connection go again, flagged DUP.
     for entry in dev.inflight.values():
-        entry[0] = bytes((entry[0][0] | 0x08,)) + entry[0][1:]
-        entry[1] = time.ticks_ms()  # type: ignore
-        dev._send(entry[0])
+        dev.resend(entry)
+    # Then the unacknowledged responses, each from the cache (or, if it was let go, the error
+    # saying the command already ran), with its packet id as a resend must have.
+    unacked = dev.unacked
+    dev.unacked = {}
+    top = dev.pid
+    for pid, cid in unacked.items():
+        dev.pid = pid - 1
+        dev.publish(dev.prefix + "response", dev.cached(cid), 1, False, cid)
+    dev.pid = top
     subs = b""
     for suffix in ("command", "connected", "trigger_ack", "trigger_result", "error"):
         subs += _str(dev.prefix + suffix) + b"\x01"
@@ -190,7 +198,7 @@ def disconnect(dev: "Any") -> None:
     try:
         dev.publish(dev.prefix + "status", json.dumps(_status("offline")), 1, True)
         start = time.ticks_ms()  # type: ignore
-        while dev.inflight and _since(start) < 3000:
+        while (dev.inflight or dev.unacked) and _since(start) < 3000:
             dev._pump(100, False)
         dev._send(b"\xe0\x00")
     except OSError:

@@ -54,6 +54,7 @@ class Stream:
         """The HTTP upgrade, subprotocol `mqtt`, on the still-blocking stream."""
         self.stream = stream
         self.buf = b""
+        self.ready = b""  # MQTT bytes read from frames, not yet taken by readinto
         raw = bytes(os.urandom(16)) if hasattr(os, "urandom") else bytes(16)
         key = binascii.b2a_base64(raw)[:-1].decode() if binascii else "dGhlIHNhbXBsZSBub25jZQ=="
         _write(stream, ("GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + str(port) +
@@ -74,6 +75,18 @@ class Stream:
     def write(self, packet: "Any") -> int:
         _write(self.stream, _frame(2, packet))
         return len(packet)
+
+    def readinto(self, mv: "Any") -> "Optional[int]":
+        """Fill mv with MQTT bytes as a socket does: how many, None while none wait."""
+        if not self.ready:
+            data = self.read(len(mv))
+            if data is None:
+                return None
+            self.ready = data
+        n = min(len(mv), len(self.ready))
+        mv[:n] = self.ready[:n]
+        self.ready = self.ready[n:]
+        return n
 
     def read(self, size: int) -> "Optional[bytes]":
         """The MQTT bytes in the complete frames received so far (partial ones wait in

@@ -134,6 +134,19 @@ impl RunningDevice {
         }
     }
 
+    /// Wait until the device prints a line containing `needle` (after `ready`: a log line).
+    pub fn wait_line(&mut self, needle: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Ok(line),
+                Ok(_) => continue,
+                Err(_) => bail!("{} printed no `{needle}` within {timeout:?}", self.name),
+            }
+        }
+    }
+
     /// Send SIGTERM (graceful disconnect) and wait for the process to exit.
     pub fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus> {
         self.signal(libc::SIGTERM)?;

@@ -104,8 +104,8 @@ def stats(payload: "Any") -> dict:
 "#;
 
 /// The counting device as a generated MicroPython project (with `mpy`, its modules compiled
-/// and only the `.mpy` kept), its idempotency cache raised to [`CACHE_IDS`] (config.py's
-/// `IDEMPOTENCY_CACHE_SIZE`).
+/// and only the `.mpy` kept), its idempotency cache raised to hold [`CACHE_IDS`] responses
+/// (config.py's `IDEMPOTENCY_CACHE_BYTES`).
 pub fn micropython_project(mpy: bool) -> Result<PathBuf> {
     let dir = scratch_dir("faults")?;
     let manifest = dir.join("fault-device.yaml");
@@ -124,7 +124,9 @@ pub fn micropython_project(mpy: bool) -> Result<PathBuf> {
     }
     let config = dir.join("config.py");
     let mut text = std::fs::read_to_string(&config).context("the generated config.py")?;
-    text.push_str(&format!("\nIDEMPOTENCY_CACHE_SIZE = {CACHE_IDS}\n"));
+    // Half the budget holds responses, each its bytes and some 160 of bookkeeping.
+    let bytes = CACHE_IDS * 1000;
+    text.push_str(&format!("\nIDEMPOTENCY_CACHE_BYTES = {bytes}\n"));
     std::fs::write(&config, text)?;
     Ok(dir)
 }

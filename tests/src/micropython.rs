@@ -12,6 +12,8 @@ use crate::deps::{python_venv, workspace_root};
 use crate::device::DeviceLauncher;
 use crate::fixtures::{cargo_build_binary, Profile};
 
+pub mod limits;
+
 /// `handlers.py` of the conformance fixture: official_device.py's semantics, as a user
 /// would fill in the generated stubs.
 pub const CONFORMANCE_HANDLERS: &str = include_str!("micropython/conformance_handlers.py");
@@ -29,7 +31,7 @@ env = dict(os.environ, LUA_STOP_ON_STDIN_EOF="1")
 # The child holds the pipe's write end too, so a SIGKILLed wrapper gives it no EOF to shut
 # down gracefully on before the death signal lands: SIGTERM writes a byte instead.
 r, w = os.pipe()
-child = subprocess.Popen([sys.argv[1], "main.py"], cwd=sys.argv[2], stdin=r, pass_fds=(w,),
+child = subprocess.Popen([sys.argv[1], *sys.argv[3:], "main.py"], cwd=sys.argv[2], stdin=r, pass_fds=(w,),
                          env=env, preexec_fn=die_with_parent)
 os.close(r)
 def stop(*_):
@@ -107,17 +109,33 @@ pub fn conformance_project() -> Result<PathBuf> {
 
 /// A launcher running the project in `dir` on the unix port.
 pub fn device(dir: &Path) -> Result<DeviceLauncher> {
+    launcher(dir, &[])
+}
+
+/// The heap of a Pico W as the unix port models it (`-X heapsize`): what MicroPython has
+/// left of the board's 264 KB once the firmware, the WiFi driver and the stacks have theirs.
+pub const PICO_W_HEAP: &str = "192K";
+
+/// A launcher running the project in `dir` on the unix port with a `heap` of a board's size
+/// (`-X heapsize=` syntax: `192K`).
+pub fn device_with_heap(dir: &Path, heap: &str) -> Result<DeviceLauncher> {
+    launcher(dir, &["-X", &format!("heapsize={heap}")])
+}
+
+fn launcher(dir: &Path, options: &[&str]) -> Result<DeviceLauncher> {
     let python = python_venv()?;
     let micropython = venv_tool("micropython")?;
+    let mut args = vec![
+        "-c",
+        WRAPPER,
+        micropython.to_str().context("non-UTF-8 venv path")?,
+        dir.to_str().context("non-UTF-8 project path")?,
+    ];
+    args.extend_from_slice(options);
     Ok(DeviceLauncher::new(
         "generated MicroPython device (unix port)",
         python,
-        &[
-            "-c",
-            WRAPPER,
-            micropython.to_str().context("non-UTF-8 venv path")?,
-            dir.to_str().context("non-UTF-8 project path")?,
-        ],
+        &args,
     ))
 }
 

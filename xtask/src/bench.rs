@@ -61,6 +61,7 @@ const SECTIONS: &[&str] = &[
     "runtime",
     "limits-rust",
     "micropython",
+    "limits-micropython",
     "codegen",
     "fleet",
     "firmware",
@@ -115,6 +116,12 @@ pub fn run(chosen: &[String]) -> Result<()> {
     }
     if wanted("micropython") {
         section("micropython", micropython(&runtime, &broker));
+    }
+    if wanted("limits-micropython") {
+        section(
+            "limits-micropython",
+            crate::limits_micropython::tables(&runtime),
+        );
     }
     if wanted("codegen") {
         section("codegen", crate::codegen_bench::table().map(|t| vec![t]));
@@ -264,7 +271,7 @@ async fn measure_split(
     latencies.sort();
     let started = Instant::now();
     let throughput = driver
-        .pipelined(work.total, work.in_flight)
+        .pipelined("tput", work.total, work.in_flight)
         .await
         .map(|()| work.total as f64 / started.elapsed().as_secs_f64())
         .map_err(|e| {
@@ -292,10 +299,11 @@ async fn soak(
     eprintln!("soaking {} with {total} commands...", launcher.name);
     let mut device = start(broker, launcher, None)?;
     let mut driver = Driver::connect(broker.port(), &format!("{}-soak", launcher.name)).await?;
-    driver.pipelined(1_000, 64).await?;
+    // Its own ids: a device remembers answered ids, and would not run these again.
+    driver.pipelined("warm", 1_000, 64).await?;
     let early = device.rss_kib()?;
     let started = Instant::now();
-    driver.pipelined(total, 64).await?;
+    driver.pipelined("tput", total, 64).await?;
     let per_second = total as f64 / started.elapsed().as_secs_f64();
     let late = device.rss_kib()?;
     driver.gateway.disconnect().await;
@@ -316,7 +324,7 @@ async fn measure(
     let mut latencies = driver.sequential("seq", work.sequential).await?;
     latencies.sort();
     let started = Instant::now();
-    driver.pipelined(work.total, work.in_flight).await?;
+    driver.pipelined("tput", work.total, work.in_flight).await?;
     let per_second = work.total as f64 / started.elapsed().as_secs_f64();
     let rss_kib = device.rss_kib()?;
     driver.gateway.disconnect().await;
@@ -408,16 +416,16 @@ impl Driver {
     }
 
     /// `total` commands with `in_flight` outstanding at any time.
-    async fn pipelined(&mut self, total: usize, in_flight: usize) -> Result<()> {
+    async fn pipelined(&mut self, label: &str, total: usize, in_flight: usize) -> Result<()> {
         let mut sent = 0;
         while sent < in_flight.min(total) {
-            self.send("tput", sent).await?;
+            self.send(label, sent).await?;
             sent += 1;
         }
         for _ in 0..total {
             self.answer().await?;
             if sent < total {
-                self.send("tput", sent).await?;
+                self.send(label, sent).await?;
                 sent += 1;
             }
         }

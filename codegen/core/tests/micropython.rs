@@ -35,6 +35,7 @@ fn conformance_device_project_files() {
             "lua_runtime.py",
             "lua_connect.py",
             "lua_events.py",
+            "lua_oversize.py",
             "lua_ws.py",
             "lua_trigger.py",
             "device_spec.py",

@@ -38,6 +38,9 @@ pub const CONNECT: &str = include_str!("../../../../../templates/micropython/lua
 /// the runtime for each and dropped after.
 pub const EVENTS: &str = include_str!("../../../../../templates/micropython/lua_events.py");
 
+/// Reading past a command larger than the device accepts, imported by the runtime for each.
+pub const OVERSIZE: &str = include_str!("../../../../../templates/micropython/lua_oversize.py");
+
 /// Sending a trigger and awaiting its ack, imported by `triggers.py` when there are triggers.
 pub const TRIGGER: &str = include_str!("../../../../../templates/micropython/lua_trigger.py");
 
@@ -46,6 +49,7 @@ pub const RUNTIME_MODULES: &[(&str, &str)] = &[
     ("lua_runtime.py", RUNTIME),
     ("lua_connect.py", CONNECT),
     ("lua_events.py", EVENTS),
+    ("lua_oversize.py", OVERSIZE),
     ("lua_ws.py", WEBSOCKET),
     ("lua_trigger.py", TRIGGER),
 ];
@@ -102,6 +106,7 @@ pub const MODULES: &[&str] = &[
     "lua_runtime.py",
     "lua_connect.py",
     "lua_events.py",
+    "lua_oversize.py",
     "lua_ws.py",
     "lua_trigger.py",
     "device_spec.py",
@@ -239,6 +244,7 @@ struct Helpers {
     at: bool,
     idx: bool,
     is_int: bool,
+    chars: bool,
     is_num: bool,
     multiple: bool,
     same: bool,
@@ -261,6 +267,7 @@ impl Helpers {
             at: calls("_at"),
             idx: calls("_idx"),
             is_int: calls("_is_int"),
+            chars: calls("_chars"),
             is_num: calls("_is_num") || same,
             multiple: calls("_multiple"),
             same,
@@ -279,6 +286,8 @@ pub(crate) struct CommandCtx {
     pub(crate) function: String,
     handler_name: String,
     validator: Option<String>,
+    /// How long the gateway may resend the command, PROTOCOL.md's retry horizon.
+    horizon_ms: u64,
     input_type: &'static str,
     output_type: &'static str,
     doc: Vec<String>,
@@ -352,6 +361,10 @@ impl Context {
                 summary: md_inline(&c.description),
                 handler_name: py_str(&function),
                 validator,
+                horizon_ms: c
+                    .retry
+                    .map_or(0, |r| u64::from(r.max_attempts) * u64::from(r.backoff_ms))
+                    + u64::from(c.timeout_ms),
                 input_type: input_shape
                     .as_ref()
                     .map_or("\"Any\"", |s| annotation(types, s)),

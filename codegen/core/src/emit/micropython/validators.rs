@@ -289,12 +289,13 @@ impl<'a> ValidatorWriter<'a> {
             Shape::String(s) => {
                 out.push(line(depth, &format!("if not isinstance({v}, str):")));
                 out.push(self.wrong(depth + 1, p, v, &Rule::Type(&with_null(JsonType::String))));
+                // `_chars`: JSON Schema's length, a surrogate pair counting once.
                 if let Some(n) = s.min_length {
-                    out.push(line(depth, &format!("if len({v}) < {n}:")));
+                    out.push(line(depth, &format!("if _chars({v}) < {n}:")));
                     out.push(fail(depth + 1, p, &Rule::MinLength(n)));
                 }
                 if let Some(n) = s.max_length {
-                    out.push(line(depth, &format!("if len({v}) > {n}:")));
+                    out.push(line(depth, &format!("if _chars({v}) > {n}:")));
                     out.push(fail(depth + 1, p, &Rule::MaxLength(n)));
                 }
                 if let Some(pat) = &s.pattern {
