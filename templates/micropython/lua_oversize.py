@@ -211,12 +211,14 @@ class Skip:
                   "commandId")
         elif not dev.replay(cid):
             import lua_runtime
+            # The wording of lua_device::CommandError::too_large, so agents see one message.
+            limit = "at most " + str(self.limit) + " bytes"
+            why = "Command too large: " + str(self.n) + " bytes; this device "
             if self.n > self.limit:
-                why = "the command is " + str(self.n) + " bytes, more than this device accepts"
+                why += "accepts " + limit
             else:
-                why = "out of memory reading a command of " + str(self.n) + " bytes"
-            dev.respond(cid, scan.name, lua_runtime.answer(
-                cid, why + " (MAX_COMMAND_BYTES = " + str(self.limit) + ")").encode())
+                why += "ran out of memory reading it (it accepts " + limit + ")"
+            dev.respond(cid, scan.name, lua_runtime.answer(cid, why).encode())
         if self.first & 6:
             dev._send(b"\x40\x02" + bytes(self.head[t:t + 2]))
 

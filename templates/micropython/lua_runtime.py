@@ -32,6 +32,8 @@ _MAX_UNACKED = const(64)
 # most; past it the link is not read until they are answered, and the broker holds the rest.
 _MAX_QUEUE = const(4)
 _DEDUP_TTL_MS = const(300000)
+# lua_device::ledger::ALREADY_RAN, word for word: agents see one message from every target.
+ALREADY_RAN = "this command already ran; its response is no longer held, so it was not run again"
 # Packets up to this size are read into one buffer kept for the connection's life and parsed
 # where they lie: a storm of small commands allocates nothing per packet for reading.
 _RX = const(512)
@@ -360,7 +362,7 @@ class Device:
         """The response to remember for command `cid`."""
         out = self.responses.get(cid)
         if out is None:
-            out = answer(cid, "command " + cid + " already ran; its response is no longer cached")
+            out = answer(cid, ALREADY_RAN)
         return out
 
     def respond(self, cid: str, name: "Any", out: bytes) -> None:

@@ -161,8 +161,7 @@ pub fn run() -> Result<Vec<Table>> {
     table.note("handler runs: the device's own count of `work` executions; ran twice = runs - answered ids (must be 0), lost = ids never answered (must be 0)");
     table.note("repeat answers: responses beyond the first for an id, all identical to it (cache replays and redelivered responses): duplicates that did not run again");
     table.note(format!(
-        "idempotency cache {} ids on both (the MicroPython project's IDEMPOTENCY_CACHE_SIZE raised from its default 32); the agent never resends an id that {} newer ids could have pushed out",
-        faults::CACHE_IDS,
+        "idempotency cache: the Rust runtime's default (16 MiB, five minutes); the MicroPython project's IDEMPOTENCY_CACHE_BYTES raised to hold {} responses, so the agent never resends an id its budget could have pushed out",
         faults::CACHE_IDS
     ));
     table.note("gateway resends (Rust runtime): every unanswered id resent with the same commandId every 3 s and new ids never held back for the cache, as the gateway does; the 20,000 are queued while the device is killed (2 resend periods, so each id is queued 3 times) and resent as it drains");

@@ -138,8 +138,8 @@ async fn largest(broker: &Mosquitto, ceiling: usize) -> Result<(String, usize)> 
             lo = mid;
         } else {
             let error = answer["error"].as_str().unwrap_or_default();
-            if let Some(at) = error.find("MAX_COMMAND_BYTES = ") {
-                limit = error[at + 20..].trim_end_matches(')').to_string();
+            if let Some((_, tail)) = error.split_once("at most ") {
+                limit = tail.split(' ').next().unwrap_or_default().to_string();
             }
             hi = mid;
         }
@@ -178,7 +178,7 @@ async fn oversized(broker: &Mosquitto, size: usize) -> Result<f64> {
     if !answer["error"]
         .as_str()
         .unwrap_or_default()
-        .contains("MAX_COMMAND_BYTES")
+        .starts_with("Command too large: ")
     {
         bail!("a {size}-byte command was answered {answer}");
     }
