@@ -25,6 +25,8 @@ pub struct Options {
     pub persistence: bool,
     /// Extra lines appended to the generated `mosquitto.conf`.
     pub extra_config: Vec<String>,
+    /// Extra environment of the broker process (`OPENSSL_CONF` to pin TLS versions).
+    pub env: Vec<(String, String)>,
 }
 
 impl Mosquitto {
@@ -132,6 +134,7 @@ fn spawn(binary: &Path, dir: &Path, port: u16, options: &Options) -> Result<Chil
     let mut child = Command::new(binary)
         .arg("-c")
         .arg(&conf_path)
+        .envs(options.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(fs::File::create(dir.join("mosquitto.log"))?)
