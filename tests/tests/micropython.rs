@@ -101,6 +101,7 @@ async fn reconnects_after_a_broker_restart_and_receives_what_was_sent_while_away
         // Started as root, mosquitto drops to its own user and then cannot write the
         // session store into our temp dir; run as whoever started it (ignored otherwise).
         extra_config: vec!["user root".into()],
+        ..Default::default()
     })
     .unwrap();
     let dir = conformance_project().unwrap();

@@ -130,6 +130,7 @@ async fn broker_restarts_with_persistence_lose_nothing_and_run_nothing_twice() {
     let mut broker = Mosquitto::start_with(Options {
         persistence: true,
         extra_config: faults::persistence_config(),
+        ..Default::default()
     })
     .unwrap();
     let dir = faults::micropython_project(false).unwrap();

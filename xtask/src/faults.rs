@@ -278,6 +278,7 @@ async fn restart_run(subject: &Subject, plan: Plan) -> Result<(Outcome, String)>
     let mut broker = Mosquitto::start_with(Options {
         persistence: true,
         extra_config: faults::persistence_config(),
+        ..Default::default()
     })?;
     let mut device = start(subject, broker.url())?;
     let mut agent = FaultAgent::connect(broker.port(), "soak-restart").await?;
