@@ -90,6 +90,10 @@ class Settings:
             raise ValueError("set AGENT_ID in config.py")
         # Both limits follow the heap unless config.py sets them: an eighth of it each.
         heap = gc.mem_free() + gc.mem_alloc()  # type: ignore
+        # Collect after every sixteenth of the heap allocated rather than when it is full (or
+        # after every command, whose cost grows with the responses the cache holds): a heap
+        # collected early stays unfragmented for a command's one large allocation.
+        gc.threshold(heap // 16)  # type: ignore
         self.max_command = getattr(config, "MAX_COMMAND_BYTES", None) or heap // 8
         self.cache_bytes = getattr(config, "IDEMPOTENCY_CACHE_BYTES", None) or heap // 8
 
@@ -119,6 +123,7 @@ class Device:
         self.responses = {}  # type: dict  # id -> its response, the latest within budget
         self.order = []  # type: list  # the ids in responses, oldest first
         self.held = 0  # what responses cost
+        self.dropped = 0  # keys deleted from index and responses since they were rebuilt
         self.acks = None  # type: Any
         self.on_error = None  # type: Any
         self.on_trigger_result = {}  # type: dict
@@ -381,6 +386,7 @@ class Device:
             gone = _key(at[0][at[1]:at[1] + 8])
             if self.index.get(gone) == k:
                 del self.index[gone]
+                self.dropped += 1
             at[0][at[1]:at[1] + 8] = digest
             self.index[_key(digest)] = k
             self.slot = k + 1
@@ -398,7 +404,24 @@ class Device:
         while self.held > half and self.order:
             old = self.responses.pop(self.order.pop(0))
             self.held -= len(old) + _RESPONSE_WORDS * _WORD
+            self.dropped += 1
+        if self.dropped > len(self.index) + len(self.responses):
+            self._rebuild()
         self.publish(self.prefix + "response", out, 1, False, cid)
+
+    def _rebuild(self) -> None:
+        """MicroPython's dict leaves a marker where a key was deleted, and every lookup of an
+        absent key (each new command's id) walks past all of them: once there are more markers
+        than keys, copy both dicts into fresh ones. Amortized, a constant cost per command."""
+        try:
+            for name in ("index", "responses"):
+                fresh = {}  # type: Any
+                fresh.update(getattr(self, name))
+                setattr(self, name, fresh)
+                fresh = None
+            self.dropped = 0
+        except MemoryError:
+            pass  # slower lookups until there is room, nothing lost
 
     def _command(self, raw: "Any") -> None:
         try:
@@ -432,7 +455,6 @@ class Device:
             out = answer(cid, "out of memory while answering the command").encode()
         msg = None
         self.respond(cid, name, out)
-        gc.collect()
 
     def _run(self, cid: str, name: "Any", msg: "Any") -> bytes:
         """The response to command `cid`, as bytes."""
