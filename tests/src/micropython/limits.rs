@@ -53,20 +53,8 @@ commands:
     retry: { maxAttempts: 3, backoffMs: 200000 }
 "#;
 
-const HANDLERS: &str = r#"TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
-_runs = [0]
-
-
-def work(payload: dict) -> dict:
-    _runs[0] += 1
-    return {"n": payload["n"], "seq": _runs[0]}
-
-
-def stats(payload: "Any") -> dict:
-    return {"runs": _runs[0]}
-
+/// The handlers `faults` gives its counting device (`work`, `stats`), then these.
+const MORE_HANDLERS: &str = r#"
 
 def echo(payload: dict) -> dict:
     return payload
@@ -90,7 +78,10 @@ pub fn project(config: &str) -> Result<PathBuf> {
     let manifest = dir.join("fault-device.yaml");
     std::fs::write(&manifest, MANIFEST)?;
     generate_ok(&manifest, &dir, &[])?;
-    std::fs::write(dir.join("handlers.py"), HANDLERS)?;
+    std::fs::write(
+        dir.join("handlers.py"),
+        [faults::MICROPYTHON_HANDLERS, MORE_HANDLERS].concat(),
+    )?;
     append_config(&dir, config)?;
     Ok(dir)
 }
