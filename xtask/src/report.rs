@@ -187,11 +187,26 @@ pub fn update_benchmarks(path: &Path, tables: &[Table]) -> Result<()> {
     let titles: Vec<&str> = tables.iter().map(|t| t.title.as_str()).collect();
     let note = format!("- re-run {when}: {}\n", titles.join("; "));
     if let Some(machine) = sections.iter_mut().find(|s| s.starts_with("## Machine")) {
-        let mut kept: Vec<&str> = machine
-            .lines()
-            .filter(|l| !l.starts_with("- re-run "))
-            .collect();
-        while kept.last() == Some(&"") {
+        // Earlier re-runs keep their line for the tables not measured again since.
+        let mut kept: Vec<String> = Vec::new();
+        for line in machine.lines() {
+            match line
+                .strip_prefix("- re-run ")
+                .and_then(|l| l.split_once(": "))
+            {
+                Some((when, earlier)) => {
+                    let left: Vec<&str> = earlier
+                        .split("; ")
+                        .filter(|t| !titles.contains(t))
+                        .collect();
+                    if !left.is_empty() {
+                        kept.push(format!("- re-run {when}: {}", left.join("; ")));
+                    }
+                }
+                None => kept.push(line.to_string()),
+            }
+        }
+        while kept.last().is_some_and(|l| l.is_empty()) {
             kept.pop();
         }
         *machine = format!("{}\n{note}\n", kept.join("\n"));
@@ -287,8 +302,10 @@ mod tests {
         );
         let order: Vec<&str> = text.lines().filter(|l| l.starts_with("## ")).collect();
         assert_eq!(order, ["## Machine", "## A", "## B", "## C"]);
-        assert_eq!(text.matches("- re-run ").count(), 1, "{text}");
-        assert!(text.contains(": C\n"), "{text}");
+        // A's re-run keeps its line; C's first one gave way to its second.
+        assert_eq!(text.matches("- re-run ").count(), 2, "{text}");
+        assert_eq!(text.matches(": C\n").count(), 1, "{text}");
+        assert!(text.contains(": A\n"), "{text}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
