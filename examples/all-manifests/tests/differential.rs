@@ -25,56 +25,59 @@ fn agree(case: &Case) {
     });
     let rejected = std::cell::Cell::new(0u32);
     runner
-        .run(&near(&schema, &schema, 4), |value| {
-            let ours = (case.check)(&value);
-            let theirs = validator.is_valid(&value);
-            if !theirs {
-                rejected.set(rejected.get() + 1);
-            }
-            if theirs {
-                // Accepted values become the generated type and come back still valid.
-                let back = (case.round_trip)(&value);
-                prop_assert!(
-                    back.as_ref().is_ok_and(|b| validator.is_valid(b)),
-                    "{}::{} does not round-trip {}: {:?}",
+        .run(
+            &near(&schema, &schema, values::depth_for(&schema)),
+            |value| {
+                let ours = (case.check)(&value);
+                let theirs = validator.is_valid(&value);
+                if !theirs {
+                    rejected.set(rejected.get() + 1);
+                }
+                if theirs {
+                    // Accepted values become the generated type and come back still valid.
+                    let back = (case.round_trip)(&value);
+                    prop_assert!(
+                        back.as_ref().is_ok_and(|b| validator.is_valid(b)),
+                        "{}::{} does not round-trip {}: {:?}",
+                        case.device,
+                        case.ty,
+                        value,
+                        back
+                    );
+                    // The chip's generated reader and writer make exactly what the serde derives
+                    // make of it.
+                    let chip = (case.chip_round_trip)(&value);
+                    prop_assert_eq!(
+                        chip.as_ref().ok(),
+                        back.as_ref().ok(),
+                        "{}::{}: the chip's reader/writer and serde differ on {}",
+                        case.device,
+                        case.ty,
+                        value
+                    );
+                } else {
+                    // Refused by the chip's reader with the host check's message.
+                    let chip = (case.chip_round_trip)(&value);
+                    prop_assert_eq!(
+                        chip.err(),
+                        ours.as_ref().err().map(|e| format!("read: {e}")),
+                        "{}::{}",
+                        case.device,
+                        case.ty
+                    );
+                }
+                prop_assert_eq!(
+                    ours.is_ok(),
+                    theirs,
+                    "{}::{} disagrees with jsonschema on {} (ours: {:?})",
                     case.device,
                     case.ty,
                     value,
-                    back
+                    ours
                 );
-                // The chip's generated reader and writer make exactly what the serde derives
-                // make of it.
-                let chip = (case.chip_round_trip)(&value);
-                prop_assert_eq!(
-                    chip.as_ref().ok(),
-                    back.as_ref().ok(),
-                    "{}::{}: the chip's reader/writer and serde differ on {}",
-                    case.device,
-                    case.ty,
-                    value
-                );
-            } else {
-                // Refused by the chip's reader with the host check's message.
-                let chip = (case.chip_round_trip)(&value);
-                prop_assert_eq!(
-                    chip.err(),
-                    ours.as_ref().err().map(|e| format!("read: {e}")),
-                    "{}::{}",
-                    case.device,
-                    case.ty
-                );
-            }
-            prop_assert_eq!(
-                ours.is_ok(),
-                theirs,
-                "{}::{} disagrees with jsonschema on {} (ours: {:?})",
-                case.device,
-                case.ty,
-                value,
-                ours
-            );
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     // A strategy that only ever produced one verdict would prove little.
     assert!(

@@ -212,6 +212,12 @@ pub(crate) async fn run<D: Dispatch>(
             biased;
             request = shutdown_rx.recv() => {
                 graceful_shutdown(&mut eventloop, &ctx, registering == Registering::Done).await;
+                // Closing rumqttc's socket lets the relay forward its DISCONNECT and close;
+                // only then may the caller (and the process) go.
+                drop(eventloop);
+                if let Some(relay) = &ctx.relay {
+                    relay.drain(Duration::from_secs(2)).await;
+                }
                 finish(&ctx, request);
                 return;
             }

@@ -51,6 +51,9 @@ pub(crate) struct Relay {
     // Why the last connection to the broker failed (refused, certificate...): rumqttc only
     // sees its Unix socket close, so the driver reports this instead.
     failure: Arc<Mutex<Option<std::io::Error>>>,
+    // The connections still relaying: what rumqttc wrote last (its DISCONNECT) must reach the
+    // broker before the process may exit.
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 /// No relay without Unix sockets.
@@ -74,6 +77,10 @@ impl Relay {
     pub(crate) fn take_failure(&self) -> Option<std::io::Error> {
         match *self {}
     }
+
+    pub(crate) async fn drain(&self, _limit: std::time::Duration) {
+        match *self {}
+    }
 }
 
 #[cfg(unix)]
@@ -95,10 +102,14 @@ impl Relay {
         let listener = UnixListener::bind(&path)?;
         let failure = Arc::new(Mutex::new(None));
         let failed = Arc::clone(&failure);
+        let connections = Arc::new(Mutex::new(Vec::<JoinHandle<()>>::new()));
+        let live = Arc::clone(&connections);
         let task = tokio::spawn(async move {
             while let Ok((device, _)) = listener.accept().await {
                 let (url, tls, failed) = (url.clone(), tls.clone(), Arc::clone(&failed));
-                tokio::spawn(async move {
+                let mut live = live.lock().expect("relay connections");
+                live.retain(|c| !c.is_finished());
+                live.push(tokio::spawn(async move {
                     let broker = match connect(&url, tls).await {
                         Ok(broker) => broker,
                         Err(e) => {
@@ -110,14 +121,25 @@ impl Relay {
                     if let Err(e) = pipe(device, broker, max_packet).await {
                         tracing::debug!(error = %e, "relay connection ended");
                     }
-                });
+                }));
             }
         });
         Ok(Self {
             path,
             task,
             failure,
+            connections,
         })
+    }
+
+    /// Wait, at most `limit`, for the connections rumqttc has closed to pass on what it wrote
+    /// last and close towards the broker.
+    pub(crate) async fn drain(&self, limit: std::time::Duration) {
+        let connections = std::mem::take(&mut *self.connections.lock().expect("relay connections"));
+        let deadline = tokio::time::Instant::now() + limit;
+        for connection in connections {
+            let _ = tokio::time::timeout_at(deadline, connection).await;
+        }
     }
 
     /// Why the last attempt to reach the broker failed, if it did.
@@ -177,7 +199,12 @@ async fn pipe<S: AsyncRead + AsyncWrite + Unpin>(
     let (mut device_rx, mut device_tx) = device.into_split();
     let (mut broker_rx, mut broker_tx) = tokio::io::split(broker);
     tokio::select! {
-        r = tokio::io::copy(&mut device_rx, &mut broker_tx) => r.map(drop),
+        // rumqttc closed its side: pass the close on (TLS close_notify, FIN) once its last
+        // bytes, a DISCONNECT, are out.
+        r = tokio::io::copy(&mut device_rx, &mut broker_tx) => {
+            r?;
+            broker_tx.shutdown().await
+        }
         r = filter(&mut broker_rx, &mut device_tx, max_packet) => r,
     }
 }

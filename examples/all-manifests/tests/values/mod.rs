@@ -5,6 +5,46 @@
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
+/// How deep [`near`] must go for `schema` to yield valid values: the depth of its shallowest
+/// valid value (a required chain of objects 16 deep needs 17 levels; optional and possibly
+/// empty levels need none), and never less than 4.
+pub fn depth_for(schema: &Value) -> u32 {
+    (shallowest(schema, schema, 0) + 1).max(4)
+}
+
+fn shallowest(schema: &Value, root: &Value, seen: u32) -> u32 {
+    // A $ref cycle cannot require itself for ever in a satisfiable schema; stop regardless.
+    if seen > 64 {
+        return 0;
+    }
+    let schema = resolve(schema, root);
+    let Some(map) = schema.as_object() else {
+        return 1;
+    };
+    let each = |s: &Value| shallowest(s, root, seen + 1);
+    if let Some(Value::Array(branches)) = map.get("anyOf").or_else(|| map.get("oneOf")) {
+        return branches.iter().map(each).min().unwrap_or(1);
+    }
+    let all = match map.get("allOf") {
+        Some(Value::Array(parts)) => parts.iter().map(each).max().unwrap_or(0),
+        _ => 0,
+    };
+    let own = if let Some(Value::Array(required)) = map.get("required") {
+        let properties = map.get("properties");
+        1 + required
+            .iter()
+            .filter_map(|name| properties?.get(name.as_str()?))
+            .map(each)
+            .max()
+            .unwrap_or(0)
+    } else if map.get("minItems").and_then(Value::as_u64).unwrap_or(0) > 0 {
+        1 + map.get("items").map(each).unwrap_or(0)
+    } else {
+        1
+    };
+    own.max(all)
+}
+
 /// Values shaped by `schema`, mixed with values of the wrong shape, so both verdicts occur.
 /// Half of them put a wrong type nowhere but past a bound, a missing field or an extra one, so
 /// that a schema with many fields still gets valid values.
