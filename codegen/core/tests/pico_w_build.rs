@@ -182,7 +182,7 @@ fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String 
         .expect("openssl is installed (cargo xtask deps)");
     assert!(made.success(), "openssl made no CA");
     let tls_url = "LUA_MQTT_URL=mqtts://broker.lan:8883\n";
-    // Without the feature, and without a CA: build.rs stops, saying what to do.
+    // Without the feature: build.rs stops, saying what to do.
     let device = luagen::load_file(&greenhouse).unwrap();
     PicoWProject::new(&device)
         .project()
@@ -191,35 +191,46 @@ fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String 
         .unwrap();
     std::fs::write(dir.join(".env"), plain_env(tls_url)).unwrap();
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
-    for (features, expected) in [
-        (&[][..], "build with `--features tls`"),
-        (&["--features", "tls"][..], "LUA_MQTT_CA is not set"),
-    ] {
-        let output = route
-            .build(&readme, &dir, target_dir, features, false)
-            .unwrap()
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            !output.status.success(),
-            "a TLS URL built with {features:?}"
-        );
-        assert!(
-            stderr.contains(expected),
-            "expected {expected:?} in\n{stderr}"
-        );
-    }
-    let env = plain_env(&format!(
-        "{tls_url}LUA_MQTT_CA={}\n",
-        certs.join("ca.pem").display()
-    ));
+    let output = route
+        .build(&readme, &dir, target_dir, &[], false)
+        .unwrap()
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "a TLS URL built without the feature"
+    );
+    assert!(
+        stderr.contains("build with `--features tls`"),
+        "expected the feature's name in\n{stderr}"
+    );
     let build = Build {
         route,
         target_dir,
         tls: true,
         offline: false,
     };
+    let elf_path = target_dir
+        .join("thumbv6m-none-eabi/release")
+        .join(PicoWProject::new(&device).crate_name());
+    let carries = |elf: &[u8], der: &[u8]| elf.windows(der.len()).any(|w| w == der);
+    let roots = luagen::trust::roots_der();
+    // Without LUA_MQTT_CA: the default store, every root of it, as the verifier's anchors.
+    build.check(
+        &greenhouse,
+        "greenhouse (tls, default roots)",
+        &dir,
+        &plain_env(tls_url),
+    );
+    assert!(
+        carries(&std::fs::read(&elf_path).unwrap(), &roots),
+        "the TLS firmware without LUA_MQTT_CA does not carry roots.der"
+    );
+    let env = plain_env(&format!(
+        "{tls_url}LUA_MQTT_CA={}\n",
+        certs.join("ca.pem").display()
+    ));
     let row = build.check(&greenhouse, "greenhouse (tls)", &dir, &env);
     // The CA is in the image, as DER: what the firmware verifies the broker against.
     let der = std::process::Command::new("openssl")
@@ -228,17 +239,19 @@ fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String 
         .output()
         .unwrap()
         .stdout;
-    let elf = std::fs::read(
-        target_dir
-            .join("thumbv6m-none-eabi/release")
-            .join(PicoWProject::new(&device).crate_name()),
-    )
-    .unwrap();
+    let elf = std::fs::read(&elf_path).unwrap();
     assert!(der.len() > 100, "openssl wrote no DER");
     assert!(
-        elf.windows(der.len()).any(|w| w == der.as_slice()),
+        carries(&elf, &der),
         "the TLS firmware does not carry the CA certificate"
     );
+    // The user's CA replaces the default store: not one of its roots is left in the image.
+    for root in luagen::trust::split(&roots).unwrap() {
+        assert!(
+            !carries(&elf, root),
+            "LUA_MQTT_CA did not replace roots.der"
+        );
+    }
     row
 }
 
