@@ -146,9 +146,9 @@ def _tls(sock: "Any", config: "Any", host: str) -> "Any":
     except (OSError, ValueError) as e:
         # mbedtls says why in pieces (an error code, a name, lines of text): one line here,
         # naming what was trusted, since "not correctly signed" is usually the wrong CA.
-        why = " ".join(str(a).strip() for a in e.args) or type(e).__name__
-        raise OSError("TLS handshake with " + host + " failed (" + why + ")" +
-                      (", trusting " + trusted if trusted else ""))
+        why = "; ".join(p.strip() for a in e.args for p in str(a).split("\n") if p.strip())
+        raise OSError("TLS handshake with " + host + " failed (" + (why or type(e).__name__) +
+                      ")" + (", trusting " + trusted if trusted else ""))
 
 
 def connect(dev: "Any") -> None:
