@@ -7,9 +7,10 @@
 //!
 //! The unix port's `ssl` is the same mbedtls build as the Pico W firmware's (MicroPython's
 //! `extmod/mbedtls/mbedtls_config_common.h`, used by both ports): TLS 1.2 only, and no RSA-PSS
-//! signatures. The combinations that needs are expected refused, by name, in [`expected`]: a
-//! change of MicroPython that lifts either gap makes this test fail until the expectation is
-//! updated.
+//! signatures. The combinations that need them are expected refused, by name, in [`expected`]:
+//! a change of MicroPython that lifts either gap makes this test fail until the expectation is
+//! updated. The same RSA chain with its intermediate signed PKCS#1 v1.5, as public CAs sign,
+//! is answered.
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use lua_testkit::gateway::Gateway;
 use lua_testkit::micropython::{self, conformance_project};
 use lua_testkit::pki::{Chain, Pki, PkiBroker, Transport, Versions};
 use lua_testkit::session::{self, AGENT_ID, API_KEY};
+use lua_testkit::Mosquitto;
 use serde_json::json;
 
 /// What the device did with one broker chain.
@@ -64,13 +66,13 @@ fn topic(suffix: &str) -> String {
 /// Run the project in `dir` against `url` until it answers an echo or logs why it cannot
 /// connect; every line it logged about TLS comes back too.
 async fn attempt(
-    broker: &PkiBroker,
+    broker: &Mosquitto,
     dir: &Path,
     url: String,
     n: usize,
 ) -> anyhow::Result<(Outcome, Vec<String>)> {
     let mut gateway = Gateway::connect(
-        broker.broker.port(),
+        broker.port(),
         &format!("tls-gateway-{n}"),
         &[topic("status"), topic("response")],
     )
@@ -210,7 +212,7 @@ async fn every_chain_transport_and_tls_version_on_the_unix_port() {
                 );
                 let url = broker.url(chain, transport);
                 set_ca(&dir, Some(&pki.root_der(chain)));
-                let (outcome, log) = attempt(&broker, &dir, url.clone(), n)
+                let (outcome, log) = attempt(&broker.broker, &dir, url.clone(), n)
                     .await
                     .unwrap_or_else(|e| panic!("{case}: {e:#}"));
                 // ca.der, one certificate, replaces the default store.
@@ -236,7 +238,7 @@ async fn every_chain_transport_and_tls_version_on_the_unix_port() {
                 n += 1;
                 let case = format!("{case} trusting the unrelated root");
                 set_ca(&dir, Some(&pki.other_root().1));
-                let (outcome, _) = attempt(&broker, &dir, url.clone(), n)
+                let (outcome, _) = attempt(&broker.broker, &dir, url.clone(), n)
                     .await
                     .unwrap_or_else(|e| panic!("{case}: {e:#}"));
                 let want = if chain == Chain::Rsa {
@@ -258,7 +260,7 @@ async fn every_chain_transport_and_tls_version_on_the_unix_port() {
                     transport.scheme()
                 );
                 set_ca(&dir, None);
-                let (outcome, log) = attempt(&broker, &dir, url, n)
+                let (outcome, log) = attempt(&broker.broker, &dir, url, n)
                     .await
                     .unwrap_or_else(|e| panic!("{case}: {e:#}"));
                 assert_trusted(
@@ -293,9 +295,14 @@ async fn a_pem_ca_file_is_named_as_such() {
     let dir = conformance_project().unwrap();
     std::fs::write(dir.join("config.py"), "TLS_VERIFY = True\n").unwrap();
     std::fs::copy(pki.root_pem(Chain::P256), dir.join("ca.der")).unwrap();
-    let (outcome, _) = attempt(&broker, &dir, broker.url(Chain::P256, Transport::Tls), 0)
-        .await
-        .unwrap();
+    let (outcome, _) = attempt(
+        &broker.broker,
+        &dir,
+        broker.url(Chain::P256, Transport::Tls),
+        0,
+    )
+    .await
+    .unwrap();
     assert!(
         matches!(&outcome, Outcome::Refused(l) if l.contains("ca.der: certificate 1 is not DER")),
         "{outcome:?}"
@@ -341,5 +348,84 @@ fn the_default_store_loads_root_by_root_on_a_pico_w_heap() {
     eprintln!("{roots} roots ({store} bytes of DER) loaded; the Python heap kept {kept} bytes");
     // The largest root alone is ~1.4 KB: keeping the file, or a root, would show.
     assert!(kept < 1024, "the Python heap kept {kept} bytes");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The RSA chain as public CAs sign it (ISRG Root X1, Amazon Root CA 1): the fixture's RSA-4096
+/// root, RSA-3072 intermediate and RSA-2048 leaf, the intermediate signed again with PKCS#1
+/// v1.5/SHA-256 instead of RSA-PSS. Answered over both transports: the RSA refusal of the
+/// matrix is the PSS signature alone, not RSA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rsa_chain_signed_as_public_cas_sign_is_answered() {
+    lua_testkit::require_micropython!("an rsa chain signed as public cas sign is answered");
+    let pki = Pki::generate().unwrap();
+    let rsa = pki.dir().join("rsa");
+    // Same key, subject and serial as the PSS-signed one, so the leaf verifies under it.
+    let signed = std::process::Command::new("openssl")
+        .args(["x509", "-req", "-in", "intermediate.csr", "-CA", "root.pem"])
+        .args(["-CAkey", "root.key", "-set_serial", "0x1234", "-days", "30"])
+        .args([
+            "-extfile",
+            "intermediate.ext",
+            "-extensions",
+            "v3",
+            "-sha256",
+        ])
+        .args(["-out", "intermediate-pkcs1.pem"])
+        .current_dir(&rsa)
+        .output()
+        .unwrap();
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let mut chain = std::fs::read(rsa.join("leaf.pem")).unwrap();
+    chain.extend(std::fs::read(rsa.join("intermediate-pkcs1.pem")).unwrap());
+    std::fs::write(rsa.join("chain-pkcs1.pem"), chain).unwrap();
+    let (tls, wss) = (
+        lua_testkit::ports::free_port(),
+        lua_testkit::ports::free_port(),
+    );
+    let mut extra_config = vec!["user root".to_string()];
+    for (port, websockets) in [(tls, false), (wss, true)] {
+        extra_config.push(format!("listener {port} 127.0.0.1"));
+        if websockets {
+            extra_config.push("protocol websockets".into());
+        }
+        extra_config.push(format!(
+            "certfile {}",
+            rsa.join("chain-pkcs1.pem").display()
+        ));
+        extra_config.push(format!("keyfile {}", rsa.join("leaf.key").display()));
+    }
+    let broker = Mosquitto::start_with(lua_testkit::mosquitto::Options {
+        extra_config,
+        ..Default::default()
+    })
+    .unwrap();
+    for port in [tls, wss] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no listener on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let dir = conformance_project().unwrap();
+    std::fs::write(dir.join("config.py"), "TLS_VERIFY = True\n").unwrap();
+    set_ca(&dir, Some(&pki.root_der(Chain::Rsa)));
+    for (n, url) in [
+        format!("mqtts://localhost:{tls}"),
+        format!("wss://localhost:{wss}/mqtt"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (outcome, _) = attempt(&broker, &dir, url.clone(), n).await.unwrap();
+        assert_eq!(outcome, Outcome::Answered, "{url}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -2,9 +2,9 @@
 //! built for `thumbv6m-none-eabi` by each route this machine has (rustup's target; Debian's
 //! rustc-web as apt installs it; the same at the MSRV, unpacked), with the command the
 //! generated README gives for that route, `--locked`, and offline once the crates are cached.
-//! Its ELF and UF2 are checked. One more build takes the greenhouse over TLS (`mqtts://`,
-//! `--features tls`, a CA made by openssl), after build.rs has refused the two ways to get
-//! TLS wrong.
+//! Its ELF and UF2 are checked. Two more builds take the greenhouse over TLS (`mqtts://`,
+//! `--features tls`), trusting the default store `roots.der` and then a CA made by openssl
+//! instead, after build.rs has refused a TLS URL without the feature.
 //!
 //! Slow (a few minutes for each route's first project on two cores, 20-40 s for each next
 //! one). A route the machine lacks is skipped with a skip record (`cargo xtask test` lists it
@@ -156,8 +156,9 @@ fn tls_rustc() -> (u32, u32) {
     (major.parse().unwrap(), minor.parse().unwrap())
 }
 
-/// The greenhouse over TLS (`mqtts://`, `--features tls`, a CA made by openssl), after
-/// build.rs has refused the two ways to get TLS wrong; the report's row.
+/// The greenhouse over TLS (`mqtts://`, `--features tls`) with the default store and then with
+/// a CA made by openssl, after build.rs has refused the URL without the feature; the report's
+/// row (the user's CA).
 fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String {
     let greenhouse = workspace().join("manifests/greenhouse-sensor.yaml");
     let dir = root.join("projects/greenhouse-sensor-tls");
