@@ -122,20 +122,26 @@ def _tls(sock: "Any", config: "Any", host: str) -> "Any":
     if getattr(config, "TLS_VERIFY", True):
         # Your CA (CA_FILE, ca.der) replaces the default store: public CAs' roots that
         # luagen writes as roots.der (see the README).
-        trusted = getattr(config, "CA_FILE", "ca.der")
+        ca_file = getattr(config, "CA_FILE", "ca.der")
+        trusted = ca_file
         try:
-            os.stat(trusted)
+            os.stat(ca_file)
         except OSError:
             trusted = "roots.der"
         try:
             n = _trust(ctx, trusted)
         except OSError as e:
-            if trusted != "roots.der" or e.args[0] != 2:  # ENOENT: neither file is there
+            if trusted == ca_file or e.args[0] != 2:  # ENOENT: neither file is there
                 raise
-            raise OSError("TLS verification needs the broker's CA certificate in " +
-                          getattr(config, "CA_FILE", "ca.der") + " or luagen's roots.der "
-                          "(or TLS_VERIFY = False in config.py, which is insecure)")
+            raise OSError("TLS verification needs the broker's CA certificate in " + ca_file +
+                          " or luagen's roots.der (or TLS_VERIFY = False in config.py, which "
+                          "is insecure)")
+        if not n:
+            raise OSError(trusted + " holds no certificate")
         log("TLS: trusting " + str(n) + " certificate(s) of " + trusted)
+        if trusted != ca_file:
+            # Said on failure: a broker with a private CA is the usual reason.
+            trusted += " (a broker with its own CA: copy it to the board as " + ca_file + ")"
         ctx.verify_mode = ssl.CERT_REQUIRED  # type: ignore
     else:
         trusted = ""

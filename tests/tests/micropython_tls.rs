@@ -286,27 +286,41 @@ async fn every_chain_transport_and_tls_version_on_the_unix_port() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A PEM file where DER is expected: a line saying so, not "invalid cert".
+/// What is trusted cannot be used: the device says which file and why, and never connects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pem_ca_file_is_named_as_such() {
-    lua_testkit::require_micropython!("a pem ca file is named as such");
+async fn an_unusable_trust_file_is_named() {
+    lua_testkit::require_micropython!("an unusable trust file is named");
     let pki = Pki::generate().unwrap();
     let broker = PkiBroker::start(&pki, Versions::Both).unwrap();
+    let url = broker.url(Chain::P256, Transport::Tls);
     let dir = conformance_project().unwrap();
     std::fs::write(dir.join("config.py"), "TLS_VERIFY = True\n").unwrap();
-    std::fs::copy(pki.root_pem(Chain::P256), dir.join("ca.der")).unwrap();
-    let (outcome, _) = attempt(
-        &broker.broker,
-        &dir,
-        broker.url(Chain::P256, Transport::Tls),
-        0,
-    )
-    .await
-    .unwrap();
-    assert!(
-        matches!(&outcome, Outcome::Refused(l) if l.contains("ca.der: certificate 1 is not DER")),
-        "{outcome:?}"
-    );
+    let pem = std::fs::read(pki.root_pem(Chain::P256)).unwrap();
+    let cases: [(&str, Option<&[u8]>, bool, &str); 3] = [
+        // PEM, which stock MicroPython does not read, under the DER name.
+        ("PEM", Some(&pem), true, "ca.der: certificate 1 is not DER"),
+        ("empty", Some(b""), true, "ca.der holds no certificate"),
+        (
+            "nothing",
+            None,
+            false,
+            "needs the broker's CA certificate in ca.der or luagen's roots.der",
+        ),
+    ];
+    for (n, (what, ca, roots, says)) in cases.into_iter().enumerate() {
+        match ca {
+            Some(bytes) => std::fs::write(dir.join("ca.der"), bytes).unwrap(),
+            None => set_ca(&dir, None),
+        }
+        if !roots {
+            std::fs::remove_file(dir.join("roots.der")).unwrap();
+        }
+        let (outcome, _) = attempt(&broker.broker, &dir, url.clone(), n).await.unwrap();
+        assert!(
+            matches!(&outcome, Outcome::Refused(l) if l.contains(says)),
+            "{what}: {outcome:?}"
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
