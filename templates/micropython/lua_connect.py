@@ -88,6 +88,31 @@ def _wifi(secrets: "Any") -> None:
         time.sleep_ms(200)  # type: ignore
 
 
+def _trust(ctx: "Any", path: str) -> int:
+    """Trust every certificate in the file at `path`: DER certificates, one or several one
+    after another. The firmware's mbedtls takes one certificate per call (of a concatenation
+    it keeps the first and drops the rest without a word) and reads no PEM, so they go in
+    one by one; each is read only as it is loaded, so the heap holds one file copy at most
+    one certificate long. Returns how many."""
+    n = 0
+    with open(path, "rb") as f:
+        while True:
+            head = f.read(4)
+            if not head:
+                return n
+            n += 1
+            # A certificate is one DER SEQUENCE of 256 to 65535 bytes: 30 82 <length>.
+            size = head[2] << 8 | head[3] if len(head) == 4 and head[:2] == b"\x30\x82" else 0
+            body = f.read(size) if size else b""
+            if not size or len(body) != size:
+                raise OSError(path + ": certificate " + str(n) + " is not DER (this firmware "
+                              "reads no PEM: openssl x509 -in ca.pem -outform der -out ca.der)")
+            try:
+                ctx.load_verify_locations(cadata=head + body)
+            except ValueError:
+                raise OSError(path + ": certificate " + str(n) + " is not one this firmware reads")
+
+
 def _tls(sock: "Any", config: "Any", host: str) -> "Any":
     try:
         import ssl
@@ -95,18 +120,41 @@ def _tls(sock: "Any", config: "Any", host: str) -> "Any":
         raise OSError("this firmware has no ssl module")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # type: ignore
     if getattr(config, "TLS_VERIFY", True):
+        # Your CA (CA_FILE, ca.der) replaces the default store: public CAs' roots that
+        # luagen writes as roots.der (see the README).
         ca_file = getattr(config, "CA_FILE", "ca.der")
+        trusted = ca_file
         try:
-            with open(ca_file, "rb") as f:
-                ctx.load_verify_locations(cadata=f.read())
+            os.stat(ca_file)
         except OSError:
-            raise OSError("TLS verification needs the CA certificate in " + ca_file +
-                          " (or TLS_VERIFY = False in config.py, which is insecure)")
+            trusted = "roots.der"
+        try:
+            n = _trust(ctx, trusted)
+        except OSError as e:
+            if trusted == ca_file or e.args[0] != 2:  # ENOENT: neither file is there
+                raise
+            raise OSError("TLS verification needs the broker's CA certificate in " + ca_file +
+                          " or luagen's roots.der (or TLS_VERIFY = False in config.py, which "
+                          "is insecure)")
+        if not n:
+            raise OSError(trusted + " holds no certificate")
+        log("TLS: trusting " + str(n) + " certificate(s) of " + trusted)
+        if trusted != ca_file:
+            # Said on failure: a broker with a private CA is the usual reason.
+            trusted += " (a broker with its own CA: copy it to the board as " + ca_file + ")"
         ctx.verify_mode = ssl.CERT_REQUIRED  # type: ignore
     else:
+        trusted = ""
         log("warning: TLS certificate verification is OFF (config.TLS_VERIFY)")
         ctx.verify_mode = ssl.CERT_NONE  # type: ignore
-    return ctx.wrap_socket(sock, server_hostname=host)
+    try:
+        return ctx.wrap_socket(sock, server_hostname=host)
+    except (OSError, ValueError) as e:
+        # mbedtls says why in pieces (an error code, a name, lines of text): one line here,
+        # naming what was trusted, since "not correctly signed" is usually the wrong CA.
+        why = "; ".join(p.strip() for a in e.args for p in str(a).split("\n") if p.strip())
+        raise OSError("TLS handshake with " + host + " failed (" + (why or type(e).__name__) +
+                      ")" + (", trusting " + trusted if trusted else ""))
 
 
 def connect(dev: "Any") -> None:

@@ -1,7 +1,8 @@
 //! Puts memory.x where the linker finds it, and turns `.env` (or the environment) into the
 //! build-time configuration `src/config.rs` reads. Secrets stay in `.env`, which git ignores.
-//! For `mqtts://` it also writes the broker's CA certificate (`LUA_MQTT_CA`, PEM or DER) as DER
-//! where `src/config.rs` embeds it.
+//! For `mqtts://` it also writes the certificates the broker's chain must lead to where
+//! `src/config.rs` embeds them: the user's CA (`LUA_MQTT_CA`, PEM or DER, converted to DER) or,
+//! without one, the default store `roots.der` (concatenated DER) as it is.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -103,8 +104,9 @@ fn broker(url: &str) -> (bool, String, u16) {
     }
 }
 
-/// The `tls` feature and the URL must agree, and TLS needs the broker's CA: a TLS firmware
-/// that could not verify the broker is refused here rather than built.
+/// The `tls` feature and the URL must agree, and TLS needs something to verify the broker
+/// against: the user's CA, else the default store (a firmware that connects unverified is
+/// never built).
 fn secure(tls: bool, config: &BTreeMap<String, String>, out: &std::path::Path) {
     let url = &config["LUA_MQTT_URL"];
     let feature = env::var_os("CARGO_FEATURE_TLS").is_some();
@@ -124,18 +126,43 @@ fn secure(tls: bool, config: &BTreeMap<String, String>, out: &std::path::Path) {
     if !tls {
         return;
     }
-    let Some(path) = config.get("LUA_MQTT_CA").filter(|p| !p.is_empty()) else {
-        panic!(
-            "LUA_MQTT_URL={url} asks for TLS but LUA_MQTT_CA is not set: give the path of the \
-             CA certificate (PEM or DER) that signed the broker's certificate. The firmware \
-             verifies the broker against it and never connects unverified."
-        );
+    let der = match config.get("LUA_MQTT_CA").filter(|p| !p.is_empty()) {
+        Some(path) => {
+            println!("cargo:rerun-if-changed={path}");
+            let bytes = fs::read(path).unwrap_or_else(|e| {
+                panic!("LUA_MQTT_CA={path}: cannot read the CA certificate: {e}")
+            });
+            ca_der(&bytes).unwrap_or_else(|e| panic!("LUA_MQTT_CA={path}: {e}"))
+        }
+        None => default_roots(),
     };
-    println!("cargo:rerun-if-changed={path}");
-    let bytes = fs::read(path)
-        .unwrap_or_else(|e| panic!("LUA_MQTT_CA={path}: cannot read the CA certificate: {e}"));
-    let der = ca_der(&bytes).unwrap_or_else(|e| panic!("LUA_MQTT_CA={path}: {e}"));
     fs::write(out.join("broker-ca.der"), der).unwrap();
+}
+
+/// The default trust store luagen wrote next to this file (`roots.der`: public CAs' root
+/// certificates, concatenated DER), trusted when `LUA_MQTT_CA` names no CA of the user's.
+fn default_roots() -> Vec<u8> {
+    println!("cargo:rerun-if-changed=roots.der");
+    let store = fs::read("roots.der").unwrap_or_else(|e| {
+        panic!(
+            "TLS without LUA_MQTT_CA trusts the default store roots.der, which cannot be read \
+             ({e}): regenerate the project, or set LUA_MQTT_CA to the broker's CA certificate."
+        )
+    });
+    // Whole certificates only: a truncated store would drop roots without a word.
+    let mut rest = store.as_slice();
+    while !rest.is_empty() {
+        let len = match rest {
+            [0x30, 0x82, hi, lo, ..] => 4 + (usize::from(*hi) << 8 | usize::from(*lo)),
+            [0x30, 0x81, n, ..] => 3 + usize::from(*n),
+            _ => usize::MAX,
+        };
+        if len > rest.len() {
+            panic!("roots.der is damaged: regenerate the project, or set LUA_MQTT_CA");
+        }
+        rest = &rest[len..];
+    }
+    store
 }
 
 /// The first certificate of a PEM file, or a DER certificate as it is.

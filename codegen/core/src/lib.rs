@@ -15,6 +15,8 @@ pub mod manifest;
 pub mod model;
 pub mod source;
 mod suggest;
+#[cfg(feature = "firmware")]
+pub mod trust;
 pub mod validator;
 pub mod yaml;
 

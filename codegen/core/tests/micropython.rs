@@ -47,10 +47,16 @@ fn conformance_device_project_files() {
             "secrets.py.example",
             ".gitignore",
             "README.md",
+            "roots.der",
         ]
     );
     for file in &project.files {
         let name = file.path.display().to_string();
+        if name == luagen::trust::FILE {
+            // Binary, and the same for every device: see `same_default_trust_store_on_both_targets`.
+            assert_eq!(file.contents, luagen::trust::roots_der());
+            continue;
+        }
         if let Some((_, source)) = RUNTIME_MODULES.iter().find(|(n, _)| *n == name) {
             // The same for every device; reviewed as the templates they are.
             assert_eq!(file.contents, source.as_bytes());
@@ -68,6 +74,27 @@ fn conformance_device_project_files() {
             )
         );
     }
+}
+
+/// One store, one rendering: the MicroPython and the Pico W projects carry the same bytes, the
+/// named roots, each a whole DER certificate.
+#[test]
+fn same_default_trust_store_on_both_targets() {
+    let device = load("manifests/greenhouse-sensor.yaml");
+    let micropython = MicroPythonProject::generate(&device, &Options::default()).unwrap();
+    let pico_w = luagen::emit::pico_w::PicoWProject::new(&device)
+        .project()
+        .unwrap();
+    let mpy = &micropython.file("roots.der").unwrap().contents;
+    assert_eq!(mpy, &pico_w.file("roots.der").unwrap().contents);
+    let names: Vec<String> = luagen::trust::split(mpy)
+        .unwrap()
+        .into_iter()
+        .map(|c| luagen::trust::subject_common_name(c).unwrap())
+        .collect();
+    assert_eq!(names, luagen::trust::ROOTS);
+    // Copied to the board with the rest.
+    assert!(text(&micropython, "README.md").contains(" secrets.py roots.der "));
 }
 
 #[test]
@@ -134,6 +161,9 @@ fn manifest_strings_never_leave_their_literal_or_docstring() {
     let device = load("codegen/core/tests/corpus/valid/tricky-names.yaml");
     let project = MicroPythonProject::generate(&device, &Options::default()).unwrap();
     for file in &project.files {
+        if file.path.ends_with(luagen::trust::FILE) {
+            continue; // DER, not text, and no manifest string gets there
+        }
         let text = String::from_utf8(file.contents.clone()).unwrap();
         assert!(!text.contains('\0'), "{}", file.path.display());
         assert!(!text.contains("{{ x }}\n") || file.path.ends_with("README.md"));

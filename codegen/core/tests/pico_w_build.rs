@@ -2,9 +2,9 @@
 //! built for `thumbv6m-none-eabi` by each route this machine has (rustup's target; Debian's
 //! rustc-web as apt installs it; the same at the MSRV, unpacked), with the command the
 //! generated README gives for that route, `--locked`, and offline once the crates are cached.
-//! Its ELF and UF2 are checked. One more build takes the greenhouse over TLS (`mqtts://`,
-//! `--features tls`, a CA made by openssl), after build.rs has refused the two ways to get
-//! TLS wrong.
+//! Its ELF and UF2 are checked. Two more builds take the greenhouse over TLS (`mqtts://`,
+//! `--features tls`), trusting the default store `roots.der` and then a CA made by openssl
+//! instead, after build.rs has refused a TLS URL without the feature.
 //!
 //! Slow (a few minutes for each route's first project on two cores, 20-40 s for each next
 //! one). A route the machine lacks is skipped with a skip record (`cargo xtask test` lists it
@@ -156,8 +156,9 @@ fn tls_rustc() -> (u32, u32) {
     (major.parse().unwrap(), minor.parse().unwrap())
 }
 
-/// The greenhouse over TLS (`mqtts://`, `--features tls`, a CA made by openssl), after
-/// build.rs has refused the two ways to get TLS wrong; the report's row.
+/// The greenhouse over TLS (`mqtts://`, `--features tls`) with the default store and then with
+/// a CA made by openssl, after build.rs has refused the URL without the feature; the report's
+/// row (the user's CA).
 fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String {
     let greenhouse = workspace().join("manifests/greenhouse-sensor.yaml");
     let dir = root.join("projects/greenhouse-sensor-tls");
@@ -182,7 +183,7 @@ fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String 
         .expect("openssl is installed (cargo xtask deps)");
     assert!(made.success(), "openssl made no CA");
     let tls_url = "LUA_MQTT_URL=mqtts://broker.lan:8883\n";
-    // Without the feature, and without a CA: build.rs stops, saying what to do.
+    // Without the feature: build.rs stops, saying what to do.
     let device = luagen::load_file(&greenhouse).unwrap();
     PicoWProject::new(&device)
         .project()
@@ -191,35 +192,46 @@ fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String 
         .unwrap();
     std::fs::write(dir.join(".env"), plain_env(tls_url)).unwrap();
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
-    for (features, expected) in [
-        (&[][..], "build with `--features tls`"),
-        (&["--features", "tls"][..], "LUA_MQTT_CA is not set"),
-    ] {
-        let output = route
-            .build(&readme, &dir, target_dir, features, false)
-            .unwrap()
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            !output.status.success(),
-            "a TLS URL built with {features:?}"
-        );
-        assert!(
-            stderr.contains(expected),
-            "expected {expected:?} in\n{stderr}"
-        );
-    }
-    let env = plain_env(&format!(
-        "{tls_url}LUA_MQTT_CA={}\n",
-        certs.join("ca.pem").display()
-    ));
+    let output = route
+        .build(&readme, &dir, target_dir, &[], false)
+        .unwrap()
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "a TLS URL built without the feature"
+    );
+    assert!(
+        stderr.contains("build with `--features tls`"),
+        "expected the feature's name in\n{stderr}"
+    );
     let build = Build {
         route,
         target_dir,
         tls: true,
         offline: false,
     };
+    let elf_path = target_dir
+        .join("thumbv6m-none-eabi/release")
+        .join(PicoWProject::new(&device).crate_name());
+    let carries = |elf: &[u8], der: &[u8]| elf.windows(der.len()).any(|w| w == der);
+    let roots = luagen::trust::roots_der();
+    // Without LUA_MQTT_CA: the default store, every root of it, as the verifier's anchors.
+    build.check(
+        &greenhouse,
+        "greenhouse (tls, default roots)",
+        &dir,
+        &plain_env(tls_url),
+    );
+    assert!(
+        carries(&std::fs::read(&elf_path).unwrap(), &roots),
+        "the TLS firmware without LUA_MQTT_CA does not carry roots.der"
+    );
+    let env = plain_env(&format!(
+        "{tls_url}LUA_MQTT_CA={}\n",
+        certs.join("ca.pem").display()
+    ));
     let row = build.check(&greenhouse, "greenhouse (tls)", &dir, &env);
     // The CA is in the image, as DER: what the firmware verifies the broker against.
     let der = std::process::Command::new("openssl")
@@ -228,17 +240,19 @@ fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String 
         .output()
         .unwrap()
         .stdout;
-    let elf = std::fs::read(
-        target_dir
-            .join("thumbv6m-none-eabi/release")
-            .join(PicoWProject::new(&device).crate_name()),
-    )
-    .unwrap();
+    let elf = std::fs::read(&elf_path).unwrap();
     assert!(der.len() > 100, "openssl wrote no DER");
     assert!(
-        elf.windows(der.len()).any(|w| w == der.as_slice()),
+        carries(&elf, &der),
         "the TLS firmware does not carry the CA certificate"
     );
+    // The user's CA replaces the default store: not one of its roots is left in the image.
+    for root in luagen::trust::split(&roots).unwrap() {
+        assert!(
+            !carries(&elf, root),
+            "LUA_MQTT_CA did not replace roots.der"
+        );
+    }
     row
 }
 

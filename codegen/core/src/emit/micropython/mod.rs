@@ -24,6 +24,7 @@ use crate::emit::project::{GeneratedFile, Project};
 use crate::ident::{self, Namer};
 use crate::ir::{Shape, TypeDefKind, TypeSpace};
 use crate::model::Device;
+use crate::trust;
 
 /// The runtime module, the same for every device.
 pub const RUNTIME: &str = include_str!("../../../../../templates/micropython/lua_runtime.py");
@@ -184,6 +185,8 @@ impl MicroPythonProject {
             GeneratedFile::generated("secrets.py.example", render("secrets.py.example.j2")),
             GeneratedFile::generated(".gitignore", render("gitignore.j2")),
             GeneratedFile::generated("README.md", render("README.md.j2")),
+            // Trusted when there is no ca.der; lua_connect loads it root by root.
+            GeneratedFile::generated(trust::FILE, trust::roots_der()),
         ]);
         Ok(Project { files })
     }
@@ -473,7 +476,7 @@ impl Context {
         let registration = serde_json::to_string(&device.registration_commands())
             .expect("JSON values always serialize");
         let ext = if options.mpy { ".mpy" } else { ".py" };
-        let mut deploy = "main.py handlers.py config.py secrets.py".to_string();
+        let mut deploy = format!("main.py handlers.py config.py secrets.py {}", trust::FILE);
         for module in MODULES {
             deploy.push(' ');
             deploy.push_str(&module.replace(".py", ext));

@@ -243,6 +243,11 @@ impl<'a> PicoWProject<'a> {
             "Cargo.lock",
             lockfile::for_crate(&self.crate_name()),
         ));
+        // build.rs embeds it when LUA_MQTT_CA names no CA of the user's.
+        files.push(GeneratedFile::generated(
+            crate::trust::FILE,
+            crate::trust::roots_der(),
+        ));
         let env = environment();
         let ctx = self.context();
         for (name, path, _) in TEMPLATES {
