@@ -126,7 +126,8 @@ async fn mqtt(link: &mut tls::Link<'_, Socket<'_>>, payload: usize) {
 
 /// `probe MODE PORTS CA_DER PAYLOAD`: MODE `12` runs TLS 1.2 alone on the one port (exit 2
 /// when refused), `auto` the firmware's choice for one connection per comma-separated port, in
-/// one process, so that what one connection learnt carries over to the next.
+/// one process, so that what one connection learnt carries over to the next; `fake12` the
+/// firmware's first handshake against a scripted TLS 1.2 server.
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -135,6 +136,33 @@ async fn main() {
     let payload: usize = args[4].parse().unwrap();
     let host = "localhost";
     let (mut read, mut write) = (vec![0; tls::READ_BUFFER], vec![0; tls::WRITE_BUFFER]);
+    if args[1] == "fake12" {
+        // A TLS 1.2 server that does not read supported_versions: a 1.2 ServerHello.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut header = [0u8; 5];
+            stream.read_exact(&mut header).await.unwrap();
+            let mut hello = vec![0u8; usize::from(u16::from_be_bytes([header[3], header[4]]))];
+            stream.read_exact(&mut hello).await.unwrap();
+            let mut body = vec![3, 3];
+            body.extend_from_slice(&[0x17; 32]);
+            body.extend_from_slice(&[0, 0xc0, 0x2b, 0]);
+            let mut record = vec![22, 3, 3, 0, body.len() as u8 + 4, 2, 0, 0, body.len() as u8];
+            record.extend_from_slice(&body);
+            stream.write_all(&record).await.unwrap();
+            let _ = stream.read(&mut header).await;
+        });
+        let (r, w) = tcp(port).await;
+        match tls::connect::<_, Clock>(tls::Duplex::new(&r, &w), host, &ca, rng(), &mut read, &mut write).await {
+            Err(tls::Error::Fallback(e)) => println!("fallback: {e:?}"),
+            Err(e) => refused(e),
+            Ok(_) => println!("connected?"),
+        }
+        return;
+    }
     if args[1] == "12" {
         let (r, w) = tcp(ports[0]).await;
         let now = <Clock as embedded_tls::TlsClock>::now();
@@ -194,7 +222,7 @@ fn probe(root: &Path) -> (PathBuf, PathBuf) {
              publish = false\n\n[workspace]\n\n[dependencies]\n{}\n\
              embedded-io-adapters = {{ version = \"0.6\", features = [\"tokio-1\"] }}\n\
              getrandom = \"0.2\"\n\
-             tokio = {{ version = \"1\", features = [\"rt\", \"net\", \"macros\"] }}\n",
+             tokio = {{ version = \"1\", features = [\"rt\", \"net\", \"macros\", \"io-util\"] }}\n",
             deps.join("\n")
         ),
     )
@@ -292,7 +320,10 @@ fn pinned_broker(pki: &Pki, listeners: &[(Chain, &str, &[&str])]) -> (Mosquitto,
     for port in &ports {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "listener {port} never opened");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "listener {port} never opened"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
@@ -334,7 +365,10 @@ fn firmware_tls12_and_the_version_fallback() {
         let (code, out) = run(&probe, "12", &port.to_string(), &root, payload);
         assert_eq!(code, 0, "{what}, TLS 1.2: {out}");
         assert!(out.contains("connack: [20, 02, 00, 00]"), "{what}: {out}");
-        assert!(out.contains(&format!("echo: {payload} bytes")), "{what}: {out}");
+        assert!(
+            out.contains(&format!("echo: {payload} bytes")),
+            "{what}: {out}"
+        );
         // The firmware's choice: 1.3 refused, 1.2 at once; the next connection starts at 1.2.
         let (code, out) = run(&probe, "auto", &format!("{port},{port}"), &root, payload);
         assert_eq!(code, 0, "{what}, auto: {out}");
@@ -357,8 +391,14 @@ fn firmware_tls12_and_the_version_fallback() {
         let (code, out) = run(&probe, "auto", &format!("{port},{port}"), &root, payload);
         assert_eq!(code, 0, "{what}, auto: {out}");
         assert!(!out.contains("fallback"), "{what}: {out}");
-        assert!(out.contains("connection 1: TLS 1.3 after 1"), "{what}: {out}");
-        assert!(out.contains("connection 2: TLS 1.3 after 1"), "{what}: {out}");
+        assert!(
+            out.contains("connection 1: TLS 1.3 after 1"),
+            "{what}: {out}"
+        );
+        assert!(
+            out.contains("connection 2: TLS 1.3 after 1"),
+            "{what}: {out}"
+        );
         assert_eq!(out.matches(&format!("echo: {payload} bytes")).count(), 2);
     }
 
@@ -379,24 +419,48 @@ fn firmware_tls12_and_the_version_fallback() {
     );
     assert!(out.contains("connection 3: TLS 1.3 after 1"), "{out}");
 
+    // A 1.2 server that answers embedded-tls's ClientHello with a 1.2 ServerHello (OpenSSL
+    // sends protocol_version instead): embedded-tls names the suite unknown, which falls back.
+    let (code, out) = run(&probe, "fake12", "0", &pki.root_der(Chain::P256), 0);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("fallback: InvalidCipherSuite"), "{out}");
+
     // Refused in the TLS 1.2 handshake: a CA that did not sign the broker, a name not certified.
     let port = only12.port(Chain::P256, Transport::Tls).to_string();
     let (code, out) = run(&probe, "12", &port, &pki.other_root().1, 10);
     assert_eq!(code, 2, "other CA: {out}");
-    assert!(out.contains("refused: certificate chain not verified"), "{out}");
+    assert!(
+        out.contains("refused: certificate chain not verified"),
+        "{out}"
+    );
     let port = only12.port(Chain::WrongName, Transport::Tls).to_string();
     let (code, out) = run(&probe, "12", &port, &pki.root_der(Chain::WrongName), 10);
     assert_eq!(code, 2, "wrong name: {out}");
-    assert!(out.contains("refused: certificate chain not verified"), "{out}");
+    assert!(
+        out.contains("refused: certificate chain not verified"),
+        "{out}"
+    );
     drop((only12, both));
 
     // A 1.3-only broker refuses TLS 1.2 with protocol_version, and the firmware uses 1.3.
     let only13 = PkiBroker::start(&pki, Versions::Tls13Only).unwrap();
     let port = only13.port(Chain::P256, Transport::Tls);
-    let (code, out) = run(&probe, "12", &port.to_string(), &pki.root_der(Chain::P256), 10);
+    let (code, out) = run(
+        &probe,
+        "12",
+        &port.to_string(),
+        &pki.root_der(Chain::P256),
+        10,
+    );
     assert_eq!(code, 2, "1.3-only: {out}");
     assert!(out.contains("refused: alert 70 from the server"), "{out}");
-    let (code, out) = run(&probe, "auto", &port.to_string(), &pki.root_der(Chain::P256), 10);
+    let (code, out) = run(
+        &probe,
+        "auto",
+        &port.to_string(),
+        &pki.root_der(Chain::P256),
+        10,
+    );
     assert!(out.contains("connection 1: TLS 1.3 after 1"), "{out}");
     assert_eq!(code, 0, "{out}");
     drop(only13);
@@ -426,7 +490,13 @@ fn firmware_tls12_and_the_version_fallback() {
     listeners.push((Chain::P256, "", &client_auth));
     let (broker, ports) = pinned_broker(&pki, &listeners);
     for ((chain, suite), port) in expected.iter().zip(&ports) {
-        let (code, out) = run(&probe, "12", &port.to_string(), &pki.root_der(*chain), payload);
+        let (code, out) = run(
+            &probe,
+            "12",
+            &port.to_string(),
+            &pki.root_der(*chain),
+            payload,
+        );
         assert_eq!(code, 0, "{} {suite:04x}: {out}", chain.name());
         assert!(out.contains(&format!("suite: {suite:04x}")), "{out}");
         assert!(out.contains(&format!("echo: {payload} bytes")), "{out}");

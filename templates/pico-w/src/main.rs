@@ -18,7 +18,11 @@ mod handlers;
 mod payloads;
 mod sntp;
 #[cfg(feature = "tls")]
+mod pki;
+#[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "tls")]
+mod tls12;
 mod trigger_queue;
 
 use cyw43_pio::{PioSpi, DEFAULT_CLOCK_DIVIDER};

@@ -23,12 +23,17 @@ pub enum PkiError {
 }
 
 /// One DER element: (tag, contents, the whole element, what follows it).
-fn tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8], &[u8]), PkiError> {
+type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+fn tlv(input: &[u8]) -> Result<Tlv<'_>, PkiError> {
     let (&tag, rest) = input.split_first().ok_or(PkiError::Malformed)?;
     let (&first, rest) = rest.split_first().ok_or(PkiError::Malformed)?;
     let (len, rest) = match first {
         0..=0x7f => (first as usize, rest),
-        0x81 => (*rest.first().ok_or(PkiError::Malformed)? as usize, &rest[1..]),
+        0x81 => (
+            *rest.first().ok_or(PkiError::Malformed)? as usize,
+            &rest[1..],
+        ),
         0x82 if rest.len() >= 2 => (usize::from(rest[0]) << 8 | usize::from(rest[1]), &rest[2..]),
         _ => return Err(PkiError::Malformed),
     };

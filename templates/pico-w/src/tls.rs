@@ -12,8 +12,8 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use embedded_io_async as io06;
 use embedded_io_async_07 as io;
-use embedded_tls::pki::CertVerifier;
 use embedded_tls::alert::AlertDescription;
+use embedded_tls::pki::CertVerifier;
 use embedded_tls::{
     Aes128GcmSha256, Certificate, CryptoProvider, CryptoRngCore, FlushPolicy, TlsClock, TlsConfig,
     TlsConnection, TlsContext, TlsError, TlsReader, TlsVerifier, TlsWriter,
@@ -160,7 +160,9 @@ impl io::Error for Error {
     }
 }
 
-/// A TLS session to the broker, in whichever version it was set up.
+/// A TLS session to the broker, in whichever version it was set up. One lives at a time, in
+/// the connection's future; boxing the larger variant would only move it to the heap.
+#[allow(clippy::large_enum_variant)]
 pub enum Link<'b, S>
 where
     S: io::Read + io::Write + 'b,

@@ -6,7 +6,18 @@
 //!
 //! Deliberately left out: CBC and static-RSA suites, session resumption, renegotiation, client
 //! certificates, compression. Every length from the server is checked against the buffer it
-//! is read into; memory is the two buffers the caller passes and a few hundred bytes of state.
+//! is read into; memory is the two buffers the caller passes and about 2 KiB of state (the
+//! AES key schedules).
+//!
+//! The extended master secret (RFC 7627) is offered and used when the server echoes it, but
+//! not required: it defends against the triple-handshake attack, which needs resumption,
+//! renegotiation or client certificates, none of which this client does, so requiring it
+//! would only shut out older servers. Renegotiation: the ClientHello carries an empty
+//! renegotiation_info, the server's must be empty too, and after the handshake a HelloRequest
+//! is ignored (RFC 5246 §7.4.1.1 allows it) while any other handshake message ends the session.
+//!
+//! `tls.rs` uses this only after a TLS 1.3 attempt was refused, so a server random carrying the
+//! RFC 8446 downgrade sentinel (the server does speak 1.3) aborts the handshake.
 //!
 //! Nothing here depends on embassy: luagen's host tests compile this file as it is (with its
 //! unit tests) and run it against mosquitto over tokio.
@@ -246,6 +257,8 @@ impl Transcript {
 // ---------------------------------------------------------------------------------------------
 // Records.
 
+// Two per session, for its lifetime: the size is the AES key schedule's, wherever it lives.
+#[allow(clippy::large_enum_variant)]
 enum Cipher {
     Aes128(Aes128Gcm),
     Aes256(Aes256Gcm),
@@ -412,7 +425,8 @@ impl Inbox<'_> {
             let have = self.end - self.start;
             if have >= 4 {
                 let b = &self.buf[self.start..];
-                let len = 4 + (usize::from(b[1]) << 16 | usize::from(b[2]) << 8 | usize::from(b[3]));
+                let len =
+                    4 + (usize::from(b[1]) << 16 | usize::from(b[2]) << 8 | usize::from(b[3]));
                 if len > self.buf.len() {
                     return Err(Error::TooLarge);
                 }
@@ -549,7 +563,14 @@ fn client_hello(random: &[u8; 32], host: &str, out: &mut [u8]) -> Result<usize, 
         w.u16(n);
         w.put(host.as_bytes());
     }
-    for word in [EXT_SUPPORTED_GROUPS, 4, 2, SECP256R1, EXT_EC_POINT_FORMATS, 2] {
+    for word in [
+        EXT_SUPPORTED_GROUPS,
+        4,
+        2,
+        SECP256R1,
+        EXT_EC_POINT_FORMATS,
+        2,
+    ] {
         w.u16(word);
     }
     w.put(&[1, 0]); // uncompressed points only
@@ -736,8 +757,8 @@ pub async fn connect<'b, S: io::Read + io::Write>(
         if n == 0 {
             return Err(Error::Certificate);
         }
-        let key = pki::verify_chain(anchors, &chain[..n], host, now_s)
-            .map_err(|_| Error::Certificate)?;
+        let key =
+            pki::verify_chain(anchors, &chain[..n], host, now_s).map_err(|_| Error::Certificate)?;
         transcript.update(message);
         key
     };
@@ -765,7 +786,13 @@ pub async fn connect<'b, S: io::Read + io::Write>(
     let public = secret.public_key().to_encoded_point(false);
     let point = public.as_bytes();
     let body = &mut write[HEADER..];
-    body[..5].copy_from_slice(&[CLIENT_KEY_EXCHANGE, 0, 0, point.len() as u8 + 1, point.len() as u8]);
+    body[..5].copy_from_slice(&[
+        CLIENT_KEY_EXCHANGE,
+        0,
+        0,
+        point.len() as u8 + 1,
+        point.len() as u8,
+    ]);
     body[5..5 + point.len()].copy_from_slice(point);
     let len = 5 + point.len();
     transcript.update(&write[HEADER..HEADER + len]);
@@ -980,7 +1007,8 @@ impl<S: io::Read> Reader<'_, S> {
                 },
                 // RFC 5246 §7.4.1.1 lets a client ignore a HelloRequest; any other handshake
                 // message now would be a renegotiation, which this client never does.
-                HANDSHAKE if !text.is_empty() && body[text.clone()].chunks(4).all(|m| m == [0; 4]) => {}
+                HANDSHAKE
+                    if !text.is_empty() && body[text.clone()].chunks(4).all(|m| m == [0; 4]) => {}
                 HANDSHAKE => return Err(Error::Renegotiation),
                 _ => return Err(Error::Unexpected),
             }
@@ -1002,7 +1030,8 @@ impl<S> io::ErrorType for Writer<'_, S> {
 
 impl<S: io::Write> Writer<'_, S> {
     fn capacity(&self) -> usize {
-        (self.buf.len() - HEADER - EXPLICIT - TAG).min(PLAINTEXT_LIMIT)
+        let overhead = HEADER + EXPLICIT + TAG;
+        self.buf.len().saturating_sub(overhead).min(PLAINTEXT_LIMIT)
     }
 
     async fn send_record(&mut self) -> Result<(), Error> {
@@ -1036,7 +1065,6 @@ impl<S: io::Write> io::Write for Writer<'_, S> {
         self.socket.flush().await.map_err(|_| Error::Io)
     }
 }
-
 
 // The host tests (codegen/core/tests/pico_w_tls12.rs) run these with `cargo test` on the probe
 // that compiles this file; the firmware never builds them.
@@ -1199,10 +1227,12 @@ mod tests {
         );
         assert_eq!(
             out.to_vec(),
-            hex("e3f229ba727be17b8d122620557cd453c2aab21d07c3d495329b52d4e61edb5a\
+            hex(
+                "e3f229ba727be17b8d122620557cd453c2aab21d07c3d495329b52d4e61edb5a\
                  6b301791e90d35c9c9a46b4e14baf9af0fa022f7077def17abfd3797c0564bab\
                  4fbc91666e9def9b97fce34f796789baa48082d122ee42c5a72e5a5110fff701\
-                 87347b66")
+                 87347b66"
+            )
         );
         // `openssl kdf -keylen 100 -kdfopt digest:SHA384 ... TLS1-PRF`, the list's SHA-384 case.
         prf(
@@ -1214,10 +1244,12 @@ mod tests {
         );
         assert_eq!(
             out.to_vec(),
-            hex("7b0c18e9ced410ed1804f2cfa34a336a1c14dffb4900bb5fd7942107e81c83cd\
+            hex(
+                "7b0c18e9ced410ed1804f2cfa34a336a1c14dffb4900bb5fd7942107e81c83cd\
                  e9ca0faa60be9fe34f82b1233c9146a0e534cb400fed2700884f9dc236f80edd\
                  8bfa961144c9e8d792eca722a7b32fc3d416d473ebc2c5fd4abfdad05d918425\
-                 9b5bf8cd")
+                 9b5bf8cd"
+            )
         );
     }
 
@@ -1227,12 +1259,18 @@ mod tests {
         assert_eq!(result, Err(Error::Closed));
         // One handshake record holding one ClientHello, version 1.2.
         assert_eq!(&sent[..3], &[HANDSHAKE, 3, 3]);
-        assert_eq!(usize::from(u16::from_be_bytes([sent[3], sent[4]])), sent.len() - 5);
+        assert_eq!(
+            usize::from(u16::from_be_bytes([sent[3], sent[4]])),
+            sent.len() - 5
+        );
         let hello = &sent[5..];
         assert_eq!(hello[0], CLIENT_HELLO);
         assert_eq!(&hello[4..6], &[3, 3]);
         let suites = &hello[4 + 2 + 32 + 1..][..10];
-        assert_eq!(suites, &[0, 8, 0xc0, 0x2b, 0xc0, 0x2f, 0xc0, 0x2c, 0xc0, 0x30]);
+        assert_eq!(
+            suites,
+            &[0, 8, 0xc0, 0x2b, 0xc0, 0x2f, 0xc0, 0x2c, 0xc0, 0x30]
+        );
         let text = hello.windows(9).any(|w| w == b"localhost");
         assert!(text, "SNI names the host");
         assert!(hello.windows(5).any(|w| w == [0xff, 1, 0, 1, 0]));
@@ -1246,37 +1284,120 @@ mod tests {
         let mut sentinel11 = [0u8; 8];
         sentinel11.copy_from_slice(DOWNGRADE_11);
         let hello = |v, tail: &[u8; 8], suite, ext: &[u8]| {
-            record(HANDSHAKE, &message(SERVER_HELLO, &server_hello_body(v, tail, suite, ext)))
+            record(
+                HANDSHAKE,
+                &message(SERVER_HELLO, &server_hello_body(v, tail, suite, ext)),
+            )
         };
         let mut huge = record(HANDSHAKE, &[SERVER_HELLO, 0xff, 0xff, 0xff]);
         huge.extend_from_slice(&[0; 64]);
         let cases: Vec<(&str, Vec<u8>, Error)> = std::vec![
             ("nothing", Vec::new(), Error::Closed),
             ("half a header", std::vec![HANDSHAKE, 3], Error::Closed),
-            ("a truncated record", record(HANDSHAKE, &[2; 40])[..20].to_vec(), Error::Closed),
-            ("a giant record length", std::vec![HANDSHAKE, 3, 3, 0xff, 0xff], Error::RecordOverflow),
-            ("a record one past the limit", std::vec![HANDSHAKE, 3, 3, 0x41, 0x01], Error::RecordOverflow),
-            ("not TLS", b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec(), Error::Decode),
+            (
+                "a truncated record",
+                record(HANDSHAKE, &[2; 40])[..20].to_vec(),
+                Error::Closed
+            ),
+            (
+                "a giant record length",
+                std::vec![HANDSHAKE, 3, 3, 0xff, 0xff],
+                Error::RecordOverflow
+            ),
+            (
+                "a record one past the limit",
+                std::vec![HANDSHAKE, 3, 3, 0x41, 0x01],
+                Error::RecordOverflow
+            ),
+            (
+                "not TLS",
+                b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec(),
+                Error::Decode
+            ),
             ("a giant handshake message", huge, Error::TooLarge),
-            ("an empty handshake record", record(HANDSHAKE, &[]), Error::Unexpected),
+            (
+                "an empty handshake record",
+                record(HANDSHAKE, &[]),
+                Error::Unexpected
+            ),
             ("a fatal alert", record(ALERT, &[2, 70]), Error::Alert(70)),
             ("close_notify", record(ALERT, &[1, 0]), Error::Closed),
             ("a bad alert", record(ALERT, &[2, 70, 1]), Error::Decode),
-            ("application data", record(APPLICATION_DATA, &[1; 30]), Error::Unexpected),
-            ("an early ChangeCipherSpec", record(CHANGE_CIPHER_SPEC, &[1]), Error::Unexpected),
-            ("an unknown record type", record(99, &[1]), Error::Unexpected),
-            ("a Certificate first", record(HANDSHAKE, &message(CERTIFICATE, &[0, 0, 0])), Error::Unexpected),
-            ("TLS 1.3", hello(0x0304, &[7; 8], 0xc02b, &[]), Error::Version),
-            ("TLS 1.1", hello(0x0302, &[7; 8], 0xc02b, &[]), Error::Version),
-            ("the 1.2 downgrade sentinel", hello(0x0303, &sentinel, 0xc02b, &[]), Error::Downgrade),
-            ("the 1.1 downgrade sentinel", hello(0x0303, &sentinel11, 0xc02b, &[]), Error::Downgrade),
-            ("a CBC suite", hello(0x0303, &[7; 8], 0xc013, &[]), Error::Negotiation),
-            ("a TLS 1.3 suite", hello(0x0303, &[7; 8], 0x1301, &[]), Error::Negotiation),
-            ("an unoffered extension", hello(0x0303, &[7; 8], 0xc02b, &[0, 0x23, 0, 0]), Error::Negotiation),
-            ("a renegotiation", hello(0x0303, &[7; 8], 0xc02b, &[0xff, 1, 0, 2, 1, 9]), Error::Renegotiation),
-            ("a doubled extension", hello(0x0303, &[7; 8], 0xc02b, &[0, 0x17, 0, 0, 0, 0x17, 0, 0]), Error::Decode),
-            ("an extension overrunning", hello(0x0303, &[7; 8], 0xc02b, &[0, 0x17, 0, 9]), Error::Decode),
-            ("a short ServerHello", record(HANDSHAKE, &message(SERVER_HELLO, &[3, 3, 1])), Error::Decode),
+            (
+                "application data",
+                record(APPLICATION_DATA, &[1; 30]),
+                Error::Unexpected
+            ),
+            (
+                "an early ChangeCipherSpec",
+                record(CHANGE_CIPHER_SPEC, &[1]),
+                Error::Unexpected
+            ),
+            (
+                "an unknown record type",
+                record(99, &[1]),
+                Error::Unexpected
+            ),
+            (
+                "a Certificate first",
+                record(HANDSHAKE, &message(CERTIFICATE, &[0, 0, 0])),
+                Error::Unexpected
+            ),
+            (
+                "TLS 1.3",
+                hello(0x0304, &[7; 8], 0xc02b, &[]),
+                Error::Version
+            ),
+            (
+                "TLS 1.1",
+                hello(0x0302, &[7; 8], 0xc02b, &[]),
+                Error::Version
+            ),
+            (
+                "the 1.2 downgrade sentinel",
+                hello(0x0303, &sentinel, 0xc02b, &[]),
+                Error::Downgrade
+            ),
+            (
+                "the 1.1 downgrade sentinel",
+                hello(0x0303, &sentinel11, 0xc02b, &[]),
+                Error::Downgrade
+            ),
+            (
+                "a CBC suite",
+                hello(0x0303, &[7; 8], 0xc013, &[]),
+                Error::Negotiation
+            ),
+            (
+                "a TLS 1.3 suite",
+                hello(0x0303, &[7; 8], 0x1301, &[]),
+                Error::Negotiation
+            ),
+            (
+                "an unoffered extension",
+                hello(0x0303, &[7; 8], 0xc02b, &[0, 0x23, 0, 0]),
+                Error::Negotiation
+            ),
+            (
+                "a renegotiation",
+                hello(0x0303, &[7; 8], 0xc02b, &[0xff, 1, 0, 2, 1, 9]),
+                Error::Renegotiation
+            ),
+            (
+                "a doubled extension",
+                hello(0x0303, &[7; 8], 0xc02b, &[0, 0x17, 0, 0, 0, 0x17, 0, 0]),
+                Error::Decode
+            ),
+            (
+                "an extension overrunning",
+                hello(0x0303, &[7; 8], 0xc02b, &[0, 0x17, 0, 9]),
+                Error::Decode
+            ),
+            (
+                "a short ServerHello",
+                record(HANDSHAKE, &message(SERVER_HELLO, &[3, 3, 1])),
+                Error::Decode
+            ),
         ];
         for (what, server, expected) in cases {
             let (result, _) = handshake(server);
@@ -1311,7 +1432,10 @@ mod tests {
         assert_eq!(handshake(server).0, Err(Error::TooLarge));
         // A certificate overrunning its list.
         let mut server = record(HANDSHAKE, &good_hello());
-        server.extend(record(HANDSHAKE, &message(CERTIFICATE, &[0, 0, 4, 0, 0, 9, 0x30])));
+        server.extend(record(
+            HANDSHAKE,
+            &message(CERTIFICATE, &[0, 0, 4, 0, 0, 9, 0x30]),
+        ));
         assert_eq!(handshake(server).0, Err(Error::Decode));
     }
 
@@ -1320,7 +1444,10 @@ mod tests {
         let mut rng = Rng(0x1234_5678_9abc_def1);
         let base = {
             let mut b = record(HANDSHAKE, &good_hello());
-            b.extend(record(HANDSHAKE, &message(CERTIFICATE, &[0, 0, 4, 0, 0, 1, 0x30])));
+            b.extend(record(
+                HANDSHAKE,
+                &message(CERTIFICATE, &[0, 0, 4, 0, 0, 1, 0x30]),
+            ));
             b
         };
         for round in 0..3000 {
@@ -1412,41 +1539,98 @@ mod tests {
     #[test]
     fn hostile_records_after_the_handshake_are_errors() {
         let key = [9u8; 16];
-        let cases: Vec<(&str, fn(&mut Direction) -> Vec<u8>, Error)> = std::vec![
-            ("a flipped ciphertext bit", |s| {
-                let mut r = sealed(s, APPLICATION_DATA, b"data");
-                r[14] ^= 1;
-                r
-            }, Error::BadRecordMac),
-            ("a flipped tag bit", |s| {
-                let mut r = sealed(s, APPLICATION_DATA, b"data");
-                let n = r.len();
-                r[n - 1] ^= 0x80;
-                r
-            }, Error::BadRecordMac),
-            ("a changed content type", |s| {
-                let mut r = sealed(s, APPLICATION_DATA, b"data");
-                r[0] = HANDSHAKE;
-                r
-            }, Error::BadRecordMac),
-            ("a replayed record", |s| {
-                let r = sealed(s, APPLICATION_DATA, b"data");
-                [r.clone(), r].concat()
-            }, Error::BadRecordMac),
-            ("a wrong key", |_| {
-                sealed(&mut Direction::new(&[8; 16], &[1, 2, 3, 4]).unwrap(), APPLICATION_DATA, b"d")
-            }, Error::BadRecordMac),
-            ("a record too short for its tag", |_| record(APPLICATION_DATA, &[0; 23]), Error::BadRecordMac),
-            ("a giant length", |_| std::vec![APPLICATION_DATA, 3, 3, 0xff, 0xff], Error::RecordOverflow),
-            ("a truncated record", |s| {
-                let r = sealed(s, APPLICATION_DATA, b"data");
-                r[..r.len() - 3].to_vec()
-            }, Error::Closed),
-            ("a fatal alert", |s| sealed(s, ALERT, &[2, 20]), Error::Alert(20)),
-            ("a HelloRequest and more", |s| sealed(s, HANDSHAKE, &[0, 0, 0, 0, 1]), Error::Renegotiation),
-            ("a new ServerHello", |s| sealed(s, HANDSHAKE, &good_hello()), Error::Renegotiation),
-            ("a ChangeCipherSpec", |s| sealed(s, CHANGE_CIPHER_SPEC, &[1]), Error::Unexpected),
-            ("an oversized plaintext", |s| sealed(s, APPLICATION_DATA, &[0; 16_384 + 1]), Error::RecordOverflow),
+        type Case = (&'static str, fn(&mut Direction) -> Vec<u8>, Error);
+        let cases: Vec<Case> = std::vec![
+            (
+                "a flipped ciphertext bit",
+                |s| {
+                    let mut r = sealed(s, APPLICATION_DATA, b"data");
+                    r[14] ^= 1;
+                    r
+                },
+                Error::BadRecordMac
+            ),
+            (
+                "a flipped tag bit",
+                |s| {
+                    let mut r = sealed(s, APPLICATION_DATA, b"data");
+                    let n = r.len();
+                    r[n - 1] ^= 0x80;
+                    r
+                },
+                Error::BadRecordMac
+            ),
+            (
+                "a changed content type",
+                |s| {
+                    let mut r = sealed(s, APPLICATION_DATA, b"data");
+                    r[0] = HANDSHAKE;
+                    r
+                },
+                Error::BadRecordMac
+            ),
+            (
+                "a replayed record",
+                |s| {
+                    let r = sealed(s, APPLICATION_DATA, b"data");
+                    [r.clone(), r].concat()
+                },
+                Error::BadRecordMac
+            ),
+            (
+                "a wrong key",
+                |_| {
+                    sealed(
+                        &mut Direction::new(&[8; 16], &[1, 2, 3, 4]).unwrap(),
+                        APPLICATION_DATA,
+                        b"d",
+                    )
+                },
+                Error::BadRecordMac
+            ),
+            (
+                "a record too short for its tag",
+                |_| record(APPLICATION_DATA, &[0; 23]),
+                Error::BadRecordMac
+            ),
+            (
+                "a giant length",
+                |_| std::vec![APPLICATION_DATA, 3, 3, 0xff, 0xff],
+                Error::RecordOverflow
+            ),
+            (
+                "a truncated record",
+                |s| {
+                    let r = sealed(s, APPLICATION_DATA, b"data");
+                    r[..r.len() - 3].to_vec()
+                },
+                Error::Closed
+            ),
+            (
+                "a fatal alert",
+                |s| sealed(s, ALERT, &[2, 20]),
+                Error::Alert(20)
+            ),
+            (
+                "a HelloRequest and more",
+                |s| sealed(s, HANDSHAKE, &[0, 0, 0, 0, 1]),
+                Error::Renegotiation
+            ),
+            (
+                "a new ServerHello",
+                |s| sealed(s, HANDSHAKE, &good_hello()),
+                Error::Renegotiation
+            ),
+            (
+                "a ChangeCipherSpec",
+                |s| sealed(s, CHANGE_CIPHER_SPEC, &[1]),
+                Error::Unexpected
+            ),
+            (
+                "an oversized plaintext",
+                |s| sealed(s, APPLICATION_DATA, &[0; 16_384 + 1]),
+                Error::RecordOverflow
+            ),
         ];
         for (what, make, expected) in cases {
             let (mut server, client) = pair(&key);
@@ -1476,7 +1660,11 @@ mod tests {
         let sent = socket.sent;
         assert!(sent.len() > 2000 + 4 * 29, "several records");
         let (got, end) = read_all(server, sent);
-        assert_eq!(end, Err(Error::Closed), "the script ends without close_notify");
+        assert_eq!(
+            end,
+            Err(Error::Closed),
+            "the script ends without close_notify"
+        );
         assert_eq!(got, data);
     }
 }
