@@ -267,11 +267,13 @@ async fn serve_inner(
                 _ => Failure::Tls,
             }
         })?;
-        let version = match link {
-            tls::Link::Tls12(_) => "1.2",
-            tls::Link::Tls13(_) => "1.3",
-        };
-        info!("TLS {} up, broker certificate verified", version);
+        match &link {
+            tls::Link::Tls12(c) => info!(
+                "TLS 1.2 up (suite {=u16:#06x}), broker certificate verified",
+                c.suite()
+            ),
+            tls::Link::Tls13(_) => info!("TLS 1.3 up, broker certificate verified"),
+        }
         let (reader, writer) = link.split();
         converse(reader, writer, device, session, client, backoff, undated).await
     };
