@@ -16,9 +16,9 @@ mod handlers;
 #[allow(dead_code)]
 #[rustfmt::skip]
 mod payloads;
-mod sntp;
 #[cfg(feature = "tls")]
 mod pki;
+mod sntp;
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "tls")]
