@@ -30,6 +30,10 @@ fn dependency(name: &str) -> String {
 const PROBE_MAIN: &str = r#"
 #[path = "TEMPLATES/src/tls.rs"]
 mod tls;
+#[path = "TEMPLATES/src/tls12.rs"]
+mod tls12;
+#[path = "TEMPLATES/src/pki.rs"]
+mod pki;
 #[allow(dead_code)]
 #[path = "TEMPLATES/build.rs"]
 mod build_script;
@@ -78,8 +82,12 @@ async fn main() {
     .await
     {
         Ok(link) => link,
-        Err(e) => {
+        Err(tls::Error::Tls13(e)) => {
             println!("refused: {e:?}");
+            std::process::exit(2);
+        }
+        Err(e) => {
+            println!("refused: {e}");
             std::process::exit(2);
         }
     };
@@ -107,6 +115,9 @@ fn probe(root: &Path) -> PathBuf {
         "rand_chacha",
         "rand_core",
         "sha2",
+        "p256",
+        "aes-gcm",
+        "hmac",
     ]
     .iter()
     .map(|n| dependency(n))

@@ -55,6 +55,9 @@ enum Failure {
     /// certificate's dates, so the link is closed to check them at once.
     #[cfg(feature = "tls")]
     Undated,
+    /// Not a failure: the broker refused TLS 1.3, so the link is made again at once with 1.2.
+    #[cfg(feature = "tls")]
+    Fallback,
 }
 
 /// Keep the device connected, forever.
@@ -92,9 +95,16 @@ pub async fn run(stack: Stack<'static>, device: &'static Device) -> ! {
         client.disconnected();
         device.link_down();
         #[cfg(feature = "tls")]
-        if matches!(failure, Failure::Undated) {
-            info!("clock set: reconnecting to check the broker certificate's dates");
-            continue;
+        match failure {
+            Failure::Undated => {
+                info!("clock set: reconnecting to check the broker certificate's dates");
+                continue;
+            }
+            Failure::Fallback => {
+                info!("the broker refused TLS 1.3: reconnecting with TLS 1.2");
+                continue;
+            }
+            _ => {}
         }
         backoff.disconnected(now_ms());
         let delay = backoff.next_delay(RoscRng.next_u32());
@@ -150,19 +160,19 @@ impl Tx for TcpWriter<'_> {
 }
 
 #[cfg(feature = "tls")]
-impl<'a, S: embedded_io_async_07::Read + 'a> Rx for embedded_tls::TlsReader<'a, S, tls::Suite> {
+impl<'a, S: embedded_io_async_07::Read + 'a> Rx for tls::LinkReader<'a, S> {
     async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Failure> {
         embedded_io_async_07::Read::read(self, buf)
             .await
             .map_err(|e| {
-                warn!("TLS: {}", e);
+                warn!("TLS: {}", defmt::Display2Format(&e));
                 Failure::Tls
             })
     }
 }
 
 #[cfg(feature = "tls")]
-impl<'a, S: embedded_io_async_07::Write + 'a> Tx for embedded_tls::TlsWriter<'a, S, tls::Suite> {
+impl<'a, S: embedded_io_async_07::Write + 'a> Tx for tls::LinkWriter<'a, S> {
     async fn send(&mut self, data: &[u8]) -> Result<(), Failure> {
         use embedded_io_async_07::Write;
         // A record goes out at flush: before it, the data only sits in the TLS buffer.
@@ -247,10 +257,23 @@ async fn serve_inner(
         )
         .await
         .map_err(|e| {
-            warn!("TLS handshake with {} failed: {}", config::MQTT_HOST, e);
-            Failure::Tls
+            warn!(
+                "TLS handshake with {} failed: {}",
+                config::MQTT_HOST,
+                defmt::Display2Format(&e)
+            );
+            match e {
+                tls::Error::Fallback(_) => Failure::Fallback,
+                _ => Failure::Tls,
+            }
         })?;
-        info!("TLS up, broker certificate verified");
+        match &link {
+            tls::Link::Tls12(c) => info!(
+                "TLS 1.2 up (suite {=u16:#06x}), broker certificate verified",
+                c.suite()
+            ),
+            tls::Link::Tls13(_) => info!("TLS 1.3 up, broker certificate verified"),
+        }
         let (reader, writer) = link.split();
         converse(reader, writer, device, session, client, backoff, undated).await
     };

@@ -16,9 +16,13 @@ mod handlers;
 #[allow(dead_code)]
 #[rustfmt::skip]
 mod payloads;
+#[cfg(feature = "tls")]
+mod pki;
 mod sntp;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "tls")]
+mod tls12;
 mod trigger_queue;
 
 use cyw43_pio::{PioSpi, DEFAULT_CLOCK_DIVIDER};

@@ -1,4 +1,5 @@
-//! TLS 1.3 to the broker (embedded-tls, `tls` feature). The broker's certificate chain is
+//! TLS to the broker (`tls` feature): TLS 1.3 with embedded-tls, and TLS 1.2 (`tls12.rs`) for
+//! brokers that refuse 1.3. The broker's certificate chain is
 //! verified against the CA embedded at build time (`LUA_MQTT_CA`), its name against the URL's
 //! host, and its validity dates against the clock once SNTP has set it.
 //!
@@ -6,17 +7,22 @@
 //! against mosquitto over tokio (right CA, wrong CA, wrong name, expired).
 
 use core::cell::RefCell;
+use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use embedded_io_async as io06;
 use embedded_io_async_07 as io;
+use embedded_tls::alert::AlertDescription;
 use embedded_tls::pki::CertVerifier;
 use embedded_tls::{
     Aes128GcmSha256, Certificate, CryptoProvider, CryptoRngCore, FlushPolicy, TlsClock, TlsConfig,
-    TlsConnection, TlsContext, TlsError, TlsVerifier,
+    TlsConnection, TlsContext, TlsError, TlsReader, TlsVerifier, TlsWriter,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sha2::{Digest, Sha256};
+
+use crate::tls12;
 
 /// A whole TLS record (16 KiB of plaintext and its overhead): embedded-tls decrypts records in
 /// one piece, and a server need not honour a smaller maximum fragment length.
@@ -55,10 +61,187 @@ impl<C: TlsClock> CryptoProvider for Provider<'_, C> {
     }
 }
 
-/// The TLS handshake over `socket`: an error (`InvalidCertificate`, `InvalidSignature`, ...)
-/// means the broker was not proven to be `host` under `ca_der`, and nothing was sent. `C` is the
-/// wall clock for validity dates (`None` while unknown).
+/// Set once a broker refused TLS 1.3 and took 1.2, so that reconnects during this boot go
+/// straight to 1.2 (a load and a store: thumbv6m has no compare-and-swap, and none is needed).
+static USE_TLS12: AtomicBool = AtomicBool::new(false);
+
+/// Whether this boot's handshakes start with TLS 1.2.
+pub fn uses_tls12() -> bool {
+    USE_TLS12.load(Ordering::Relaxed)
+}
+
+/// The TLS handshake over `socket`, in the version this boot settled on (1.3 until a broker
+/// refuses it). An error means the broker was not proven to be `host` under `ca_der`, and
+/// nothing was sent; [`Error::Fallback`] asks the caller to reconnect at once, for TLS 1.2.
+/// `C` is the wall clock for validity dates (`None` while unknown).
 pub async fn connect<'b, S, C>(
+    socket: S,
+    host: &str,
+    ca_der: &[u8],
+    rng: ChaCha20Rng,
+    read: &'b mut [u8],
+    write: &'b mut [u8],
+) -> Result<Link<'b, S>, Error>
+where
+    S: io::Read + io::Write + 'b,
+    C: TlsClock,
+{
+    if !uses_tls12() {
+        return match connect13::<S, C>(socket, host, ca_der, rng, read, write).await {
+            Ok(link) => Ok(Link::Tls13(link)),
+            Err(e) if refuses_tls13(&e) => {
+                USE_TLS12.store(true, Ordering::Relaxed);
+                Err(Error::Fallback(e))
+            }
+            Err(e) => Err(Error::Tls13(e)),
+        };
+    }
+    match tls12::connect(socket, host, ca_der, C::now(), rng, read, write).await {
+        Ok(link) => Ok(Link::Tls12(link)),
+        Err(e) => {
+            // The sentinel: the broker speaks 1.3, so the refusal that led here was forged or
+            // is gone. A refusal of 1.2 itself: the broker moved on to 1.3 only. Either way the
+            // next attempt, after the usual backoff, is 1.3 again.
+            if matches!(
+                e,
+                tls12::Error::Downgrade
+                    | tls12::Error::Version
+                    | tls12::Error::Alert(40)
+                    | tls12::Error::Alert(70)
+            ) {
+                USE_TLS12.store(false, Ordering::Relaxed);
+            }
+            Err(Error::Tls12(e))
+        }
+    }
+}
+
+/// How a TLS-1.2-only server answers embedded-tls's ClientHello: OpenSSL sends
+/// protocol_version (it reads supported_versions and finds no 1.2 in it), other stacks
+/// handshake_failure (no common cipher suite); one that answered with a 1.2 ServerHello would
+/// name a suite embedded-tls does not know.
+fn refuses_tls13(e: &TlsError) -> bool {
+    matches!(
+        e,
+        TlsError::HandshakeAborted(
+            _,
+            AlertDescription::ProtocolVersion | AlertDescription::HandshakeFailure
+        ) | TlsError::InvalidCipherSuite
+    )
+}
+
+/// Why a handshake or session failed.
+#[derive(Debug)]
+pub enum Error {
+    Tls13(TlsError),
+    Tls12(tls12::Error),
+    /// The broker refused TLS 1.3 this way; reconnect now, this boot uses TLS 1.2 from here on.
+    Fallback(TlsError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Tls13(e) => write!(f, "TLS 1.3: {e:?}"),
+            Error::Tls12(e) => write!(f, "TLS 1.2: {e}"),
+            Error::Fallback(e) => write!(f, "TLS 1.3 refused ({e:?}): falling back to TLS 1.2"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+impl io::Error for Error {
+    fn kind(&self) -> io::ErrorKind {
+        match self {
+            Error::Tls13(e) | Error::Fallback(e) => io::Error::kind(e),
+            Error::Tls12(e) => io::Error::kind(e),
+        }
+    }
+}
+
+/// A TLS session to the broker, in whichever version it was set up. One lives at a time, in
+/// the connection's future; boxing the larger variant would only move it to the heap.
+#[allow(clippy::large_enum_variant)]
+pub enum Link<'b, S>
+where
+    S: io::Read + io::Write + 'b,
+{
+    Tls13(TlsConnection<'b, S, Suite>),
+    Tls12(tls12::Connection<'b, S>),
+}
+
+impl<'b, S> Link<'b, S>
+where
+    S: io::Read + io::Write + Clone + 'b,
+{
+    /// A reader and a writer that work at the same time.
+    pub fn split(&mut self) -> (LinkReader<'_, S>, LinkWriter<'_, S>) {
+        match self {
+            Link::Tls13(c) => {
+                let (r, w) = c.split();
+                (LinkReader::Tls13(r), LinkWriter::Tls13(w))
+            }
+            Link::Tls12(c) => {
+                let (r, w) = c.split();
+                (LinkReader::Tls12(r), LinkWriter::Tls12(w))
+            }
+        }
+    }
+}
+
+pub enum LinkReader<'a, S>
+where
+    S: io::Read + 'a,
+{
+    Tls13(TlsReader<'a, S, Suite>),
+    Tls12(tls12::Reader<'a, S>),
+}
+
+pub enum LinkWriter<'a, S>
+where
+    S: io::Write + 'a,
+{
+    Tls13(TlsWriter<'a, S, Suite>),
+    Tls12(tls12::Writer<'a, S>),
+}
+
+impl<'a, S: io::Read + 'a> io::ErrorType for LinkReader<'a, S> {
+    type Error = Error;
+}
+
+impl<'a, S: io::Write + 'a> io::ErrorType for LinkWriter<'a, S> {
+    type Error = Error;
+}
+
+impl<'a, S: io::Read + 'a> io::Read for LinkReader<'a, S> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        match self {
+            LinkReader::Tls13(r) => r.read(buf).await.map_err(Error::Tls13),
+            LinkReader::Tls12(r) => r.read(buf).await.map_err(Error::Tls12),
+        }
+    }
+}
+
+impl<'a, S: io::Write + 'a> io::Write for LinkWriter<'a, S> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Error> {
+        match self {
+            LinkWriter::Tls13(w) => w.write(buf).await.map_err(Error::Tls13),
+            LinkWriter::Tls12(w) => w.write(buf).await.map_err(Error::Tls12),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        match self {
+            LinkWriter::Tls13(w) => w.flush().await.map_err(Error::Tls13),
+            LinkWriter::Tls12(w) => w.flush().await.map_err(Error::Tls12),
+        }
+    }
+}
+
+/// The TLS 1.3 handshake over `socket`: an error (`InvalidCertificate`, `InvalidSignature`,
+/// ...) means the broker was not proven to be `host` under `ca_der`, and nothing was sent.
+async fn connect13<'b, S, C>(
     socket: S,
     host: &str,
     ca_der: &[u8],

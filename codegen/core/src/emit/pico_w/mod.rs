@@ -129,6 +129,14 @@ const STATIC: &[(&str, &str)] = &[
         include_str!("../../../../../templates/pico-w/src/tls.rs"),
     ),
     (
+        "src/tls12.rs",
+        include_str!("../../../../../templates/pico-w/src/tls12.rs"),
+    ),
+    (
+        "src/pki.rs",
+        include_str!("../../../../../templates/pico-w/src/pki.rs"),
+    ),
+    (
         "src/trigger_queue.rs",
         include_str!("../../../../../templates/pico-w/src/trigger_queue.rs"),
     ),
