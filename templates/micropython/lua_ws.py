@@ -47,14 +47,16 @@ def _frame(op: int, data: "Any") -> bytes:
 
 
 class Stream:
-    """The link as lua_runtime sees it: write() takes MQTT bytes, read() gives them back
-    (None while no complete frame is waiting)."""
+    """The link as lua_runtime sees it: write() takes MQTT bytes, readinto() gives them back
+    as a socket would. Frame payloads are read straight into the caller's buffer, never
+    gathered: a command larger than the heap streams through here as over plain TCP, so the
+    oversize path reads past it and answers it."""
 
     def __init__(self, stream: "Any", host: str, port: int, path: str) -> None:
         """The HTTP upgrade, subprotocol `mqtt`, on the still-blocking stream."""
         self.stream = stream
-        self.buf = b""
-        self.ready = b""  # MQTT bytes read from frames, not yet taken by readinto
+        self.head = bytearray()  # the frame header being read (with a control frame's payload)
+        self.left = 0  # payload bytes of the current data frame not yet read
         raw = bytes(os.urandom(16)) if hasattr(os, "urandom") else bytes(16)
         key = binascii.b2a_base64(raw)[:-1].decode() if binascii else "dGhlIHNhbXBsZSBub25jZQ=="
         _write(stream, ("GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + str(port) +
@@ -78,56 +80,57 @@ class Stream:
 
     def readinto(self, mv: "Any") -> "Optional[int]":
         """Fill mv with MQTT bytes as a socket does: how many, None while none wait."""
-        if not self.ready:
-            data = self.read(len(mv))
-            if data is None:
+        while not self.left:
+            if not self._frame_start():
                 return None
-            self.ready = data
-        n = min(len(mv), len(self.ready))
-        mv[:n] = self.ready[:n]
-        self.ready = self.ready[n:]
+        n = self.stream.readinto(mv[:min(len(mv), self.left)])
+        if n is None:
+            return None
+        if not n:
+            raise OSError("connection closed by the broker")
+        self.left -= n
         return n
 
-    def read(self, size: int) -> "Optional[bytes]":
-        """The MQTT bytes in the complete frames received so far (partial ones wait in
-        self.buf); answers pings, raises OSError on a close frame."""
-        data = self.stream.read(size)
-        if data is None:
-            return None
-        if not data:
-            raise OSError("connection closed by the broker")
-        self.buf += data
-        out = b""
+    def _frame_start(self) -> bool:
+        """Read the next frame's header, handling control frames whole; True once a data
+        frame's payload is next (self.left set), False while bytes are still to come."""
+        h = self.head
+        need = n = op = 0
         while True:
-            b = self.buf
-            if len(b) < 2:
-                break
-            n = b[1] & 0x7F
-            i = 2
-            if n == 126:
-                if len(b) < 4:
+            need = 2
+            if len(h) >= 2:
+                if h[0] & 0x70 or h[1] & 0x80:
+                    raise OSError("WebSocket: reserved bits or a masked frame from the broker")
+                n = h[1] & 0x7F
+                need = 2 + (2 if n == 126 else 8 if n == 127 else 0)
+                op = h[0] & 0x0F
+                if op >= 8:
+                    if n > 125 or not h[0] & 0x80:
+                        raise OSError("WebSocket: malformed control frame")
+                    need += n  # a control frame's payload comes with its header
+                elif op not in (0, 2):
+                    raise OSError("WebSocket: frame type " + str(op) + " from the broker")
+                if len(h) >= need:
                     break
-                n = struct.unpack("!H", b[2:4])[0]
-                i = 4
-            elif n == 127:
-                if len(b) < 10:
-                    break
-                n = struct.unpack("!Q", b[2:10])[0]
-                i = 10
-            if b[1] & 0x80:
-                i += 4  # servers never mask; skip a mask if one is there
-            if len(b) < i + n:
-                break
-            op = b[0] & 0x0F
-            payload = b[i:i + n]
-            self.buf = b[i + n:]
-            if op in (0, 2):
-                out += payload
-            elif op == 8:
-                raise OSError("WebSocket closed by the broker")
-            elif op == 9:
-                _write(self.stream, _frame(0x0A, payload))
-        return out or None
+            chunk = self.stream.read(need - len(h))
+            if chunk is None:
+                return False
+            if not chunk:
+                raise OSError("connection closed by the broker")
+            h.extend(chunk)
+        if n == 126:
+            n = struct.unpack_from("!H", h, 2)[0]
+        elif n == 127:
+            n = struct.unpack_from("!Q", h, 2)[0]
+        payload = bytes(h[2:need]) if op >= 8 else b""
+        self.head = bytearray()
+        if op == 8:
+            raise OSError("WebSocket closed by the broker")
+        if op == 9:
+            _write(self.stream, _frame(0x0A, payload))
+        elif op < 8:
+            self.left = n
+        return True
 
     def close(self) -> None:
         self.stream.close()

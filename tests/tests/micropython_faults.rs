@@ -536,3 +536,59 @@ print(d.window_ms("slow_retry"), d.window_ms("work"), d.window_ms("no_such_comma
     assert_eq!(out.trim(), "630000 300000 300000");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Over ws:// the frames' payloads stream into the reader as TCP bytes do: a command near the
+/// limit is answered with data on a Pico W's heap, larger ones are read past and answered
+/// with the size error, and the device goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_websocket_commands_stream_through_at_a_pico_w_heap() {
+    lua_testkit::require_micropython!("over websocket commands stream through at a pico w heap");
+    let ws_port = lua_testkit::ports::free_port();
+    let broker = Mosquitto::start_with(Options {
+        extra_config: vec![
+            format!("listener {ws_port} 127.0.0.1"),
+            "protocol websockets".into(),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    // libwebsockets opens its listener a little after mosquitto's plain one.
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(("127.0.0.1", ws_port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dir = limits::project("").unwrap();
+    let device = start_small(&dir, format!("ws://127.0.0.1:{ws_port}/mqtt"));
+    let mut agent = CommandAgent::connect(broker.port(), "ws").await.unwrap();
+    let answer = agent
+        .call("ws-20k", limits::echo_of_size("ws-20k", 20_000), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", device.stderr()));
+    assert_eq!(answer["success"], true, "{answer}\n{}", device.stderr());
+    for size in [60_000, 200_000] {
+        let id = format!("ws-{size}");
+        let answer = agent
+            .call(&id, limits::echo_of_size(&id, size), WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", device.stderr()));
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("Command too large: "), "{answer}");
+    }
+    let answer = agent
+        .call(
+            "ws-small",
+            limits::command("ws-small", "work", r#"{"n":1}"#),
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer["success"], true, "{answer}");
+    assert!(
+        !device.stderr().contains("connection failed"),
+        "{}",
+        device.stderr()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
