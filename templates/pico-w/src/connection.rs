@@ -1,7 +1,8 @@
 //! The MQTT connection to the gateway: connect, register, serve commands, send triggers and
 //! heartbeats, and reconnect with backoff when anything fails. The protocol decisions live in
-//! `lua_device::mqtt` (host-tested); this file only moves bytes and waits. With the `tls`
-//! feature the bytes go through TLS (`tls.rs`) over the same TCP socket.
+//! `lua_device::mqtt` (host-tested); this file only moves bytes and waits. The URL decides the
+//! link at build time: TCP, TLS over it (`tls.rs`, `tls` feature), and for `ws://` and `wss://`
+//! WebSocket frames over either (`ws.rs`).
 //!
 //! Work in flight is bounded: commands run one at a time, and while one runs nothing more is
 //! read, so the inbox pipe, then the TCP window, fill and the broker holds the rest (its
@@ -19,6 +20,7 @@ use embassy_net::tcp::{TcpReader, TcpSocket, TcpWriter};
 use embassy_net::{IpAddress, Stack};
 use embassy_rp::clocks::RoscRng;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+use embassy_sync::mutex::Mutex;
 use embassy_sync::pipe::Pipe;
 use embassy_time::{with_timeout, Duration, Timer};
 use embedded_io_async::Write;
@@ -33,6 +35,7 @@ use crate::config;
 use crate::device::Device;
 #[cfg(feature = "tls")]
 use crate::tls;
+use crate::ws::{self, Rx, Tx, WsReader, WsWriter};
 
 /// Socket buffers. They do not bound message sizes: the MQTT client reassembles packets on
 /// the heap and `write_all` streams larger ones.
@@ -42,13 +45,14 @@ const TX_BYTES: usize = 2048;
 const INBOX_BYTES: usize = 512;
 
 #[derive(defmt::Format)]
-enum Failure {
+pub(crate) enum Failure {
     Dns,
     Connect,
     Io,
     Closed,
     Timeout,
     Mqtt,
+    WebSocket,
     #[cfg(feature = "tls")]
     Tls,
     /// Not a failure: the clock was set after a handshake that could not check the broker
@@ -117,40 +121,43 @@ async fn resolve(stack: Stack<'static>) -> Result<IpAddress, Failure> {
     found.first().copied().ok_or(Failure::Dns)
 }
 
-async fn flush(writer: &mut impl Tx, out: &mut Vec<u8>) -> Result<(), Failure> {
+async fn flush<W: Tx>(writer: &mut W, out: &mut Vec<u8>) -> Result<(), Failure>
+where
+    Failure: From<W::Error>,
+{
     if !out.is_empty() {
-        writer.send(out).await?;
+        writer.write(out).await?;
+        writer.flush().await?;
         out.clear();
     }
     Ok(())
 }
 
-/// The receiving half of the link to the broker: TCP, or TLS over it.
-trait Rx {
-    /// Some bytes; 0 when the broker closed the connection.
-    async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Failure>;
-}
-
-/// The sending half of the link to the broker.
-trait Tx {
-    /// All of `data`, handed to the network stack.
-    async fn send(&mut self, data: &[u8]) -> Result<(), Failure>;
-}
-
 impl Rx for TcpReader<'_> {
+    type Error = Failure;
+
     async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Failure> {
         self.read(buf).await.map_err(|_| Failure::Io)
     }
 }
 
 impl Tx for TcpWriter<'_> {
-    async fn send(&mut self, data: &[u8]) -> Result<(), Failure> {
+    type Error = Failure;
+
+    async fn write(&mut self, data: &[u8]) -> Result<(), Failure> {
         self.write_all(data).await.map_err(|_| Failure::Io)
+    }
+
+    // The stack sends what it holds on its own; its flush would wait for the peer's ACK.
+    async fn flush(&mut self) -> Result<(), Failure> {
+        Ok(())
     }
 }
 
 #[cfg(feature = "tls")]
 impl<'a, S: embedded_io_async_07::Read + 'a> Rx for embedded_tls::TlsReader<'a, S, tls::Suite> {
+    type Error = Failure;
+
     async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Failure> {
         embedded_io_async_07::Read::read(self, buf)
             .await
@@ -163,12 +170,46 @@ impl<'a, S: embedded_io_async_07::Read + 'a> Rx for embedded_tls::TlsReader<'a, 
 
 #[cfg(feature = "tls")]
 impl<'a, S: embedded_io_async_07::Write + 'a> Tx for embedded_tls::TlsWriter<'a, S, tls::Suite> {
-    async fn send(&mut self, data: &[u8]) -> Result<(), Failure> {
-        use embedded_io_async_07::Write;
-        // A record goes out at flush: before it, the data only sits in the TLS buffer.
-        self.write_all(data).await.map_err(|_| Failure::Tls)?;
-        self.flush().await.map_err(|_| Failure::Tls)
+    type Error = Failure;
+
+    async fn write(&mut self, data: &[u8]) -> Result<(), Failure> {
+        embedded_io_async_07::Write::write_all(self, data)
+            .await
+            .map_err(|_| Failure::Tls)
     }
+
+    // A record goes out at flush: before it, the data only sits in the TLS buffer.
+    async fn flush(&mut self) -> Result<(), Failure> {
+        embedded_io_async_07::Write::flush(self)
+            .await
+            .map_err(|_| Failure::Tls)
+    }
+}
+
+impl From<ws::Error<Failure>> for Failure {
+    fn from(e: ws::Error<Failure>) -> Self {
+        match e {
+            ws::Error::Link(f) => f,
+            ws::Error::Ws(e) => {
+                warn!("WebSocket: {}", defmt::Display2Format(&e));
+                Failure::WebSocket
+            }
+            ws::Error::Eof => Failure::Closed,
+            ws::Error::Closed(close) => {
+                warn!(
+                    "the broker closed the WebSocket: {} {}",
+                    close.code,
+                    close.reason()
+                );
+                Failure::Closed
+            }
+        }
+    }
+}
+
+/// A masking key for a client WebSocket frame.
+fn mask() -> [u8; 4] {
+    RoscRng.next_u32().to_le_bytes()
 }
 
 async fn serve(
@@ -224,11 +265,8 @@ async fn serve_inner(
     );
     let (reader, writer) = socket.split();
 
-    #[cfg(not(feature = "tls"))]
-    let failure = converse(reader, writer, device, session, client, backoff, false).await;
-
     #[cfg(feature = "tls")]
-    let failure = {
+    if config::MQTT_TLS {
         let (reader, writer) = (RefCell::new(reader), RefCell::new(writer));
         // Read before the handshake: a clock set during it may or may not have been used.
         let undated = !crate::clock::is_set();
@@ -252,9 +290,57 @@ async fn serve_inner(
         })?;
         info!("TLS up, broker certificate verified");
         let (reader, writer) = link.split();
-        converse(reader, writer, device, session, client, backoff, undated).await
-    };
-    Err(failure)
+        return Err(open(reader, writer, device, session, client, backoff, undated).await);
+    }
+    Err(open(reader, writer, device, session, client, backoff, false).await)
+}
+
+/// The MQTT session over a connected link (TCP or TLS), in WebSocket frames for `ws://` and
+/// `wss://`.
+async fn open<R: Rx, W: Tx<Error = R::Error>>(
+    mut reader: R,
+    mut writer: W,
+    device: &'static Device,
+    session: &mut DeviceSession,
+    client: &mut Client,
+    backoff: &mut Backoff,
+    undated: bool,
+) -> Failure
+where
+    Failure: From<R::Error> + From<ws::Error<R::Error>>,
+{
+    if !config::MQTT_WEBSOCKET {
+        return converse(reader, writer, device, session, client, backoff, undated).await;
+    }
+    let mut nonce = [0u8; 16];
+    RoscRng.fill_bytes(&mut nonce);
+    let target = (
+        config::MQTT_HOST,
+        config::MQTT_PORT,
+        config::MQTT_TLS,
+        config::MQTT_PATH,
+    );
+    match with_timeout(
+        Duration::from_secs(10),
+        ws::upgrade(&mut reader, &mut writer, target, nonce),
+    )
+    .await
+    {
+        Err(_) => return Failure::Timeout,
+        Ok(Err(e)) => return e.into(),
+        Ok(Ok(())) => info!("WebSocket up at {}", config::MQTT_PATH),
+    }
+    let writer = Mutex::new(writer);
+    converse(
+        WsReader::new(reader, &writer, mask),
+        WsWriter::new(&writer, mask),
+        device,
+        session,
+        client,
+        backoff,
+        undated,
+    )
+    .await
 }
 
 /// Bytes from the broker, read by [`converse`]'s pump: TLS reads are not cancel-safe (a record
@@ -264,15 +350,18 @@ type Inbox = Pipe<NoopRawMutex, INBOX_BYTES>;
 
 /// One MQTT session over a connected link, until it fails; `undated`: the link's certificate
 /// dates were not checked, so it ends once the clock is set.
-async fn converse(
-    mut reader: impl Rx,
-    mut writer: impl Tx,
+async fn converse<R: Rx, W: Tx>(
+    mut reader: R,
+    mut writer: W,
     device: &'static Device,
     session: &mut DeviceSession,
     client: &mut Client,
     backoff: &mut Backoff,
     undated: bool,
-) -> Failure {
+) -> Failure
+where
+    Failure: From<R::Error> + From<W::Error>,
+{
     let inbox = Inbox::new();
     let pump = async {
         let mut buf = [0u8; 256];
@@ -280,7 +369,7 @@ async fn converse(
             match reader.recv(&mut buf).await {
                 Ok(0) => return Failure::Closed,
                 Ok(n) => inbox.write_all(&buf[..n]).await,
-                Err(f) => return f,
+                Err(e) => return e.into(),
             }
         }
     };
@@ -305,15 +394,18 @@ async fn converse(
     }
 }
 
-async fn talk(
-    writer: &mut impl Tx,
+async fn talk<W: Tx>(
+    writer: &mut W,
     inbox: &Inbox,
     device: &'static Device,
     session: &mut DeviceSession,
     client: &mut Client,
     backoff: &mut Backoff,
     undated: bool,
-) -> Result<core::convert::Infallible, Failure> {
+) -> Result<core::convert::Infallible, Failure>
+where
+    Failure: From<W::Error>,
+{
     let mut out = Vec::new();
     let mut buf = [0u8; INBOX_BYTES];
     let will = session.will_payload(&timestamp());

@@ -20,6 +20,7 @@ mod sntp;
 #[cfg(feature = "tls")]
 mod tls;
 mod trigger_queue;
+mod ws;
 
 use cyw43_pio::{PioSpi, DEFAULT_CLOCK_DIVIDER};
 use defmt::{info, unwrap, warn};

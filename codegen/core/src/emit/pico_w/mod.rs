@@ -66,6 +66,10 @@ const RUNTIME: &[(&str, &str)] = &[
         include_str!("../../../../../runtime/src/value.rs"),
     ),
     (
+        "ws.rs",
+        include_str!("../../../../../runtime/src/ws.rs"),
+    ),
+    (
         "mqtt/mod.rs",
         include_str!("../../../../../runtime/src/mqtt/mod.rs"),
     ),
@@ -131,6 +135,10 @@ const STATIC: &[(&str, &str)] = &[
     (
         "src/trigger_queue.rs",
         include_str!("../../../../../templates/pico-w/src/trigger_queue.rs"),
+    ),
+    (
+        "src/ws.rs",
+        include_str!("../../../../../templates/pico-w/src/ws.rs"),
     ),
     (
         "lua-device/Cargo.toml",
