@@ -57,7 +57,13 @@ pub fn run() -> Result<()> {
         // The plain build, the one every route (the MSRV's too) can make; the lock holds
         // the `tls` feature's crates all the same.
         let status = route
-            .build(&readme, &dir, &target_dir, &["--no-default-features"], false)?
+            .build(
+                &readme,
+                &dir,
+                &target_dir,
+                &["--no-default-features"],
+                false,
+            )?
             .status()?;
         if !status.success() {
             bail!(

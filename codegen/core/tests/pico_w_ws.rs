@@ -501,8 +501,11 @@ fn reframing_proxy(broker_port: u16, seen: Arc<Mutex<Seen>>) -> u16 {
         let (done_tx, done_rx) = mpsc::channel::<()>();
 
         // Probe to broker: data frames pass as they are; pongs and the close reply stop here.
-        let (mut c_in, mut s_out, seen_up) =
-            (client.try_clone().unwrap(), server.try_clone().unwrap(), seen.clone());
+        let (mut c_in, mut s_out, seen_up) = (
+            client.try_clone().unwrap(),
+            server.try_clone().unwrap(),
+            seen.clone(),
+        );
         std::thread::spawn(move || {
             let mut raw = Vec::new();
             while let Some((first, payload, masked)) = read_frame(&mut c_in) {
@@ -654,7 +657,10 @@ fn firmware_websocket_carries_mqtt_through_any_framing() {
     }
     let root = workspace().join("target/pico-w");
     let certs = lua_testkit::tls::Certificates::generate().unwrap();
-    let (ws_port, wss_port) = (lua_testkit::ports::free_port(), lua_testkit::ports::free_port());
+    let (ws_port, wss_port) = (
+        lua_testkit::ports::free_port(),
+        lua_testkit::ports::free_port(),
+    );
     let mut extra_config = vec![
         "user root".to_string(),
         format!("listener {ws_port} 127.0.0.1"),
@@ -738,7 +744,11 @@ fn firmware_websocket_carries_mqtt_through_any_framing() {
         seen.pongs.iter().all(|pong| pings.any(|ping| ping == pong)),
         "a pong that echoes no ping, or out of order"
     );
-    assert_eq!(seen.pongs.last(), seen.pings.last(), "the last ping unanswered");
+    assert_eq!(
+        seen.pongs.last(),
+        seen.pings.last(),
+        "the last ping unanswered"
+    );
     assert_eq!(
         seen.close_reply.as_deref(),
         Some(&1001u16.to_be_bytes()[..]),

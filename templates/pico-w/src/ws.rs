@@ -162,11 +162,6 @@ impl<W: Tx> Tx for WsWriter<'_, W> {
     }
 
     async fn flush(&mut self) -> Result<(), Self::Error> {
-        self.writer
-            .lock()
-            .await
-            .flush()
-            .await
-            .map_err(Error::Link)
+        self.writer.lock().await.flush().await.map_err(Error::Link)
     }
 }

@@ -65,10 +65,7 @@ const RUNTIME: &[(&str, &str)] = &[
         "value.rs",
         include_str!("../../../../../runtime/src/value.rs"),
     ),
-    (
-        "ws.rs",
-        include_str!("../../../../../runtime/src/ws.rs"),
-    ),
+    ("ws.rs", include_str!("../../../../../runtime/src/ws.rs")),
     (
         "mqtt/mod.rs",
         include_str!("../../../../../runtime/src/mqtt/mod.rs"),
