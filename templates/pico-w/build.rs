@@ -47,11 +47,17 @@ fn main() {
     }
     let broker = broker(&config["LUA_MQTT_URL"]);
     secure(broker.tls, &config, &out);
-    let flag = |on: bool| if on { "1" } else { "" }.to_string();
+    // The link is chosen here, at build time, so the firmware carries the code of one link
+    // only (TLS, WebSocket, both or neither) and not the session compiled once for each.
+    println!("cargo:rustc-check-cfg=cfg(mqtt_tls, mqtt_ws)");
+    if broker.tls {
+        println!("cargo:rustc-cfg=mqtt_tls");
+    }
+    if broker.websocket {
+        println!("cargo:rustc-cfg=mqtt_ws");
+    }
     config.insert("LUA_MQTT_HOST".into(), broker.host);
     config.insert("LUA_MQTT_PORT".into(), broker.port.to_string());
-    config.insert("LUA_MQTT_TLS".into(), flag(broker.tls));
-    config.insert("LUA_MQTT_WEBSOCKET".into(), flag(broker.websocket));
     config.insert("LUA_MQTT_PATH".into(), broker.path);
     config
         .entry("LUA_NTP_SERVER".into())
@@ -164,10 +170,8 @@ fn secure(tls: bool, config: &BTreeMap<String, String>, out: &std::path::Path) {
         if feature {
             println!(
                 "cargo:warning=LUA_MQTT_URL={url} is plain MQTT: `--no-default-features` \
-                 leaves the unused TLS code and buffers out of the firmware"
+                 builds it without compiling the TLS crates"
             );
-            // config.rs embeds a CA whenever the feature is on; this one is never used.
-            fs::write(out.join("broker-ca.der"), b"").unwrap();
         }
         return;
     }

@@ -11,7 +11,7 @@
 //! is read through, acknowledged and answered with an error naming the limit.
 
 use alloc::vec::Vec;
-#[cfg(feature = "tls")]
+#[cfg(mqtt_tls)]
 use core::cell::RefCell;
 
 use defmt::{info, warn};
@@ -20,6 +20,7 @@ use embassy_net::tcp::{TcpReader, TcpSocket, TcpWriter};
 use embassy_net::{IpAddress, Stack};
 use embassy_rp::clocks::RoscRng;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+#[cfg(mqtt_ws)]
 use embassy_sync::mutex::Mutex;
 use embassy_sync::pipe::Pipe;
 use embassy_time::{with_timeout, Duration, Timer};
@@ -33,9 +34,11 @@ use lua_device::LocalDispatch;
 use crate::clock::{now_ms, timestamp};
 use crate::config;
 use crate::device::Device;
-#[cfg(feature = "tls")]
+#[cfg(mqtt_tls)]
 use crate::tls;
-use crate::ws::{self, Rx, Tx, WsReader, WsWriter};
+use crate::ws::{self, Rx, Tx};
+#[cfg(mqtt_ws)]
+use crate::ws::{WsReader, WsWriter};
 
 /// Socket buffers. They do not bound message sizes: the MQTT client reassembles packets on
 /// the heap and `write_all` streams larger ones.
@@ -53,11 +56,11 @@ pub(crate) enum Failure {
     Timeout,
     Mqtt,
     WebSocket,
-    #[cfg(feature = "tls")]
+    #[cfg(mqtt_tls)]
     Tls,
     /// Not a failure: the clock was set after a handshake that could not check the broker
     /// certificate's dates, so the link is closed to check them at once.
-    #[cfg(feature = "tls")]
+    #[cfg(mqtt_tls)]
     Undated,
 }
 
@@ -77,7 +80,7 @@ pub async fn run(stack: Stack<'static>, device: &'static Device) -> ! {
     let mut backoff = Backoff::new(BackoffPolicy::default());
     let mut rx = [0u8; RX_BYTES];
     let mut tx = [0u8; TX_BYTES];
-    #[cfg(feature = "tls")]
+    #[cfg(mqtt_tls)]
     let (mut tls_read, mut tls_write) = ([0u8; tls::READ_BUFFER], [0u8; tls::WRITE_BUFFER]);
     loop {
         stack.wait_config_up().await;
@@ -89,13 +92,13 @@ pub async fn run(stack: Stack<'static>, device: &'static Device) -> ! {
             &mut backoff,
             &mut rx,
             &mut tx,
-            #[cfg(feature = "tls")]
+            #[cfg(mqtt_tls)]
             (&mut tls_read, &mut tls_write),
         )
         .await;
         client.disconnected();
         device.link_down();
-        #[cfg(feature = "tls")]
+        #[cfg(mqtt_tls)]
         if matches!(failure, Failure::Undated) {
             info!("clock set: reconnecting to check the broker certificate's dates");
             continue;
@@ -154,7 +157,7 @@ impl Tx for TcpWriter<'_> {
     }
 }
 
-#[cfg(feature = "tls")]
+#[cfg(mqtt_tls)]
 impl<'a, S: embedded_io_async_07::Read + 'a> Rx for embedded_tls::TlsReader<'a, S, tls::Suite> {
     type Error = Failure;
 
@@ -168,7 +171,7 @@ impl<'a, S: embedded_io_async_07::Read + 'a> Rx for embedded_tls::TlsReader<'a, 
     }
 }
 
-#[cfg(feature = "tls")]
+#[cfg(mqtt_tls)]
 impl<'a, S: embedded_io_async_07::Write + 'a> Tx for embedded_tls::TlsWriter<'a, S, tls::Suite> {
     type Error = Failure;
 
@@ -208,6 +211,7 @@ impl From<ws::Error<Failure>> for Failure {
 }
 
 /// A masking key for a client WebSocket frame.
+#[cfg(mqtt_ws)]
 fn mask() -> [u8; 4] {
     RoscRng.next_u32().to_le_bytes()
 }
@@ -220,7 +224,7 @@ async fn serve(
     backoff: &mut Backoff,
     rx: &mut [u8],
     tx: &mut [u8],
-    #[cfg(feature = "tls")] tls_buffers: (&mut [u8], &mut [u8]),
+    #[cfg(mqtt_tls)] tls_buffers: (&mut [u8], &mut [u8]),
 ) -> Failure {
     match serve_inner(
         stack,
@@ -230,7 +234,7 @@ async fn serve(
         backoff,
         rx,
         tx,
-        #[cfg(feature = "tls")]
+        #[cfg(mqtt_tls)]
         tls_buffers,
     )
     .await
@@ -248,7 +252,7 @@ async fn serve_inner(
     backoff: &mut Backoff,
     rx: &mut [u8],
     tx: &mut [u8],
-    #[cfg(feature = "tls")] tls_buffers: (&mut [u8], &mut [u8]),
+    #[cfg(mqtt_tls)] tls_buffers: (&mut [u8], &mut [u8]),
 ) -> Result<core::convert::Infallible, Failure> {
     let address = resolve(stack).await?;
     let mut socket = TcpSocket::new(stack, rx, tx);
@@ -265,8 +269,8 @@ async fn serve_inner(
     );
     let (reader, writer) = socket.split();
 
-    #[cfg(feature = "tls")]
-    if config::MQTT_TLS {
+    #[cfg(mqtt_tls)]
+    {
         let (reader, writer) = (RefCell::new(reader), RefCell::new(writer));
         // Read before the handshake: a clock set during it may or may not have been used.
         let undated = !crate::clock::is_set();
@@ -290,16 +294,18 @@ async fn serve_inner(
         })?;
         info!("TLS up, broker certificate verified");
         let (reader, writer) = link.split();
-        return Err(open(reader, writer, device, session, client, backoff, undated).await);
+        Err(open(reader, writer, device, session, client, backoff, undated).await)
     }
+    #[cfg(not(mqtt_tls))]
     Err(open(reader, writer, device, session, client, backoff, false).await)
 }
 
 /// The MQTT session over a connected link (TCP or TLS), in WebSocket frames for `ws://` and
-/// `wss://`.
+/// `wss://`. The URL picks one link at build time (build.rs sets `mqtt_tls` and `mqtt_ws`), so
+/// the session's code is compiled for that link alone.
 async fn open<R: Rx, W: Tx<Error = R::Error>>(
-    mut reader: R,
-    mut writer: W,
+    reader: R,
+    writer: W,
     device: &'static Device,
     session: &mut DeviceSession,
     client: &mut Client,
@@ -309,38 +315,41 @@ async fn open<R: Rx, W: Tx<Error = R::Error>>(
 where
     Failure: From<R::Error> + From<ws::Error<R::Error>>,
 {
-    if !config::MQTT_WEBSOCKET {
-        return converse(reader, writer, device, session, client, backoff, undated).await;
-    }
-    let mut nonce = [0u8; 16];
-    RoscRng.fill_bytes(&mut nonce);
-    let target = (
-        config::MQTT_HOST,
-        config::MQTT_PORT,
-        config::MQTT_TLS,
-        config::MQTT_PATH,
-    );
-    match with_timeout(
-        Duration::from_secs(10),
-        ws::upgrade(&mut reader, &mut writer, target, nonce),
-    )
-    .await
+    #[cfg(not(mqtt_ws))]
+    return converse(reader, writer, device, session, client, backoff, undated).await;
+    #[cfg(mqtt_ws)]
     {
-        Err(_) => return Failure::Timeout,
-        Ok(Err(e)) => return e.into(),
-        Ok(Ok(())) => info!("WebSocket up at {}", config::MQTT_PATH),
+        let (mut reader, mut writer) = (reader, writer);
+        let mut nonce = [0u8; 16];
+        RoscRng.fill_bytes(&mut nonce);
+        let target = (
+            config::MQTT_HOST,
+            config::MQTT_PORT,
+            cfg!(mqtt_tls),
+            config::MQTT_PATH,
+        );
+        match with_timeout(
+            Duration::from_secs(10),
+            ws::upgrade(&mut reader, &mut writer, target, nonce),
+        )
+        .await
+        {
+            Err(_) => return Failure::Timeout,
+            Ok(Err(e)) => return e.into(),
+            Ok(Ok(())) => info!("WebSocket up at {}", config::MQTT_PATH),
+        }
+        let writer = Mutex::new(writer);
+        converse(
+            WsReader::new(reader, &writer, mask),
+            WsWriter::new(&writer, mask),
+            device,
+            session,
+            client,
+            backoff,
+            undated,
+        )
+        .await
     }
-    let writer = Mutex::new(writer);
-    converse(
-        WsReader::new(reader, &writer, mask),
-        WsWriter::new(&writer, mask),
-        device,
-        session,
-        client,
-        backoff,
-        undated,
-    )
-    .await
 }
 
 /// Bytes from the broker, read by [`converse`]'s pump: TLS reads are not cancel-safe (a record
@@ -424,7 +433,7 @@ where
                 .iter()
                 .any(|e| matches!(e, Incoming::Connected { .. }))
             {
-                return Ok(());
+                return Ok::<(), Failure>(());
             }
         }
     };
@@ -477,13 +486,13 @@ where
                 client.poll(now, &mut out).map_err(|_| Failure::Timeout)?;
                 // Checked here, within a heartbeat of the clock being set: no command is
                 // running, and the session goes down cleanly (no last will).
-                #[cfg(feature = "tls")]
+                #[cfg(mqtt_tls)]
                 if undated && crate::clock::is_set() {
                     client.disconnect(&mut out);
                     flush(writer, &mut out).await?;
                     return Err(Failure::Undated);
                 }
-                #[cfg(not(feature = "tls"))]
+                #[cfg(not(mqtt_tls))]
                 let _ = undated;
                 flush(writer, &mut out).await?;
             }

@@ -17,9 +17,12 @@ mod handlers;
 #[rustfmt::skip]
 mod payloads;
 mod sntp;
-#[cfg(feature = "tls")]
+// Set by build.rs from the URL: mqtts:// and wss:// (which the `tls` feature must allow).
+#[cfg(mqtt_tls)]
 mod tls;
 mod trigger_queue;
+// The link's traits, and WebSocket for ws:// and wss://.
+#[cfg_attr(not(mqtt_ws), allow(dead_code))]
 mod ws;
 
 use cyw43_pio::{PioSpi, DEFAULT_CLOCK_DIVIDER};
