@@ -1252,28 +1252,55 @@ mod tests {
         assert_eq!(decoder.remaining, (1u64 << 62) - 1000);
     }
 
-    /// Arbitrary bytes never panic the decoder, whatever their pieces; state stays bounded.
+    /// Arbitrary bytes never panic the decoder or the handshake, and the decoder's answer does
+    /// not depend on how the bytes were cut: whole or in pieces, the same stream or error.
     #[test]
-    fn hostile_bytes_never_panic() {
+    fn hostile_bytes_never_panic_and_reads_do_not_matter() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
+        let mut next = move || {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             seed
         };
-        for round in 0..3000 {
-            let len = (next() % 300) as usize;
-            let mut wire: Vec<u8> = (0..len).map(|_| next() as u8).collect();
-            // Bias towards valid-looking headers so the deeper states are reached.
-            if round % 2 == 0 && len > 2 {
-                wire[0] &= 0x8f;
-                wire[1] &= 0x7f;
-            }
+        for round in 0..20_000 {
+            let wire: Vec<u8> = if round % 2 == 0 {
+                let len = (next() % 300) as usize;
+                (0..len).map(|_| next() as u8).collect()
+            } else {
+                // Plausible frames (any opcode, FIN, length form), sometimes one bit flipped,
+                // so the deeper states are reached.
+                let mut v = Vec::new();
+                for _ in 0..1 + next() % 6 {
+                    let op = [0u8, 1, 2, 2, 2, 3, 8, 9, 9, 10, 11][(next() % 11) as usize];
+                    let fin = next() % 4 != 0;
+                    let len = [0usize, 1, 5, 125, 126, 300][(next() % 6) as usize];
+                    let payload: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                    let mut f = frame(fin, op, &payload);
+                    if next() % 3 == 0 {
+                        f[1] = 127;
+                        f.splice(2..2, [0u8; 8]);
+                        f[9] = len as u8;
+                        f.truncate(10);
+                        f.extend_from_slice(&payload[..len.min(255)]);
+                    }
+                    v.extend(f);
+                }
+                if next() % 3 == 0 && !v.is_empty() {
+                    let at = (next() as usize) % v.len();
+                    v[at] ^= 1 << (next() % 8);
+                }
+                v
+            };
             let piece = 1 + (next() % 17) as usize;
-            let mut decoder = Decoder::new();
-            let _ = decode(&mut decoder, &wire, piece);
-            let _ = decoder.take_pong([0; 4]);
+            let whole = decode(&mut Decoder::new(), &wire, wire.len().max(1));
+            let mut pieces_decoder = Decoder::new();
+            let pieces = decode(&mut pieces_decoder, &wire, piece);
+            assert_eq!(whole, pieces, "{wire:02x?} whole vs pieces of {piece}");
+            if let Ok(stream) = &whole {
+                assert!(stream.len() <= wire.len());
+            }
+            let _ = pieces_decoder.take_pong([0; 4]);
             let mut h = Handshake::new([round as u8; 16]);
             let _ = h.receive(&wire);
         }
