@@ -88,12 +88,14 @@ pub struct Broker {
     pub websocket: bool,
     pub host: String,
     pub port: u16,
-    /// The WebSocket's request path (and query): `/` when the URL has none.
+    /// The WebSocket's request path (and query): `/mqtt` when the URL has none.
     pub path: String,
 }
 
-/// `LUA_MQTT_URL` taken apart: the scheme picks TLS and WebSocket and the default port (1883,
-/// 8883 with TLS, 80 for `ws://`, 443 for `wss://`).
+/// `LUA_MQTT_URL` taken apart as the official clients and luagen's other targets read it
+/// (PROTOCOL.md): the scheme picks TLS and WebSocket and the default port (1883, 8883 with
+/// TLS, 8083 for `ws://`, 443 for `wss://`), and the WebSocket's path is `/mqtt` unless the
+/// URL names one.
 pub fn broker(url: &str) -> Broker {
     const SCHEMES: [(&str, bool, bool, u16); 7] = [
         ("mqtt://", false, false, 1883),
@@ -101,7 +103,7 @@ pub fn broker(url: &str) -> Broker {
         ("mqtts://", true, false, 8883),
         ("ssl://", true, false, 8883),
         ("tls://", true, false, 8883),
-        ("ws://", false, true, 80),
+        ("ws://", false, true, 8083),
         ("wss://", true, true, 443),
     ];
     let Some((rest, tls, websocket, default_port)) = SCHEMES
@@ -136,7 +138,7 @@ pub fn broker(url: &str) -> Broker {
     let path = if path.starts_with('/') {
         path.to_string()
     } else {
-        format!("/{path}")
+        format!("/mqtt{path}")
     };
     // The path goes into the request line as it is.
     if websocket && !path.bytes().all(|b| (0x21..=0x7e).contains(&b)) {

@@ -220,18 +220,23 @@ fn the_default_broker_is_the_hosted_gateway() {
 #[test]
 fn broker_urls_map_to_transports() {
     for (url, expected) in [
-        ("mqtt://h", (false, false, "h", 1883, "/")),
-        ("tcp://10.0.0.2:1884", (false, false, "10.0.0.2", 1884, "/")),
-        ("mqtts://h", (true, false, "h", 8883, "/")),
+        ("mqtt://h", (false, false, "h", 1883, "/mqtt")),
+        (
+            "tcp://10.0.0.2:1884",
+            (false, false, "10.0.0.2", 1884, "/mqtt"),
+        ),
+        ("mqtts://h", (true, false, "h", 8883, "/mqtt")),
         ("ssl://h:9999/ignored", (true, false, "h", 9999, "/ignored")),
-        ("ws://h", (false, true, "h", 80, "/")),
+        // The official clients' defaults: ws:// on 8083, the path /mqtt.
+        ("ws://h", (false, true, "h", 8083, "/mqtt")),
+        ("ws://h:80/", (false, true, "h", 80, "/")),
         ("ws://h:9001/mqtt", (false, true, "h", 9001, "/mqtt")),
         (
             "wss://h/a/b?token=x#frag",
             (true, true, "h", 443, "/a/b?token=x"),
         ),
-        ("wss://h?x=1", (true, true, "h", 443, "/?x=1")),
-        ("wss://h:8443", (true, true, "h", 8443, "/")),
+        ("wss://h?x=1", (true, true, "h", 443, "/mqtt?x=1")),
+        ("wss://h:8443", (true, true, "h", 8443, "/mqtt")),
     ] {
         let b = build_script::broker(url);
         assert_eq!(

@@ -538,6 +538,7 @@ fn reframing_proxy(broker_port: u16, seen: Arc<Mutex<Seen>>) -> u16 {
 
         // Broker to probe: the stream re-cut into frames of random sizes.
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut batches = 0usize;
         let mut stream = Vec::new();
         let mut sent = 0usize;
         server
@@ -577,7 +578,8 @@ fn reframing_proxy(broker_port: u16, seen: Arc<Mutex<Seen>>) -> u16 {
             let mut cuts = Vec::new();
             let mut pos = sent;
             while pos < stream.len() {
-                let size = match rng.below(3) {
+                // A long first frame: the packets that came together share it.
+                let size = match if cuts.is_empty() { 2 } else { rng.below(3) } {
                     0 => 1 + rng.below(8),
                     1 => 20 + rng.below(300),
                     _ => 1000 + rng.below(9000),
@@ -588,7 +590,9 @@ fn reframing_proxy(broker_port: u16, seen: Arc<Mutex<Seen>>) -> u16 {
             let mut out = Vec::new();
             let mut s = seen.lock().unwrap();
             let mut from = sent;
-            let fragmented = rng.below(2) == 0 && cuts.len() > 1;
+            // Every other batch of several frames is one fragmented message, the first one too.
+            let fragmented = cuts.len() > 1 && batches % 2 == 0;
+            batches += usize::from(cuts.len() > 1);
             for (i, &to) in cuts.iter().enumerate() {
                 let last = i + 1 == cuts.len();
                 let first = match (fragmented, i == 0, last) {
@@ -686,14 +690,17 @@ fn firmware_websocket_carries_mqtt_through_any_framing() {
     let probe = probe(&root);
 
     // Straight to mosquitto: ws:// at a path, and wss:// over the firmware's TLS.
-    let ws = format!("ws://localhost:{ws_port}/mqtt");
+    let ws = format!("ws://localhost:{ws_port}/any/path?probe=1");
     let wss = format!("wss://localhost:{wss_port}/mqtt");
     let ca = certs.path("ca.pem").display().to_string();
-    for args in [vec![ws.as_str()], vec![wss.as_str(), ca.as_str()]] {
+    for (args, path) in [
+        (vec![ws.as_str()], "/any/path?probe=1"),
+        (vec![wss.as_str(), ca.as_str()], "/mqtt"),
+    ] {
         let (code, out) = run(&probe, &args);
         assert_eq!(code, 0, "{args:?}: {out}");
+        assert!(out.contains(&format!("upgraded at {path}\n")), "{out}");
         for line in [
-            "upgraded at /mqtt",
             "connack",
             "message probe/small 5 bytes",
             "message probe/big 20000 bytes",
@@ -713,7 +720,8 @@ fn firmware_websocket_carries_mqtt_through_any_framing() {
     let url = format!("ws://localhost:{proxy}");
     let (code, out) = run(&probe, &[url.as_str(), "-", "expect-close"]);
     assert_eq!(code, 0, "through the proxy: {out}");
-    assert!(out.contains("upgraded at /\n"), "{out}");
+    // No path in the URL: the official clients' `/mqtt`.
+    assert!(out.contains("upgraded at /mqtt\n"), "{out}");
     assert!(out.contains("roundtrip ok"), "{out}");
     assert!(
         out.contains("closed Some(1001) \"proxy going away\""),
