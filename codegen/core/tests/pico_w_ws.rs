@@ -591,7 +591,7 @@ fn reframing_proxy(broker_port: u16, seen: Arc<Mutex<Seen>>) -> u16 {
             let mut s = seen.lock().unwrap();
             let mut from = sent;
             // Every other batch of several frames is one fragmented message, the first one too.
-            let fragmented = cuts.len() > 1 && batches % 2 == 0;
+            let fragmented = cuts.len() > 1 && batches.is_multiple_of(2);
             batches += usize::from(cuts.len() > 1);
             for (i, &to) in cuts.iter().enumerate() {
                 let last = i + 1 == cuts.len();
