@@ -27,6 +27,7 @@ pub mod timestamp;
 pub mod topic;
 pub mod typed;
 pub mod value;
+pub mod ws;
 
 #[cfg(feature = "agent")]
 pub mod agent;

@@ -1,8 +1,8 @@
 //! Puts memory.x where the linker finds it, and turns `.env` (or the environment) into the
 //! build-time configuration `src/config.rs` reads. Secrets stay in `.env`, which git ignores.
-//! For `mqtts://` it also writes the certificates the broker's chain must lead to where
-//! `src/config.rs` embeds them: the user's CA (`LUA_MQTT_CA`, PEM or DER, converted to DER) or,
-//! without one, the default store `roots.der` (concatenated DER) as it is.
+//! For `mqtts://` and `wss://` it also writes the certificates the broker's chain must lead to
+//! where `src/config.rs` embeds them: the user's CA (`LUA_MQTT_CA`, PEM, PEM bundle or DER,
+//! converted to DER) or, without one, the default store `roots.der` (concatenated DER) as it is.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,10 +46,20 @@ fn main() {
             missing.join(", ")
         );
     }
-    let (tls, host, port) = broker(&config["LUA_MQTT_URL"]);
-    secure(tls, &config, &out);
-    config.insert("LUA_MQTT_HOST".into(), host);
-    config.insert("LUA_MQTT_PORT".into(), port.to_string());
+    let broker = broker(&config["LUA_MQTT_URL"]);
+    secure(broker.tls, &config, &out);
+    // The link is chosen here, at build time, so the firmware carries the code of one link
+    // only (TLS, WebSocket, both or neither) and not the session compiled once for each.
+    println!("cargo:rustc-check-cfg=cfg(mqtt_tls, mqtt_ws)");
+    if broker.tls {
+        println!("cargo:rustc-cfg=mqtt_tls");
+    }
+    if broker.websocket {
+        println!("cargo:rustc-cfg=mqtt_ws");
+    }
+    config.insert("LUA_MQTT_HOST".into(), broker.host);
+    config.insert("LUA_MQTT_PORT".into(), broker.port.to_string());
+    config.insert("LUA_MQTT_PATH".into(), broker.path);
     config
         .entry("LUA_NTP_SERVER".into())
         .or_insert_with(|| "pool.ntp.org".into());
@@ -73,57 +83,99 @@ fn dotenv() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Whether the URL asks for TLS, its host and its port (default 1883, or 8883 with TLS).
-fn broker(url: &str) -> (bool, String, u16) {
-    let (tls, rest) = if let Some(rest) = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-    {
-        (false, rest)
-    } else if let Some(rest) = ["mqtts://", "ssl://", "tls://"]
+/// Where `LUA_MQTT_URL` points, and how to get there.
+pub struct Broker {
+    pub tls: bool,
+    pub websocket: bool,
+    pub host: String,
+    pub port: u16,
+    /// The WebSocket's request path (and query): `/mqtt` when the URL has none.
+    pub path: String,
+}
+
+/// `LUA_MQTT_URL` taken apart as the official clients and luagen's other targets read it
+/// (PROTOCOL.md): the scheme picks TLS and WebSocket and the default port (1883, 8883 with
+/// TLS, 8083 for `ws://`, 443 for `wss://`), and the WebSocket's path is `/mqtt` unless the
+/// URL names one.
+pub fn broker(url: &str) -> Broker {
+    const SCHEMES: [(&str, bool, bool, u16); 7] = [
+        ("mqtt://", false, false, 1883),
+        ("tcp://", false, false, 1883),
+        ("mqtts://", true, false, 8883),
+        ("ssl://", true, false, 8883),
+        ("tls://", true, false, 8883),
+        ("ws://", false, true, 8083),
+        ("wss://", true, true, 443),
+    ];
+    let Some((rest, tls, websocket, default_port)) = SCHEMES
         .iter()
-        .find_map(|s| url.strip_prefix(s))
-    {
-        (true, rest)
-    } else {
+        .find_map(|&(s, tls, ws, port)| Some((url.strip_prefix(s)?, tls, ws, port)))
+    else {
         panic!(
-            "LUA_MQTT_URL={url}: this firmware speaks MQTT over TCP (mqtt://, tcp://) or over \
-             TLS (mqtts://, ssl://); MQTT over WebSocket (ws://, wss://) is not implemented \
-             for the Pico W target."
+            "LUA_MQTT_URL={url}: this firmware speaks MQTT over TCP (mqtt://, tcp://), over TLS \
+             (mqtts://, ssl://), or over WebSocket (ws://, and wss:// with TLS)."
         );
     };
-    let authority = rest.split('/').next().unwrap_or(rest);
-    match authority.rsplit_once(':') {
+    let rest = rest.split('#').next().unwrap_or(rest);
+    let at = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(at);
+    if authority.contains('@') {
+        panic!(
+            "LUA_MQTT_URL={url}: user names and passwords do not go in the URL (the API key \
+             is sent when the device connects)."
+        );
+    }
+    let (host, port) = match authority.rsplit_once(':') {
         Some((host, port)) => (
-            tls,
-            host.to_string(),
+            host,
             port.parse()
                 .unwrap_or_else(|_| panic!("LUA_MQTT_URL={url}: bad port")),
         ),
-        None => (tls, authority.to_string(), if tls { 8883 } else { 1883 }),
+        None => (authority, default_port),
+    };
+    if host.is_empty() {
+        panic!("LUA_MQTT_URL={url}: no host");
+    }
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/mqtt{path}")
+    };
+    // The path goes into the request line as it is.
+    if websocket && !path.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        panic!(
+            "LUA_MQTT_URL={url}: the path must be printable ASCII without spaces \
+             (percent-encode anything else)."
+        );
+    }
+    Broker {
+        tls,
+        websocket,
+        host: host.to_string(),
+        port,
+        path,
     }
 }
 
-/// The `tls` feature and the URL must agree, and TLS needs something to verify the broker
-/// against: the user's CA, else the default store (a firmware that connects unverified is
-/// never built).
+/// TLS needs the `tls` feature and something to verify the broker against: the user's CA,
+/// else the default store (a firmware that connects unverified is never built).
 fn secure(tls: bool, config: &BTreeMap<String, String>, out: &std::path::Path) {
     let url = &config["LUA_MQTT_URL"];
     let feature = env::var_os("CARGO_FEATURE_TLS").is_some();
     if tls && !feature {
         panic!(
-            "LUA_MQTT_URL={url} asks for TLS, which lives behind the `tls` feature so that \
-             plain firmware stays small: build with `--features tls` (for example \
-             `cargo build --release --features tls`)."
-        );
-    }
-    if !tls && feature {
-        panic!(
-            "built with `--features tls` but LUA_MQTT_URL={url} is plain MQTT: use an \
-             mqtts:// URL, or build without the feature."
+            "LUA_MQTT_URL={url} asks for TLS, which is the `tls` feature, on by default: this \
+             build turned it off (`--no-default-features`). Build without that flag, or add \
+             `--features tls`."
         );
     }
     if !tls {
+        if feature {
+            println!(
+                "cargo:warning=LUA_MQTT_URL={url} is plain MQTT: `--no-default-features` \
+                 builds it without compiling the TLS crates"
+            );
+        }
         return;
     }
     let der = match config.get("LUA_MQTT_CA").filter(|p| !p.is_empty()) {

@@ -108,7 +108,7 @@ impl Route {
     }
 
     /// `bash` running the README's command in `project` with `extra` arguments appended (the
-    /// README asks for `--features tls` so), building into `target_dir`; with `offline`, cargo
+    /// README asks for `--no-default-features` so), building into `target_dir`; with `offline`, cargo
     /// may not touch the network (every crate must be cached already).
     pub fn build(
         &self,

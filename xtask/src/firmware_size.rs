@@ -143,10 +143,11 @@ fn build(
         ),
     )?;
     let readme = std::fs::read_to_string(dir.join("README.md"))?;
+    // `tls` is a default feature: the plain build turns it off.
     let features: &[&str] = if ca.is_some() {
-        &["--features", "tls"]
-    } else {
         &[]
+    } else {
+        &["--no-default-features"]
     };
     let output = route
         .build(&readme, &dir, target_dir, features, false)?

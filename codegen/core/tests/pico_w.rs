@@ -193,3 +193,69 @@ fn write_projects() {
             .unwrap();
     }
 }
+
+/// The project's build script, compiled here for its URL parsing.
+#[allow(dead_code)]
+#[path = "../../../templates/pico-w/build.rs"]
+mod build_script;
+
+/// A project as generated points at the hosted gateway (WebSocket over TLS), which its
+/// default features can reach.
+#[test]
+fn the_default_broker_is_the_hosted_gateway() {
+    let project = project(&workspace().join("manifests/greenhouse-sensor.yaml"));
+    let example = text(&project, ".env.example");
+    assert!(example
+        .lines()
+        .any(|l| l == "LUA_MQTT_URL=wss://mqtt.heylua.ai/mqtt"));
+    assert!(text(&project, "Cargo.toml").contains("default = [\"tls\"]"));
+    let b = build_script::broker("wss://mqtt.heylua.ai/mqtt");
+    assert_eq!(
+        (b.tls, b.websocket, b.host.as_str(), b.port, b.path.as_str()),
+        (true, true, "mqtt.heylua.ai", 443, "/mqtt")
+    );
+}
+
+/// Each scheme's transport, default port and path, as build.rs hands them to the firmware.
+#[test]
+fn broker_urls_map_to_transports() {
+    for (url, expected) in [
+        ("mqtt://h", (false, false, "h", 1883, "/mqtt")),
+        (
+            "tcp://10.0.0.2:1884",
+            (false, false, "10.0.0.2", 1884, "/mqtt"),
+        ),
+        ("mqtts://h", (true, false, "h", 8883, "/mqtt")),
+        ("ssl://h:9999/ignored", (true, false, "h", 9999, "/ignored")),
+        // The official clients' defaults: ws:// on 8083, the path /mqtt.
+        ("ws://h", (false, true, "h", 8083, "/mqtt")),
+        ("ws://h:80/", (false, true, "h", 80, "/")),
+        ("ws://h:9001/mqtt", (false, true, "h", 9001, "/mqtt")),
+        (
+            "wss://h/a/b?token=x#frag",
+            (true, true, "h", 443, "/a/b?token=x"),
+        ),
+        ("wss://h?x=1", (true, true, "h", 443, "/mqtt?x=1")),
+        ("wss://h:8443", (true, true, "h", 8443, "/mqtt")),
+    ] {
+        let b = build_script::broker(url);
+        assert_eq!(
+            (b.tls, b.websocket, b.host.as_str(), b.port, b.path.as_str()),
+            expected,
+            "{url}"
+        );
+    }
+    for (url, message) in [
+        ("http://h", "speaks MQTT over TCP"),
+        ("wss://user:pw@h/mqtt", "user names and passwords"),
+        ("ws://h:port/", "bad port"),
+        ("wss:///mqtt", "no host"),
+        ("ws://h/a b", "printable ASCII"),
+    ] {
+        let Err(panic) = std::panic::catch_unwind(|| build_script::broker(url)) else {
+            panic!("{url} was accepted");
+        };
+        let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(text.contains(message), "{url}: {text}");
+    }
+}

@@ -2,9 +2,11 @@
 //! built for `thumbv6m-none-eabi` by each route this machine has (rustup's target; Debian's
 //! rustc-web as apt installs it; the same at the MSRV, unpacked), with the command the
 //! generated README gives for that route, `--locked`, and offline once the crates are cached.
-//! Its ELF and UF2 are checked. Two more builds take the greenhouse over TLS (`mqtts://`,
-//! `--features tls`), trusting the default store `roots.der` and then a CA made by openssl
-//! instead, after build.rs has refused a TLS URL without the feature.
+//! Its ELF and UF2 are checked. Those are plain builds (`mqtt://`, `--no-default-features`, the
+//! only kind the MSRV can build). Two more builds take the greenhouse with the default features
+//! to the broker its `.env.example` names (the hosted gateway, `wss://`), trusting the default
+//! store `roots.der` and then a CA made by openssl instead, after build.rs has refused the URL
+//! without the feature.
 //!
 //! Slow (a few minutes for each route's first project on two cores, 20-40 s for each next
 //! one). A route the machine lacks is skipped with a skip record (`cargo xtask test` lists it
@@ -156,9 +158,10 @@ fn tls_rustc() -> (u32, u32) {
     (major.parse().unwrap(), minor.parse().unwrap())
 }
 
-/// The greenhouse over TLS (`mqtts://`, `--features tls`) with the default store and then with
-/// a CA made by openssl, after build.rs has refused the URL without the feature; the report's
-/// row (the user's CA).
+/// The greenhouse with the default features (`tls`) and the default broker URL of its
+/// `.env.example` (WebSocket over TLS), trusting the default store and then a CA made by
+/// openssl, after build.rs has refused the URL without the feature; the report's row (the
+/// user's CA).
 fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String {
     let greenhouse = workspace().join("manifests/greenhouse-sensor.yaml");
     let dir = root.join("projects/greenhouse-sensor-tls");
@@ -182,18 +185,24 @@ fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String 
         .status()
         .expect("openssl is installed (cargo xtask deps)");
     assert!(made.success(), "openssl made no CA");
-    let tls_url = "LUA_MQTT_URL=mqtts://broker.lan:8883\n";
-    // Without the feature: build.rs stops, saying what to do.
     let device = luagen::load_file(&greenhouse).unwrap();
     PicoWProject::new(&device)
         .project()
         .unwrap()
         .write(&dir, true)
         .unwrap();
-    std::fs::write(dir.join(".env"), plain_env(tls_url)).unwrap();
+    let example = std::fs::read_to_string(dir.join(".env.example")).unwrap();
+    let default_url = example
+        .lines()
+        .find(|l| l.starts_with("LUA_MQTT_URL="))
+        .expect(".env.example names the broker");
+    assert_eq!(default_url, "LUA_MQTT_URL=wss://mqtt.heylua.ai/mqtt");
+    let tls_url = format!("{default_url}\n");
+    // Without the feature: build.rs stops, saying what to do.
+    std::fs::write(dir.join(".env"), plain_env(&tls_url)).unwrap();
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
     let output = route
-        .build(&readme, &dir, target_dir, &[], false)
+        .build(&readme, &dir, target_dir, &["--no-default-features"], false)
         .unwrap()
         .output()
         .unwrap();
@@ -203,8 +212,8 @@ fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String 
         "a TLS URL built without the feature"
     );
     assert!(
-        stderr.contains("build with `--features tls`"),
-        "expected the feature's name in\n{stderr}"
+        stderr.contains("this build turned it off"),
+        "expected the feature's refusal in\n{stderr}"
     );
     let build = Build {
         route,
@@ -220,9 +229,9 @@ fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String 
     // Without LUA_MQTT_CA: the default store, every root of it, as the verifier's anchors.
     build.check(
         &greenhouse,
-        "greenhouse (tls, default roots)",
+        "greenhouse (wss, default roots)",
         &dir,
-        &plain_env(tls_url),
+        &plain_env(&tls_url),
     );
     assert!(
         carries(&std::fs::read(&elf_path).unwrap(), &roots),
@@ -232,7 +241,7 @@ fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String 
         "{tls_url}LUA_MQTT_CA={}\n",
         certs.join("ca.pem").display()
     ));
-    let row = build.check(&greenhouse, "greenhouse (tls)", &dir, &env);
+    let row = build.check(&greenhouse, "greenhouse (wss)", &dir, &env);
     // The CA is in the image, as DER: what the firmware verifies the broker against.
     let der = std::process::Command::new("openssl")
         .args(["x509", "-in", "ca.pem", "-outform", "der"])
@@ -264,8 +273,8 @@ fn plain_env(rest: &str) -> String {
     )
 }
 
-/// One firmware build by a route: with `--features tls` when `tls`, without the network when
-/// `offline`.
+/// One firmware build by a route: with the default features (`tls`) when `tls`, else
+/// `--no-default-features`; without the network when `offline`.
 struct Build<'a> {
     route: &'a thumbv6m::Route,
     target_dir: &'a Path,
@@ -284,9 +293,9 @@ impl Build<'_> {
         std::fs::write(dir.join(".env"), env).unwrap();
         let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
         let features: &[&str] = if self.tls {
-            &["--features", "tls"]
-        } else {
             &[]
+        } else {
+            &["--no-default-features"]
         };
 
         let started = Instant::now();

@@ -1,7 +1,8 @@
 //! The MQTT connection to the gateway: connect, register, serve commands, send triggers and
 //! heartbeats, and reconnect with backoff when anything fails. The protocol decisions live in
-//! `lua_device::mqtt` (host-tested); this file only moves bytes and waits. With the `tls`
-//! feature the bytes go through TLS (`tls.rs`) over the same TCP socket.
+//! `lua_device::mqtt` (host-tested); this file only moves bytes and waits. The URL decides the
+//! link at build time: TCP, TLS over it (`tls.rs`, `tls` feature), and for `ws://` and `wss://`
+//! WebSocket frames over either (`ws.rs`).
 //!
 //! Work in flight is bounded: commands run one at a time, and while one runs nothing more is
 //! read, so the inbox pipe, then the TCP window, fill and the broker holds the rest (its
@@ -10,7 +11,7 @@
 //! is read through, acknowledged and answered with an error naming the limit.
 
 use alloc::vec::Vec;
-#[cfg(feature = "tls")]
+#[cfg(mqtt_tls)]
 use core::cell::RefCell;
 
 use defmt::{info, warn};
@@ -19,6 +20,8 @@ use embassy_net::tcp::{TcpReader, TcpSocket, TcpWriter};
 use embassy_net::{IpAddress, Stack};
 use embassy_rp::clocks::RoscRng;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+#[cfg(mqtt_ws)]
+use embassy_sync::mutex::Mutex;
 use embassy_sync::pipe::Pipe;
 use embassy_time::{with_timeout, Duration, Timer};
 use embedded_io_async::Write;
@@ -31,8 +34,11 @@ use lua_device::LocalDispatch;
 use crate::clock::{now_ms, timestamp};
 use crate::config;
 use crate::device::Device;
-#[cfg(feature = "tls")]
+#[cfg(mqtt_tls)]
 use crate::tls;
+use crate::ws::{self, Rx, Tx};
+#[cfg(mqtt_ws)]
+use crate::ws::{WsReader, WsWriter};
 
 /// Socket buffers. They do not bound message sizes: the MQTT client reassembles packets on
 /// the heap and `write_all` streams larger ones.
@@ -42,21 +48,22 @@ const TX_BYTES: usize = 2048;
 const INBOX_BYTES: usize = 512;
 
 #[derive(defmt::Format)]
-enum Failure {
+pub(crate) enum Failure {
     Dns,
     Connect,
     Io,
     Closed,
     Timeout,
     Mqtt,
-    #[cfg(feature = "tls")]
+    WebSocket,
+    #[cfg(mqtt_tls)]
     Tls,
     /// Not a failure: the clock was set after a handshake that could not check the broker
     /// certificate's dates, so the link is closed to check them at once.
-    #[cfg(feature = "tls")]
+    #[cfg(mqtt_tls)]
     Undated,
     /// Not a failure: the broker refused TLS 1.3, so the link is made again at once with 1.2.
-    #[cfg(feature = "tls")]
+    #[cfg(mqtt_tls)]
     Fallback,
 }
 
@@ -76,7 +83,7 @@ pub async fn run(stack: Stack<'static>, device: &'static Device) -> ! {
     let mut backoff = Backoff::new(BackoffPolicy::default());
     let mut rx = [0u8; RX_BYTES];
     let mut tx = [0u8; TX_BYTES];
-    #[cfg(feature = "tls")]
+    #[cfg(mqtt_tls)]
     let (mut tls_read, mut tls_write) = ([0u8; tls::READ_BUFFER], [0u8; tls::WRITE_BUFFER]);
     loop {
         stack.wait_config_up().await;
@@ -88,13 +95,13 @@ pub async fn run(stack: Stack<'static>, device: &'static Device) -> ! {
             &mut backoff,
             &mut rx,
             &mut tx,
-            #[cfg(feature = "tls")]
+            #[cfg(mqtt_tls)]
             (&mut tls_read, &mut tls_write),
         )
         .await;
         client.disconnected();
         device.link_down();
-        #[cfg(feature = "tls")]
+        #[cfg(mqtt_tls)]
         match failure {
             Failure::Undated => {
                 info!("clock set: reconnecting to check the broker certificate's dates");
@@ -127,40 +134,43 @@ async fn resolve(stack: Stack<'static>) -> Result<IpAddress, Failure> {
     found.first().copied().ok_or(Failure::Dns)
 }
 
-async fn flush(writer: &mut impl Tx, out: &mut Vec<u8>) -> Result<(), Failure> {
+async fn flush<W: Tx>(writer: &mut W, out: &mut Vec<u8>) -> Result<(), Failure>
+where
+    Failure: From<W::Error>,
+{
     if !out.is_empty() {
-        writer.send(out).await?;
+        writer.write(out).await?;
+        writer.flush().await?;
         out.clear();
     }
     Ok(())
 }
 
-/// The receiving half of the link to the broker: TCP, or TLS over it.
-trait Rx {
-    /// Some bytes; 0 when the broker closed the connection.
-    async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Failure>;
-}
-
-/// The sending half of the link to the broker.
-trait Tx {
-    /// All of `data`, handed to the network stack.
-    async fn send(&mut self, data: &[u8]) -> Result<(), Failure>;
-}
-
 impl Rx for TcpReader<'_> {
+    type Error = Failure;
+
     async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Failure> {
         self.read(buf).await.map_err(|_| Failure::Io)
     }
 }
 
 impl Tx for TcpWriter<'_> {
-    async fn send(&mut self, data: &[u8]) -> Result<(), Failure> {
+    type Error = Failure;
+
+    async fn write(&mut self, data: &[u8]) -> Result<(), Failure> {
         self.write_all(data).await.map_err(|_| Failure::Io)
+    }
+
+    // The stack sends what it holds on its own; its flush would wait for the peer's ACK.
+    async fn flush(&mut self) -> Result<(), Failure> {
+        Ok(())
     }
 }
 
-#[cfg(feature = "tls")]
+#[cfg(mqtt_tls)]
 impl<'a, S: embedded_io_async_07::Read + 'a> Rx for tls::LinkReader<'a, S> {
+    type Error = Failure;
+
     async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Failure> {
         embedded_io_async_07::Read::read(self, buf)
             .await
@@ -171,14 +181,49 @@ impl<'a, S: embedded_io_async_07::Read + 'a> Rx for tls::LinkReader<'a, S> {
     }
 }
 
-#[cfg(feature = "tls")]
+#[cfg(mqtt_tls)]
 impl<'a, S: embedded_io_async_07::Write + 'a> Tx for tls::LinkWriter<'a, S> {
-    async fn send(&mut self, data: &[u8]) -> Result<(), Failure> {
-        use embedded_io_async_07::Write;
-        // A record goes out at flush: before it, the data only sits in the TLS buffer.
-        self.write_all(data).await.map_err(|_| Failure::Tls)?;
-        self.flush().await.map_err(|_| Failure::Tls)
+    type Error = Failure;
+
+    async fn write(&mut self, data: &[u8]) -> Result<(), Failure> {
+        embedded_io_async_07::Write::write_all(self, data)
+            .await
+            .map_err(|_| Failure::Tls)
     }
+
+    // A record goes out at flush: before it, the data only sits in the TLS buffer.
+    async fn flush(&mut self) -> Result<(), Failure> {
+        embedded_io_async_07::Write::flush(self)
+            .await
+            .map_err(|_| Failure::Tls)
+    }
+}
+
+impl From<ws::Error<Failure>> for Failure {
+    fn from(e: ws::Error<Failure>) -> Self {
+        match e {
+            ws::Error::Link(f) => f,
+            ws::Error::Ws(e) => {
+                warn!("WebSocket: {}", defmt::Display2Format(&e));
+                Failure::WebSocket
+            }
+            ws::Error::Eof => Failure::Closed,
+            ws::Error::Closed(close) => {
+                warn!(
+                    "the broker closed the WebSocket: {} {}",
+                    close.code,
+                    close.reason()
+                );
+                Failure::Closed
+            }
+        }
+    }
+}
+
+/// A masking key for a client WebSocket frame.
+#[cfg(mqtt_ws)]
+fn mask() -> [u8; 4] {
+    RoscRng.next_u32().to_le_bytes()
 }
 
 async fn serve(
@@ -189,7 +234,7 @@ async fn serve(
     backoff: &mut Backoff,
     rx: &mut [u8],
     tx: &mut [u8],
-    #[cfg(feature = "tls")] tls_buffers: (&mut [u8], &mut [u8]),
+    #[cfg(mqtt_tls)] tls_buffers: (&mut [u8], &mut [u8]),
 ) -> Failure {
     match serve_inner(
         stack,
@@ -199,7 +244,7 @@ async fn serve(
         backoff,
         rx,
         tx,
-        #[cfg(feature = "tls")]
+        #[cfg(mqtt_tls)]
         tls_buffers,
     )
     .await
@@ -217,7 +262,7 @@ async fn serve_inner(
     backoff: &mut Backoff,
     rx: &mut [u8],
     tx: &mut [u8],
-    #[cfg(feature = "tls")] tls_buffers: (&mut [u8], &mut [u8]),
+    #[cfg(mqtt_tls)] tls_buffers: (&mut [u8], &mut [u8]),
 ) -> Result<core::convert::Infallible, Failure> {
     let address = resolve(stack).await?;
     let mut socket = TcpSocket::new(stack, rx, tx);
@@ -234,11 +279,8 @@ async fn serve_inner(
     );
     let (reader, writer) = socket.split();
 
-    #[cfg(not(feature = "tls"))]
-    let failure = converse(reader, writer, device, session, client, backoff, false).await;
-
-    #[cfg(feature = "tls")]
-    let failure = {
+    #[cfg(mqtt_tls)]
+    {
         let (reader, writer) = (RefCell::new(reader), RefCell::new(writer));
         // Read before the handshake: a clock set during it may or may not have been used.
         let undated = !crate::clock::is_set();
@@ -275,9 +317,62 @@ async fn serve_inner(
             tls::Link::Tls13(_) => info!("TLS 1.3 up, broker certificate verified"),
         }
         let (reader, writer) = link.split();
-        converse(reader, writer, device, session, client, backoff, undated).await
-    };
-    Err(failure)
+        Err(open(reader, writer, device, session, client, backoff, undated).await)
+    }
+    #[cfg(not(mqtt_tls))]
+    Err(open(reader, writer, device, session, client, backoff, false).await)
+}
+
+/// The MQTT session over a connected link (TCP or TLS), in WebSocket frames for `ws://` and
+/// `wss://`. The URL picks one link at build time (build.rs sets `mqtt_tls` and `mqtt_ws`), so
+/// the session's code is compiled for that link alone.
+async fn open<R: Rx, W: Tx<Error = R::Error>>(
+    reader: R,
+    writer: W,
+    device: &'static Device,
+    session: &mut DeviceSession,
+    client: &mut Client,
+    backoff: &mut Backoff,
+    undated: bool,
+) -> Failure
+where
+    Failure: From<R::Error> + From<ws::Error<R::Error>>,
+{
+    #[cfg(not(mqtt_ws))]
+    return converse(reader, writer, device, session, client, backoff, undated).await;
+    #[cfg(mqtt_ws)]
+    {
+        let (mut reader, mut writer) = (reader, writer);
+        let mut nonce = [0u8; 16];
+        RoscRng.fill_bytes(&mut nonce);
+        let target = (
+            config::MQTT_HOST,
+            config::MQTT_PORT,
+            cfg!(mqtt_tls),
+            config::MQTT_PATH,
+        );
+        match with_timeout(
+            Duration::from_secs(10),
+            ws::upgrade(&mut reader, &mut writer, target, nonce),
+        )
+        .await
+        {
+            Err(_) => return Failure::Timeout,
+            Ok(Err(e)) => return e.into(),
+            Ok(Ok(())) => info!("WebSocket up at {}", config::MQTT_PATH),
+        }
+        let writer = Mutex::new(writer);
+        converse(
+            WsReader::new(reader, &writer, mask),
+            WsWriter::new(&writer, mask),
+            device,
+            session,
+            client,
+            backoff,
+            undated,
+        )
+        .await
+    }
 }
 
 /// Bytes from the broker, read by [`converse`]'s pump: TLS reads are not cancel-safe (a record
@@ -287,15 +382,18 @@ type Inbox = Pipe<NoopRawMutex, INBOX_BYTES>;
 
 /// One MQTT session over a connected link, until it fails; `undated`: the link's certificate
 /// dates were not checked, so it ends once the clock is set.
-async fn converse(
-    mut reader: impl Rx,
-    mut writer: impl Tx,
+async fn converse<R: Rx, W: Tx>(
+    mut reader: R,
+    mut writer: W,
     device: &'static Device,
     session: &mut DeviceSession,
     client: &mut Client,
     backoff: &mut Backoff,
     undated: bool,
-) -> Failure {
+) -> Failure
+where
+    Failure: From<R::Error> + From<W::Error>,
+{
     let inbox = Inbox::new();
     let pump = async {
         let mut buf = [0u8; 256];
@@ -303,7 +401,7 @@ async fn converse(
             match reader.recv(&mut buf).await {
                 Ok(0) => return Failure::Closed,
                 Ok(n) => inbox.write_all(&buf[..n]).await,
-                Err(f) => return f,
+                Err(e) => return e.into(),
             }
         }
     };
@@ -328,15 +426,18 @@ async fn converse(
     }
 }
 
-async fn talk(
-    writer: &mut impl Tx,
+async fn talk<W: Tx>(
+    writer: &mut W,
     inbox: &Inbox,
     device: &'static Device,
     session: &mut DeviceSession,
     client: &mut Client,
     backoff: &mut Backoff,
     undated: bool,
-) -> Result<core::convert::Infallible, Failure> {
+) -> Result<core::convert::Infallible, Failure>
+where
+    Failure: From<W::Error>,
+{
     let mut out = Vec::new();
     let mut buf = [0u8; INBOX_BYTES];
     let will = session.will_payload(&timestamp());
@@ -355,7 +456,7 @@ async fn talk(
                 .iter()
                 .any(|e| matches!(e, Incoming::Connected { .. }))
             {
-                return Ok(());
+                return Ok::<(), Failure>(());
             }
         }
     };
@@ -408,13 +509,13 @@ async fn talk(
                 client.poll(now, &mut out).map_err(|_| Failure::Timeout)?;
                 // Checked here, within a heartbeat of the clock being set: no command is
                 // running, and the session goes down cleanly (no last will).
-                #[cfg(feature = "tls")]
+                #[cfg(mqtt_tls)]
                 if undated && crate::clock::is_set() {
                     client.disconnect(&mut out);
                     flush(writer, &mut out).await?;
                     return Err(Failure::Undated);
                 }
-                #[cfg(not(feature = "tls"))]
+                #[cfg(not(mqtt_tls))]
                 let _ = undated;
                 flush(writer, &mut out).await?;
             }

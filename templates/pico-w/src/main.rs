@@ -16,14 +16,18 @@ mod handlers;
 #[allow(dead_code)]
 #[rustfmt::skip]
 mod payloads;
-#[cfg(feature = "tls")]
+// Set by build.rs from the URL: mqtts:// and wss:// (which the `tls` feature must allow).
+#[cfg(mqtt_tls)]
 mod pki;
 mod sntp;
-#[cfg(feature = "tls")]
+#[cfg(mqtt_tls)]
 mod tls;
-#[cfg(feature = "tls")]
+#[cfg(mqtt_tls)]
 mod tls12;
 mod trigger_queue;
+// The link's traits, and WebSocket for ws:// and wss://.
+#[cfg_attr(not(mqtt_ws), allow(dead_code))]
+mod ws;
 
 use cyw43_pio::{PioSpi, DEFAULT_CLOCK_DIVIDER};
 use defmt::{info, unwrap, warn};

@@ -65,6 +65,7 @@ const RUNTIME: &[(&str, &str)] = &[
         "value.rs",
         include_str!("../../../../../runtime/src/value.rs"),
     ),
+    ("ws.rs", include_str!("../../../../../runtime/src/ws.rs")),
     (
         "mqtt/mod.rs",
         include_str!("../../../../../runtime/src/mqtt/mod.rs"),
@@ -139,6 +140,10 @@ const STATIC: &[(&str, &str)] = &[
     (
         "src/trigger_queue.rs",
         include_str!("../../../../../templates/pico-w/src/trigger_queue.rs"),
+    ),
+    (
+        "src/ws.rs",
+        include_str!("../../../../../templates/pico-w/src/ws.rs"),
     ),
     (
         "lua-device/Cargo.toml",
