@@ -18,8 +18,10 @@ use crate::yaml::Node;
 
 /// Most levels a schema may nest below its root (a root's property is one level down). A
 /// payload valid for it nests one level more, and the message around it one more again, well
-/// within the Pico W parser's 64.
-pub const MAX_SCHEMA_DEPTH: usize = 16;
+/// within the Pico W parser's 64. The tightest bound is rustdoc's: documenting a generated type
+/// walks its auto traits through every container, and maps nested 14 deep pass its default
+/// recursion limit (13 do not), so a user's `cargo doc` works on anything luagen accepts.
+pub const MAX_SCHEMA_DEPTH: usize = 12;
 
 /// A diagnostic for every schema root (`(pointer, schema)`: command inputs and outputs,
 /// trigger payloads, definitions) that nests past [`MAX_SCHEMA_DEPTH`], at the first schema
