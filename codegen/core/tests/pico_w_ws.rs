@@ -40,6 +40,18 @@ fn dependency(name: &str) -> String {
         .replace(", \"defmt\"]", "]")
 }
 
+/// The crates the template's `tls` feature turns on (`dep:NAME` in its feature list).
+fn tls_crates() -> Vec<String> {
+    let line = CARGO_TEMPLATE
+        .lines()
+        .find(|l| l.starts_with("tls = ["))
+        .expect("Cargo.toml.j2 has a tls feature");
+    line.split('"')
+        .filter_map(|part| part.strip_prefix("dep:"))
+        .map(str::to_string)
+        .collect()
+}
+
 const PROBE_MAIN: &str = r#"
 extern crate alloc;
 
@@ -47,6 +59,11 @@ extern crate alloc;
 mod ws;
 #[path = "TEMPLATES/src/tls.rs"]
 mod tls;
+#[path = "TEMPLATES/src/tls12.rs"]
+mod tls12;
+#[allow(dead_code)]
+#[path = "TEMPLATES/src/pki.rs"]
+mod pki;
 #[allow(dead_code)]
 #[path = "TEMPLATES/build.rs"]
 mod build_script;
@@ -87,14 +104,14 @@ impl Tx for TcpTx {
 }
 
 // As the firmware's connection.rs has them.
-impl<'a, S: embedded_io_async_07::Read + 'a> Rx for embedded_tls::TlsReader<'a, S, tls::Suite> {
+impl<'a, S: embedded_io_async_07::Read + 'a> Rx for tls::LinkReader<'a, S> {
     type Error = Fail;
     async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Fail> {
         embedded_io_async_07::Read::read(self, buf).await.map_err(|e| Fail(format!("{e:?}")))
     }
 }
 
-impl<'a, S: embedded_io_async_07::Write + 'a> Tx for embedded_tls::TlsWriter<'a, S, tls::Suite> {
+impl<'a, S: embedded_io_async_07::Write + 'a> Tx for tls::LinkWriter<'a, S> {
     type Error = Fail;
     async fn write(&mut self, data: &[u8]) -> Result<(), Fail> {
         embedded_io_async_07::Write::write_all(self, data).await.map_err(|e| Fail(format!("{e:?}")))
@@ -316,18 +333,12 @@ fn probe(root: &Path) -> PathBuf {
         .write(&project, true)
         .unwrap();
     std::fs::create_dir_all(dir.join("src")).unwrap();
-    let deps: Vec<String> = [
-        "embedded-tls",
-        "embedded-io-async",
-        "embedded-io-async-07",
-        "embassy-sync",
-        "rand_chacha",
-        "rand_core",
-        "sha2",
-    ]
-    .iter()
-    .map(|n| dependency(n))
-    .collect();
+    // The `tls` feature's crates, as the template lists them, and what ws.rs needs.
+    let deps: Vec<String> = tls_crates()
+        .into_iter()
+        .chain(["embedded-io-async".to_string(), "embassy-sync".to_string()])
+        .map(|n| dependency(&n))
+        .collect();
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
