@@ -2,8 +2,9 @@
 //! measured in the same run, printed as tables and collected in `BENCHMARKS.md`:
 //! the Rust runtime vs a raw rumqttc echo (ceiling) and the official CPython client
 //! (reference); the generated MicroPython device vs the official MicroPython module; code
-//! generation vs typify; the fleet curve; the Pico W firmware size. Numbers are printed, never
-//! asserted: timing is not a test.
+//! generation vs typify; the fleet curve; the Pico W firmware size; the TLS handshake's work
+//! on the Cortex-M0+ (estimated on qemu). Numbers are printed, never asserted: timing is not a
+//! test.
 
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,7 @@ const SECTIONS: &[&str] = &[
     "fleet",
     "firmware",
     "pico-w-limits",
+    "handshake",
 ];
 
 /// Run the chosen sections (all by default), print each table as it is measured, and write
@@ -137,6 +139,9 @@ pub fn run(chosen: &[String]) -> Result<()> {
             "pico-w-limits",
             crate::pico_w_limits::tables(&runtime, &broker),
         );
+    }
+    if wanted("handshake") {
+        section("handshake", crate::handshake::tables());
     }
     let path = lua_testkit::deps::workspace_root().join("BENCHMARKS.md");
     if all {

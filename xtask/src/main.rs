@@ -7,6 +7,7 @@ mod faults;
 mod firmware_size;
 mod fleet;
 mod fuzz;
+mod handshake;
 mod limits_micropython;
 mod limits_rust;
 mod pico_w_limits;
