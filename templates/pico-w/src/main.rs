@@ -16,6 +16,8 @@ mod handlers;
 #[allow(dead_code)]
 #[rustfmt::skip]
 mod payloads;
+#[cfg(feature = "tls")]
+mod pki;
 mod sntp;
 #[cfg(feature = "tls")]
 mod tls;
