@@ -24,10 +24,13 @@ fn dependency(name: &str) -> String {
         .find(|l| l.starts_with(&format!("{name} =")))
         .unwrap_or_else(|| panic!("Cargo.toml.j2 has no {name} dependency"));
     line.replace(", optional = true", "")
+        .replace(", features = [\"defmt\"]", "")
         .replace(", \"defmt\"]", "]")
 }
 
 const PROBE_MAIN: &str = r#"
+#[path = "TEMPLATES/src/pki.rs"]
+mod pki;
 #[path = "TEMPLATES/src/tls.rs"]
 mod tls;
 #[allow(dead_code)]
@@ -104,6 +107,9 @@ fn probe(root: &Path) -> PathBuf {
         "embedded-tls",
         "embedded-io-async",
         "embedded-io-async-07",
+        "p256",
+        "crypto-bigint",
+        "rsa",
         "rand_chacha",
         "rand_core",
         "sha2",
