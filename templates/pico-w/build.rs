@@ -143,14 +143,15 @@ fn secure(tls: bool, config: &BTreeMap<String, String>, out: &std::path::Path) {
 pub fn ca_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
-    let der = match std::str::from_utf8(bytes).ok().filter(|t| t.contains(BEGIN)) {
+    let der = match std::str::from_utf8(bytes)
+        .ok()
+        .filter(|t| t.contains(BEGIN))
+    {
         Some(mut text) => {
             let mut der = Vec::new();
             while let Some(at) = text.find(BEGIN) {
                 let body = &text[at + BEGIN.len()..];
-                let end = body
-                    .find(END)
-                    .ok_or("a PEM certificate has no END line")?;
+                let end = body.find(END).ok_or("a PEM certificate has no END line")?;
                 let one = base64(&body[..end]).ok_or("a PEM certificate is not valid base64")?;
                 if certificate_len(&one) != Some(one.len()) {
                     return Err("a PEM certificate does not hold one DER certificate".into());

@@ -93,7 +93,10 @@ pub fn verify_chain(
         return Err(PkiError::UnknownCriticalExtension);
     }
     // keyUsage, when present, must allow the handshake signature (ECDHE in TLS 1.2 and 1.3).
-    if leaf.key_usage.is_some_and(|bits| bits & KU_DIGITAL_SIGNATURE == 0) {
+    if leaf
+        .key_usage
+        .is_some_and(|bits| bits & KU_DIGITAL_SIGNATURE == 0)
+    {
         return Err(PkiError::WrongUsage);
     }
     if !leaf.serves_tls()? {
@@ -179,7 +182,17 @@ fn path(
         let tried = issuer
             .may_issue(depth, now_s)
             .and_then(|()| signed_by(cert, &issuer, budget))
-            .and_then(|()| path(&issuer, chain, used | 1 << i, depth + 1, anchors, now_s, budget));
+            .and_then(|()| {
+                path(
+                    &issuer,
+                    chain,
+                    used | 1 << i,
+                    depth + 1,
+                    anchors,
+                    now_s,
+                    budget,
+                )
+            });
         match tried {
             Ok(()) => return Ok(()),
             Err(PkiError::TooMuch) => return Err(PkiError::TooMuch),
@@ -477,9 +490,7 @@ fn small(contents: &[u8]) -> Result<u32, PkiError> {
     if magnitude.len() > 3 {
         return Err(PkiError::Malformed);
     }
-    Ok(magnitude
-        .iter()
-        .fold(0u32, |n, b| n << 8 | u32::from(*b)))
+    Ok(magnitude.iter().fold(0u32, |n, b| n << 8 | u32::from(*b)))
 }
 
 // ---- certificates ----
@@ -640,7 +651,9 @@ impl<'a> Cert<'a> {
     /// Whether this certificate may issue one with `below` intermediates under it, now.
     fn may_issue(&self, below: usize, now_s: Option<u64>) -> Result<(), PkiError> {
         if !self.ca
-            || self.key_usage.is_some_and(|bits| bits & KU_KEY_CERT_SIGN == 0)
+            || self
+                .key_usage
+                .is_some_and(|bits| bits & KU_KEY_CERT_SIGN == 0)
             || self
                 .path_len
                 .is_some_and(|max| usize::try_from(max).is_ok_and(|max| below > max))
@@ -708,9 +721,7 @@ fn ipv4(host: &[u8]) -> Option<[u8; 4]> {
         if part.is_empty() || part.len() > 3 || !part.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let n = part
-            .iter()
-            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+        let n = part.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
         *byte = u8::try_from(n).ok()?;
     }
     parts.next().is_none().then_some(out)

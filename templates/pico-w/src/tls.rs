@@ -171,7 +171,9 @@ where
     // embedded-tls accepts a Finished that no Certificate and CertificateVerify preceded; a
     // server that skipped them proved nothing, so the session ends before a byte is sent.
     if !provider.verifier.verified {
-        let _ = provider.verifier.refuse(PkiError::NoCertificate, TlsError::InvalidCertificate);
+        let _ = provider
+            .verifier
+            .refuse(PkiError::NoCertificate, TlsError::InvalidCertificate);
         return Err(TlsError::InvalidCertificate);
     }
     Ok(tls)
