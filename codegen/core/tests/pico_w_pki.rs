@@ -108,7 +108,8 @@ fn key_kind(key: &pki::ServerKey) -> &'static str {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args[1].as_str() {
-        "connect" => connect(&args[2..]),
+        "connect" => connect(&args[2..], true),
+        "handshake" => connect(&args[2..], false),
         "verify" => verify(&args[2..]),
         "sig" => sig(&args[2..]),
         "hostile" => hostile(&args[2..]),
@@ -288,9 +289,9 @@ fn hostile(args: &[String]) {
 }
 
 /// `connect PORT HOST ANCHORS CLOCK`: exit 0 with the CONNACK and a publish that came back
-/// through the broker, 2 when TLS refused.
+/// through the broker, 2 when TLS refused. `handshake ...`: the TLS handshake alone.
 #[tokio::main(flavor = "current_thread")]
-async fn connect(args: &[String]) {
+async fn connect(args: &[String], mqtt: bool) {
     let port: u16 = args[0].parse().unwrap();
     let anchors = store(&args[2]);
     NOW.store(clock(&args[3]).unwrap(), Ordering::Relaxed);
@@ -316,6 +317,10 @@ async fn connect(args: &[String]) {
             std::process::exit(2);
         }
     };
+    if !mqtt {
+        println!("handshake: ok");
+        return;
+    }
     let (mut reader, mut writer) = link.split();
     // MQTT 3.1.1 CONNECT, clean session, keep-alive 60 s, client id "probe".
     let connect = [
@@ -1255,6 +1260,54 @@ fn firmware_verifier_applies_each_rule_and_survives_hostile_der() {
     // An ECDSA scheme with an RSA key.
     let (_, out, _) = run(&probe, &["sig", b, pair, "0x0403", message, pss]);
     assert_eq!(out.trim(), "err: UnsupportedAlgorithm");
+
+    // The server's CertificateVerify in each TLS 1.3 scheme, through embedded-tls, from
+    // openssl s_server (mosquitto's leaves are RSA-2048 and P-256 only).
+    let servers = [
+        ("p384-leaf", None, "ecdsa_secp384r1_sha384"),
+        ("p256-sha384", None, "ecdsa_secp256r1_sha256"),
+        ("rsa4096", Some(&rsa_int), "rsa_pss_rsae_sha256"),
+        ("rsa4096", Some(&rsa_int), "rsa_pss_rsae_sha384"),
+        ("rsa4096", Some(&rsa_int), "rsa_pss_rsae_sha512"),
+    ];
+    for (leaf, intermediate, sigalg) in servers {
+        let port = lua_testkit::ports::free_port().to_string();
+        let (cert, key) = (p(&format!("{leaf}.pem")), p(&format!("{leaf}.key")));
+        let mut server = Command::new("openssl");
+        server.args([
+            "s_server", "-quiet", "-tls1_3", "-accept", &port, "-sigalgs", sigalg,
+        ]);
+        server.arg("-cert").arg(&cert).arg("-key").arg(&key);
+        if let Some(intermediate) = intermediate {
+            server.arg("-cert_chain").arg(intermediate);
+        }
+        let mut server = server
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "s_server did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let args = [
+            "handshake",
+            &port,
+            "localhost",
+            bundle.to_str().unwrap(),
+            "0",
+        ];
+        let (code, out, err) = run(&probe, &args);
+        let _ = server.kill();
+        let _ = server.wait();
+        assert_eq!(code, 0, "{leaf} {sigalg}: {out}{err}");
+        assert!(out.contains("handshake: ok"), "{leaf} {sigalg}: {out}{err}");
+    }
 
     // Hostile DER over a chain of each shape.
     let (code, out, err) = run(
