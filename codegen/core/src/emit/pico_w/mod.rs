@@ -121,6 +121,10 @@ const STATIC: &[(&str, &str)] = &[
         include_str!("../../../../../templates/pico-w/src/connection.rs"),
     ),
     (
+        "src/pki.rs",
+        include_str!("../../../../../templates/pico-w/src/pki.rs"),
+    ),
+    (
         "src/sntp.rs",
         include_str!("../../../../../templates/pico-w/src/sntp.rs"),
     ),
