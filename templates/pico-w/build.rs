@@ -217,34 +217,58 @@ fn default_roots() -> Vec<u8> {
     store
 }
 
-/// The first certificate of a PEM file, or a DER certificate as it is.
+/// The certificates of a PEM file (one or a bundle of several), or of a DER file (one, or
+/// several concatenated), as concatenated DER: the trust anchors the firmware verifies with.
 pub fn ca_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
     let der = match std::str::from_utf8(bytes)
         .ok()
-        .and_then(|t| t.find(BEGIN).map(|at| &t[at + BEGIN.len()..]))
+        .filter(|t| t.contains(BEGIN))
     {
-        Some(body) => {
-            let end = body
-                .find(END)
-                .ok_or("the PEM certificate has no END line")?;
-            base64(&body[..end]).ok_or("the PEM certificate is not valid base64")?
+        Some(mut text) => {
+            let mut der = Vec::new();
+            while let Some(at) = text.find(BEGIN) {
+                let body = &text[at + BEGIN.len()..];
+                let end = body.find(END).ok_or("a PEM certificate has no END line")?;
+                let one = base64(&body[..end]).ok_or("a PEM certificate is not valid base64")?;
+                if certificate_len(&one) != Some(one.len()) {
+                    return Err("a PEM certificate does not hold one DER certificate".into());
+                }
+                der.extend(one);
+                text = &body[end + END.len()..];
+            }
+            der
         }
         None => bytes.to_vec(),
     };
-    // A DER certificate is one SEQUENCE that spans the whole input.
-    let whole = match der.as_slice() {
-        [0x30, 0x82, hi, lo, rest @ ..] => rest.len() == usize::from(*hi) << 8 | usize::from(*lo),
-        [0x30, 0x81, n, rest @ ..] => rest.len() == usize::from(*n),
-        [0x30, n, rest @ ..] if *n < 0x80 => rest.len() == usize::from(*n),
-        _ => false,
-    };
-    if whole {
-        Ok(der)
-    } else {
-        Err("not a certificate: expected PEM (-----BEGIN CERTIFICATE-----) or DER".into())
+    // DER certificates are SEQUENCEs that, one after another, span the whole input.
+    let mut rest = der.as_slice();
+    while !rest.is_empty() {
+        match certificate_len(rest) {
+            Some(len) => rest = &rest[len..],
+            None => {
+                return Err(
+                    "not a certificate: expected PEM (-----BEGIN CERTIFICATE-----) or DER".into(),
+                )
+            }
+        }
     }
+    if der.is_empty() {
+        return Err("no certificate in the file".into());
+    }
+    Ok(der)
+}
+
+/// The length of the DER SEQUENCE at the start of `der`, if it fits there.
+fn certificate_len(der: &[u8]) -> Option<usize> {
+    let (head, len) = match der {
+        [0x30, 0x82, hi, lo, ..] => (4, usize::from(*hi) << 8 | usize::from(*lo)),
+        [0x30, 0x81, n, ..] => (3, usize::from(*n)),
+        [0x30, n, ..] if *n < 0x80 => (2, usize::from(*n)),
+        _ => return None,
+    };
+    (head + len <= der.len()).then_some(head + len)
 }
 
 /// Standard base64 (padding and whitespace allowed).

@@ -8,32 +8,22 @@
 //! The probe's dependency lines are taken from the generated Cargo.toml, so the host runs the
 //! versions the chip does (without defmt). `LUAGEN_SKIP_FIRMWARE_BUILD=1` skips it, loudly.
 
+mod probe;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const CARGO_TEMPLATE: &str = include_str!("../../../templates/pico-w/Cargo.toml.j2");
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The firmware's dependency line for `name`, as a host dependency.
-fn dependency(name: &str) -> String {
-    let line = CARGO_TEMPLATE
-        .lines()
-        .find(|l| l.starts_with(&format!("{name} =")))
-        .unwrap_or_else(|| panic!("Cargo.toml.j2 has no {name} dependency"));
-    line.replace(", optional = true", "")
-        .replace(", \"defmt\"]", "]")
-}
-
 const PROBE_MAIN: &str = r#"
+#[path = "TEMPLATES/src/pki.rs"]
+mod pki;
 #[path = "TEMPLATES/src/tls.rs"]
 mod tls;
 #[path = "TEMPLATES/src/tls12.rs"]
 mod tls12;
-#[path = "TEMPLATES/src/pki.rs"]
-mod pki;
 #[allow(dead_code)]
 #[path = "TEMPLATES/build.rs"]
 mod build_script;
@@ -108,20 +98,7 @@ async fn main() {
 fn probe(root: &Path) -> PathBuf {
     let dir = root.join("tls-probe");
     std::fs::create_dir_all(dir.join("src")).unwrap();
-    let deps: Vec<String> = [
-        "embedded-tls",
-        "embedded-io-async",
-        "embedded-io-async-07",
-        "rand_chacha",
-        "rand_core",
-        "sha2",
-        "p256",
-        "aes-gcm",
-        "hmac",
-    ]
-    .iter()
-    .map(|n| dependency(n))
-    .collect();
+    let deps = probe::tls_dependencies(&["embedded-io-async"]);
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
@@ -130,7 +107,7 @@ fn probe(root: &Path) -> PathBuf {
              embedded-io-adapters = {{ version = \"0.6\", features = [\"tokio-1\"] }}\n\
              getrandom = \"0.2\"\n\
              tokio = {{ version = \"1\", features = [\"rt\", \"net\", \"macros\"] }}\n",
-            deps.join("\n")
+            deps
         ),
     )
     .unwrap();

@@ -14,27 +14,16 @@
 //!
 //! `LUAGEN_SKIP_FIRMWARE_BUILD=1` skips it, loudly.
 
+mod probe;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lua_testkit::mosquitto::{Mosquitto, Options};
 use lua_testkit::pki::{Chain, Pki, PkiBroker, Transport, Versions};
 
-const CARGO_TEMPLATE: &str = include_str!("../../../templates/pico-w/Cargo.toml.j2");
-const PKI_SOURCE: &str = include_str!("../../../templates/pico-w/src/pki.rs");
-
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The firmware's dependency line for `name`, as a host dependency.
-fn dependency(name: &str) -> String {
-    let line = CARGO_TEMPLATE
-        .lines()
-        .find(|l| l.starts_with(&format!("{name} =")))
-        .unwrap_or_else(|| panic!("Cargo.toml.j2 has no {name} dependency"));
-    line.replace(", optional = true", "")
-        .replace(", \"defmt\"]", "]")
 }
 
 const PROBE_MAIN: &str = r#"
@@ -201,20 +190,7 @@ async fn main() {
 fn probe(root: &Path) -> (PathBuf, PathBuf) {
     let dir = root.join("tls12-probe");
     std::fs::create_dir_all(dir.join("src")).unwrap();
-    let deps: Vec<String> = [
-        "embedded-tls",
-        "embedded-io-async",
-        "embedded-io-async-07",
-        "rand_chacha",
-        "rand_core",
-        "sha2",
-        "p256",
-        "aes-gcm",
-        "hmac",
-    ]
-    .iter()
-    .map(|n| dependency(n))
-    .collect();
+    let deps = probe::tls_dependencies(&["embedded-io-async"]);
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
@@ -223,7 +199,7 @@ fn probe(root: &Path) -> (PathBuf, PathBuf) {
              embedded-io-adapters = {{ version = \"0.6\", features = [\"tokio-1\"] }}\n\
              getrandom = \"0.2\"\n\
              tokio = {{ version = \"1\", features = [\"rt\", \"net\", \"macros\", \"io-util\"] }}\n",
-            deps.join("\n")
+            deps
         ),
     )
     .unwrap();
@@ -275,17 +251,9 @@ fn run(probe: &Path, mode: &str, ports: &str, ca: &Path, payload: usize) -> (i32
     (code, format!("{stdout}{stderr}"))
 }
 
-/// The chains the verifier in pki.rs handles: the test-only stand-in verifies P-256 alone.
+/// The chains the firmware must reach over TLS 1.2, each under its own root.
 fn chains() -> Vec<Chain> {
-    if PKI_SOURCE.contains("TEST-ONLY STAND-IN") {
-        eprintln!(
-            "\n!!! pki.rs is the test-only stand-in: TLS 1.2 is tested with the P-256 chain \
-             only (ECDHE-ECDSA suites); the RSA and P-384 chains need the real verifier !!!\n"
-        );
-        vec![Chain::P256]
-    } else {
-        Chain::GOOD.to_vec()
-    }
+    Chain::GOOD.to_vec()
 }
 
 /// A mosquitto with one mqtts listener per entry: (chain, `ciphers` for TLS 1.2, extra lines).

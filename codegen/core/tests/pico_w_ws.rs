@@ -14,6 +14,8 @@
 //! and one packet over three frames, and reads its 20 KB, 3 KB and 5-byte messages back intact.
 //! `LUAGEN_SKIP_FIRMWARE_BUILD=1` skips it, loudly.
 
+mod probe;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -24,32 +26,8 @@ use std::time::Duration;
 
 use luagen::emit::pico_w::PicoWProject;
 
-const CARGO_TEMPLATE: &str = include_str!("../../../templates/pico-w/Cargo.toml.j2");
-
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The firmware's dependency line for `name`, as a host dependency.
-fn dependency(name: &str) -> String {
-    let line = CARGO_TEMPLATE
-        .lines()
-        .find(|l| l.starts_with(&format!("{name} =")))
-        .unwrap_or_else(|| panic!("Cargo.toml.j2 has no {name} dependency"));
-    line.replace(", optional = true", "")
-        .replace(", \"defmt\"]", "]")
-}
-
-/// The crates the template's `tls` feature turns on (`dep:NAME` in its feature list).
-fn tls_crates() -> Vec<String> {
-    let line = CARGO_TEMPLATE
-        .lines()
-        .find(|l| l.starts_with("tls = ["))
-        .expect("Cargo.toml.j2 has a tls feature");
-    line.split('"')
-        .filter_map(|part| part.strip_prefix("dep:"))
-        .map(str::to_string)
-        .collect()
 }
 
 const PROBE_MAIN: &str = r#"
@@ -334,11 +312,7 @@ fn probe(root: &Path) -> PathBuf {
         .unwrap();
     std::fs::create_dir_all(dir.join("src")).unwrap();
     // The `tls` feature's crates, as the template lists them, and what ws.rs needs.
-    let deps: Vec<String> = tls_crates()
-        .into_iter()
-        .chain(["embedded-io-async".to_string(), "embassy-sync".to_string()])
-        .map(|n| dependency(&n))
-        .collect();
+    let deps = probe::tls_dependencies(&["embedded-io-async", "embassy-sync"]);
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
@@ -348,7 +322,7 @@ fn probe(root: &Path) -> PathBuf {
              embedded-io-adapters = {{ version = \"0.6\", features = [\"tokio-1\"] }}\n\
              getrandom = \"0.2\"\n\
              tokio = {{ version = \"1\", features = [\"rt\", \"net\", \"macros\", \"io-util\", \"time\"] }}\n",
-            deps.join("\n"),
+            deps,
             project.join("lua-device").display()
         ),
     )

@@ -1,27 +1,29 @@
 //! TLS to the broker (`tls` feature): TLS 1.3 with embedded-tls, and TLS 1.2 (`tls12.rs`) for
-//! brokers that refuse 1.3. The broker's certificate chain is
-//! verified against the CA embedded at build time (`LUA_MQTT_CA`), its name against the URL's
-//! host, and its validity dates against the clock once SNTP has set it.
+//! brokers that refuse 1.3. Either way the broker's certificate chain is verified by `pki.rs`
+//! against the trust anchors embedded at build time (the default store, or `LUA_MQTT_CA`), its
+//! name against the URL's host, and its validity dates against the clock once SNTP has set it.
 //!
 //! Nothing here depends on embassy: luagen's host tests compile this file as it is and run it
-//! against mosquitto over tokio (right CA, wrong CA, wrong name, expired).
+//! against mosquitto over tokio (every chain shape, wrong CA, wrong name, expired).
 
 use core::cell::RefCell;
 use core::fmt;
+use core::marker::PhantomData;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use embedded_io_async as io06;
 use embedded_io_async_07 as io;
 use embedded_tls::alert::AlertDescription;
-use embedded_tls::pki::CertVerifier;
 use embedded_tls::{
-    Aes128GcmSha256, Certificate, CryptoProvider, CryptoRngCore, FlushPolicy, TlsClock, TlsConfig,
-    TlsConnection, TlsContext, TlsError, TlsReader, TlsVerifier, TlsWriter,
+    Aes128GcmSha256, CertificateEntryRef, CertificateRef, CertificateVerifyRef, CryptoProvider,
+    CryptoRngCore, FlushPolicy, TlsClock, TlsConfig, TlsConnection, TlsContext, TlsError,
+    TlsReader, TlsVerifier, TlsWriter,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sha2::{Digest, Sha256};
 
+use crate::pki::{self, PkiError, ServerKey};
 use crate::tls12;
 
 /// A whole TLS record (16 KiB of plaintext and its overhead): embedded-tls decrypts records in
@@ -29,8 +31,6 @@ use crate::tls12;
 pub const READ_BUFFER: usize = 16_640;
 /// Outgoing records; a larger MQTT packet goes out as several records.
 pub const WRITE_BUFFER: usize = 4_096;
-/// The server's certificate chain, kept from its Certificate to its CertificateVerify message.
-const CHAIN_BYTES: usize = 4_096;
 
 pub type Suite = Aes128GcmSha256;
 
@@ -42,9 +42,86 @@ pub fn rng(mut entropy: impl FnMut(&mut [u8])) -> ChaCha20Rng {
     ChaCha20Rng::from_seed(Sha256::digest(raw).into())
 }
 
+/// The server's proof of identity, checked by `pki.rs`: the chain in its Certificate message,
+/// then its CertificateVerify signature over the transcript with the leaf's key.
+struct Verifier<'a, C: TlsClock> {
+    anchors: &'a [u8],
+    host: &'a str,
+    /// The leaf's key and the transcript up to the Certificate message, between the two.
+    pending: Option<(ServerKey, Sha256)>,
+    /// Set only by a CertificateVerify that checked out after a chain that did.
+    verified: bool,
+    clock: PhantomData<C>,
+}
+
+impl<C: TlsClock> Verifier<'_, C> {
+    fn refuse(&self, e: PkiError, as_tls: TlsError) -> TlsError {
+        #[cfg(target_os = "none")]
+        defmt::warn!("broker {} refused: {}", self.host, e);
+        // The host tests read why, as a user reads the log on the chip.
+        #[cfg(not(target_os = "none"))]
+        std::eprintln!("pki: {e:?}");
+        as_tls
+    }
+}
+
+impl<C: TlsClock> TlsVerifier<Suite> for Verifier<'_, C> {
+    fn set_hostname_verification(&mut self, hostname: &str) -> Result<(), TlsError> {
+        // The name comes from the same configuration as `host`; anything else is a bug.
+        if hostname == self.host {
+            Ok(())
+        } else {
+            Err(TlsError::InvalidCertificate)
+        }
+    }
+
+    fn verify_certificate(
+        &mut self,
+        transcript: &Sha256,
+        cert: CertificateRef,
+    ) -> Result<(), TlsError> {
+        self.verified = false;
+        self.pending = None;
+        let mut chain: [&[u8]; 16] = [&[]; 16];
+        let mut n = 0;
+        for entry in cert.entries.iter() {
+            let (CertificateEntryRef::X509(der), Some(slot)) = (entry, chain.get_mut(n)) else {
+                return Err(TlsError::InvalidCertificate);
+            };
+            *slot = der;
+            n += 1;
+        }
+        let key = pki::verify_chain(self.anchors, &chain[..n], self.host, C::now())
+            .map_err(|e| self.refuse(e, TlsError::InvalidCertificate))?;
+        self.pending = Some((key, transcript.clone()));
+        Ok(())
+    }
+
+    fn verify_signature(&mut self, verify: CertificateVerifyRef) -> Result<(), TlsError> {
+        // A CertificateVerify without a verified chain before it proves nothing.
+        let (key, transcript) = self.pending.take().ok_or(TlsError::InvalidHandshake)?;
+        let scheme = verify.signature_scheme.as_u16();
+        if !pki::tls13_allows(&key, scheme) {
+            return Err(self.refuse(
+                PkiError::UnsupportedAlgorithm,
+                TlsError::InvalidSignatureScheme,
+            ));
+        }
+        // RFC 8446 4.4.3: 64 spaces, the context string, a zero byte, the transcript hash.
+        const CONTEXT: &[u8] = b"TLS 1.3, server CertificateVerify\x00";
+        let mut message = [0x20u8; 64 + CONTEXT.len() + 32];
+        message[64..64 + CONTEXT.len()].copy_from_slice(CONTEXT);
+        message[64 + CONTEXT.len()..].copy_from_slice(&transcript.finalize());
+        pki::verify_signature(&key, scheme, &message, verify.signature)
+            .map_err(|e| self.refuse(e, TlsError::InvalidSignature))?;
+        self.verified = true;
+        Ok(())
+    }
+}
+
 struct Provider<'a, C: TlsClock> {
     rng: ChaCha20Rng,
-    verifier: CertVerifier<'a, Suite, C, CHAIN_BYTES>,
+    verifier: Verifier<'a, C>,
 }
 
 impl<C: TlsClock> CryptoProvider for Provider<'_, C> {
@@ -71,13 +148,13 @@ pub fn uses_tls12() -> bool {
 }
 
 /// The TLS handshake over `socket`, in the version this boot settled on (1.3 until a broker
-/// refuses it). An error means the broker was not proven to be `host` under `ca_der`, and
+/// refuses it). An error means the broker was not proven to be `host` under `anchors`, and
 /// nothing was sent; [`Error::Fallback`] asks the caller to reconnect at once, for TLS 1.2.
 /// `C` is the wall clock for validity dates (`None` while unknown).
 pub async fn connect<'b, S, C>(
     socket: S,
     host: &str,
-    ca_der: &[u8],
+    anchors: &[u8],
     rng: ChaCha20Rng,
     read: &'b mut [u8],
     write: &'b mut [u8],
@@ -87,7 +164,7 @@ where
     C: TlsClock,
 {
     if !uses_tls12() {
-        return match connect13::<S, C>(socket, host, ca_der, rng, read, write).await {
+        return match connect13::<S, C>(socket, host, anchors, rng, read, write).await {
             Ok(link) => Ok(Link::Tls13(link)),
             Err(e) if refuses_tls13(&e) => {
                 USE_TLS12.store(true, Ordering::Relaxed);
@@ -96,7 +173,7 @@ where
             Err(e) => Err(Error::Tls13(e)),
         };
     }
-    match tls12::connect(socket, host, ca_der, C::now(), rng, read, write).await {
+    match tls12::connect(socket, host, anchors, C::now(), rng, read, write).await {
         Ok(link) => Ok(Link::Tls12(link)),
         Err(e) => {
             // The sentinel: the broker speaks 1.3, so the refusal that led here was forged or
@@ -240,11 +317,11 @@ impl<'a, S: io::Write + 'a> io::Write for LinkWriter<'a, S> {
 }
 
 /// The TLS 1.3 handshake over `socket`: an error (`InvalidCertificate`, `InvalidSignature`,
-/// ...) means the broker was not proven to be `host` under `ca_der`, and nothing was sent.
+/// ...) means the broker was not proven to be `host` under `anchors`, and nothing was sent.
 async fn connect13<'b, S, C>(
     socket: S,
     host: &str,
-    ca_der: &[u8],
+    anchors: &[u8],
     rng: ChaCha20Rng,
     read: &'b mut [u8],
     write: &'b mut [u8],
@@ -253,15 +330,32 @@ where
     S: io::Read + io::Write + 'b,
     C: TlsClock,
 {
-    let config = TlsConfig::new().with_server_name(host);
-    let provider = Provider::<C> {
+    // RSA schemes too: public CAs' RSA chains end in RSA leaves, which sign with PSS.
+    let config = TlsConfig::new()
+        .with_server_name(host)
+        .enable_rsa_signatures();
+    let mut provider = Provider::<C> {
         rng,
-        verifier: CertVerifier::new(Certificate::X509(ca_der)),
+        verifier: Verifier {
+            anchors,
+            host,
+            pending: None,
+            verified: false,
+            clock: PhantomData,
+        },
     };
     let mut tls = TlsConnection::new(socket, read, write);
     // Hand records to the TCP stack without waiting for the peer's ACK, like plain TCP does.
     tls.set_flush_policy(FlushPolicy::Relaxed);
-    tls.open(TlsContext::new(&config, provider)).await?;
+    tls.open(TlsContext::new(&config, &mut provider)).await?;
+    // embedded-tls accepts a Finished that no Certificate and CertificateVerify preceded; a
+    // server that skipped them proved nothing, so the session ends before a byte is sent.
+    if !provider.verifier.verified {
+        let _ = provider
+            .verifier
+            .refuse(PkiError::NoCertificate, TlsError::InvalidCertificate);
+        return Err(TlsError::InvalidCertificate);
+    }
     Ok(tls)
 }
 

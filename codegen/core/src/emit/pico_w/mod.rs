@@ -122,6 +122,10 @@ const STATIC: &[(&str, &str)] = &[
         include_str!("../../../../../templates/pico-w/src/connection.rs"),
     ),
     (
+        "src/pki.rs",
+        include_str!("../../../../../templates/pico-w/src/pki.rs"),
+    ),
+    (
         "src/sntp.rs",
         include_str!("../../../../../templates/pico-w/src/sntp.rs"),
     ),
@@ -132,10 +136,6 @@ const STATIC: &[(&str, &str)] = &[
     (
         "src/tls12.rs",
         include_str!("../../../../../templates/pico-w/src/tls12.rs"),
-    ),
-    (
-        "src/pki.rs",
-        include_str!("../../../../../templates/pico-w/src/pki.rs"),
     ),
     (
         "src/trigger_queue.rs",
