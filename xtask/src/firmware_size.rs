@@ -40,7 +40,14 @@ pub fn table() -> Result<Table> {
         ),
         (
             "greenhouse-sensor, default project (wss:// + TLS, default roots)".into(),
-            build(&route, &root, &target_dir, "greenhouse-wss", &greenhouse, true),
+            build(
+                &route,
+                &root,
+                &target_dir,
+                "greenhouse-wss",
+                &greenhouse,
+                true,
+            ),
         ),
     ];
     for commands in SLOPE {
@@ -245,4 +252,3 @@ fn cyw43_blob_bytes() -> Result<u64> {
     }
     bail!("the cyw43-firmware crate is not in cargo's registry (no firmware was built?)")
 }
-

@@ -66,6 +66,15 @@ const MAX_CHAIN: usize = 16;
 /// Cortex-M0+, and a hostile server could offer many look-alike issuers.
 const MAX_SIGNATURE_CHECKS: u32 = 16;
 
+/// Say why the broker at `host` was refused, where its owner looks: the chip's log, or stderr
+/// in luagen's host tests. Both TLS versions report through here.
+pub fn log_refusal(host: &str, e: PkiError) {
+    #[cfg(target_os = "none")]
+    defmt::warn!("broker {} refused: {}", host, e);
+    #[cfg(not(target_os = "none"))]
+    std::eprintln!("pki: {e:?} ({host})");
+}
+
 /// Verify the server's `chain` (`chain[0]` the leaf, then the rest as sent) for `host` against
 /// `anchors` (concatenated DER certificates), at `now_s` (Unix seconds; `None` while the clock
 /// is unknown: dates are then not checked). Returns the leaf's key.

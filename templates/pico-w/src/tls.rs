@@ -56,11 +56,7 @@ struct Verifier<'a, C: TlsClock> {
 
 impl<C: TlsClock> Verifier<'_, C> {
     fn refuse(&self, e: PkiError, as_tls: TlsError) -> TlsError {
-        #[cfg(target_os = "none")]
-        defmt::warn!("broker {} refused: {}", self.host, e);
-        // The host tests read why, as a user reads the log on the chip.
-        #[cfg(not(target_os = "none"))]
-        std::eprintln!("pki: {e:?}");
+        pki::log_refusal(self.host, e);
         as_tls
     }
 }

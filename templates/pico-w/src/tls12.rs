@@ -757,8 +757,10 @@ pub async fn connect<'b, S: io::Read + io::Write>(
         if n == 0 {
             return Err(Error::Certificate);
         }
-        let key =
-            pki::verify_chain(anchors, &chain[..n], host, now_s).map_err(|_| Error::Certificate)?;
+        let key = pki::verify_chain(anchors, &chain[..n], host, now_s).map_err(|e| {
+            pki::log_refusal(host, e);
+            Error::Certificate
+        })?;
         transcript.update(message);
         key
     };
