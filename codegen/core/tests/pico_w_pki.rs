@@ -22,10 +22,6 @@ use std::process::Command;
 
 use lua_testkit::pki::{Chain, Pki, PkiBroker, Transport, Versions};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 const PROBE_MAIN: &str = r#"
 #[path = "TEMPLATES/src/pki.rs"]
 mod pki;
@@ -354,47 +350,13 @@ where
 }
 "#;
 
-/// Build the probe (host) and return its binary.
-fn probe(root: &Path) -> PathBuf {
-    let dir = root.join("pki-probe");
-    std::fs::create_dir_all(dir.join("src")).unwrap();
+/// Build the probe (host) and return its binary. Optimised, or the mutation sweep takes
+/// minutes; the dev profile keeps the overflow checks, so arithmetic that overflows on hostile
+/// input panics here.
+fn probe() -> PathBuf {
     let deps = probe::tls_dependencies(&["embedded-io-async"]);
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"pico-w-pki-probe\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
-             publish = false\n\n[workspace]\n\n[dependencies]\n{}\n\
-             embedded-io-adapters = {{ version = \"0.6\", features = [\"tokio-1\"] }}\n\
-             getrandom = \"0.2\"\n\
-             tokio = {{ version = \"1\", features = [\"rt\", \"net\", \"macros\"] }}\n\n\
-             # Optimised, or the mutation sweep takes minutes; the dev profile keeps the\n\
-             # overflow checks, so arithmetic that overflows on hostile input panics here.\n\
-             [profile.dev]\nopt-level = 1\n\n[profile.dev.package.\"*\"]\nopt-level = 2\n",
-            deps
-        ),
-    )
-    .unwrap();
-    let templates = workspace().join("templates/pico-w").canonicalize().unwrap();
-    std::fs::write(
-        dir.join("src/main.rs"),
-        PROBE_MAIN.replace("TEMPLATES", &templates.display().to_string()),
-    )
-    .unwrap();
-    let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    build
-        .current_dir(&dir)
-        .env("CARGO_TARGET_DIR", dir.join("target"))
-        .args(["build", "--quiet"]);
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"] {
-        build.env_remove(var);
-    }
-    let output = build.output().unwrap();
-    assert!(
-        output.status.success(),
-        "the PKI probe did not build\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    dir.join("target/debug/pico-w-pki-probe")
+    let profile = "\n[profile.dev]\nopt-level = 1\n\n[profile.dev.package.\"*\"]\nopt-level = 2\n";
+    probe::Probe::build("pico-w-pki-probe", PROBE_MAIN, &deps, profile).binary
 }
 
 /// Run the probe: (exit code, stdout, stderr).
@@ -407,14 +369,6 @@ fn run(probe: &Path, args: &[&str]) -> (i32, String, String) {
         .code()
         .unwrap_or_else(|| panic!("the probe crashed: {args:?}\n{stderr}"));
     (code, stdout, stderr)
-}
-
-fn skip(what: &str) -> bool {
-    if std::env::var_os("LUAGEN_SKIP_FIRMWARE_BUILD").is_some() {
-        eprintln!("\n!!! SKIPPED: {what} (LUAGEN_SKIP_FIRMWARE_BUILD is set) !!!\n");
-        return true;
-    }
-    false
 }
 
 /// Every root of the kit and the unrelated one, in one PEM bundle.
@@ -431,10 +385,10 @@ fn bundle(pki: &Pki) -> PathBuf {
 
 #[test]
 fn firmware_tls13_reaches_every_public_chain_shape_and_refuses_the_rest() {
-    if skip("the Pico W PKI host test") {
+    if probe::skip("the Pico W PKI host test") {
         return;
     }
-    let probe = probe(&workspace().join("target/pico-w"));
+    let probe = probe();
     let pki = Pki::generate().unwrap();
     let bundle = bundle(&pki);
     let bundle = bundle.to_str().unwrap();
@@ -584,10 +538,10 @@ fn cat(dir: &Path, name: &str, files: &[&Path]) -> PathBuf {
 
 #[test]
 fn firmware_verifier_applies_each_rule_and_survives_hostile_der() {
-    if skip("the Pico W PKI verifier test") {
+    if probe::skip("the Pico W PKI verifier test") {
         return;
     }
-    let probe = probe(&workspace().join("target/pico-w"));
+    let probe = probe();
     let pki = Pki::generate().unwrap();
     let d = pki.dir().join("rules");
     std::fs::create_dir_all(&d).unwrap();

@@ -13,10 +13,6 @@ mod probe;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 const PROBE_MAIN: &str = r#"
 #[path = "TEMPLATES/src/pki.rs"]
 mod pki;
@@ -95,43 +91,9 @@ async fn main() {
 "#;
 
 /// Build the probe (host) and return its binary.
-fn probe(root: &Path) -> PathBuf {
-    let dir = root.join("tls-probe");
-    std::fs::create_dir_all(dir.join("src")).unwrap();
+fn probe() -> PathBuf {
     let deps = probe::tls_dependencies(&["embedded-io-async"]);
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"pico-w-tls-probe\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
-             publish = false\n\n[workspace]\n\n[dependencies]\n{}\n\
-             embedded-io-adapters = {{ version = \"0.6\", features = [\"tokio-1\"] }}\n\
-             getrandom = \"0.2\"\n\
-             tokio = {{ version = \"1\", features = [\"rt\", \"net\", \"macros\"] }}\n",
-            deps
-        ),
-    )
-    .unwrap();
-    let templates = workspace().join("templates/pico-w").canonicalize().unwrap();
-    std::fs::write(
-        dir.join("src/main.rs"),
-        PROBE_MAIN.replace("TEMPLATES", &templates.display().to_string()),
-    )
-    .unwrap();
-    let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    build
-        .current_dir(&dir)
-        .env("CARGO_TARGET_DIR", dir.join("target"))
-        .args(["build", "--quiet"]);
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"] {
-        build.env_remove(var);
-    }
-    let output = build.output().unwrap();
-    assert!(
-        output.status.success(),
-        "the TLS probe did not build\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    dir.join("target/debug/pico-w-tls-probe")
+    probe::Probe::build("pico-w-tls-probe", PROBE_MAIN, &deps, "").binary
 }
 
 /// Run the probe; (exit code, stdout).
@@ -156,17 +118,13 @@ fn run(probe: &Path, port: u16, host: &str, ca: &Path, clock_offset_s: i64) -> (
 
 #[test]
 fn firmware_tls_connects_only_to_the_verified_broker() {
-    if std::env::var_os("LUAGEN_SKIP_FIRMWARE_BUILD").is_some() {
-        eprintln!(
-            "\n!!! SKIPPED: the Pico W TLS host test (LUAGEN_SKIP_FIRMWARE_BUILD is set) !!!\n"
-        );
+    if probe::skip("the Pico W TLS host test") {
         return;
     }
-    let root = workspace().join("target/pico-w");
     // ca, other-ca, and the broker's certificate for localhost signed by ca.
     let certs = lua_testkit::tls::Certificates::generate().unwrap();
     let (broker, port) = lua_testkit::tls::broker(&certs).unwrap();
-    let probe = probe(&root);
+    let probe = probe();
 
     // The CA that signed the broker, as PEM and as DER: TLS up, and MQTT through it.
     for ca in ["ca.pem", "ca.der"] {

@@ -22,10 +22,6 @@ use std::process::Command;
 use lua_testkit::mosquitto::{Mosquitto, Options};
 use lua_testkit::pki::{Chain, Pki, PkiBroker, Transport, Versions};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 const PROBE_MAIN: &str = r#"
 #[path = "TEMPLATES/src/tls.rs"]
 mod tls;
@@ -187,48 +183,10 @@ async fn main() {
 "#;
 
 /// Build the probe (host) and return its directory and binary.
-fn probe(root: &Path) -> (PathBuf, PathBuf) {
-    let dir = root.join("tls12-probe");
-    std::fs::create_dir_all(dir.join("src")).unwrap();
+fn probe() -> (PathBuf, PathBuf) {
     let deps = probe::tls_dependencies(&["embedded-io-async"]);
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"pico-w-tls12-probe\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
-             publish = false\n\n[workspace]\n\n[dependencies]\n{}\n\
-             embedded-io-adapters = {{ version = \"0.6\", features = [\"tokio-1\"] }}\n\
-             getrandom = \"0.2\"\n\
-             tokio = {{ version = \"1\", features = [\"rt\", \"net\", \"macros\", \"io-util\"] }}\n",
-            deps
-        ),
-    )
-    .unwrap();
-    let templates = workspace().join("templates/pico-w").canonicalize().unwrap();
-    std::fs::write(
-        dir.join("src/main.rs"),
-        PROBE_MAIN.replace("TEMPLATES", &templates.display().to_string()),
-    )
-    .unwrap();
-    let output = cargo(&dir, &["build", "--quiet"]);
-    assert!(
-        output.status.success(),
-        "the TLS 1.2 probe did not build\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let binary = dir.join("target/debug/pico-w-tls12-probe");
-    (dir, binary)
-}
-
-fn cargo(dir: &Path, args: &[&str]) -> std::process::Output {
-    let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    build
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", dir.join("target"))
-        .args(args);
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"] {
-        build.env_remove(var);
-    }
-    build.output().unwrap()
+    let probe = probe::Probe::build("pico-w-tls12-probe", PROBE_MAIN, &deps, "");
+    (probe.dir, probe.binary)
 }
 
 /// Run the probe; (exit code, stdout).
@@ -300,17 +258,13 @@ fn pinned_broker(pki: &Pki, listeners: &[(Chain, &str, &[&str])]) -> (Mosquitto,
 
 #[test]
 fn firmware_tls12_and_the_version_fallback() {
-    if std::env::var_os("LUAGEN_SKIP_FIRMWARE_BUILD").is_some() {
-        eprintln!(
-            "\n!!! SKIPPED: the Pico W TLS 1.2 host test (LUAGEN_SKIP_FIRMWARE_BUILD is set) !!!\n"
-        );
+    if probe::skip("the Pico W TLS 1.2 host test") {
         return;
     }
-    let root = workspace().join("target/pico-w");
-    let (dir, probe) = probe(&root);
+    let (dir, probe) = probe();
 
     // tls12.rs's unit tests, compiled exactly as the probe compiles the file.
-    let tests = cargo(&dir, &["test", "--quiet"]);
+    let tests = probe::cargo(&dir, &["test", "--quiet"]);
     let report = String::from_utf8_lossy(&tests.stdout);
     assert!(
         tests.status.success(),

@@ -26,9 +26,7 @@ use std::time::Duration;
 
 use luagen::emit::pico_w::PicoWProject;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use probe::workspace;
 
 const PROBE_MAIN: &str = r#"
 extern crate alloc;
@@ -301,53 +299,21 @@ async fn session<R: Rx<Error = Fail>, W: Tx<Error = Fail>>(
 "#;
 
 /// Generate a Pico W project (for its vendored `lua-device`) and build the probe against it.
-fn probe(root: &Path) -> PathBuf {
-    let dir = root.join("ws-probe");
-    let project = root.join("ws-probe-project");
+fn probe() -> PathBuf {
+    let project = workspace().join("target/pico-w/ws-probe-project");
     let device = luagen::load_file(workspace().join("manifests/greenhouse-sensor.yaml")).unwrap();
     PicoWProject::new(&device)
         .project()
         .unwrap()
         .write(&project, true)
         .unwrap();
-    std::fs::create_dir_all(dir.join("src")).unwrap();
     // The `tls` feature's crates, as the template lists them, and what ws.rs needs.
-    let deps = probe::tls_dependencies(&["embedded-io-async", "embassy-sync"]);
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"pico-w-ws-probe\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
-             publish = false\n\n[workspace]\n\n[dependencies]\n{}\n\
-             lua-device = {{ path = \"{}\" }}\n\
-             embedded-io-adapters = {{ version = \"0.6\", features = [\"tokio-1\"] }}\n\
-             getrandom = \"0.2\"\n\
-             tokio = {{ version = \"1\", features = [\"rt\", \"net\", \"macros\", \"io-util\", \"time\"] }}\n",
-            deps,
-            project.join("lua-device").display()
-        ),
-    )
-    .unwrap();
-    let templates = workspace().join("templates/pico-w").canonicalize().unwrap();
-    std::fs::write(
-        dir.join("src/main.rs"),
-        PROBE_MAIN.replace("TEMPLATES", &templates.display().to_string()),
-    )
-    .unwrap();
-    let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    build
-        .current_dir(&dir)
-        .env("CARGO_TARGET_DIR", dir.join("target"))
-        .args(["build", "--quiet"]);
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET"] {
-        build.env_remove(var);
-    }
-    let output = build.output().unwrap();
-    assert!(
-        output.status.success(),
-        "the WebSocket probe did not build\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let deps = format!(
+        "{}\nlua-device = {{ path = \"{}\" }}",
+        probe::tls_dependencies(&["embedded-io-async", "embassy-sync"]),
+        project.join("lua-device").display()
     );
-    dir.join("target/debug/pico-w-ws-probe")
+    probe::Probe::build("pico-w-ws-probe", PROBE_MAIN, &deps, "").binary
 }
 
 /// Run the probe; (exit code, stdout).
@@ -638,13 +604,9 @@ fn read_frame_from(bytes: &mut &[u8]) -> Option<(u8, Vec<u8>, bool)> {
 
 #[test]
 fn firmware_websocket_carries_mqtt_through_any_framing() {
-    if std::env::var_os("LUAGEN_SKIP_FIRMWARE_BUILD").is_some() {
-        eprintln!(
-            "\n!!! SKIPPED: the Pico W WebSocket host test (LUAGEN_SKIP_FIRMWARE_BUILD is set) !!!\n"
-        );
+    if probe::skip("the Pico W WebSocket host test") {
         return;
     }
-    let root = workspace().join("target/pico-w");
     let certs = lua_testkit::tls::Certificates::generate().unwrap();
     let (ws_port, wss_port) = (
         lua_testkit::ports::free_port(),
@@ -672,7 +634,7 @@ fn firmware_websocket_carries_mqtt_through_any_framing() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    let probe = probe(&root);
+    let probe = probe();
 
     // Straight to mosquitto: ws:// at a path, and wss:// over the firmware's TLS.
     let ws = format!("ws://localhost:{ws_port}/any/path?probe=1");
