@@ -118,23 +118,38 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let broker = build_script::broker(&args[1]);
     let expect_close = args.iter().any(|a| a == "expect-close");
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", broker.port)).await.unwrap();
+    let connect = || tokio::net::TcpStream::connect(("127.0.0.1", broker.port));
     let result = if broker.tls {
         let ca = build_script::ca_der(&std::fs::read(&args[2]).unwrap()).unwrap();
-        let (r, w) = stream.into_split();
-        let (r, w) = (RefCell::new(FromTokio::new(r)), RefCell::new(FromTokio::new(w)));
-        let rng = tls::rng(|bytes| getrandom::getrandom(bytes).unwrap());
-        let (mut read, mut write) = (vec![0; tls::READ_BUFFER], vec![0; tls::WRITE_BUFFER]);
-        let mut link = tls::connect::<_, Clock>(
-            tls::Duplex::new(&r, &w), &broker.host, &ca, rng, &mut read, &mut write,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("TLS refused: {e:?}"));
-        println!("tls up");
-        let (reader, writer) = link.split();
-        session(reader, writer, &broker, expect_close).await
+        // As connection.rs does: a broker that refuses TLS 1.3 is reached again at once with 1.2.
+        let mut attempt = 0;
+        loop {
+            let (r, w) = connect().await.unwrap().into_split();
+            let (r, w) = (RefCell::new(FromTokio::new(r)), RefCell::new(FromTokio::new(w)));
+            let rng = tls::rng(|bytes| getrandom::getrandom(bytes).unwrap());
+            let (mut read, mut write) = (vec![0; tls::READ_BUFFER], vec![0; tls::WRITE_BUFFER]);
+            match tls::connect::<_, Clock>(
+                tls::Duplex::new(&r, &w), &broker.host, &ca, rng, &mut read, &mut write,
+            )
+            .await
+            {
+                Ok(mut link) => {
+                    println!("tls up");
+                    let (reader, writer) = link.split();
+                    break session(reader, writer, &broker, expect_close).await;
+                }
+                Err(tls::Error::Fallback(e)) if attempt == 0 => {
+                    println!("fallback to TLS 1.2: {e:?}");
+                    attempt += 1;
+                }
+                Err(e) => {
+                    println!("refused: {e:?}");
+                    std::process::exit(2);
+                }
+            }
+        }
     } else {
-        let (r, w) = stream.into_split();
+        let (r, w) = connect().await.unwrap().into_split();
         session(TcpRx(r), TcpTx(w), &broker, expect_close).await
     };
     match result {
@@ -713,4 +728,51 @@ fn firmware_websocket_carries_mqtt_through_any_framing() {
     assert!(seen.split_packets > 0, "no packet was split over frames");
     assert!(seen.fragmented_messages > 0, "no fragmented message");
     drop(broker);
+}
+
+/// wss:// over the firmware's TLS to every public chain shape (RSA-4096/PSS/RSA-2048, P-384
+/// over P-256, P-256) at every TLS version a broker may offer (1.3 only, 1.2 only through the
+/// fallback, both), each under its own root; an unrelated root, a wrong name and an expired
+/// leaf are refused before a byte of MQTT.
+#[test]
+fn firmware_wss_reaches_every_public_chain_at_every_tls_version() {
+    use lua_testkit::pki::{Chain, Pki, PkiBroker, Transport, Versions};
+    if probe::skip("the Pico W wss matrix") {
+        return;
+    }
+    let probe = probe();
+    let pki = Pki::generate().unwrap();
+    let other = pki.other_root().0;
+    for versions in Versions::ALL {
+        let broker = PkiBroker::start(&pki, versions).unwrap();
+        for chain in Chain::ALL {
+            let url = broker.url(chain, Transport::Wss);
+            let good = Chain::GOOD.contains(&chain);
+            let root = pki.root_pem(chain);
+            let what = format!("{chain:?} over wss, {}", versions.name());
+            let (code, out) = run(&probe, &[url.as_str(), root.to_str().unwrap()]);
+            if good {
+                assert_eq!(code, 0, "{what}: {out}");
+                for line in [
+                    "tls up",
+                    "connack",
+                    "message probe/big 20000 bytes",
+                    "roundtrip ok",
+                ] {
+                    assert!(out.contains(line), "{what}: no {line:?} in\n{out}");
+                }
+                assert_eq!(
+                    out.contains("fallback to TLS 1.2"),
+                    versions == Versions::Tls12Only,
+                    "{what}: {out}"
+                );
+                let (code, out) = run(&probe, &[url.as_str(), other.to_str().unwrap()]);
+                assert_eq!(code, 2, "{what}, trusting an unrelated root: {out}");
+                assert!(!out.contains("connack"), "{what}: MQTT before the refusal");
+            } else {
+                assert_eq!(code, 2, "{what}: not refused: {out}");
+                assert!(!out.contains("connack"), "{what}: MQTT before the refusal");
+            }
+        }
+    }
 }

@@ -63,6 +63,10 @@ pub struct Probe {
 impl Probe {
     /// Write and build the probe `name` (`Cargo.toml` tail `extra`: profiles, path crates).
     pub fn build(name: &str, main: &str, dependencies: &str, extra: &str) -> Probe {
+        // Tests of one file run on threads: one writes and builds while the others wait, then
+        // find it built.
+        static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
         let dir = workspace().join("target/pico-w").join(name);
         std::fs::create_dir_all(dir.join("src")).unwrap();
         std::fs::write(
