@@ -523,8 +523,8 @@ fn table(run: &Run, toolchain: &str) -> Result<Table> {
     table.note(format!(
         "cycles = instructions x {}-{}: every M0+ instruction takes at least 1 cycle; loads, stores and \
          taken branches take 2 (the upper end counts every instruction so; multi-register push/pop and \
-         BL take more, so it is an estimate, not a bound); flash wait states are not counted (the hot \
-         loops fit the RP2040's 16 KiB XIP cache); RAM raised to 256 KiB for the firmware's 32 KiB heap",
+         BL take more, so it is an estimate, not a bound); flash wait states are not counted (code runs \
+         from the RP2040's 16 KiB XIP cache; its misses are not modelled); RAM raised to 256 KiB for the firmware's 32 KiB heap",
         CPI.0, CPI.1
     ));
     table.note(
