@@ -193,7 +193,7 @@ def connect(dev: "Any") -> None:
     dev.long = None
     dev.connack = -1
     dev.last_beat = time.ticks_ms()  # type: ignore
-    name = dev.spec.NAME
+    name = dev.name
     # Flags: user, password, will retain, will QoS 1, will; clean session off. Keep-alive 60 s.
     body = (_str("MQTT") + b"\x04\xec\x00\x3c" + _str("lua-" + s.agent_id + "-" + name) +
             _str(dev.prefix + "status") + _str(json.dumps(_status("offline"))) +
@@ -224,7 +224,7 @@ def connect(dev: "Any") -> None:
     subs += _str(dev.prefix + "pong") + b"\x00"
     dev.pid = dev.pid % 65535 + 1
     dev._send(_packet(0x82, struct.pack("!H", dev.pid) + subs))
-    group = dev.spec.GROUP
+    group = dev.group
     status = _status("online")
     if group is not None:
         status["group"] = group
