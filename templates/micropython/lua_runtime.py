@@ -591,6 +591,8 @@ def main(spec: "Any", handlers: "Any") -> None:
     except ImportError:
         secrets = None
     device = Device(spec, handlers, Settings(config, secrets))
+    # The unit's name with its id filled in: what `luagen tools --device-name` wants.
+    print(device.name, "starting")
     if _env("LUA_STOP_ON_STDIN_EOF"):
         device.stop_stream = sys.stdin  # the unix port's stand-in for SIGTERM
     device.run()
