@@ -77,46 +77,6 @@ def answer(cid: str, error: str) -> str:
     return json.dumps({"commandId": cid, "success": False, "error": error})
 
 
-def _named(value: "Any", what: str) -> str:
-    """`value` if it follows PROTOCOL.md's rule for device names (luagen checks the manifest's
-    with the same): lowercase letters and digits in words joined by hyphens, 1 to 64 long."""
-    v = str(value)
-    if 0 < len(v) <= 64 and all(w and all("a" <= c <= "z" or "0" <= c <= "9" for c in w)
-                                for w in v.split("-")):
-        return v
-    raise ValueError(what + " " + repr(v) + " must be lowercase letters and digits in words "
-                     "joined by hyphens, at most 64 characters (e.g. greenhouse-{uid})")
-
-
-def _uid() -> str:
-    """The chip's unique id in lower-case hex. The unix port has none: a random one per
-    process there, so each process started from one project is a device of its own."""
-    try:
-        import machine
-        raw = machine.unique_id()  # type: ignore
-    except (ImportError, AttributeError):
-        raw = os.urandom(4)  # type: ignore
-    return "".join("%02x" % b for b in raw)
-
-
-def identity(spec: "Any", config: "Any", secrets: "Any") -> "Any":
-    """This unit's (name, group): LUA_DEVICE_NAME / LUA_DEVICE_GROUP from the environment
-    (the unix port), else DEVICE_NAME / DEVICE_GROUP of config.py, then of secrets.py, else
-    the manifest's. `{uid}` in the name becomes the chip's unique id."""
-    found = [_env("LUA_DEVICE_NAME"), _env("LUA_DEVICE_GROUP")]
-    for i, key in enumerate(("DEVICE_NAME", "DEVICE_GROUP")):
-        for source in (config, secrets):
-            if not found[i]:
-                found[i] = getattr(source, key, None)
-    name = str(found[0] or spec.NAME)
-    if "{uid}" in name:
-        name = name.replace("{uid}", _uid())
-    group = found[1] or spec.GROUP
-    if group is not None:
-        group = _named(group, "DEVICE_GROUP")
-    return (_named(name, "DEVICE_NAME"), group)
-
-
 class Settings:
     """Connection settings: config.py and secrets.py, with LUA_AGENT_ID (and LUA_API_KEY,
     LUA_MQTT_URL, which lua_connect reads) from the environment first where the port has
@@ -145,7 +105,11 @@ class Device:
         self.spec = spec
         self.handlers = handlers
         self.s = settings
-        self.name, self.group = identity(spec, settings.config, settings.secrets)
+        # This unit's name and group, made once; the code making them stays off the heap.
+        import lua_connect
+        sys.modules.pop("lua_connect")
+        self.name, self.group = lua_connect.identity(spec, settings.config, settings.secrets)
+        del lua_connect
         self.prefix = "lua/devices/" + settings.agent_id + "/" + self.name + "/"
         self.link = None  # type: Any
         self.poller = None  # type: Any
