@@ -451,3 +451,40 @@ fn a_bad_unit_name_is_refused_at_start() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Where a unit's name and group come from: config.py first, then the board's secrets.py,
+/// then the manifest.
+#[test]
+fn a_units_name_comes_from_config_then_secrets_then_the_manifest() {
+    lua_testkit::require_micropython!(
+        "a units name comes from config then secrets then the manifest"
+    );
+    let dir = conformance_project().unwrap();
+    let config = read(&dir, "config.py").replace("\nAGENT_ID = \"\"\n", "\nAGENT_ID = \"a\"\n");
+    let script = "import config, device_spec, handlers, lua_runtime, secrets\n\
+                  d = lua_runtime.Device(device_spec, handlers, lua_runtime.Settings(config, secrets))\n\
+                  print(d.name, d.group, d.prefix)\n";
+    for (in_config, in_secrets, expected) in [
+        (
+            "",
+            "",
+            "conformance-device conformance lua/devices/a/conformance-device/",
+        ),
+        (
+            "",
+            "DEVICE_NAME = \"board-7\"\n",
+            "board-7 conformance lua/devices/a/board-7/",
+        ),
+        (
+            "DEVICE_NAME = \"shared\"\nDEVICE_GROUP = \"north\"\n",
+            "DEVICE_NAME = \"board-7\"\n",
+            "shared north lua/devices/a/shared/",
+        ),
+    ] {
+        std::fs::write(dir.join("config.py"), format!("{config}\n{in_config}")).unwrap();
+        std::fs::write(dir.join("secrets.py"), in_secrets).unwrap();
+        let out = micropython::run_script(&dir, script).unwrap();
+        assert_eq!(out.trim(), expected, "{in_config:?} {in_secrets:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
