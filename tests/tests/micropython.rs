@@ -452,8 +452,8 @@ fn a_bad_unit_name_is_refused_at_start() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Where a unit's name and group come from: config.py first, then the board's secrets.py,
-/// then the manifest.
+/// Where a unit's name and group come from: the environment (unix port), then config.py,
+/// then the board's secrets.py, then the manifest.
 #[test]
 fn a_units_name_comes_from_config_then_secrets_then_the_manifest() {
     lua_testkit::require_micropython!(
@@ -486,5 +486,22 @@ fn a_units_name_comes_from_config_then_secrets_then_the_manifest() {
         let out = micropython::run_script(&dir, script).unwrap();
         assert_eq!(out.trim(), expected, "{in_config:?} {in_secrets:?}");
     }
+    // On the unix port the environment comes first, as LUA_AGENT_ID does.
+    let out = std::process::Command::new(micropython::venv_tool("micropython").unwrap())
+        .arg("_luagen_test_script.py")
+        .current_dir(&dir)
+        .env("LUA_DEVICE_NAME", "from-env-{uid}")
+        .env("LUA_DEVICE_GROUP", "env-group")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let (name, rest) = printed.trim().split_once(' ').unwrap();
+    let uid = name.strip_prefix("from-env-").expect(name);
+    assert_eq!(uid.len(), 8, "{printed}");
+    assert!(
+        rest.starts_with("env-group lua/devices/a/from-env-"),
+        "{printed}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
