@@ -105,7 +105,12 @@ class Device:
         self.spec = spec
         self.handlers = handlers
         self.s = settings
-        self.prefix = "lua/devices/" + settings.agent_id + "/" + spec.NAME + "/"
+        # This unit's name and group, made once; the code making them stays off the heap.
+        import lua_connect
+        sys.modules.pop("lua_connect")
+        self.name, self.group = lua_connect.identity(spec, settings.config, settings.secrets)
+        del lua_connect
+        self.prefix = "lua/devices/" + settings.agent_id + "/" + self.name + "/"
         self.link = None  # type: Any
         self.poller = None  # type: Any
         self.rx = bytearray(_RX)
@@ -550,6 +555,8 @@ def main(spec: "Any", handlers: "Any") -> None:
     except ImportError:
         secrets = None
     device = Device(spec, handlers, Settings(config, secrets))
+    # The unit's name with its id filled in: what `luagen tools --device-name` wants.
+    print(device.name, "starting")
     if _env("LUA_STOP_ON_STDIN_EOF"):
         device.stop_stream = sys.stdin  # the unix port's stand-in for SIGTERM
     device.run()

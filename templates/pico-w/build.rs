@@ -3,6 +3,8 @@
 //! For `mqtts://` and `wss://` it also writes the certificates the broker's chain must lead to
 //! where `src/config.rs` embeds them: the user's CA (`LUA_MQTT_CA`, PEM, PEM bundle or DER,
 //! converted to DER) or, without one, the default store `roots.der` (concatenated DER) as it is.
+//! `LUA_DEVICE_NAME` and `LUA_DEVICE_GROUP` give this unit its own name and group (empty: the
+//! manifest's); `{uid}` in the name becomes the flash chip's unique id at boot.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,7 +30,12 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
 
     let mut config = dotenv();
-    for key in REQUIRED.iter().chain(&["LUA_NTP_SERVER", "LUA_MQTT_CA"]) {
+    for key in REQUIRED.iter().chain(&[
+        "LUA_NTP_SERVER",
+        "LUA_MQTT_CA",
+        "LUA_DEVICE_NAME",
+        "LUA_DEVICE_GROUP",
+    ]) {
         println!("cargo:rerun-if-env-changed={key}");
         if let Ok(value) = env::var(key) {
             config.insert(key.to_string(), value);
@@ -57,6 +64,17 @@ fn main() {
     if broker.websocket {
         println!("cargo:rustc-cfg=mqtt_ws");
     }
+    // Always set, so the firmware never picks up a stray variable of the shell: empty means
+    // the manifest's (already checked by luagen).
+    let name = config.get("LUA_DEVICE_NAME").cloned().unwrap_or_default();
+    let group = config.get("LUA_DEVICE_GROUP").cloned().unwrap_or_default();
+    let uid = check_identity(&name, &group).unwrap_or_else(|e| panic!("{e}"));
+    println!("cargo:rustc-check-cfg=cfg(device_uid)");
+    if uid {
+        println!("cargo:rustc-cfg=device_uid");
+    }
+    config.insert("LUA_DEVICE_NAME".into(), name);
+    config.insert("LUA_DEVICE_GROUP".into(), group);
     config.insert("LUA_MQTT_HOST".into(), broker.host);
     config.insert("LUA_MQTT_PORT".into(), broker.port.to_string());
     config.insert("LUA_MQTT_PATH".into(), broker.path);
@@ -68,6 +86,45 @@ fn main() {
             println!("cargo:rustc-env={key}={value}");
         }
     }
+}
+
+/// What `{uid}` stands for in a checked name: as many hex digits as the firmware puts there
+/// (the RP2040's flash unique id is 8 bytes).
+pub const SAMPLE_UID: &str = "e6614c311b7c9a2f";
+
+/// Check `LUA_DEVICE_NAME` (empty, or a name with at most one `{uid}`, as it will be once the
+/// id is in) and `LUA_DEVICE_GROUP` (empty, or a name) against PROTOCOL.md's rule for device
+/// names, the one luagen checks the manifest's with. Whether the name has a `{uid}`.
+pub fn check_identity(name: &str, group: &str) -> Result<bool, String> {
+    let uid = name.contains("{uid}");
+    if name.matches("{uid}").count() > 1 {
+        return Err(format!(
+            "LUA_DEVICE_NAME={name}: `{{uid}}` may appear once (it is the same id each time)"
+        ));
+    }
+    if !name.is_empty() && !is_device_name(&name.replace("{uid}", SAMPLE_UID)) {
+        return Err(format!(
+            "LUA_DEVICE_NAME={name}: a device name is lowercase letters and digits in words              joined by hyphens, at most 64 characters once `{{uid}}` is replaced by its {} hex              digits, e.g. greenhouse-{{uid}} or greenhouse-north-2 (or leave it empty for the              manifest's name)",
+            SAMPLE_UID.len()
+        ));
+    }
+    if !group.is_empty() && !is_device_name(group) {
+        return Err(format!(
+            "LUA_DEVICE_GROUP={group}: a group is lowercase letters and digits in words joined              by hyphens, at most 64 characters, e.g. greenhouse-sensors (or leave it empty for              the manifest's group)"
+        ));
+    }
+    Ok(uid)
+}
+
+/// `^[a-z0-9]+(-[a-z0-9]+)*$`, 1 to 64 characters: luagen's `DEVICE_NAME_PATTERN`.
+fn is_device_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.split('-').all(|word| {
+            !word.is_empty()
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 /// `KEY=value` lines of `.env`, if there is one; `#` starts a comment.

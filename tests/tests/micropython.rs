@@ -324,3 +324,184 @@ async fn verifies_the_broker_certificate() {
         .unwrap_err();
     assert!(format!("{err:#}").contains("ready"), "{err:#}");
 }
+
+/// One generated project, two units (issue 16): config.py names them `unit-{uid}`, and on the
+/// unix port, which has no `machine.unique_id()`, each process draws its own id. Both are
+/// online at once on one broker with their own topics, client ids and registrations (the
+/// group from config.py), neither knocks the other off, and both answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_units_of_one_project_are_two_devices() {
+    lua_testkit::require_micropython!("two units of one project are two devices");
+    let broker = Mosquitto::start().unwrap();
+    let dir = conformance_project().unwrap();
+    let config = read(&dir, "config.py");
+    assert!(
+        config.contains("\nDEVICE_NAME = None\n") && config.contains("\nDEVICE_GROUP = None\n")
+    );
+    let config = config
+        .replace("\nDEVICE_NAME = None\n", "\nDEVICE_NAME = \"unit-{uid}\"\n")
+        .replace("\nDEVICE_GROUP = None\n", "\nDEVICE_GROUP = \"field\"\n");
+    std::fs::write(dir.join("config.py"), config).unwrap();
+    let agent = format!("lua/devices/{AGENT_ID}/");
+    let watched = [format!("{agent}+/status"), format!("{agent}+/response")];
+    let mut gateway = Gateway::connect(broker.port(), "units-gateway", &watched)
+        .await
+        .unwrap();
+    let launcher = micropython::device(&dir).unwrap();
+    let env = DeviceEnv {
+        agent_id: AGENT_ID.into(),
+        api_key: API_KEY.into(),
+        mqtt_url: broker.url(),
+        manifest: None,
+    };
+    let mut units = Vec::new();
+    for _ in 0..2 {
+        let mut unit = launcher.spawn(&env).unwrap();
+        tokio::task::block_in_place(|| unit.wait_ready(Duration::from_secs(10))).unwrap();
+        units.push(unit);
+    }
+    let mut names = Vec::new();
+    while names.len() < 2 {
+        let registration = gateway
+            .expect("a unit's registration", Duration::from_secs(10), |d| {
+                d.topic.ends_with("/status") && d.json().get("apiKey").is_some()
+            })
+            .await
+            .unwrap();
+        assert_eq!(registration.json()["group"], "field");
+        let name =
+            registration.topic[agent.len()..registration.topic.len() - "/status".len()].to_string();
+        let uid = name.strip_prefix("unit-").expect(&name);
+        assert!(
+            uid.len() == 8
+                && uid
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{name}"
+        );
+        names.push(name);
+    }
+    assert_ne!(names[0], names[1], "the two units drew the same id");
+    for (i, name) in names.iter().enumerate() {
+        let id = format!("unit-cmd-{i}");
+        let command = json!({"commandId": id, "command": "echo", "payload": {"unit": name}});
+        gateway
+            .publish(&format!("{agent}{name}/command"), command.to_string())
+            .await
+            .unwrap();
+        let response = gateway
+            .expect("a unit's echo", Duration::from_secs(10), |d| {
+                d.topic == format!("{agent}{name}/response")
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            response.json(),
+            json!({"commandId": id, "success": true, "data": {"unit": name}})
+        );
+    }
+    // A unit knocked off by a twin would have reconnected and registered again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let again: Vec<String> = gateway
+        .drain()
+        .into_iter()
+        .filter(|d| d.json().get("apiKey").is_some())
+        .map(|d| d.topic)
+        .collect();
+    assert!(again.is_empty(), "registered again: {again:?}");
+    for mut unit in units {
+        let status =
+            tokio::task::block_in_place(|| unit.terminate(Duration::from_secs(10))).unwrap();
+        assert!(status.success());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A name outside PROTOCOL.md's rule stops the device at start, saying which setting and why.
+#[test]
+fn a_bad_unit_name_is_refused_at_start() {
+    lua_testkit::require_micropython!("a bad unit name is refused at start");
+    let dir = conformance_project().unwrap();
+    for (setting, message) in [
+        ("DEVICE_NAME = \"Unit_{uid}\"", "DEVICE_NAME 'Unit_"),
+        (
+            "DEVICE_GROUP = \"a/b\"",
+            "DEVICE_GROUP 'a/b' must be lowercase letters",
+        ),
+    ] {
+        let key = setting.split(' ').next().unwrap();
+        let config = read(&dir, "config.py")
+            .replace("\nAGENT_ID = \"\"\n", "\nAGENT_ID = \"a\"\n")
+            .replace(&format!("\n{key} = None\n"), &format!("\n{setting}\n"));
+        std::fs::write(dir.join("config.py"), &config).unwrap();
+        let script = "import config, device_spec, handlers, lua_runtime\n\
+                      lua_runtime.Device(device_spec, handlers, lua_runtime.Settings(config, None))\n";
+        let err = micropython::run_script(&dir, script)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(message) && err.contains("words joined by hyphens"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.join("config.py"),
+            config.replace(setting, &format!("{key} = None")),
+        )
+        .unwrap();
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Where a unit's name and group come from: the environment (unix port), then config.py,
+/// then the board's secrets.py, then the manifest.
+#[test]
+fn a_units_name_comes_from_config_then_secrets_then_the_manifest() {
+    lua_testkit::require_micropython!(
+        "a units name comes from config then secrets then the manifest"
+    );
+    let dir = conformance_project().unwrap();
+    let config = read(&dir, "config.py").replace("\nAGENT_ID = \"\"\n", "\nAGENT_ID = \"a\"\n");
+    let script = "import config, device_spec, handlers, lua_runtime, secrets\n\
+                  d = lua_runtime.Device(device_spec, handlers, lua_runtime.Settings(config, secrets))\n\
+                  print(d.name, d.group, d.prefix)\n";
+    for (in_config, in_secrets, expected) in [
+        (
+            "",
+            "",
+            "conformance-device conformance lua/devices/a/conformance-device/",
+        ),
+        (
+            "",
+            "DEVICE_NAME = \"board-7\"\n",
+            "board-7 conformance lua/devices/a/board-7/",
+        ),
+        (
+            "DEVICE_NAME = \"shared\"\nDEVICE_GROUP = \"north\"\n",
+            "DEVICE_NAME = \"board-7\"\n",
+            "shared north lua/devices/a/shared/",
+        ),
+    ] {
+        std::fs::write(dir.join("config.py"), format!("{config}\n{in_config}")).unwrap();
+        std::fs::write(dir.join("secrets.py"), in_secrets).unwrap();
+        let out = micropython::run_script(&dir, script).unwrap();
+        assert_eq!(out.trim(), expected, "{in_config:?} {in_secrets:?}");
+    }
+    // On the unix port the environment comes first, as LUA_AGENT_ID does.
+    let out = std::process::Command::new(micropython::venv_tool("micropython").unwrap())
+        .arg("_luagen_test_script.py")
+        .current_dir(&dir)
+        .env("LUA_DEVICE_NAME", "from-env-{uid}")
+        .env("LUA_DEVICE_GROUP", "env-group")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let (name, rest) = printed.trim().split_once(' ').unwrap();
+    let uid = name.strip_prefix("from-env-").expect(name);
+    assert_eq!(uid.len(), 8, "{printed}");
+    assert!(
+        rest.starts_with("env-group lua/devices/a/from-env-"),
+        "{printed}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -50,6 +50,10 @@ enum Cmd {
     Tools {
         /// The device manifest.
         manifest: PathBuf,
+        /// The tools of the unit running under this name (its `LUA_DEVICE_NAME` or
+        /// `DEVICE_NAME`, with its id in place of `{uid}`) instead of the manifest's name.
+        #[arg(long, value_name = "NAME", value_parser = unit_name)]
+        device_name: Option<String>,
     },
     /// Print (or write) the Rust the macro and build.rs generate for a manifest.
     #[command(after_help = rust::EXIT_CODES)]
@@ -96,6 +100,25 @@ Exit codes:
   1  the manifest is invalid (its problems are printed)
   2  usage error, or the manifest could not be read";
 
+/// `--device-name`: a name as a unit runs under it (PROTOCOL.md's rule, no placeholder left).
+fn unit_name(name: &str) -> Result<String, String> {
+    if name.contains("{uid}") {
+        return Err(
+            "give the name a unit runs under, with its id in place of `{uid}` (the id is \
+             printed at boot; on a Pico W it is 16 hex digits)"
+                .into(),
+        );
+    }
+    if !luagen::manifest::is_device_name(name) {
+        return Err(
+            "a device name is lowercase letters and digits in words joined by \
+                    hyphens, at most 64 characters, e.g. greenhouse-2"
+                .into(),
+        );
+    }
+    Ok(name.to_string())
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -111,8 +134,16 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::Check { manifests } => check::run(&manifests),
         Cmd::Schema => report::print_json(&luagen::manifest::manifest_schema()),
-        Cmd::Tools { manifest } => match luagen::load_file(&manifest) {
-            Ok(device) => report::print_json(&device.tools()),
+        Cmd::Tools {
+            manifest,
+            device_name,
+        } => match luagen::load_file(&manifest) {
+            Ok(mut device) => {
+                if let Some(name) = device_name {
+                    device.name = name;
+                }
+                report::print_json(&device.tools())
+            }
             Err(e) => report::load_error(&e),
         },
         Cmd::Rust(args) => rust::run(args),

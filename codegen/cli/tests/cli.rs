@@ -158,6 +158,46 @@ fn tools_lists_what_the_agent_sees() {
     insta::assert_json_snapshot!(tools);
 }
 
+/// One manifest, many units: `--device-name` shows a unit's tools, the same tools under its
+/// name; a name outside the rule, or one still holding `{uid}`, is a usage error.
+#[test]
+fn tools_for_one_unit_carry_its_name() {
+    let manifest = "manifests/greenhouse-sensor.yaml";
+    let parse = |out: &std::process::Output| -> serde_json::Value {
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let plain = parse(&luagen(&["tools", manifest]));
+    let unit = parse(&luagen(&[
+        "tools",
+        manifest,
+        "--device-name",
+        "greenhouse-e6614c311b7c9a2f",
+    ]));
+    let tools = plain.as_array().unwrap();
+    assert!(!tools.is_empty());
+    assert_eq!(tools.len(), unit.as_array().unwrap().len());
+    for (a, b) in tools.iter().zip(unit.as_array().unwrap()) {
+        let command = a["name"].as_str().unwrap().rsplit("__").next().unwrap();
+        assert_eq!(
+            b["name"],
+            format!("device__greenhouse-e6614c311b7c9a2f__{command}")
+        );
+        assert_eq!(a["inputSchema"], b["inputSchema"]);
+        assert_eq!(a["description"], b["description"]);
+    }
+    for (name, message) in [
+        ("Greenhouse", "lowercase letters and digits"),
+        ("green--house", "lowercase letters and digits"),
+        ("greenhouse-{uid}", "in place of `{uid}`"),
+    ] {
+        let out = luagen(&["tools", manifest, "--device-name", name]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{name}: {stderr}");
+    }
+}
+
 /// The entries of one section ("Commands:", "Arguments:", "Options:") of a help page, as
 /// (argument, help), whether clap prints the help beside the argument or on the lines under it.
 fn help_entries(page: &str, heading: &str) -> Vec<(String, String)> {

@@ -259,3 +259,72 @@ fn broker_urls_map_to_transports() {
         assert!(text.contains(message), "{url}: {text}");
     }
 }
+
+/// `LUA_DEVICE_NAME` and `LUA_DEVICE_GROUP` as build.rs checks them: PROTOCOL.md's name rule,
+/// with `{uid}` counted as the 16 hex digits it becomes.
+#[test]
+fn unit_names_are_checked_at_build_time() {
+    for (name, group, uid) in [
+        ("", "", false),
+        ("greenhouse-north-2", "", false),
+        ("greenhouse-{uid}", "greenhouse-sensors", true),
+        ("{uid}", "", true),
+        ("{uid}-pump", "g1", true),
+        // 47 + 1 + 16 = 64 characters: just fits.
+        (&format!("{}-{{uid}}", "a".repeat(47)), "", true),
+    ] {
+        assert_eq!(
+            build_script::check_identity(name, group),
+            Ok(uid),
+            "{name:?} {group:?}"
+        );
+    }
+    for (name, group, message) in [
+        (
+            "Greenhouse",
+            "",
+            "LUA_DEVICE_NAME=Greenhouse: a device name is lowercase",
+        ),
+        ("green house", "", "words"),
+        ("green_house", "", "words"),
+        ("green--house", "", "words"),
+        ("-{uid}", "", "words"),
+        ("{uid}{uid}", "", "may appear once"),
+        ("{UID}", "", "lowercase"),
+        ("a/b", "", "lowercase"),
+        ("{id}", "", "lowercase"),
+        (&format!("{}-{{uid}}", "a".repeat(48)), "", "at most 64"),
+        (
+            "ok",
+            "Sensors",
+            "LUA_DEVICE_GROUP=Sensors: a group is lowercase",
+        ),
+        ("ok", "a+b", "LUA_DEVICE_GROUP"),
+    ] {
+        let Err(text) = build_script::check_identity(name, group) else {
+            panic!("{name:?} {group:?} was accepted");
+        };
+        assert!(text.contains(message), "{name:?} {group:?}: {text}");
+    }
+}
+
+/// The firmware's own completion of the name, on the host.
+#[path = "../../../templates/pico-w/src/identity.rs"]
+mod identity;
+// identity.rs is `no_std` code: its `alloc::` paths need the crate in scope here too.
+extern crate alloc;
+
+#[test]
+fn the_uid_is_lower_case_hex_and_the_name_stays_valid() {
+    let uid = [0xe6, 0x61, 0x4c, 0x31, 0x1b, 0x7c, 0x9a, 0x2f];
+    let name = identity::unit_name("greenhouse-{uid}", &uid);
+    assert_eq!(name, "greenhouse-e6614c311b7c9a2f");
+    assert_eq!(
+        format!("greenhouse-{}", build_script::SAMPLE_UID).len(),
+        name.len(),
+        "build.rs checks names with as many digits as the firmware writes"
+    );
+    assert_eq!(build_script::check_identity(&name, ""), Ok(false));
+    assert_eq!(identity::unit_name("plain", &uid), "plain");
+    assert_eq!(identity::unit_name("{uid}", &[0, 0xff]), "00ff");
+}

@@ -67,11 +67,11 @@ pub(crate) enum Failure {
     Fallback,
 }
 
-/// Keep the device connected, forever.
-pub async fn run(stack: Stack<'static>, device: &'static Device) -> ! {
+/// Keep the device connected, forever, as `name` (this unit's, made at boot).
+pub async fn run(stack: Stack<'static>, device: &'static Device, name: &'static str) -> ! {
     let mut session = DeviceSession::new(DeviceConfig {
         agent_id: config::AGENT_ID,
-        device_name: config::DEVICE_NAME,
+        device_name: name,
         api_key: config::API_KEY,
         group: config::GROUP,
         dedup: config::DEDUP,

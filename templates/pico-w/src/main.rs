@@ -12,6 +12,9 @@ mod connection;
 #[rustfmt::skip]
 mod device;
 mod handlers;
+// `{uid}` in LUA_DEVICE_NAME (build.rs sets the cfg): the name is completed at boot.
+#[cfg(device_uid)]
+mod identity;
 // Generated from the manifest; not every type's every helper is used by every device.
 #[allow(dead_code)]
 #[rustfmt::skip]
@@ -75,8 +78,26 @@ async fn net_task(mut runner: embassy_net::Runner<'static, cyw43::NetDriver<'sta
 }
 
 #[embassy_executor::task]
-async fn connection_task(stack: embassy_net::Stack<'static>, device: &'static device::Device) -> ! {
-    connection::run(stack, device).await
+async fn connection_task(
+    stack: embassy_net::Stack<'static>,
+    device: &'static device::Device,
+    name: &'static str,
+) -> ! {
+    connection::run(stack, device, name).await
+}
+
+/// This unit's name: the template with the flash chip's unique id in place of `{uid}`.
+#[cfg(device_uid)]
+fn unit_name(flash: embassy_rp::Peri<'static, embassy_rp::peripherals::FLASH>) -> &'static str {
+    const FLASH_BYTES: usize = 2 * 1024 * 1024;
+    let mut flash =
+        embassy_rp::flash::Flash::<_, embassy_rp::flash::Blocking, FLASH_BYTES>::new_blocking(
+            flash,
+        );
+    let mut uid = [0u8; 8];
+    // Before the WiFi driver and the tasks start: the id is read with the flash out of XIP.
+    unwrap!(flash.blocking_unique_id(&mut uid));
+    alloc::string::String::leak(identity::unit_name(config::DEVICE_NAME_TEMPLATE, &uid))
 }
 
 #[embassy_executor::task]
@@ -103,8 +124,12 @@ async fn main(spawner: Spawner) {
             )
         }
     }
-    info!("{} starting", config::DEVICE_NAME);
     let p = embassy_rp::init(Default::default());
+    #[cfg(device_uid)]
+    let name = unit_name(p.FLASH);
+    #[cfg(not(device_uid))]
+    let name = config::DEVICE_NAME_TEMPLATE;
+    info!("{} starting", name);
 
     let pwr = Output::new(p.PIN_23, Level::Low);
     let cs = Output::new(p.PIN_25, Level::High);
@@ -172,6 +197,6 @@ async fn main(spawner: Spawner) {
 
     static DEVICE: StaticCell<device::Device> = StaticCell::new();
     let device: &'static device::Device = DEVICE.init(device::Device::new());
-    unwrap!(spawner.spawn(connection_task(stack, device)));
+    unwrap!(spawner.spawn(connection_task(stack, device, name)));
     unwrap!(spawner.spawn(background_task(device)));
 }

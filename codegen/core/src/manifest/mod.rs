@@ -20,6 +20,17 @@ pub const MAX_RETRY_ATTEMPTS: u32 = 10;
 pub const MAX_RETRY_BACKOFF_MS: u32 = 300_000;
 
 pub const DEVICE_NAME_PATTERN: &str = "^[a-z0-9]+(-[a-z0-9]+)*$";
+/// Whether `name` matches [`DEVICE_NAME_PATTERN`] within its 64 characters: the rule for a
+/// unit's own name (`LUA_DEVICE_NAME`) as for the manifest's.
+pub fn is_device_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.split('-').all(|word| {
+            !word.is_empty()
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
 pub const IDENT_PATTERN: &str = "^[a-z][a-z0-9]*(_[a-z0-9]+)*$";
 
 /// A device manifest (`device.yaml`): what a device is and what an agent can ask of it.

@@ -122,6 +122,10 @@ const STATIC: &[(&str, &str)] = &[
         include_str!("../../../../../templates/pico-w/src/connection.rs"),
     ),
     (
+        "src/identity.rs",
+        include_str!("../../../../../templates/pico-w/src/identity.rs"),
+    ),
+    (
         "src/pki.rs",
         include_str!("../../../../../templates/pico-w/src/pki.rs"),
     ),
