@@ -422,6 +422,20 @@ pub struct PkiBroker {
 
 impl PkiBroker {
     pub fn start(pki: &Pki, versions: Versions) -> Result<Self> {
+        // Ten listeners on ports picked beforehand: under a parallel test run another socket
+        // can take one first, and mosquitto then exits after its plain listener came up. Such
+        // a start is tried again on fresh ports.
+        let mut last = None;
+        for _ in 0..5 {
+            match Self::start_once(pki, versions) {
+                Ok(broker) => return Ok(broker),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("tried at least once"))
+    }
+
+    fn start_once(pki: &Pki, versions: Versions) -> Result<Self> {
         let mut ports = BTreeMap::new();
         let mut extra_config = vec!["user root".to_string()];
         for chain in Chain::ALL {
@@ -457,10 +471,10 @@ impl PkiBroker {
             ..Default::default()
         })?;
         // The test kit waits for the plain listener; libwebsockets opens its own a little later.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         for port in ports.values() {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
-                if std::time::Instant::now() > deadline {
+                if std::time::Instant::now() > deadline || !alive(broker.pid()) {
                     bail!("mosquitto did not open its TLS listener on {port}");
                 }
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -486,4 +500,18 @@ impl PkiBroker {
             Transport::Wss => format!("wss://{HOST}:{port}/mqtt"),
         }
     }
+}
+
+/// Whether process `pid` runs (not gone, not a zombie waiting to be reaped).
+fn alive(pid: u32) -> bool {
+    if !Path::new("/proc/self").exists() {
+        return true; // no procfs: only the deadline tells
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            Some(state != 'Z' && state != 'X')
+        })
+        .unwrap_or(false)
 }
