@@ -56,6 +56,16 @@ struct Device {
 impl Device {
     /// Connect, wait for CONNACK, then subscribe, publish status and registration.
     fn connect(port: u16, client: Client, session: DeviceSession) -> (Device, bool) {
+        Self::connect_with(port, client, session, None)
+    }
+
+    /// [`Device::connect`], asking the broker for `keep_alive_s` instead of the firmware's.
+    fn connect_with(
+        port: u16,
+        client: Client,
+        session: DeviceSession,
+        keep_alive_s: Option<u16>,
+    ) -> (Device, bool) {
         let socket = TcpStream::connect(("127.0.0.1", port)).unwrap();
         socket
             .set_read_timeout(Some(Duration::from_millis(50)))
@@ -71,7 +81,11 @@ impl Device {
         };
         let will = d.session.will_payload("2025-01-15T10:30:00.000Z");
         let now = d.now();
-        d.client.connect(&d.session.connect(&will), now, &mut d.out);
+        let mut connect = d.session.connect(&will);
+        if let Some(k) = keep_alive_s {
+            connect.keep_alive_s = k;
+        }
+        d.client.connect(&connect, now, &mut d.out);
         d.flush();
         let present = d
             .pump_until(|e| matches!(e, Incoming::Connected { .. }))
@@ -357,6 +371,146 @@ async fn keep_alive_ping_is_answered() {
         device.client.poll(later + 59_000, &mut device.out).is_ok(),
         "the pong cleared the ping"
     );
+}
+
+/// The firmware's loop with its handlers in a worker task (`templates/pico-w/src/connection.rs`
+/// and `worker.rs`), blocking: a command runs for `handler_ms` while the next waits its turn,
+/// reads stop while one waits, and keep-alive goes on when `keep_alive` is set. Returns the
+/// responses' command ids in the order they were published.
+fn serve_a_slow_handler(device: &mut Device, handler_ms: u64, keep_alive: bool) -> Vec<String> {
+    let mut waiting: std::collections::VecDeque<lua_device::message::Command> = Default::default();
+    let mut running: Option<(lua_device::message::Command, u64)> = None;
+    let mut answered = Vec::new();
+    let deadline = Instant::now() + Duration::from_millis(handler_ms) + WAIT;
+    while answered.len() < 2 {
+        assert!(Instant::now() < deadline, "answered only {answered:?}");
+        let now = device.now();
+        if running.as_ref().is_some_and(|(_, end)| now >= *end) {
+            let (c, _) = running.take().unwrap();
+            for p in device.session.complete(&c.command_id, Ok(None), now) {
+                device.client.publish(&p, now, &mut device.out);
+            }
+            answered.push(c.command_id);
+        }
+        if running.is_none() {
+            if let Some(c) = waiting.pop_front() {
+                let end = if c.command == "slow" {
+                    now + handler_ms
+                } else {
+                    now
+                };
+                running = Some((c, end));
+            }
+        }
+        let reading = waiting.is_empty();
+        device.client.hold_reads(!reading, now);
+        if keep_alive {
+            device
+                .client
+                .poll(now, &mut device.out)
+                .expect("keep-alive holds while the handler runs");
+        }
+        device.flush();
+        if !reading {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        let mut buf = [0u8; 1024];
+        let n = match device.socket.read(&mut buf) {
+            Ok(0) => panic!("the broker closed the connection"),
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let now = device.now();
+        for event in device
+            .client
+            .receive(&buf[..n], now, &mut device.out)
+            .unwrap()
+        {
+            if let Inbound::Run(c) = device.session.on_incoming(&event, now) {
+                waiting.push_back(c);
+            }
+        }
+        device.flush();
+    }
+    answered
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_running_for_three_keep_alives_costs_the_connection_nothing() {
+    let broker = Mosquitto::start().unwrap();
+    let mut gw = gateway(broker.port()).await;
+    // A 2 s keep-alive, so that mosquitto drops a silent client after 3 s: the handler's 7 s
+    // stand for the 90 s against the firmware's 60 s keep-alive.
+    let (mut device, _) = Device::connect_with(broker.port(), client(), session(), Some(2));
+    gw.expect("registration", WAIT, |d| d.json().get("apiKey").is_some())
+        .await
+        .unwrap();
+    for (id, command) in [("c1", "slow"), ("c2", "quick")] {
+        gw.publish(
+            &format!("{PREFIX}command"),
+            json!({"commandId": id, "command": command}).to_string(),
+        )
+        .await
+        .unwrap();
+    }
+    let answered = serve_a_slow_handler(&mut device, 7_000, true);
+    assert_eq!(answered, ["c1", "c2"], "one at a time, in order");
+    for id in ["c1", "c2"] {
+        gw.expect(id, WAIT, |d| {
+            d.topic.ends_with("/response") && d.json()["commandId"] == id
+        })
+        .await
+        .unwrap();
+    }
+    assert!(
+        !gw.drain()
+            .iter()
+            .any(|d| d.topic.ends_with("/status") && d.json()["status"] == "offline"),
+        "the broker never gave the device up"
+    );
+    // The pings sent while reads were held are answered once reads resume.
+    let later = device.now() + 1_500;
+    device.client.poll(later, &mut device.out).unwrap();
+    device.flush();
+    device.pump_until(|e| matches!(e, Incoming::Nothing));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_keep_alive_during_the_handler_the_broker_gives_the_device_up() {
+    // The control for the test above: the same loop, silent while the handler runs, is
+    // dropped by the broker, which publishes the last will.
+    let broker = Mosquitto::start().unwrap();
+    let mut gw = gateway(broker.port()).await;
+    let (mut device, _) = Device::connect_with(broker.port(), client(), session(), Some(2));
+    gw.expect("registration", WAIT, |d| d.json().get("apiKey").is_some())
+        .await
+        .unwrap();
+    for (id, command) in [("c1", "slow"), ("c2", "quick")] {
+        gw.publish(
+            &format!("{PREFIX}command"),
+            json!({"commandId": id, "command": command}).to_string(),
+        )
+        .await
+        .unwrap();
+    }
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        serve_a_slow_handler(&mut device, 7_000, false)
+    }));
+    gw.expect("last will", WAIT, |d| {
+        d.topic.ends_with("/status") && d.json()["status"] == "offline"
+    })
+    .await
+    .unwrap();
+    drop(outcome);
 }
 
 /// A command of `payload_len` bytes: `{"commandId":ID,"command":"echo","payload":"xx..."}`.

@@ -87,6 +87,9 @@ pub struct Client {
     inflight: Vec<(u16, Vec<u8>)>,
     last_sent_ms: u64,
     ping_sent_ms: Option<u64>,
+    /// The application has stopped reading (its handlers are busy and commands wait): a
+    /// PINGRESP may sit unread behind them, so silence proves nothing until reads resume.
+    reads_held: bool,
     /// Bytes received but not yet a whole packet: at most a packet of `max_packet` bytes,
     /// its header, and the rest of one read.
     rx: Vec<u8>,
@@ -107,6 +110,7 @@ impl Client {
             inflight: Vec::new(),
             last_sent_ms: 0,
             ping_sent_ms: None,
+            reads_held: false,
             rx: Vec::new(),
             max_packet,
             oversized: None,
@@ -119,6 +123,7 @@ impl Client {
         self.rx.clear();
         self.oversized = None;
         self.ping_sent_ms = None;
+        self.reads_held = false;
         self.keep_alive_ms = u64::from(connect.keep_alive_s) * 1000;
         codec::encode_connect(connect, out);
         self.last_sent_ms = now_ms;
@@ -330,10 +335,32 @@ impl Client {
         }
     }
 
+    /// Stop (`true`) or resume (`false`) expecting answers, because the application stopped
+    /// or resumed reading the link. While reads are held, pings still go out when the link is
+    /// quiet, so the broker keeps the session; an unanswered one fails nothing, and on resuming
+    /// an unanswered ping gets a whole keep-alive from `now_ms` for its answer, which may be
+    /// queued behind what was not read. A dead link is then the transport's to notice (TCP
+    /// retransmission gives up on the pings sent).
+    pub fn hold_reads(&mut self, held: bool, now_ms: u64) {
+        if self.reads_held && !held && self.ping_sent_ms.is_some() {
+            self.ping_sent_ms = Some(now_ms);
+        }
+        self.reads_held = held;
+    }
+
     /// Call at least every second: appends PINGREQ when the link has been quiet for half the
-    /// keep-alive, and fails when a ping went unanswered for a whole keep-alive.
+    /// keep-alive, and fails when a ping went unanswered for a whole keep-alive (while reads
+    /// are held: see [`Client::hold_reads`]).
     pub fn poll(&mut self, now_ms: u64, out: &mut Vec<u8>) -> Result<(), ClientError> {
         if !self.connected || self.keep_alive_ms == 0 {
+            return Ok(());
+        }
+        if self.reads_held {
+            if now_ms.saturating_sub(self.last_sent_ms) >= self.keep_alive_ms / 2 {
+                codec::encode_pingreq(out);
+                self.ping_sent_ms = Some(now_ms);
+                self.last_sent_ms = now_ms;
+            }
             return Ok(());
         }
         if let Some(sent) = self.ping_sent_ms {
@@ -353,8 +380,8 @@ impl Client {
     /// Milliseconds until [`Client::poll`] has something to do.
     pub fn poll_in(&self, now_ms: u64) -> u64 {
         let due = match self.ping_sent_ms {
-            Some(sent) => sent + self.keep_alive_ms,
-            None => self.last_sent_ms + self.keep_alive_ms / 2,
+            Some(sent) if !self.reads_held => sent + self.keep_alive_ms,
+            _ => self.last_sent_ms + self.keep_alive_ms / 2,
         };
         due.saturating_sub(now_ms).max(1)
     }
@@ -467,6 +494,59 @@ mod tests {
             c.poll(120_000, &mut out),
             Err(ClientError::KeepAliveTimeout)
         );
+    }
+
+    #[test]
+    fn held_reads_keep_pinging_and_give_an_unread_answer_a_keep_alive_from_resuming() {
+        let mut c = Client::new(60, 1024);
+        let mut out = Vec::new();
+        c.connect(&connect(), 0, &mut out);
+        c.receive(&[0x20, 2, 0, 0], 0, &mut out).unwrap();
+        out.clear();
+        // A handler runs for 90 s with another command waiting: nothing is read meanwhile.
+        c.hold_reads(true, 1_000);
+        c.poll(30_000, &mut out).unwrap();
+        assert_eq!(out, [0xc0, 0], "the broker still hears from the device");
+        out.clear();
+        assert_eq!(c.poll_in(30_000), 30_000);
+        c.poll(60_000, &mut out).unwrap();
+        assert_eq!(out, [0xc0, 0]);
+        out.clear();
+        c.poll(89_999, &mut out).unwrap();
+        assert!(out.is_empty());
+        c.poll(91_000, &mut out).unwrap();
+        assert_eq!(out, [0xc0, 0], "no timeout while reads are held");
+        out.clear();
+        c.hold_reads(false, 91_000);
+        c.poll(150_999, &mut out).unwrap();
+        assert!(out.is_empty(), "the answer has a keep-alive from resuming");
+        assert_eq!(
+            c.poll(151_000, &mut out),
+            Err(ClientError::KeepAliveTimeout),
+            "and fails after it"
+        );
+
+        // Resumed, the queued answers arrive and the session goes on.
+        let (mut c, mut out) = connected(1024);
+        c.hold_reads(true, 0);
+        c.poll(30_000, &mut out).unwrap();
+        c.hold_reads(false, 95_000);
+        c.receive(&[0xd0, 0], 95_001, &mut out).unwrap();
+        out.clear();
+        c.poll(150_000, &mut out).unwrap();
+        assert_eq!(out, [0xc0, 0]);
+    }
+
+    #[test]
+    fn holding_reads_without_a_ping_out_changes_nothing_on_resuming() {
+        let (mut c, mut out) = connected(1024);
+        c.hold_reads(true, 0);
+        c.hold_reads(false, 10_000);
+        c.poll(29_999, &mut out).unwrap();
+        assert!(out.is_empty());
+        c.poll(30_000, &mut out).unwrap();
+        assert_eq!(out, [0xc0, 0]);
+        assert_eq!(c.poll(90_000, &mut out), Err(ClientError::KeepAliveTimeout));
     }
 
     fn connected(max_packet: usize) -> (Client, Vec<u8>) {

@@ -4,18 +4,21 @@
 //! link at build time: TCP, TLS over it (`tls.rs`, `tls` feature), and for `ws://` and `wss://`
 //! WebSocket frames over either (`ws.rs`).
 //!
-//! Work in flight is bounded: commands run one at a time, and while one runs nothing more is
-//! read, so the inbox pipe, then the TCP window, fill and the broker holds the rest (its
-//! in-flight window is only ever as full as those buffers let it be). The MQTT client keeps
-//! at most one packet of `MAX_PACKET_BYTES` and one read of `INBOX_BYTES`; a larger command
-//! is read through, acknowledged and answered with an error naming the limit.
+//! Handlers run in the worker task (`worker.rs`), so this loop keeps pinging, sending
+//! heartbeats and triggers while one runs. Work in flight is bounded: commands run one at a
+//! time, and while one waits its turn nothing more is read, so the inbox pipe, then the TCP
+//! window, fill and the broker holds the rest (its in-flight window is only ever as full as
+//! those buffers let it be); the MQTT client is told (`hold_reads`) so that a ping answer
+//! queued behind them is not taken for a dead link. The MQTT client keeps at most one packet
+//! of `MAX_PACKET_BYTES` and one read of `INBOX_BYTES`; a larger command is read through,
+//! acknowledged and answered with an error naming the limit.
 
 use alloc::vec::Vec;
 #[cfg(mqtt_tls)]
 use core::cell::RefCell;
 
 use defmt::{info, warn};
-use embassy_futures::select::{select, select3, Either, Either3};
+use embassy_futures::select::{select, select4, Either, Either4};
 use embassy_net::tcp::{TcpReader, TcpSocket, TcpWriter};
 use embassy_net::{IpAddress, Stack};
 use embassy_rp::clocks::RoscRng;
@@ -29,13 +32,14 @@ use lua_device::backoff::{Backoff, BackoffPolicy};
 use lua_device::mqtt::device::HEARTBEAT_MS;
 use lua_device::mqtt::{Client, DeviceConfig, DeviceSession, Inbound, Incoming, Skipped};
 use lua_device::session::Step;
-use lua_device::LocalDispatch;
 
 use crate::clock::{now_ms, timestamp};
 use crate::config;
 use crate::device::Device;
 #[cfg(mqtt_tls)]
 use crate::tls;
+use crate::watchdog;
+use crate::worker::{Done, Job, Work, WORKER};
 use crate::ws::{self, Rx, Tx};
 #[cfg(mqtt_ws)]
 use crate::ws::{WsReader, WsWriter};
@@ -67,39 +71,50 @@ pub(crate) enum Failure {
     Fallback,
 }
 
+/// What outlives one connection: the session (topics, answered ids), the client (publishes
+/// in flight), the reconnection delays, and the handlers' work.
+struct Lasting {
+    session: DeviceSession,
+    client: Client,
+    backoff: Backoff,
+    work: Work,
+}
+
 /// Keep the device connected, forever, as `name` (this unit's, made at boot).
 pub async fn run(stack: Stack<'static>, device: &'static Device, name: &'static str) -> ! {
-    let mut session = DeviceSession::new(DeviceConfig {
-        agent_id: config::AGENT_ID,
-        device_name: name,
-        api_key: config::API_KEY,
-        group: config::GROUP,
-        dedup: config::DEDUP,
-    });
-    let mut client = Client::new(
-        lua_device::mqtt::device::KEEP_ALIVE_S,
-        config::MAX_PACKET_BYTES,
-    );
-    let mut backoff = Backoff::new(BackoffPolicy::default());
+    let mut lasting = Lasting {
+        session: DeviceSession::new(DeviceConfig {
+            agent_id: config::AGENT_ID,
+            device_name: name,
+            api_key: config::API_KEY,
+            group: config::GROUP,
+            dedup: config::DEDUP,
+        }),
+        client: Client::new(
+            lua_device::mqtt::device::KEEP_ALIVE_S,
+            config::MAX_PACKET_BYTES,
+        ),
+        backoff: Backoff::new(BackoffPolicy::default()),
+        work: Work::new(),
+    };
     let mut rx = [0u8; RX_BYTES];
     let mut tx = [0u8; TX_BYTES];
     #[cfg(mqtt_tls)]
     let (mut tls_read, mut tls_write) = ([0u8; tls::READ_BUFFER], [0u8; tls::WRITE_BUFFER]);
     loop {
         stack.wait_config_up().await;
+        watchdog::progress(crate::now_s());
         let failure = serve(
             stack,
             device,
-            &mut session,
-            &mut client,
-            &mut backoff,
+            &mut lasting,
             &mut rx,
             &mut tx,
             #[cfg(mqtt_tls)]
             (&mut tls_read, &mut tls_write),
         )
         .await;
-        client.disconnected();
+        lasting.client.disconnected();
         device.link_down();
         #[cfg(mqtt_tls)]
         match failure {
@@ -113,8 +128,8 @@ pub async fn run(stack: Stack<'static>, device: &'static Device, name: &'static 
             }
             _ => {}
         }
-        backoff.disconnected(now_ms());
-        let delay = backoff.next_delay(RoscRng.next_u32());
+        lasting.backoff.disconnected(now_ms());
+        let delay = lasting.backoff.next_delay(RoscRng.next_u32());
         warn!(
             "connection lost ({}); reconnecting in {} ms",
             failure, delay
@@ -229,9 +244,7 @@ fn mask() -> [u8; 4] {
 async fn serve(
     stack: Stack<'static>,
     device: &'static Device,
-    session: &mut DeviceSession,
-    client: &mut Client,
-    backoff: &mut Backoff,
+    lasting: &mut Lasting,
     rx: &mut [u8],
     tx: &mut [u8],
     #[cfg(mqtt_tls)] tls_buffers: (&mut [u8], &mut [u8]),
@@ -239,9 +252,7 @@ async fn serve(
     match serve_inner(
         stack,
         device,
-        session,
-        client,
-        backoff,
+        lasting,
         rx,
         tx,
         #[cfg(mqtt_tls)]
@@ -257,9 +268,7 @@ async fn serve(
 async fn serve_inner(
     stack: Stack<'static>,
     device: &'static Device,
-    session: &mut DeviceSession,
-    client: &mut Client,
-    backoff: &mut Backoff,
+    lasting: &mut Lasting,
     rx: &mut [u8],
     tx: &mut [u8],
     #[cfg(mqtt_tls)] tls_buffers: (&mut [u8], &mut [u8]),
@@ -317,10 +326,10 @@ async fn serve_inner(
             tls::Link::Tls13(_) => info!("TLS 1.3 up, broker certificate verified"),
         }
         let (reader, writer) = link.split();
-        Err(open(reader, writer, device, session, client, backoff, undated).await)
+        Err(open(reader, writer, device, lasting, undated).await)
     }
     #[cfg(not(mqtt_tls))]
-    Err(open(reader, writer, device, session, client, backoff, false).await)
+    Err(open(reader, writer, device, lasting, false).await)
 }
 
 /// The MQTT session over a connected link (TCP or TLS), in WebSocket frames for `ws://` and
@@ -330,16 +339,14 @@ async fn open<R: Rx, W: Tx<Error = R::Error>>(
     reader: R,
     writer: W,
     device: &'static Device,
-    session: &mut DeviceSession,
-    client: &mut Client,
-    backoff: &mut Backoff,
+    lasting: &mut Lasting,
     undated: bool,
 ) -> Failure
 where
     Failure: From<R::Error> + From<ws::Error<R::Error>>,
 {
     #[cfg(not(mqtt_ws))]
-    return converse(reader, writer, device, session, client, backoff, undated).await;
+    return converse(reader, writer, device, lasting, undated).await;
     #[cfg(mqtt_ws)]
     {
         let (mut reader, mut writer) = (reader, writer);
@@ -366,9 +373,7 @@ where
             WsReader::new(reader, &writer, mask),
             WsWriter::new(&writer, mask),
             device,
-            session,
-            client,
-            backoff,
+            lasting,
             undated,
         )
         .await
@@ -386,9 +391,7 @@ async fn converse<R: Rx, W: Tx>(
     mut reader: R,
     mut writer: W,
     device: &'static Device,
-    session: &mut DeviceSession,
-    client: &mut Client,
-    backoff: &mut Backoff,
+    lasting: &mut Lasting,
     undated: bool,
 ) -> Failure
 where
@@ -406,17 +409,7 @@ where
         }
     };
     let session = async {
-        match talk(
-            &mut writer,
-            &inbox,
-            device,
-            session,
-            client,
-            backoff,
-            undated,
-        )
-        .await
-        {
+        match talk(&mut writer, &inbox, device, lasting, undated).await {
             Ok(never) => match never {},
             Err(f) => f,
         }
@@ -430,14 +423,18 @@ async fn talk<W: Tx>(
     writer: &mut W,
     inbox: &Inbox,
     device: &'static Device,
-    session: &mut DeviceSession,
-    client: &mut Client,
-    backoff: &mut Backoff,
+    lasting: &mut Lasting,
     undated: bool,
 ) -> Result<core::convert::Infallible, Failure>
 where
     Failure: From<W::Error>,
 {
+    let Lasting {
+        session,
+        client,
+        backoff,
+        work,
+    } = lasting;
     let mut out = Vec::new();
     let mut buf = [0u8; INBOX_BYTES];
     let will = session.will_payload(&timestamp());
@@ -477,38 +474,49 @@ where
 
     let mut next_heartbeat = now_ms() + HEARTBEAT_MS;
     loop {
+        watchdog::progress(crate::now_s());
+        work.start(&WORKER);
+        let reading = work.reading();
         let now = now_ms();
+        client.hold_reads(!reading, now);
         let wait = next_heartbeat
             .saturating_sub(now)
             .min(client.poll_in(now))
             .max(1);
-        match select3(
-            inbox.read(&mut buf),
+        match select4(
+            async {
+                if reading {
+                    inbox.read(&mut buf).await
+                } else {
+                    core::future::pending().await
+                }
+            },
             Timer::after_millis(wait),
             device.next_trigger(),
+            WORKER.finished(),
         )
         .await
         {
-            Either3::First(n) => {
+            Either4::First(n) => {
                 let events = client.receive(&buf[..n], now_ms(), &mut out).map_err(|e| {
                     warn!("{}", defmt::Display2Format(&e));
                     Failure::Mqtt
                 })?;
-                flush(writer, &mut out).await?;
                 for event in events {
-                    handle(device, session, client, &event, &mut out).await;
-                    flush(writer, &mut out).await?;
+                    handle(device, session, client, work, &event, &mut out);
                 }
+                flush(writer, &mut out).await?;
             }
-            Either3::Second(()) => {
+            Either4::Second(()) => {
                 let now = now_ms();
                 if now >= next_heartbeat {
                     client.publish(&session.heartbeat(), now, &mut out);
                     next_heartbeat = now + HEARTBEAT_MS;
                 }
                 client.poll(now, &mut out).map_err(|_| Failure::Timeout)?;
-                // Checked here, within a heartbeat of the clock being set: no command is
-                // running, and the session goes down cleanly (no last will).
+                // Checked here, within a heartbeat of the clock being set; the session goes
+                // down cleanly (no last will), and a handler running meanwhile is answered on
+                // the next connection.
                 #[cfg(mqtt_tls)]
                 if undated && crate::clock::is_set() {
                     client.disconnect(&mut out);
@@ -519,19 +527,29 @@ where
                 let _ = undated;
                 flush(writer, &mut out).await?;
             }
-            Either3::Third(request) => {
+            Either4::Third(request) => {
                 let p = session.trigger(request.name, Some(request.payload));
                 client.publish(&p, now_ms(), &mut out);
                 flush(writer, &mut out).await?;
+            }
+            Either4::Fourth(done) => {
+                work.finished();
+                if let Done::Command { id, result } = done {
+                    for p in session.complete(&id, result, now_ms()) {
+                        client.publish(&p, now_ms(), &mut out);
+                    }
+                    flush(writer, &mut out).await?;
+                }
             }
         }
     }
 }
 
-async fn handle(
+fn handle(
     device: &'static Device,
     session: &mut DeviceSession,
     client: &mut Client,
+    work: &mut Work,
     event: &Incoming,
     out: &mut Vec<u8>,
 ) {
@@ -550,17 +568,10 @@ async fn handle(
         );
     }
     match session.on_incoming(event, now_ms()) {
-        Inbound::Run(command) => {
-            let result = device.dispatch(&command.command, command.payload).await;
-            for p in session.complete(&command.command_id, result, now_ms()) {
-                client.publish(&p, now_ms(), out);
-            }
-        }
+        Inbound::Run(command) => work.push(Job::Command(command)),
         Inbound::Publish(p) => client.publish(&p, now_ms(), out),
         Inbound::TriggerAck(ack) => device.trigger_acked(ack),
-        Inbound::TriggerResult(result) => {
-            info!("trigger result for {}", result.trigger_name.as_str());
-        }
+        Inbound::TriggerResult(result) => work.push(Job::TriggerResult(result)),
         Inbound::ServerError(e) => warn!(
             "gateway error {}: {}",
             e.code.as_deref().unwrap_or("-"),

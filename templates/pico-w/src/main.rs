@@ -28,6 +28,8 @@ mod tls;
 #[cfg(mqtt_tls)]
 mod tls12;
 mod trigger_queue;
+mod watchdog;
+mod worker;
 // The link's traits, and WebSocket for ws:// and wss://.
 #[cfg_attr(not(mqtt_ws), allow(dead_code))]
 mod ws;
@@ -42,7 +44,8 @@ use embassy_rp::clocks::RoscRng;
 use embassy_rp::gpio::{Level, Output};
 use embassy_rp::peripherals::{DMA_CH0, PIO0};
 use embassy_rp::pio::{InterruptHandler, Pio};
-use embassy_time::Timer;
+use embassy_rp::watchdog::Watchdog;
+use embassy_time::{Duration, Instant, Timer};
 use embedded_alloc::LlffHeap as Heap;
 use static_cell::StaticCell;
 
@@ -50,16 +53,39 @@ bind_interrupts!(struct Irqs {
     PIO0_IRQ_0 => InterruptHandler<PIO0>;
 });
 
-/// Logs that a panic happened and stops the core with `udf`, which probe-rs reports with a
-/// backtrace (the ELF keeps its debug info). The handler reads nothing from `PanicInfo`: even
-/// reading the location keeps every panic's message formatting (`core::fmt` for its arguments)
-/// alive, 30 KiB of the greenhouse's flash (as panic-probe's print-defmt did). Built with
-/// `-Cpanic=immediate-abort` (the README's Debian route) panics skip it and stop at `udf`.
+/// Logs that a panic happened and resets the board, which comes back up and reconnects
+/// (`watchdog.rs`; the next boot logs the cause). The handler reads nothing from `PanicInfo`:
+/// even reading the location keeps every panic's message formatting (`core::fmt` for its
+/// arguments) alive, 30 KiB of the greenhouse's flash. Built with `-Cpanic=immediate-abort`
+/// (the README's Debian route) a panic skips it and stops at `udf`, a hard fault: the
+/// handler below resets for those.
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     cortex_m::interrupt::disable();
-    defmt::error!("panic");
-    cortex_m::asm::udf()
+    defmt::error!("panic: resetting");
+    reset(watchdog::MARK_PANIC)
+}
+
+#[cortex_m_rt::exception]
+unsafe fn HardFault(_: &cortex_m_rt::ExceptionFrame) -> ! {
+    defmt::error!("hard fault: resetting");
+    reset(watchdog::MARK_PANIC)
+}
+
+/// Reset the board now through the watchdog, leaving `mark` for the next boot to read.
+fn reset(mark: u32) -> ! {
+    // SAFETY: the board goes down here; the watchdog task never runs again.
+    let mut dog = Watchdog::new(unsafe { embassy_rp::peripherals::WATCHDOG::steal() });
+    dog.set_scratch(0, mark);
+    dog.trigger_reset();
+    loop {
+        cortex_m::asm::nop();
+    }
+}
+
+/// Seconds since boot, for the watchdog's progress marks.
+pub fn now_s() -> u32 {
+    Instant::now().as_secs() as u32
 }
 
 #[global_allocator]
@@ -106,6 +132,32 @@ async fn clock_task(stack: embassy_net::Stack<'static>, answered: bool) -> ! {
 }
 
 #[embassy_executor::task]
+async fn watchdog_task(mut dog: Watchdog) -> ! {
+    dog.start(Duration::from_millis(watchdog::PERIOD_MS));
+    loop {
+        match watchdog::decide(now_s()) {
+            watchdog::Decision::Feed => dog.feed(),
+            watchdog::Decision::Starve(quiet) => {
+                defmt::error!(
+                    "the main loop made no progress for {} s: letting the watchdog reset the board",
+                    quiet
+                );
+                dog.set_scratch(0, watchdog::MARK_STALL);
+                loop {
+                    Timer::after_secs(3600).await;
+                }
+            }
+        }
+        Timer::after_millis(watchdog::FEED_MS).await;
+    }
+}
+
+#[embassy_executor::task]
+async fn worker_task(device: &'static device::Device) -> ! {
+    worker::run(&worker::WORKER, device).await
+}
+
+#[embassy_executor::task]
 async fn background_task(device: &'static device::Device) -> ! {
     handlers::background(&device.state, device.triggers()).await
 }
@@ -125,11 +177,25 @@ async fn main(spawner: Spawner) {
         }
     }
     let p = embassy_rp::init(Default::default());
+    let mut dog = Watchdog::new(p.WATCHDOG);
+    let cause = match dog.reset_reason() {
+        None => watchdog::cause(false, false, 0),
+        Some(reason) => watchdog::cause(
+            matches!(reason, embassy_rp::watchdog::ResetReason::TimedOut),
+            matches!(reason, embassy_rp::watchdog::ResetReason::Forced),
+            dog.get_scratch(0),
+        ),
+    };
+    dog.set_scratch(0, 0);
+    // Paused while a debugger halts the core, so that stepping through code resets nothing.
+    dog.pause_on_debug(true);
+    watchdog::progress(now_s());
+    unwrap!(spawner.spawn(watchdog_task(dog)));
     #[cfg(device_uid)]
     let name = unit_name(p.FLASH);
     #[cfg(not(device_uid))]
     let name = config::DEVICE_NAME_TEMPLATE;
-    info!("{} starting", name);
+    info!("{} starting ({})", name, cause.describe());
 
     let pwr = Output::new(p.PIN_23, Level::Low);
     let cs = Output::new(p.PIN_25, Level::High);
@@ -171,6 +237,7 @@ async fn main(spawner: Spawner) {
     // Join with retry: a router that is still booting, or out of range, is not fatal.
     let mut delay_ms = 1_000;
     loop {
+        watchdog::progress(now_s());
         let options = if config::WIFI_PASSWORD.is_empty() {
             cyw43::JoinOptions::new_open()
         } else {
@@ -190,6 +257,7 @@ async fn main(spawner: Spawner) {
     }
     info!("WiFi joined, waiting for DHCP");
     stack.wait_config_up().await;
+    watchdog::progress(now_s());
     // One attempt before connecting, so that the first TLS handshake can usually check the
     // certificate's dates; the clock task retries in the background when it fails.
     let answered = clock::sync(stack).await;
@@ -197,6 +265,7 @@ async fn main(spawner: Spawner) {
 
     static DEVICE: StaticCell<device::Device> = StaticCell::new();
     let device: &'static device::Device = DEVICE.init(device::Device::new());
+    unwrap!(spawner.spawn(worker_task(device)));
     unwrap!(spawner.spawn(connection_task(stack, device, name)));
     unwrap!(spawner.spawn(background_task(device)));
 }

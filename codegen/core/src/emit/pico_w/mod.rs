@@ -146,6 +146,14 @@ const STATIC: &[(&str, &str)] = &[
         include_str!("../../../../../templates/pico-w/src/trigger_queue.rs"),
     ),
     (
+        "src/watchdog.rs",
+        include_str!("../../../../../templates/pico-w/src/watchdog.rs"),
+    ),
+    (
+        "src/worker.rs",
+        include_str!("../../../../../templates/pico-w/src/worker.rs"),
+    ),
+    (
         "src/ws.rs",
         include_str!("../../../../../templates/pico-w/src/ws.rs"),
     ),
