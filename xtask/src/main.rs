@@ -4,6 +4,7 @@ mod bench;
 mod build_cost;
 mod codegen_bench;
 mod faults;
+mod field_soak;
 mod firmware_size;
 mod fleet;
 mod fuzz;
@@ -34,6 +35,8 @@ tasks:
   bench-build  build time of a #[lua_device] crate vs the same code pasted in
   soak   [broker-url]  fault runs (proxy cuts, broker restart, offline, 1M commands) and the
          fleet curve (100 / 1,000 / 10,000 devices), printed as tables
+  soak field [minutes]  both firmware targets left alone (default 60 min): commands, a slow
+         handler, periodic triggers, a broker restart, a stall; into BENCHMARKS.md
   fuzz   [seconds]  run every cargo-fuzz target for a bounded time (default 60 s, nightly)
 ";
 
@@ -46,6 +49,9 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("bench-build") => build_cost::run(),
         Some("codegen-table") => codegen_bench::write_table(args.get(1).map(String::as_str)),
+        Some("soak") if args.get(1).map(String::as_str) == Some("field") => {
+            soak::field(args.get(2).map(String::as_str))
+        }
         Some("soak") => soak::run(args.get(1).map(String::as_str)),
         Some("fuzz") => match args.get(1).map(|s| s.parse::<u64>()) {
             None => fuzz::run(60),
