@@ -15,6 +15,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 pub const PERIOD_MS: u64 = 8_000;
 /// How often the feeder looks: well inside the period, so a late wake-up is no reset.
 pub const FEED_MS: u64 = 1_000;
+// The counter has 24 bits and counts down twice per microsecond (RP2040-E1).
+const _: () = assert!(PERIOD_MS * 1000 <= 0xff_ffff / 2 && FEED_MS * 2 < PERIOD_MS);
 /// The longest the main loop may go without progress. Its longest legitimate waits are a TCP
 /// connect or read (120 s), a TLS handshake and a WebSocket upgrade (seconds each), and a
 /// reconnection delay (30 s at most); nothing it does waits five minutes.
