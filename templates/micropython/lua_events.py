@@ -9,19 +9,17 @@ if TYPE_CHECKING:
 
 
 def handle(dev: "Any", suffix: str, payload: bytes) -> None:
-    """Log the message and call the application's callback for it, if it set one; a
-    failure is logged, never raised into the connection."""
+    """Log the message and call handlers.py's callback for it (on_trigger_result(name,
+    result), on_error(error)); nothing it raises reaches the connection."""
     try:
-        if suffix == "trigger_result":
-            msg = json.loads(payload)
-            fn = dev.on_trigger_result.get(msg.get("triggerName"))
-            if fn:
-                fn(msg.get("result"))
-        elif suffix == "error":
-            print("[lua] gateway error: " + payload.decode())
-            if dev.on_error:
-                dev.on_error(payload)
-        elif suffix == "connected":
-            print("[lua] gateway confirmed the connection")
-    except Exception as e:
-        print("[lua] " + suffix + " not handled: " + repr(e))
+        msg = json.loads(payload)
+    except ValueError:
+        msg = payload.decode()
+    if suffix == "trigger_result":
+        if isinstance(msg, dict):
+            dev.event("trigger_result", msg.get("triggerName"), msg.get("result"))
+    elif suffix == "error":
+        # The gateway's {"code", "message"}, or its text when that is not JSON.
+        dev.event("error", msg)
+    elif suffix == "connected":
+        print("[lua] gateway confirmed the connection")

@@ -109,7 +109,7 @@ def start(dev: "Any", first: int, n: int, i: int) -> "Any":
     of its own, or read past when it is a PUBLISH over the limit or no buffer fits."""
     e = dev.re
     dev.rs = dev.re = 0
-    if first >> 4 != 3 or n <= dev.s.max_command:
+    if first >> 4 != 3 or n <= dev.max_command:
         gc.collect()  # room in one piece: rare, and it pays here
         try:
             buf = bytearray(n)
@@ -120,7 +120,7 @@ def start(dev: "Any", first: int, n: int, i: int) -> "Any":
             return Whole(first, buf, e - i)
     dev.rs = i
     dev.re = e
-    return Skip(first, n, dev.s.max_command)
+    return Skip(first, n, dev.max_command)
 
 
 def _read(dev: "Any", mv: "Any") -> "Any":

@@ -77,40 +77,14 @@ def answer(cid: str, error: str) -> str:
     return json.dumps({"commandId": cid, "success": False, "error": error})
 
 
-class Settings:
-    """Connection settings: config.py and secrets.py, with LUA_AGENT_ID (and LUA_API_KEY,
-    LUA_MQTT_URL, which lua_connect reads) from the environment first where the port has
-    one (the unix port)."""
-
-    def __init__(self, config: "Any", secrets: "Any") -> None:
-        self.config = config
-        self.secrets = secrets
-        self.agent_id = str(_env("LUA_AGENT_ID") or getattr(config, "AGENT_ID", ""))
-        if not self.agent_id:
-            raise ValueError("set AGENT_ID in config.py")
-        # Both limits follow the heap unless config.py sets them: an eighth of it each.
-        heap = gc.mem_free() + gc.mem_alloc()  # type: ignore
-        # Collect after every sixteenth of the heap allocated rather than when it is full (or
-        # after every command, whose cost grows with the responses the cache holds): a heap
-        # collected early stays unfragmented for a command's one large allocation.
-        gc.threshold(heap // 16)  # type: ignore
-        self.max_command = getattr(config, "MAX_COMMAND_BYTES", None) or heap // 8
-        self.cache_bytes = getattr(config, "IDEMPOTENCY_CACHE_BYTES", None) or heap // 8
-
-
 class Device:
     """The device: connects, registers, answers commands, reconnects."""
 
-    def __init__(self, spec: "Any", handlers: "Any", settings: Settings) -> None:
+    def __init__(self, spec: "Any", handlers: "Any", config: "Any", secrets: "Any") -> None:
         self.spec = spec
         self.handlers = handlers
-        self.s = settings
-        # This unit's name and group, made once; the code making them stays off the heap.
-        import lua_connect
-        sys.modules.pop("lua_connect")
-        self.name, self.group = lua_connect.identity(spec, settings.config, settings.secrets)
-        del lua_connect
-        self.prefix = "lua/devices/" + settings.agent_id + "/" + self.name + "/"
+        self.config = config
+        self.secrets = secrets
         self.link = None  # type: Any
         self.poller = None  # type: Any
         self.rx = bytearray(_RX)
@@ -130,14 +104,23 @@ class Device:
         self.held = 0  # what responses cost
         self.dropped = 0  # keys deleted from index and responses since they were rebuilt
         self.acks = None  # type: Any
-        self.on_error = None  # type: Any
-        self.on_trigger_result = {}  # type: dict
         self.stop_stream = None  # type: Any
         self.stopping = False
         self.last_out = 0
         self.last_beat = 0
         self.ping_sent = 0
         self.connack = -1
+        self.up = 0  # connections made so far
+        self.fails = 0  # failed connection attempts in a row
+        self.bg = None  # type: Any  # background()'s running generator
+        # The rest is set once from config.py by code that then leaves the heap: this unit's
+        # name, group and topic prefix, the limits, the watchdog (wdt, and nap: the longest
+        # wait between its feeds), when background() and the NTP sync are next due (bg_at,
+        # ntp_at; None: never).
+        import lua_connect
+        sys.modules.pop("lua_connect")
+        lua_connect.setup(self)
+        del lua_connect
 
     def _send(self, packet: "Any") -> None:
         """All of `packet` to the non-blocking link, which may take part of it at a time."""
@@ -253,7 +236,12 @@ class Device:
         """Wait up to timeout_ms for the network, handle what arrived and the timers."""
         if self.queue and dispatch:
             timeout_ms = 0
-        wait = min(timeout_ms, max(0, _HEARTBEAT_MS - _since(self.last_beat)))
+        if self.wdt:
+            self.wdt.feed()
+        # The watchdog is fed at least every nap ms; background() runs when due.
+        wait = min(timeout_ms, self.nap, max(0, _HEARTBEAT_MS - _since(self.last_beat)))
+        if dispatch and self.bg_at is not None:
+            wait = min(wait, max(0, -_since(self.bg_at)))
         for entry in self.inflight.values():
             wait = min(wait, max(0, _RESEND_MS - _since(entry[2])))
         if self.rs < self.re or self.long is not None:
@@ -301,6 +289,51 @@ class Device:
             self._command(payload)
             if puback:
                 self._send(puback)
+        # In the main loop only, so neither runs inside a handler's or a trigger's wait.
+        if dispatch:
+            self.step()
+            if self.ntp_at is not None and _since(self.ntp_at) >= 0:
+                import lua_ntp
+                sys.modules.pop("lua_ntp")
+                lua_ntp.sync(self)
+
+    def step(self) -> None:
+        """Run background() of handlers.py once it is due: a plain function is called again
+        after the ms it returns (BACKGROUND_MS when it returns None); a generator function
+        is started once and resumed after the ms each `yield` gives. An exception is
+        logged, and background() starts over after BACKGROUND_MS."""
+        if self.bg_at is None or _since(self.bg_at) < 0:
+            return
+        try:
+            if self.bg is None:
+                ms = self.handlers.background()
+                if hasattr(ms, "send"):
+                    self.bg = ms
+            if self.bg is not None:
+                ms = next(self.bg)
+        except StopIteration:
+            self.bg = self.bg_at = None  # the generator returned: background() is done
+            return
+        except MemoryError:
+            raise
+        except Exception as e:
+            self.bg = None
+            ms = None
+            self.event("error", "background() failed: " + _error_text(e))
+        self.bg_at = time.ticks_add(time.ticks_ms(),  # type: ignore
+                                    self.bg_ms if ms is None else ms)
+
+    def event(self, name: str, *args: "Any") -> None:
+        """Call on_<name>(*args) of handlers.py if it has one; what it raises is logged,
+        never raised into the connection."""
+        if name == "error":
+            print("[lua] error: " + str(args[0]))
+        fn = getattr(self.handlers, "on_" + name, None)
+        if fn is not None:
+            try:
+                fn(*args)
+            except Exception as e:
+                print("[lua] on_" + name + " failed: " + _error_text(e))
 
     def _publish_in(self, first: int, body: "Any", dispatch: bool) -> None:
         i = 2 + (body[0] << 8 | body[1])
@@ -377,7 +410,7 @@ class Device:
 
     def respond(self, cid: str, name: "Any", out: bytes) -> None:
         """Publish the response `out` to command `cid` and remember both."""
-        half = self.s.cache_bytes // 2
+        half = self.cache_bytes // 2
         digest = hashlib.sha256(cid.encode()).digest()[:8]
         at = self._find(digest)
         if at is None:
@@ -476,6 +509,14 @@ class Device:
                 raise NotImplementedError("no handler " + entry[0] + " in handlers.py")
             result = handler(payload)
             payload = msg = None
+            if entry[3] is not None:
+                try:
+                    entry[3](result)
+                except ValueError as e:
+                    # The validator names the field from the root, which it calls payload.
+                    why = _error_text(e)
+                    raise ValueError("the result does not match the outputSchema: " +
+                                     ("result" + why[7:] if why[:7] == "payload" else why))
             response = {"commandId": cid, "success": True}  # type: Any
             if result is not None:
                 response["data"] = result
@@ -499,52 +540,42 @@ class Device:
         return b
 
     def run(self) -> None:
-        """Connect and serve until stopped; reconnect with backoff after any failure."""
+        """Connect and serve until stopped; reconnect with backoff after any failure (and
+        reset the board after RESET_AFTER_FAILURES in a row)."""
         global _device
         _device = self
-        backoff = 1000
-        ready = False
         while not self.stopping:
+            # Imported for each connection and dropped from sys.modules at once: freed
+            # when connect() returns.
+            import lua_connect
+            sys.modules.pop("lua_connect")
             try:
-                # Imported for each connection and dropped from sys.modules at once: freed
-                # when connect() returns.
-                import lua_connect
-                sys.modules.pop("lua_connect")
                 lua_connect.connect(self)
-                del lua_connect
-                if not ready:
-                    ready = True
-                    print("ready")
-                backoff = 1000
+                lua_connect = None
                 while not self.stopping:
                     self._pump(_HEARTBEAT_MS, True)
             except KeyboardInterrupt:
                 self.stopping = True
             except Exception as e:
+                lua_connect = None
                 if isinstance(e, MemoryError):
-                    # Not the network's fault: what was in flight is freed below, and the
-                    # broker delivers the unanswered command again, now with room for it.
+                    # Not the network's fault: what was in flight is freed, and the broker
+                    # delivers the unanswered command again, now with room for it.
+                    self.queue = []
                     gc.collect()
-                    backoff = 100
-                print("[lua] connection failed: " + _error_text(e) + "; retrying in " +
-                      str(backoff) + " ms")
-                try:
-                    self.link.close()
-                except Exception:
-                    pass
-                self.link = None
-                # Commands that came on the lost connection were never acknowledged, so the
-                # broker delivers them again on the next one; their packet ids belonged to
-                # this one, where a PUBACK could acknowledge some other message.
-                self.queue = []
-                self.rs = self.re = 0
-                self.long = None
-                time.sleep_ms(backoff)  # type: ignore
-                backoff = min(backoff * 2, getattr(self.s.config, "RECONNECT_MAX_MS", 30000))
+                import lua_connect
+                sys.modules.pop("lua_connect")
+                lua_connect.failed(self, e)
+            lua_connect = None
         if self.link is not None:
             import lua_connect
             sys.modules.pop("lua_connect")
             lua_connect.disconnect(self)
+
+
+def is_connected() -> bool:
+    """Whether the device is connected to the broker now (False before it has started)."""
+    return _device is not None and _device.link is not None and _device.connack == 0
 
 
 def main(spec: "Any", handlers: "Any") -> None:
@@ -554,7 +585,7 @@ def main(spec: "Any", handlers: "Any") -> None:
         import secrets  # type: ignore
     except ImportError:
         secrets = None
-    device = Device(spec, handlers, Settings(config, secrets))
+    device = Device(spec, handlers, config, secrets)
     # The unit's name with its id filled in: what `luagen tools --device-name` wants.
     print(device.name, "starting")
     if _env("LUA_STOP_ON_STDIN_EOF"):

@@ -370,7 +370,7 @@ import config
 import device_spec
 import handlers
 import lua_runtime
-device = lua_runtime.Device(device_spec, handlers, lua_runtime.Settings(config, None))
+device = lua_runtime.Device(device_spec, handlers, config, None)
 gc.collect()
 print(gc.mem_alloc() - before)
 "#;

@@ -435,7 +435,7 @@ fn a_bad_unit_name_is_refused_at_start() {
             .replace(&format!("\n{key} = None\n"), &format!("\n{setting}\n"));
         std::fs::write(dir.join("config.py"), &config).unwrap();
         let script = "import config, device_spec, handlers, lua_runtime\n\
-                      lua_runtime.Device(device_spec, handlers, lua_runtime.Settings(config, None))\n";
+                      lua_runtime.Device(device_spec, handlers, config, None)\n";
         let err = micropython::run_script(&dir, script)
             .unwrap_err()
             .to_string();
@@ -462,7 +462,7 @@ fn a_units_name_comes_from_config_then_secrets_then_the_manifest() {
     let dir = conformance_project().unwrap();
     let config = read(&dir, "config.py").replace("\nAGENT_ID = \"\"\n", "\nAGENT_ID = \"a\"\n");
     let script = "import config, device_spec, handlers, lua_runtime, secrets\n\
-                  d = lua_runtime.Device(device_spec, handlers, lua_runtime.Settings(config, secrets))\n\
+                  d = lua_runtime.Device(device_spec, handlers, config, secrets)\n\
                   print(d.name, d.group, d.prefix)\n";
     for (in_config, in_secrets, expected) in [
         (
