@@ -80,6 +80,19 @@ def answer(cid: str, error: str) -> str:
 class Device:
     """The device: connects, registers, answers commands, reconnects."""
 
+    # Set by lua_connect.setup (annotations only: no code, no heap).
+    agent_id: str
+    name: str
+    group: "Any"
+    prefix: str
+    max_command: int
+    cache_bytes: int
+    wdt: "Any"
+    nap: int
+    bg_ms: int
+    bg_at: "Any"
+    ntp_at: "Any"
+
     def __init__(self, spec: "Any", handlers: "Any", config: "Any", secrets: "Any") -> None:
         self.spec = spec
         self.handlers = handlers
@@ -551,13 +564,13 @@ class Device:
             sys.modules.pop("lua_connect")
             try:
                 lua_connect.connect(self)
-                lua_connect = None
+                lua_connect = None  # type: ignore
                 while not self.stopping:
                     self._pump(_HEARTBEAT_MS, True)
             except KeyboardInterrupt:
                 self.stopping = True
             except Exception as e:
-                lua_connect = None
+                lua_connect = None  # type: ignore
                 if isinstance(e, MemoryError):
                     # Not the network's fault: what was in flight is freed, and the broker
                     # delivers the unanswered command again, now with room for it.
@@ -566,7 +579,7 @@ class Device:
                 import lua_connect
                 sys.modules.pop("lua_connect")
                 lua_connect.failed(self, e)
-            lua_connect = None
+            lua_connect = None  # type: ignore
         if self.link is not None:
             import lua_connect
             sys.modules.pop("lua_connect")
