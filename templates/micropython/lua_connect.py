@@ -30,6 +30,12 @@ def log(msg: str) -> None:
     print("[lua] " + msg)
 
 
+def _event(dev: "Any", name: str, *args: "Any") -> None:
+    import lua_events
+    sys.modules.pop("lua_events")
+    lua_events.event(dev, name, *args)
+
+
 def _str(s: str) -> bytes:
     b = s.encode()
     return struct.pack("!H", len(b)) + b
@@ -212,6 +218,20 @@ def setup(dev: "Any") -> None:
     """Once, when the device is made: what config.py (and secrets.py, the environment on
     the unix port) say, kept as the device's attributes."""
     config = dev.config
+    dev.link = dev.poller = dev.long = dev.acks = dev.stop_stream = dev.bg = None
+    dev.rx = bytearray(512)  # lua_runtime._RX
+    dev.rxv = memoryview(dev.rx)
+    dev.rs = dev.re = dev.pid = dev.slot = dev.held = dev.dropped = 0
+    dev.last_out = dev.last_beat = dev.ping_sent = dev.up = dev.fails = 0
+    dev.connack = -1
+    dev.stopping = False
+    dev.inflight = {}
+    dev.unacked = {}
+    dev.queue = []
+    dev.ids = []
+    dev.index = {}
+    dev.responses = {}
+    dev.order = []
     env = getattr(os, "getenv", {}.get)  # type: Any  # a Pico W has no environment
     dev.agent_id = str(env("LUA_AGENT_ID") or getattr(config, "AGENT_ID", ""))
     if not dev.agent_id:
@@ -264,7 +284,7 @@ def failed(dev: "Any", e: "Any") -> None:
     dev.connack = -1
     if lost:
         dev.fails = 0
-        dev.event("disconnected", str(why))
+        _event(dev, "disconnected", str(why))
     else:
         dev.fails += 1
         most = getattr(config, "RESET_AFTER_FAILURES", 10)
@@ -395,9 +415,9 @@ def connect(dev: "Any") -> None:
     log("connected to " + url.split("://")[0] + " broker as " + name)
     if dev.up == 1:
         print("ready")
-        dev.event("connected")
+        _event(dev, "connected")
     else:
-        dev.event("reconnected")
+        _event(dev, "reconnected")
 
 
 def disconnect(dev: "Any") -> None:
@@ -416,4 +436,4 @@ def disconnect(dev: "Any") -> None:
         pass
     dev.link = None
     log("disconnected")
-    dev.event("disconnected", "stopped")
+    _event(dev, "disconnected", "stopped")

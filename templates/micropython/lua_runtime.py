@@ -84,52 +84,49 @@ class Device:
     agent_id: str
     name: str
     group: "Any"
-    prefix: str
+    prefix: str  # lua/devices/{agent}/{name}/
     max_command: int
     cache_bytes: int
-    wdt: "Any"
-    nap: int
+    link: "Any"
+    poller: "Any"
+    rx: bytearray
+    rxv: "Any"
+    rs: int  # the unparsed bytes of rx are rx[rs:re]
+    re: int
+    long: "Any"  # a packet larger than rx being read (lua_oversize)
+    pid: int
+    inflight: dict  # packet id -> [head, body, when sent]
+    unacked: dict  # packet id -> the command id a response answers
+    queue: list
+    ids: list  # the chunks of the ring of answered ids
+    index: dict  # _key(digest) -> its slot in the ring
+    slot: int  # the ring's next slot
+    responses: dict  # id -> its response, the latest within budget
+    order: list  # the ids in responses, oldest first
+    held: int  # what responses cost
+    dropped: int  # keys deleted from index and responses since they were rebuilt
+    acks: "Any"
+    stop_stream: "Any"
+    stopping: bool
+    last_out: int
+    last_beat: int
+    ping_sent: int
+    connack: int
+    up: int  # connections made so far
+    fails: int  # failed connection attempts in a row
+    wdt: "Any"  # machine.WDT, or None
+    nap: int  # the longest wait between the watchdog's feeds
+    bg: "Any"  # background()'s running generator
     bg_ms: int
-    bg_at: "Any"
-    ntp_at: "Any"
+    bg_at: "Any"  # when background() is next due (None: never)
+    ntp_at: "Any"  # when the NTP sync is next due (None: never)
 
     def __init__(self, spec: "Any", handlers: "Any", config: "Any", secrets: "Any") -> None:
         self.spec = spec
         self.handlers = handlers
         self.config = config
         self.secrets = secrets
-        self.link = None  # type: Any
-        self.poller = None  # type: Any
-        self.rx = bytearray(_RX)
-        self.rxv = memoryview(self.rx)
-        self.rs = 0  # the unparsed bytes of rx are rx[rs:re]
-        self.re = 0
-        self.long = None  # type: Any  # a packet larger than rx being read (lua_oversize)
-        self.pid = 0
-        self.inflight = {}  # type: dict  # packet id -> [head, body, when sent]
-        self.unacked = {}  # type: dict  # packet id -> the command id a response answers
-        self.queue = []  # type: list
-        self.ids = []  # type: list  # the chunks of the ring of answered ids
-        self.index = {}  # type: dict  # _key(digest) -> its slot in the ring
-        self.slot = 0  # the ring's next slot
-        self.responses = {}  # type: dict  # id -> its response, the latest within budget
-        self.order = []  # type: list  # the ids in responses, oldest first
-        self.held = 0  # what responses cost
-        self.dropped = 0  # keys deleted from index and responses since they were rebuilt
-        self.acks = None  # type: Any
-        self.stop_stream = None  # type: Any
-        self.stopping = False
-        self.last_out = 0
-        self.last_beat = 0
-        self.ping_sent = 0
-        self.connack = -1
-        self.up = 0  # connections made so far
-        self.fails = 0  # failed connection attempts in a row
-        self.bg = None  # type: Any  # background()'s running generator
-        # The rest is set once from config.py by code that then leaves the heap: this unit's
-        # name, group and topic prefix, the limits, the watchdog (wdt, and nap: the longest
-        # wait between its feeds), when background() and the NTP sync are next due (bg_at,
-        # ntp_at; None: never).
+        # The rest is set by code that then leaves the heap.
         import lua_connect
         sys.modules.pop("lua_connect")
         lua_connect.setup(self)
@@ -332,21 +329,11 @@ class Device:
         except Exception as e:
             self.bg = None
             ms = None
-            self.event("error", "background() failed: " + _error_text(e))
+            import lua_events
+            sys.modules.pop("lua_events")
+            lua_events.event(self, "error", "background() failed: " + _error_text(e))
         self.bg_at = time.ticks_add(time.ticks_ms(),  # type: ignore
                                     self.bg_ms if ms is None else ms)
-
-    def event(self, name: str, *args: "Any") -> None:
-        """Call on_<name>(*args) of handlers.py if it has one; what it raises is logged,
-        never raised into the connection."""
-        if name == "error":
-            print("[lua] error: " + str(args[0]))
-        fn = getattr(self.handlers, "on_" + name, None)
-        if fn is not None:
-            try:
-                fn(*args)
-            except Exception as e:
-                print("[lua] on_" + name + " failed: " + _error_text(e))
 
     def _publish_in(self, first: int, body: "Any", dispatch: bool) -> None:
         i = 2 + (body[0] << 8 | body[1])
@@ -457,37 +444,21 @@ class Device:
             self.held -= len(old) + _RESPONSE_WORDS * _WORD
             self.dropped += 1
         if self.dropped > len(self.index) + len(self.responses):
-            self._rebuild()
+            # Rare: by a module loaded for it.
+            import lua_oversize
+            sys.modules.pop("lua_oversize")
+            lua_oversize.rebuild(self)
         self.publish(self.prefix + "response", out, 1, False, cid)
-
-    def _rebuild(self) -> None:
-        """MicroPython's dict leaves a marker where a key was deleted, and every lookup of an
-        absent key (each new command's id) walks past all of them: once there are more markers
-        than keys, copy both dicts into fresh ones. Amortized, a constant cost per command."""
-        try:
-            for name in ("index", "responses"):
-                fresh = {}  # type: Any
-                fresh.update(getattr(self, name))
-                setattr(self, name, fresh)
-                fresh = None
-            self.dropped = 0
-        except MemoryError:
-            pass  # slower lookups until there is room, nothing lost
 
     def _command(self, raw: "Any") -> None:
         try:
             msg = json.loads(raw)
         except MemoryError:
-            # Too large for what is free now: answered from its id, read as the oversize
-            # path reads one. An unreadable id leaves it to the broker to deliver again.
             msg = None
             gc.collect()
             import lua_oversize
             sys.modules.pop("lua_oversize")
-            cid, name = lua_oversize.ids(raw)
-            if cid is not None:
-                self.respond(cid, name, answer(cid, "out of memory reading a command of " +
-                                               str(len(raw)) + " bytes").encode())
+            lua_oversize.starved(self, raw)
             return
         except Exception:
             msg = None
