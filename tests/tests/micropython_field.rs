@@ -258,9 +258,11 @@ async fn call(gateway: &mut Gateway, id: &str, name: &str, payload: Value) -> Va
         .await
         .unwrap();
     gateway
-        .expect(&format!("the response to {id}"), Duration::from_secs(15), |d| {
-            d.topic == topic("response") && d.json()["commandId"] == id
-        })
+        .expect(
+            &format!("the response to {id}"),
+            Duration::from_secs(15),
+            |d| d.topic == topic("response") && d.json()["commandId"] == id,
+        )
         .await
         .unwrap()
         .json()
@@ -342,7 +344,10 @@ fn too_many_failed_connects_in_a_row_reset_the_board() {
         )
         .unwrap();
     device
-        .wait_line("no machine.reset() on this port: trying on", Duration::from_secs(5))
+        .wait_line(
+            "no machine.reset() on this port: trying on",
+            Duration::from_secs(5),
+        )
         .unwrap();
     device
         .wait_line(
@@ -382,7 +387,9 @@ async fn the_clock_is_set_by_ntp_before_the_first_status_and_again_a_day_later()
         .unwrap()
         .json();
     // The unix port's clock is the host's, so it is set: a real ISO time, to the second.
-    let stamp = status["timestamp"].as_str().unwrap_or_else(|| panic!("{status}"));
+    let stamp = status["timestamp"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{status}"));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -495,7 +502,10 @@ async fn background_callbacks_and_result_checks_work_against_a_broker() {
         .unwrap();
     for (suffix, message) in [
         ("trigger_ack", json!({"triggerId": "t-9", "received": true})),
-        ("trigger_result", json!({"triggerName": "tick", "result": {"ok": 1}})),
+        (
+            "trigger_result",
+            json!({"triggerName": "tick", "result": {"ok": 1}}),
+        ),
         ("error", json!({"code": "E1", "message": "boom"})),
     ] {
         gateway
@@ -536,11 +546,27 @@ async fn background_callbacks_and_result_checks_work_against_a_broker() {
 
     // Results are checked against the outputSchema, naming the field.
     for (id, result, expected) in [
-        ("ok", json!({"value": 50, "unit": "%"}), Ok(json!({"value": 50, "unit": "%"}))),
-        ("high", json!({"value": 500}), Err("value: must be at most 100")),
+        (
+            "ok",
+            json!({"value": 50, "unit": "%"}),
+            Ok(json!({"value": 50, "unit": "%"})),
+        ),
+        (
+            "high",
+            json!({"value": 500}),
+            Err("value: must be at most 100"),
+        ),
         ("missing", json!({"unit": "%"}), Err("value: is required")),
-        ("type", json!({"value": 5, "unit": 7}), Err("unit: must be a string, found number")),
-        ("shape", json!("x"), Err("result: must be an object, found string")),
+        (
+            "type",
+            json!({"value": 5, "unit": 7}),
+            Err("unit: must be a string, found number"),
+        ),
+        (
+            "shape",
+            json!("x"),
+            Err("result: must be an object, found string"),
+        ),
     ] {
         let response = call(&mut gateway, id, "reading", json!({"result": result})).await;
         match expected {
@@ -599,7 +625,10 @@ async fn the_greenhouse_example_fires_its_humidity_alert() {
     )
     .unwrap();
     micropython::typecheck(&dir).unwrap();
-    let mut device = micropython::device(&dir).unwrap().spawn(&env(broker.url())).unwrap();
+    let mut device = micropython::device(&dir)
+        .unwrap()
+        .spawn(&env(broker.url()))
+        .unwrap();
     tokio::task::block_in_place(|| device.wait_ready(Duration::from_secs(10))).unwrap();
     let prefix = format!("lua/devices/{AGENT}/greenhouse-sensor/");
     let mut gateway = Gateway::connect(

@@ -207,7 +207,9 @@ fn micropython(runtime: &tokio::runtime::Runtime, broker: &Mosquitto) -> Result<
     ]);
     heap.note("both sides measured alike: the same five commands, from before the first import to a device made (not connected), after gc.collect(); the official side as a user writes it (client and commands as literals in a module compiled to .mpy, umqtt.simple as mip installs it, .mpy), no harness code inside the window");
     heap.note("the generated device includes the watchdog, reset-after-failures, NTP, background() and callback support and the result checks (none of the five commands has an outputSchema, as on the official side)");
-    heap.note("goal: the generated device (validators included, .mpy) <= 50 % of the official module");
+    heap.note(
+        "goal: the generated device (validators included, .mpy) <= 50 % of the official module",
+    );
 
     let generated = bench::generated_device(&mpy_dir)?;
     let official = bench::official_device(&official_dir)?;

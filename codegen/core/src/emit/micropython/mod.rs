@@ -362,8 +362,8 @@ impl Context {
                 name
             });
             let output_validator = c.output.map(|id| {
-                let name = validator_names
-                    .claim(format!("result_{}", ident::python_snake(&c.name)));
+                let name =
+                    validator_names.claim(format!("result_{}", ident::python_snake(&c.name)));
                 writer.entry(
                     &name,
                     &Shape::Named { id },
