@@ -260,6 +260,10 @@ def setup(dev: "Any") -> None:
     dev.bg_ms = getattr(config, "BACKGROUND_MS", 1000)
     dev.bg_at = now if hasattr(dev.handlers, "background") else None
     dev.ntp_at = now if getattr(config, "NTP_HOST", "pool.ntp.org") else None
+    if env("LUA_STOP_ON_STDIN_EOF"):
+        dev.stop_stream = sys.stdin  # the unix port's stand-in for SIGTERM
+    # The unit's name with its id filled in: what `luagen tools --device-name` wants.
+    print(dev.name, "starting")
 
 
 def failed(dev: "Any", e: "Any") -> None:

@@ -7,7 +7,6 @@
 import gc
 import hashlib
 import json
-import os
 import select
 import struct
 import sys
@@ -46,10 +45,9 @@ _CHUNK_SLOTS = const(128)
 # What keeping one response costs in machine words besides its bytes (the id string, the
 # bytes object, a dict slot, a list slot), counted against IDEMPOTENCY_CACHE_BYTES.
 _RESPONSE_WORDS = const(20)
-_WORD = 8 if sys.maxsize > 1 << 32 else 4
+_WORD = struct.calcsize("P")
 
 _device = None  # type: Any
-_env = getattr(os, "getenv", {}.get)  # type: Any  # a Pico W has no environment: None there
 
 
 def current() -> "Device":
@@ -569,9 +567,4 @@ def main(spec: "Any", handlers: "Any") -> None:
         import secrets  # type: ignore
     except ImportError:
         secrets = None
-    device = Device(spec, handlers, config, secrets)
-    # The unit's name with its id filled in: what `luagen tools --device-name` wants.
-    print(device.name, "starting")
-    if _env("LUA_STOP_ON_STDIN_EOF"):
-        device.stop_stream = sys.stdin  # the unix port's stand-in for SIGTERM
-    device.run()
+    Device(spec, handlers, config, secrets).run()

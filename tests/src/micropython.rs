@@ -490,7 +490,11 @@ print(gc.mem_alloc() - before)
                 String::from_utf8_lossy(&output.stderr)
             );
         }
+        // The last line: a port without a watchdog says so first.
         String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
             .trim()
             .parse()
             .context("gc.mem_alloc() output")
