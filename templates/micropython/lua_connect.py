@@ -31,9 +31,12 @@ def log(msg: str) -> None:
 
 
 def _event(dev: "Any", name: str, *args: "Any") -> None:
-    import lua_events
-    sys.modules.pop("lua_events")
-    lua_events.event(dev, name, *args)
+    try:
+        import lua_events
+        sys.modules.pop("lua_events")
+        lua_events.event(dev, name, *args)
+    except MemoryError:
+        log("on_" + name + " not called: out of memory")
 
 
 def _str(s: str) -> bytes:
@@ -308,20 +311,27 @@ def failed(dev: "Any", e: "Any") -> None:
         poller = select.poll()
         poller.register(dev.stop_stream, select.POLLIN)
     start = time.ticks_ms()  # type: ignore
-    while not dev.stopping:
-        left = wait - _since(start)
-        if left <= 0:
-            break
-        if dev.wdt:
-            dev.wdt.feed()
-        dev.step()
-        if dev.bg_at is not None:
-            left = min(left, max(0, -_since(dev.bg_at)))
-        left = min(left, dev.nap)
-        if poller is None:
-            time.sleep_ms(left)  # type: ignore
-        elif poller.poll(left):
-            dev.stopping = True
+    # Outside run()'s handlers: what would escape from here would end the device.
+    try:
+        while not dev.stopping:
+            left = wait - _since(start)
+            if left <= 0:
+                break
+            if dev.wdt:
+                dev.wdt.feed()
+            try:
+                dev.step()
+            except MemoryError:
+                gc.collect()
+            if dev.bg_at is not None:
+                left = min(left, max(0, -_since(dev.bg_at)))
+            left = min(left, dev.nap)
+            if poller is None:
+                time.sleep_ms(left)  # type: ignore
+            elif poller.poll(left):
+                dev.stopping = True
+    except KeyboardInterrupt:
+        dev.stopping = True
 
 
 def connect(dev: "Any") -> None:

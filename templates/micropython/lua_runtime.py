@@ -545,9 +545,22 @@ class Device:
                     # delivers the unanswered command again, now with room for it.
                     self.queue = []
                     gc.collect()
-                import lua_connect
-                sys.modules.pop("lua_connect")
-                lua_connect.failed(self, e)
+                try:
+                    import lua_connect
+                    sys.modules.pop("lua_connect")
+                    lua_connect.failed(self, e)
+                except MemoryError:
+                    # No room even for that: drop the link as failed() would, retry soon.
+                    try:
+                        self.link.close()
+                    except Exception:
+                        pass
+                    self.link = None
+                    self.connack = -1
+                    self.queue = []
+                    self.rs = self.re = 0
+                    self.long = None
+                    time.sleep_ms(100)  # type: ignore
             lua_connect = None  # type: ignore
         if self.link is not None:
             import lua_connect
