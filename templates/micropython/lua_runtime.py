@@ -7,7 +7,6 @@
 import gc
 import hashlib
 import json
-import os
 import select
 import struct
 import sys
@@ -46,10 +45,9 @@ _CHUNK_SLOTS = const(128)
 # What keeping one response costs in machine words besides its bytes (the id string, the
 # bytes object, a dict slot, a list slot), counted against IDEMPOTENCY_CACHE_BYTES.
 _RESPONSE_WORDS = const(20)
-_WORD = 8 if sys.maxsize > 1 << 32 else 4
+_WORD = struct.calcsize("P")
 
 _device = None  # type: Any
-_env = getattr(os, "getenv", {}.get)  # type: Any  # a Pico W has no environment: None there
 
 
 def current() -> "Device":
@@ -77,67 +75,60 @@ def answer(cid: str, error: str) -> str:
     return json.dumps({"commandId": cid, "success": False, "error": error})
 
 
-class Settings:
-    """Connection settings: config.py and secrets.py, with LUA_AGENT_ID (and LUA_API_KEY,
-    LUA_MQTT_URL, which lua_connect reads) from the environment first where the port has
-    one (the unix port)."""
-
-    def __init__(self, config: "Any", secrets: "Any") -> None:
-        self.config = config
-        self.secrets = secrets
-        self.agent_id = str(_env("LUA_AGENT_ID") or getattr(config, "AGENT_ID", ""))
-        if not self.agent_id:
-            raise ValueError("set AGENT_ID in config.py")
-        # Both limits follow the heap unless config.py sets them: an eighth of it each.
-        heap = gc.mem_free() + gc.mem_alloc()  # type: ignore
-        # Collect after every sixteenth of the heap allocated rather than when it is full (or
-        # after every command, whose cost grows with the responses the cache holds): a heap
-        # collected early stays unfragmented for a command's one large allocation.
-        gc.threshold(heap // 16)  # type: ignore
-        self.max_command = getattr(config, "MAX_COMMAND_BYTES", None) or heap // 8
-        self.cache_bytes = getattr(config, "IDEMPOTENCY_CACHE_BYTES", None) or heap // 8
-
-
 class Device:
     """The device: connects, registers, answers commands, reconnects."""
 
-    def __init__(self, spec: "Any", handlers: "Any", settings: Settings) -> None:
+    # Set by lua_connect.setup (annotations only: no code, no heap).
+    agent_id: str
+    name: str
+    group: "Any"
+    prefix: str  # lua/devices/{agent}/{name}/
+    max_command: int
+    cache_bytes: int
+    link: "Any"
+    poller: "Any"
+    rx: bytearray
+    rxv: "Any"
+    rs: int  # the unparsed bytes of rx are rx[rs:re]
+    re: int
+    long: "Any"  # a packet larger than rx being read (lua_oversize)
+    pid: int
+    inflight: dict  # packet id -> [head, body, when sent]
+    unacked: dict  # packet id -> the command id a response answers
+    queue: list
+    ids: list  # the chunks of the ring of answered ids
+    index: dict  # _key(digest) -> its slot in the ring
+    slot: int  # the ring's next slot
+    responses: dict  # id -> its response, the latest within budget
+    order: list  # the ids in responses, oldest first
+    held: int  # what responses cost
+    dropped: int  # keys deleted from index and responses since they were rebuilt
+    acks: "Any"
+    stop_stream: "Any"
+    stopping: bool
+    last_out: int
+    last_beat: int
+    ping_sent: int
+    connack: int
+    up: int  # connections made so far
+    fails: int  # failed connection attempts in a row
+    wdt: "Any"  # machine.WDT, or None
+    nap: int  # the longest wait between the watchdog's feeds
+    bg: "Any"  # background()'s running generator
+    bg_ms: int
+    bg_at: "Any"  # when background() is next due (None: never)
+    ntp_at: "Any"  # when the NTP sync is next due (None: never)
+
+    def __init__(self, spec: "Any", handlers: "Any", config: "Any", secrets: "Any") -> None:
         self.spec = spec
         self.handlers = handlers
-        self.s = settings
-        # This unit's name and group, made once; the code making them stays off the heap.
+        self.config = config
+        self.secrets = secrets
+        # The rest is set by code that then leaves the heap.
         import lua_connect
         sys.modules.pop("lua_connect")
-        self.name, self.group = lua_connect.identity(spec, settings.config, settings.secrets)
+        lua_connect.setup(self)
         del lua_connect
-        self.prefix = "lua/devices/" + settings.agent_id + "/" + self.name + "/"
-        self.link = None  # type: Any
-        self.poller = None  # type: Any
-        self.rx = bytearray(_RX)
-        self.rxv = memoryview(self.rx)
-        self.rs = 0  # the unparsed bytes of rx are rx[rs:re]
-        self.re = 0
-        self.long = None  # type: Any  # a packet larger than rx being read (lua_oversize)
-        self.pid = 0
-        self.inflight = {}  # type: dict  # packet id -> [head, body, when sent]
-        self.unacked = {}  # type: dict  # packet id -> the command id a response answers
-        self.queue = []  # type: list
-        self.ids = []  # type: list  # the chunks of the ring of answered ids
-        self.index = {}  # type: dict  # _key(digest) -> its slot in the ring
-        self.slot = 0  # the ring's next slot
-        self.responses = {}  # type: dict  # id -> its response, the latest within budget
-        self.order = []  # type: list  # the ids in responses, oldest first
-        self.held = 0  # what responses cost
-        self.dropped = 0  # keys deleted from index and responses since they were rebuilt
-        self.acks = None  # type: Any
-        self.on_error = None  # type: Any
-        self.on_trigger_result = {}  # type: dict
-        self.stop_stream = None  # type: Any
-        self.stopping = False
-        self.last_out = 0
-        self.last_beat = 0
-        self.ping_sent = 0
-        self.connack = -1
 
     def _send(self, packet: "Any") -> None:
         """All of `packet` to the non-blocking link, which may take part of it at a time."""
@@ -253,7 +244,12 @@ class Device:
         """Wait up to timeout_ms for the network, handle what arrived and the timers."""
         if self.queue and dispatch:
             timeout_ms = 0
-        wait = min(timeout_ms, max(0, _HEARTBEAT_MS - _since(self.last_beat)))
+        if self.wdt:
+            self.wdt.feed()
+        # The watchdog is fed at least every nap ms; background() runs when due.
+        wait = min(timeout_ms, self.nap, max(0, _HEARTBEAT_MS - _since(self.last_beat)))
+        if dispatch and self.bg_at is not None:
+            wait = min(wait, max(0, -_since(self.bg_at)))
         for entry in self.inflight.values():
             wait = min(wait, max(0, _RESEND_MS - _since(entry[2])))
         if self.rs < self.re or self.long is not None:
@@ -301,6 +297,41 @@ class Device:
             self._command(payload)
             if puback:
                 self._send(puback)
+        # In the main loop only, so neither runs inside a handler's or a trigger's wait.
+        if dispatch:
+            self.step()
+            if self.ntp_at is not None and _since(self.ntp_at) >= 0:
+                import lua_ntp
+                sys.modules.pop("lua_ntp")
+                lua_ntp.sync(self)
+
+    def step(self) -> None:
+        """Run background() of handlers.py once it is due: a plain function is called again
+        after the ms it returns (BACKGROUND_MS when it returns None); a generator function
+        is started once and resumed after the ms each `yield` gives. An exception is
+        logged, and background() starts over after BACKGROUND_MS."""
+        if self.bg_at is None or _since(self.bg_at) < 0:
+            return
+        try:
+            if self.bg is None:
+                ms = self.handlers.background()
+                if hasattr(ms, "send"):
+                    self.bg = ms
+            if self.bg is not None:
+                ms = next(self.bg)
+        except StopIteration:
+            self.bg = self.bg_at = None  # the generator returned: background() is done
+            return
+        except MemoryError:
+            raise
+        except Exception as e:
+            self.bg = None
+            ms = None
+            import lua_events
+            sys.modules.pop("lua_events")
+            lua_events.event(self, "error", "background() failed: " + _error_text(e))
+        self.bg_at = time.ticks_add(time.ticks_ms(),  # type: ignore
+                                    self.bg_ms if ms is None else ms)
 
     def _publish_in(self, first: int, body: "Any", dispatch: bool) -> None:
         i = 2 + (body[0] << 8 | body[1])
@@ -377,7 +408,7 @@ class Device:
 
     def respond(self, cid: str, name: "Any", out: bytes) -> None:
         """Publish the response `out` to command `cid` and remember both."""
-        half = self.s.cache_bytes // 2
+        half = self.cache_bytes // 2
         digest = hashlib.sha256(cid.encode()).digest()[:8]
         at = self._find(digest)
         if at is None:
@@ -411,37 +442,21 @@ class Device:
             self.held -= len(old) + _RESPONSE_WORDS * _WORD
             self.dropped += 1
         if self.dropped > len(self.index) + len(self.responses):
-            self._rebuild()
+            # Rare: by a module loaded for it.
+            import lua_oversize
+            sys.modules.pop("lua_oversize")
+            lua_oversize.rebuild(self)
         self.publish(self.prefix + "response", out, 1, False, cid)
-
-    def _rebuild(self) -> None:
-        """MicroPython's dict leaves a marker where a key was deleted, and every lookup of an
-        absent key (each new command's id) walks past all of them: once there are more markers
-        than keys, copy both dicts into fresh ones. Amortized, a constant cost per command."""
-        try:
-            for name in ("index", "responses"):
-                fresh = {}  # type: Any
-                fresh.update(getattr(self, name))
-                setattr(self, name, fresh)
-                fresh = None
-            self.dropped = 0
-        except MemoryError:
-            pass  # slower lookups until there is room, nothing lost
 
     def _command(self, raw: "Any") -> None:
         try:
             msg = json.loads(raw)
         except MemoryError:
-            # Too large for what is free now: answered from its id, read as the oversize
-            # path reads one. An unreadable id leaves it to the broker to deliver again.
             msg = None
             gc.collect()
             import lua_oversize
             sys.modules.pop("lua_oversize")
-            cid, name = lua_oversize.ids(raw)
-            if cid is not None:
-                self.respond(cid, name, answer(cid, "out of memory reading a command of " +
-                                               str(len(raw)) + " bytes").encode())
+            lua_oversize.starved(self, raw)
             return
         except Exception:
             msg = None
@@ -476,6 +491,14 @@ class Device:
                 raise NotImplementedError("no handler " + entry[0] + " in handlers.py")
             result = handler(payload)
             payload = msg = None
+            if entry[3] is not None:
+                try:
+                    entry[3](result)
+                except ValueError as e:
+                    # The validator names the field from the root, which it calls payload.
+                    why = _error_text(e)
+                    raise ValueError("the result does not match the outputSchema: " +
+                                     ("result" + why[7:] if why[:7] == "payload" else why))
             response = {"commandId": cid, "success": True}  # type: Any
             if result is not None:
                 response["data"] = result
@@ -499,52 +522,55 @@ class Device:
         return b
 
     def run(self) -> None:
-        """Connect and serve until stopped; reconnect with backoff after any failure."""
+        """Connect and serve until stopped; reconnect with backoff after any failure (and
+        reset the board after RESET_AFTER_FAILURES in a row)."""
         global _device
         _device = self
-        backoff = 1000
-        ready = False
         while not self.stopping:
+            # Imported for each connection and dropped from sys.modules at once: freed
+            # when connect() returns.
+            import lua_connect
+            sys.modules.pop("lua_connect")
             try:
-                # Imported for each connection and dropped from sys.modules at once: freed
-                # when connect() returns.
-                import lua_connect
-                sys.modules.pop("lua_connect")
                 lua_connect.connect(self)
-                del lua_connect
-                if not ready:
-                    ready = True
-                    print("ready")
-                backoff = 1000
+                lua_connect = None  # type: ignore
                 while not self.stopping:
                     self._pump(_HEARTBEAT_MS, True)
             except KeyboardInterrupt:
                 self.stopping = True
             except Exception as e:
+                lua_connect = None  # type: ignore
                 if isinstance(e, MemoryError):
-                    # Not the network's fault: what was in flight is freed below, and the
-                    # broker delivers the unanswered command again, now with room for it.
+                    # Not the network's fault: what was in flight is freed, and the broker
+                    # delivers the unanswered command again, now with room for it.
+                    self.queue = []
                     gc.collect()
-                    backoff = 100
-                print("[lua] connection failed: " + _error_text(e) + "; retrying in " +
-                      str(backoff) + " ms")
                 try:
-                    self.link.close()
-                except Exception:
-                    pass
-                self.link = None
-                # Commands that came on the lost connection were never acknowledged, so the
-                # broker delivers them again on the next one; their packet ids belonged to
-                # this one, where a PUBACK could acknowledge some other message.
-                self.queue = []
-                self.rs = self.re = 0
-                self.long = None
-                time.sleep_ms(backoff)  # type: ignore
-                backoff = min(backoff * 2, getattr(self.s.config, "RECONNECT_MAX_MS", 30000))
+                    import lua_connect
+                    sys.modules.pop("lua_connect")
+                    lua_connect.failed(self, e)
+                except MemoryError:
+                    # No room even for that: drop the link as failed() would, retry soon.
+                    try:
+                        self.link.close()
+                    except Exception:
+                        pass
+                    self.link = None
+                    self.connack = -1
+                    self.queue = []
+                    self.rs = self.re = 0
+                    self.long = None
+                    time.sleep_ms(100)  # type: ignore
+            lua_connect = None  # type: ignore
         if self.link is not None:
             import lua_connect
             sys.modules.pop("lua_connect")
             lua_connect.disconnect(self)
+
+
+def is_connected() -> bool:
+    """Whether the device is connected to the broker now (False before it has started)."""
+    return _device is not None and _device.link is not None and _device.connack == 0
 
 
 def main(spec: "Any", handlers: "Any") -> None:
@@ -554,9 +580,4 @@ def main(spec: "Any", handlers: "Any") -> None:
         import secrets  # type: ignore
     except ImportError:
         secrets = None
-    device = Device(spec, handlers, Settings(config, secrets))
-    # The unit's name with its id filled in: what `luagen tools --device-name` wants.
-    print(device.name, "starting")
-    if _env("LUA_STOP_ON_STDIN_EOF"):
-        device.stop_stream = sys.stdin  # the unix port's stand-in for SIGTERM
-    device.run()
+    Device(spec, handlers, config, secrets).run()

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 def send(name: str, payload: "Any", timeout_ms: int) -> dict:
     """Send a trigger and wait for the gateway's ack; OSError on a timeout or a rejection."""
     dev = lua_runtime.current()
+    if not lua_runtime.is_connected():
+        raise OSError("trigger " + name + ": not connected")
     if dev.acks is not None:
         raise RuntimeError("one trigger at a time: another is waiting for its ack")
     dev.acks = []

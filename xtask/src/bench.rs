@@ -190,7 +190,8 @@ fn micropython(runtime: &tokio::runtime::Runtime, broker: &Mosquitto) -> Result<
     );
     let share = |bytes: u64| format!("{:.0} %", 100.0 * bytes as f64 / official_heap as f64);
     heap.row([
-        "official lua_device/micropython.py".to_string(),
+        "official lua_device/micropython.py + umqtt.simple, commands as literals (.mpy)"
+            .to_string(),
         official_heap.to_string(),
         share(official_heap),
     ]);
@@ -204,7 +205,11 @@ fn micropython(runtime: &tokio::runtime::Runtime, broker: &Mosquitto) -> Result<
         mpy_heap.to_string(),
         share(mpy_heap),
     ]);
-    heap.note("goal: the generated device (validators included, .mpy allowed) <= 50 % of the official module");
+    heap.note("both sides measured alike: the same five commands, from before the first import to a device made (not connected), after gc.collect(); the official side as a user writes it (client and commands as literals in a module compiled to .mpy, umqtt.simple as mip installs it, .mpy), no harness code inside the window");
+    heap.note("the generated device includes the watchdog, reset-after-failures, NTP, background() and callback support and the result checks (none of the five commands has an outputSchema, as on the official side)");
+    heap.note(
+        "goal: the generated device (validators included, .mpy) <= 50 % of the official module",
+    );
 
     let generated = bench::generated_device(&mpy_dir)?;
     let official = bench::official_device(&official_dir)?;

@@ -38,6 +38,7 @@ fn conformance_device_project_files() {
             "lua_oversize.py",
             "lua_ws.py",
             "lua_trigger.py",
+            "lua_ntp.py",
             "device_spec.py",
             "device_registration.py",
             "validators.py",

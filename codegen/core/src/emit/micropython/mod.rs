@@ -45,6 +45,9 @@ pub const OVERSIZE: &str = include_str!("../../../../../templates/micropython/lu
 /// Sending a trigger and awaiting its ack, imported by `triggers.py` when there are triggers.
 pub const TRIGGER: &str = include_str!("../../../../../templates/micropython/lua_trigger.py");
 
+/// Setting the clock by NTP, imported by `lua_connect` and the runtime for each sync.
+pub const NTP: &str = include_str!("../../../../../templates/micropython/lua_ntp.py");
+
 /// The runtime modules, the same for every device: (file name, source).
 pub const RUNTIME_MODULES: &[(&str, &str)] = &[
     ("lua_runtime.py", RUNTIME),
@@ -53,6 +56,7 @@ pub const RUNTIME_MODULES: &[(&str, &str)] = &[
     ("lua_oversize.py", OVERSIZE),
     ("lua_ws.py", WEBSOCKET),
     ("lua_trigger.py", TRIGGER),
+    ("lua_ntp.py", NTP),
 ];
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -110,6 +114,7 @@ pub const MODULES: &[&str] = &[
     "lua_oversize.py",
     "lua_ws.py",
     "lua_trigger.py",
+    "lua_ntp.py",
     "device_spec.py",
     "device_registration.py",
     "validators.py",
@@ -289,6 +294,8 @@ pub(crate) struct CommandCtx {
     pub(crate) function: String,
     handler_name: String,
     validator: Option<String>,
+    /// The check of the handler's result, for a command with an outputSchema.
+    output_validator: Option<String>,
     /// How long the gateway may resend the command, PROTOCOL.md's retry horizon.
     horizon_ms: u64,
     input_type: &'static str,
@@ -354,6 +361,16 @@ impl Context {
                 );
                 name
             });
+            let output_validator = c.output.map(|id| {
+                let name =
+                    validator_names.claim(format!("result_{}", ident::python_snake(&c.name)));
+                writer.entry(
+                    &name,
+                    &Shape::Named { id },
+                    &format!("the result of command `{}`", c.name),
+                );
+                name
+            });
             let input_shape = c.input.map(|id| Shape::Named { id });
             let output_shape = c.output.map(|id| Shape::Named { id });
             commands.push(CommandCtx {
@@ -364,6 +381,7 @@ impl Context {
                 summary: md_inline(&c.description),
                 handler_name: py_str(&function),
                 validator,
+                output_validator,
                 horizon_ms: c
                     .retry
                     .map_or(0, |r| u64::from(r.max_attempts) * u64::from(r.backoff_ms))
