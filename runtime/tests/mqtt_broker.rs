@@ -444,13 +444,13 @@ fn serve_a_slow_handler(device: &mut Device, handler_ms: u64, keep_alive: bool) 
     answered
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_handler_running_for_three_keep_alives_costs_the_connection_nothing() {
+/// A device on a fresh broker with a 2 s keep-alive, so that mosquitto drops a silent client
+/// after 3 s (the slow handler's 7 s stand for the 90 s against the firmware's 60 s),
+/// and a slow command then a quick one on their way to it.
+async fn a_slow_command_then_a_quick_one() -> (Mosquitto, Gateway, Device) {
     let broker = Mosquitto::start().unwrap();
     let mut gw = gateway(broker.port()).await;
-    // A 2 s keep-alive, so that mosquitto drops a silent client after 3 s: the handler's 7 s
-    // stand for the 90 s against the firmware's 60 s keep-alive.
-    let (mut device, _) = Device::connect_with(broker.port(), client(), session(), Some(2));
+    let (device, _) = Device::connect_with(broker.port(), client(), session(), Some(2));
     gw.expect("registration", WAIT, |d| d.json().get("apiKey").is_some())
         .await
         .unwrap();
@@ -462,6 +462,12 @@ async fn a_handler_running_for_three_keep_alives_costs_the_connection_nothing() 
         .await
         .unwrap();
     }
+    (broker, gw, device)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_running_for_three_keep_alives_costs_the_connection_nothing() {
+    let (_broker, mut gw, mut device) = a_slow_command_then_a_quick_one().await;
     let answered = serve_a_slow_handler(&mut device, 7_000, true);
     assert_eq!(answered, ["c1", "c2"], "one at a time, in order");
     for id in ["c1", "c2"] {
@@ -488,20 +494,7 @@ async fn a_handler_running_for_three_keep_alives_costs_the_connection_nothing() 
 async fn without_keep_alive_during_the_handler_the_broker_gives_the_device_up() {
     // The control for the test above: the same loop, silent while the handler runs, is
     // dropped by the broker, which publishes the last will.
-    let broker = Mosquitto::start().unwrap();
-    let mut gw = gateway(broker.port()).await;
-    let (mut device, _) = Device::connect_with(broker.port(), client(), session(), Some(2));
-    gw.expect("registration", WAIT, |d| d.json().get("apiKey").is_some())
-        .await
-        .unwrap();
-    for (id, command) in [("c1", "slow"), ("c2", "quick")] {
-        gw.publish(
-            &format!("{PREFIX}command"),
-            json!({"commandId": id, "command": command}).to_string(),
-        )
-        .await
-        .unwrap();
-    }
+    let (_broker, mut gw, mut device) = a_slow_command_then_a_quick_one().await;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         serve_a_slow_handler(&mut device, 7_000, false)
     }));

@@ -8,8 +8,6 @@ mod probe;
 
 use std::process::Command;
 
-use luagen::emit::pico_w::PicoWProject;
-
 const PROBE_MAIN: &str = r##"
 extern crate alloc;
 
@@ -119,20 +117,11 @@ fn a_slow_handler_runs_beside_the_connection_loop_and_jobs_take_turns() {
     if probe::skip("the Pico W worker probe") {
         return;
     }
-    // The generated project's vendored `lua-device`, as the firmware builds it.
-    let project = probe::workspace().join("target/pico-w/worker-probe-project");
-    let device =
-        luagen::load_file(probe::workspace().join("manifests/greenhouse-sensor.yaml")).unwrap();
-    PicoWProject::new(&device)
-        .project()
-        .unwrap()
-        .write(&project, true)
-        .unwrap();
     // The chip's critical sections are embassy-rp's; on the host, std's.
     let deps = format!(
-        "{}\ncritical-section = {{ version = \"1\", features = [\"std\"] }}\nlua-device = {{ path = \"{}\" }}",
+        "{}\ncritical-section = {{ version = \"1\", features = [\"std\"] }}\n{}",
         probe::dependency("embassy-sync"),
-        project.join("lua-device").display()
+        probe::vendored_lua_device("worker-probe-project")
     );
     let binary = probe::Probe::build("pico-w-worker-probe", PROBE_MAIN, &deps, "").binary;
     let output = Command::new(&binary).output().unwrap();

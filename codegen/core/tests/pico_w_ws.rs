@@ -24,10 +24,6 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use luagen::emit::pico_w::PicoWProject;
-
-use probe::workspace;
-
 const PROBE_MAIN: &str = r#"
 extern crate alloc;
 
@@ -315,18 +311,11 @@ async fn session<R: Rx<Error = Fail>, W: Tx<Error = Fail>>(
 
 /// Generate a Pico W project (for its vendored `lua-device`) and build the probe against it.
 fn probe() -> PathBuf {
-    let project = workspace().join("target/pico-w/ws-probe-project");
-    let device = luagen::load_file(workspace().join("manifests/greenhouse-sensor.yaml")).unwrap();
-    PicoWProject::new(&device)
-        .project()
-        .unwrap()
-        .write(&project, true)
-        .unwrap();
     // The `tls` feature's crates, as the template lists them, and what ws.rs needs.
     let deps = format!(
-        "{}\nlua-device = {{ path = \"{}\" }}",
+        "{}\n{}",
         probe::tls_dependencies(&["embedded-io-async", "embassy-sync"]),
-        project.join("lua-device").display()
+        probe::vendored_lua_device("ws-probe-project")
     );
     probe::Probe::build("pico-w-ws-probe", PROBE_MAIN, &deps, "").binary
 }

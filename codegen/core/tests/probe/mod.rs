@@ -42,6 +42,22 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// A dependency line on the `lua-device` a generated Pico W project vendors (the greenhouse's,
+/// written to `target/pico-w/<name>`): the runtime's no_std core exactly as the chip builds it.
+pub fn vendored_lua_device(name: &str) -> String {
+    let project = workspace().join("target/pico-w").join(name);
+    let device = luagen::load_file(workspace().join("manifests/greenhouse-sensor.yaml")).unwrap();
+    luagen::emit::pico_w::PicoWProject::new(&device)
+        .project()
+        .unwrap()
+        .write(&project, true)
+        .unwrap();
+    format!(
+        "lua-device = {{ path = \"{}\" }}",
+        project.join("lua-device").display()
+    )
+}
+
 /// Whether `LUAGEN_SKIP_FIRMWARE_BUILD` asks to skip `what`; says so loudly if it does.
 pub fn skip(what: &str) -> bool {
     if std::env::var_os("LUAGEN_SKIP_FIRMWARE_BUILD").is_some() {
