@@ -551,6 +551,7 @@ async fn on_publish(client: &AsyncClient, book: &Mutex<Book>, topic: &str, paylo
             seen.answered += 1;
             seen.latencies_ms
                 .push(pending.first.elapsed().as_secs_f64() * 1e3);
+            seen.answers.push((pending.first, Instant::now()));
             book.answered.insert(id.to_string(), seq);
         } else if let Some(first) = book.answered.get(id).copied() {
             // A replay carries the first answer; a different sequence number is a second run.
