@@ -125,10 +125,9 @@ impl Device {
         self.out.clear();
     }
 
-    /// One read (up to 50 ms), its events handled like the firmware does.
-    fn pump_once(&mut self) -> Vec<Incoming> {
-        let mut buf = [0u8; 1024];
-        let n = match self.socket.read(&mut buf) {
+    /// One read of the socket (up to 50 ms): the bytes read into `buf`, 0 when none came.
+    fn read_some(&mut self, buf: &mut [u8]) -> usize {
+        match self.socket.read(buf) {
             Ok(0) => panic!("broker closed the connection"),
             Ok(n) => n,
             Err(e)
@@ -137,10 +136,19 @@ impl Device {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                return Vec::new()
+                0
             }
             Err(e) => panic!("{e}"),
-        };
+        }
+    }
+
+    /// One read (up to 50 ms), its events handled like the firmware does.
+    fn pump_once(&mut self) -> Vec<Incoming> {
+        let mut buf = [0u8; 1024];
+        let n = self.read_some(&mut buf);
+        if n == 0 {
+            return Vec::new();
+        }
         let now = self.now();
         let events = self.client.receive(&buf[..n], now, &mut self.out).unwrap();
         self.flush();
@@ -416,19 +424,10 @@ fn serve_a_slow_handler(device: &mut Device, handler_ms: u64, keep_alive: bool) 
             continue;
         }
         let mut buf = [0u8; 1024];
-        let n = match device.socket.read(&mut buf) {
-            Ok(0) => panic!("the broker closed the connection"),
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
-            Err(e) => panic!("{e}"),
-        };
+        let n = device.read_some(&mut buf);
+        if n == 0 {
+            continue;
+        }
         let now = device.now();
         for event in device
             .client
