@@ -3,6 +3,7 @@
 import os
 import struct
 import time
+from micropython import const
 
 try:
     import binascii
@@ -30,20 +31,40 @@ def _write(stream: "Any", data: bytes) -> None:
             time.sleep_ms(2)  # type: ignore
 
 
-def _frame(op: int, data: "Any") -> bytes:
-    """One masked frame holding `data`."""
-    n = len(data)
+# Payloads are masked and written this many bytes at a time (a multiple of 4, so every piece
+# starts at the mask's first byte).
+_PIECE = const(512)
+
+
+def _mask() -> bytes:
+    return os.urandom(4) if hasattr(os, "urandom") else b"\x00\x00\x00\x00"
+
+
+def _head(op: int, n: int, mask: bytes) -> bytes:
+    """A masked frame's header for a payload of n bytes."""
     if n < 126:
         head = bytes((0x80 | op, 0x80 | n))
     elif n < 65536:
         head = bytes((0x80 | op, 0xFE)) + struct.pack("!H", n)
     else:
         head = bytes((0x80 | op, 0xFF)) + struct.pack("!Q", n)
-    mask = os.urandom(4) if hasattr(os, "urandom") else b"\x00\x00\x00\x00"
-    body = bytearray(data)
-    for i in range(n):
-        body[i] ^= mask[i & 3]
-    return head + mask + body
+    return head + mask
+
+
+def _masked(piece: "Any", key: int) -> bytes:
+    """`piece` XOR the mask repeated (`key`, as a big integer of _PIECE bytes): one
+    operation in C rather than a loop over bytes."""
+    m = len(piece)
+    if m < _PIECE:
+        key >>= 8 * (_PIECE - m)
+    return (int.from_bytes(piece, "big") ^ key).to_bytes(m, "big")
+
+
+def _frame(op: int, data: "Any") -> bytes:
+    """One masked frame holding `data` (a control frame's short payload)."""
+    mask = _mask()
+    return _head(op, len(data), mask) + _masked(data, int.from_bytes(mask * (_PIECE // 4),
+                                                                     "big"))
 
 
 class Stream:
@@ -75,8 +96,22 @@ class Stream:
             raise OSError("WebSocket handshake refused: " + head.split(b"\r\n", 1)[0].decode())
 
     def write(self, packet: "Any") -> int:
-        _write(self.stream, _frame(2, packet))
-        return len(packet)
+        """`packet` as one binary frame, masked as it goes out in pieces of _PIECE bytes:
+        never copied whole, so a response as large as the heap allows is written with a
+        few hundred bytes to spare. The header goes with the first piece, so a small packet
+        is one write (two would wait on each other: Nagle's algorithm and delayed ACKs)."""
+        n = len(packet)
+        mask = _mask()
+        key = int.from_bytes(mask * (_PIECE // 4), "big")
+        mv = memoryview(packet)
+        out = _head(2, n, mask) + _masked(mv[:_PIECE], key)
+        at = _PIECE
+        while True:
+            _write(self.stream, out)
+            if at >= n:
+                return n
+            out = _masked(mv[at:at + _PIECE], key)
+            at += _PIECE
 
     def readinto(self, mv: "Any") -> "Optional[int]":
         """Fill mv with MQTT bytes as a socket does: how many, None while none wait."""

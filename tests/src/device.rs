@@ -60,7 +60,8 @@ impl DeviceLauncher {
         cmd
     }
 
-    /// Start the device; its stdout is watched for `ready`, its stderr kept for diagnostics.
+    /// Start the device; its stdout is watched for `ready`, and both streams are kept for
+    /// diagnostics (MicroPython's `print` logs go to stdout, the Rust devices' to stderr).
     pub fn spawn(&self, env: &DeviceEnv) -> Result<RunningDevice> {
         let mut child = self
             .command(env)
@@ -70,11 +71,20 @@ impl DeviceLauncher {
             .spawn()
             .with_context(|| format!("starting {} ({})", self.name, self.program.display()))?;
         let (lines_tx, lines) = mpsc::channel();
+        let output = Arc::new(Mutex::new(String::new()));
         let stdout = child.stdout.take().expect("stdout is piped");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines_tx.send(line).is_err() {
-                    break;
+        std::thread::spawn({
+            let output = output.clone();
+            move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    {
+                        let mut output = output.lock().expect("output lock");
+                        output.push_str(&line);
+                        output.push('\n');
+                    }
+                    // The receiver lives as long as the RunningDevice: a failed send means
+                    // nobody will wait on a line again, and the log above still keeps it.
+                    let _ = lines_tx.send(line);
                 }
             }
         });
@@ -82,13 +92,15 @@ impl DeviceLauncher {
         let pipe = child.stderr.take().expect("stderr is piped");
         std::thread::spawn({
             let stderr = stderr.clone();
-            move || collect(pipe, &stderr)
+            let output = output.clone();
+            move || collect(pipe, &stderr, &output)
         });
         Ok(RunningDevice {
             name: self.name.clone(),
             child,
             lines,
             stderr,
+            output,
         })
     }
 }
@@ -99,6 +111,7 @@ pub struct RunningDevice {
     child: Child,
     lines: mpsc::Receiver<String>,
     stderr: Arc<Mutex<String>>,
+    output: Arc<Mutex<String>>,
 }
 
 impl RunningDevice {
@@ -174,16 +187,22 @@ impl RunningDevice {
         self.stderr.lock().expect("stderr lock").clone()
     }
 
+    /// Everything the device wrote so far, stdout and stderr, in the order it was read: the
+    /// log to search for what happened and to show when a test fails.
+    pub fn output(&self) -> String {
+        self.output.lock().expect("output lock").clone()
+    }
+
     fn stderr_tail(&self) -> String {
-        // Give the reader thread a moment to drain what a crashing process just wrote.
+        // Give the reader threads a moment to drain what a crashing process just wrote.
         std::thread::sleep(Duration::from_millis(100));
-        let err = self.stderr();
-        if err.trim().is_empty() {
+        let out = self.output();
+        if out.trim().is_empty() {
             String::new()
         } else {
-            let tail: Vec<&str> = err.lines().rev().take(30).collect();
+            let tail: Vec<&str> = out.lines().rev().take(30).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
-            format!("\n--- {} stderr ---\n{}", self.name, tail.join("\n"))
+            format!("\n--- {} output ---\n{}", self.name, tail.join("\n"))
         }
     }
 
@@ -223,14 +242,14 @@ impl Drop for RunningDevice {
     }
 }
 
-fn collect(mut pipe: ChildStderr, into: &Mutex<String>) {
+fn collect(mut pipe: ChildStderr, stderr: &Mutex<String>, output: &Mutex<String>) {
     let mut buf = [0u8; 4096];
     while let Ok(n) = pipe.read(&mut buf) {
         if n == 0 {
             break;
         }
-        into.lock()
-            .expect("stderr lock")
-            .push_str(&String::from_utf8_lossy(&buf[..n]));
+        let text = String::from_utf8_lossy(&buf[..n]);
+        stderr.lock().expect("stderr lock").push_str(&text);
+        output.lock().expect("output lock").push_str(&text);
     }
 }

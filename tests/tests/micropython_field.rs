@@ -229,7 +229,7 @@ async fn start(launcher: &DeviceLauncher, broker: &Mosquitto) -> RunningDevice {
 
 fn line(device: &mut RunningDevice, needle: &str, secs: u64) -> String {
     tokio::task::block_in_place(|| device.wait_line(needle, Duration::from_secs(secs)))
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", device.stderr()))
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", device.output()))
 }
 
 /// background() of the field handlers fires `tick` on its second step and waits for the
