@@ -99,13 +99,13 @@ pub fn run() -> Result<()> {
         // The protocol core as the Pico W firmware vendors it: without std, which also picks
         // the chip's data structures (see `lua_device::dedup::DefaultStore`).
         (
-            "lua-device without std: clippy and tests",
+            "lua-device-core without std: clippy and tests",
             Box::new(|| {
                 cargo(
                     &[
                         "clippy",
                         "-p",
-                        "lua-device",
+                        "lua-device-core",
                         "--no-default-features",
                         "--lib",
                         "--",
@@ -115,7 +115,13 @@ pub fn run() -> Result<()> {
                     &[],
                 )?;
                 cargo(
-                    &["test", "-p", "lua-device", "--no-default-features", "--lib"],
+                    &[
+                        "test",
+                        "-p",
+                        "lua-device-core",
+                        "--no-default-features",
+                        "--lib",
+                    ],
                     &[],
                 )
             }),
@@ -129,7 +135,7 @@ pub fn run() -> Result<()> {
                     &[
                         "doc",
                         "-p",
-                        "lua-device",
+                        "lua-device-core",
                         "--no-deps",
                         "--no-default-features",
                     ],

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use luagen::emit::micropython::{rules, MicroPythonProject, Options, RUNTIME_MODULES};
+use luagen::emit::micropython::{MicroPythonProject, Options, RUNTIME_MODULES};
 use luagen::emit::project::Ownership;
 
 fn root() -> PathBuf {
@@ -178,9 +178,4 @@ fn manifest_strings_never_leave_their_literal_or_docstring() {
     );
     let triggers = text(&project, "triggers.py");
     assert!(triggers.contains("def async_("), "{triggers}");
-}
-
-#[test]
-fn the_rule_wording_is_one_list() {
-    insta::assert_snapshot!(rules::catalogue().join("\n"));
 }

@@ -65,6 +65,32 @@ fn sections(elf: &[u8]) -> Vec<Section> {
         .collect()
 }
 
+/// The names of the functions an ELF links (its `.symtab`, function symbols with a size).
+fn functions(elf: &[u8]) -> Vec<String> {
+    let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
+    let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) as usize;
+    let (shoff, shentsize, shnum) = (u32_at(32), u16_at(46), u16_at(48));
+    let header = |i: usize| shoff + i * shentsize;
+    let Some(symtab) = (0..shnum).map(header).find(|&h| u32_at(h + 4) == 2) else {
+        return Vec::new();
+    };
+    let (offset, size, entsize) = (
+        u32_at(symtab + 16),
+        u32_at(symtab + 20),
+        u32_at(symtab + 36),
+    );
+    let strtab = u32_at(header(u32_at(symtab + 24)) + 16);
+    (offset..offset + size)
+        .step_by(entsize)
+        .filter(|&sym| elf[sym + 12] & 0xf == 2 && u32_at(sym + 8) > 0)
+        .map(|sym| {
+            let name = strtab + u32_at(sym);
+            let end = elf[name..].iter().position(|&b| b == 0).unwrap();
+            String::from_utf8_lossy(&elf[name..name + end]).into_owned()
+        })
+        .collect()
+}
+
 /// Every file under `dir` but the build output and the user's `.env`.
 fn tracked_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -359,6 +385,19 @@ impl Build<'_> {
             "{name}: {in_flash} bytes do not fit 2 MiB of flash"
         );
         assert!(ram < 264 * 1024, "{name}: {ram} bytes of static RAM");
+
+        // A plain build formats nothing with `core::fmt` (rule texts, errors and logs are
+        // built by the core's own writers): its machinery would cost several KiB of flash.
+        if !self.tls {
+            let formatting: Vec<String> = functions(&elf)
+                .into_iter()
+                .filter(|f| f.contains("4core3fmt5write") || f.contains("Formatter3pad"))
+                .collect();
+            assert!(
+                formatting.is_empty(),
+                "{name}: the firmware links core::fmt: {formatting:?}"
+            );
+        }
 
         let image = uf2::elf_to_uf2(&elf, uf2::RP2040_FAMILY_ID).unwrap();
         let blocks = uf2::parse(&image).unwrap();

@@ -19,8 +19,10 @@ pub mod mqtt;
 // Generated tables: `cargo fmt` leaves them as luagen wrote them.
 #[rustfmt::skip]
 pub mod patterns;
+pub mod rule;
 pub mod scan;
 pub mod session;
+pub mod text;
 pub mod timestamp;
 pub mod topic;
 pub mod typed;

@@ -219,7 +219,7 @@ impl From<ws::Error<Failure>> for Failure {
         match e {
             ws::Error::Link(f) => f,
             ws::Error::Ws(e) => {
-                warn!("WebSocket: {}", defmt::Display2Format(&e));
+                warn!("WebSocket: {=str}", e.text().as_str());
                 Failure::WebSocket
             }
             ws::Error::Eof => Failure::Closed,
@@ -446,7 +446,7 @@ where
         loop {
             let n = inbox.read(&mut buf).await;
             let events = client.receive(&buf[..n], now_ms(), &mut out).map_err(|e| {
-                warn!("{}", defmt::Display2Format(&e));
+                warn!("{=str}", e.text().as_str());
                 Failure::Mqtt
             })?;
             if events
@@ -499,7 +499,7 @@ where
         {
             Either4::First(n) => {
                 let events = client.receive(&buf[..n], now_ms(), &mut out).map_err(|e| {
-                    warn!("{}", defmt::Display2Format(&e));
+                    warn!("{=str}", e.text().as_str());
                     Failure::Mqtt
                 })?;
                 for event in events {

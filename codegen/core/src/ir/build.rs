@@ -431,7 +431,7 @@ impl<'a> IrBuilder<'a> {
                 ),
             }
         } else {
-            let mut kinds: Vec<JsonType> = non_null.iter().map(|v| JsonType::of(v)).collect();
+            let mut kinds: Vec<JsonType> = non_null.iter().map(|v| super::type_of(v)).collect();
             kinds.sort();
             kinds.dedup();
             if kinds == [JsonType::Integer, JsonType::Number] {
@@ -943,10 +943,10 @@ fn constant_string(schema: &Value) -> Option<String> {
 fn json_type_of(schema: &Value) -> Option<JsonType> {
     let map = schema.as_object()?;
     if let Some(c) = map.get("const") {
-        return Some(JsonType::of(c));
+        return Some(super::type_of(c));
     }
     if let Some(Value::Array(values)) = map.get("enum") {
-        let mut types: Vec<JsonType> = values.iter().map(JsonType::of).collect();
+        let mut types: Vec<JsonType> = values.iter().map(super::type_of).collect();
         types.dedup();
         return match types.as_slice() {
             [t] => Some(*t),

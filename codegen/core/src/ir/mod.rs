@@ -132,57 +132,15 @@ pub struct UnionVariant {
     pub shape: Shape,
 }
 
-/// The JSON types, as JSON Schema names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JsonType {
-    Null,
-    Boolean,
-    Integer,
-    Number,
-    String,
-    Array,
-    Object,
-}
+/// The JSON types, as JSON Schema names them: the runtime core's, whose rules word them.
+pub use lua_device_core::rule::JsonType;
 
-impl JsonType {
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "null" => Self::Null,
-            "boolean" => Self::Boolean,
-            "integer" => Self::Integer,
-            "number" => Self::Number,
-            "string" => Self::String,
-            "array" => Self::Array,
-            "object" => Self::Object,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Null => "null",
-            Self::Boolean => "boolean",
-            Self::Integer => "integer",
-            Self::Number => "number",
-            Self::String => "string",
-            Self::Array => "array",
-            Self::Object => "object",
-        }
-    }
-
-    /// The JSON type of a value (`integer` for numbers without a fractional part).
-    pub fn of(value: &Value) -> Self {
-        match value {
-            Value::Null => Self::Null,
-            Value::Bool(_) => Self::Boolean,
-            Value::Number(n) if n.is_i64() || n.is_u64() => Self::Integer,
-            Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => Self::Integer,
-            Value::Number(_) => Self::Number,
-            Value::String(_) => Self::String,
-            Value::Array(_) => Self::Array,
-            Value::Object(_) => Self::Object,
-        }
+/// The JSON Schema type of a value: `integer` for numbers without a fractional part.
+pub fn type_of(value: &Value) -> JsonType {
+    match value {
+        Value::Number(n) if n.is_i64() || n.is_u64() => JsonType::Integer,
+        Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => JsonType::Integer,
+        other => JsonType::found(other),
     }
 }
 

@@ -571,8 +571,8 @@ fn compare(a: &Number, b: &Number) -> Option<Ordering> {
     }
 }
 
-/// `multipleOf`, with the tolerance the generated checks use for floats (a quotient within
-/// 1e-9 of a whole number), so a `default` passes here exactly when the device accepts it.
+/// `multipleOf` as the devices check it (integers exactly, floats within the runtime core's
+/// tolerance), so a `default` passes here exactly when the device accepts it.
 fn is_multiple(n: &Number, m: &Number) -> bool {
     if let (Some(n), Some(m)) = (exact(n), exact(m)) {
         return m != 0 && n % m == 0;
@@ -580,20 +580,8 @@ fn is_multiple(n: &Number, m: &Number) -> bool {
     let (Some(n), Some(m)) = (n.as_f64(), m.as_f64()) else {
         return false;
     };
-    let q = n / m;
-    q.is_finite() && (q.round() - q).abs() <= 1e-9
+    lua_device_core::rule::is_multiple_of(n, m)
 }
 
-/// JSON equality as JSON Schema defines it: numbers by value (`1` equals `1.0`).
-pub fn equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => compare(x, y) == Some(Ordering::Equal),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| equal(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equal(v, w)))
-        }
-        _ => a == b,
-    }
-}
+/// JSON equality as JSON Schema defines it, as the devices decide it.
+pub use lua_device_core::rule::json_equal as equal;

@@ -10,7 +10,6 @@ pub mod escape;
 pub mod handlers;
 pub mod mpy;
 pub mod pattern;
-pub mod rules;
 pub mod validators;
 
 use std::fmt;
@@ -239,6 +238,8 @@ struct Context {
     triggers: Vec<TriggerCtx>,
     code: String,
     helpers: Helpers,
+    /// `lua_device_core::rule::MULTIPLE_OF_TOLERANCE` as a Python float.
+    multiple_of_tolerance: String,
     deploy: String,
     /// [`MODULES`] as a Python tuple's items, for the README's frozen-firmware manifest.
     frozen: String,
@@ -513,6 +514,7 @@ impl Context {
             commands,
             triggers,
             helpers: Helpers::used_by(&generated),
+            multiple_of_tolerance: format!("{:?}", lua_device_core::rule::MULTIPLE_OF_TOLERANCE),
             code: generated.code,
             deploy,
             frozen: MODULES

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeSet;
 
+use lua_device_core::rule::{Num, Rule};
 use serde_json::Value;
 
 use super::escape::{py_str, py_value};
 use super::pattern;
-use super::rules::Rule;
 use crate::ir::{
     Additional, Discriminant, JsonType, Shape, StructDef, TypeDefKind, TypeId, TypeSpace,
 };
@@ -88,12 +88,14 @@ impl<'a> ValidatorWriter<'a> {
     }
 
     /// A wrong-type failure: the rule, then the JSON type that arrived (`, found string`).
-    fn wrong(&mut self, depth: usize, p: &str, v: &str, rule: &Rule) -> String {
+    /// The value is none of `expected`; `_fail` adds the type that came.
+    fn wrong(&mut self, depth: usize, p: &str, v: &str, expected: &[JsonType]) -> String {
         self.found = true;
-        line(
-            depth,
-            &format!("_fail({p}, {}, {v})", py_str(&rule.message())),
-        )
+        let rule = Rule::Type {
+            expected,
+            found: None,
+        };
+        line(depth, &format!("_fail({p}, {}, {v})", py_str(&rule.text())))
     }
 
     fn fresh(&mut self, base: &str) -> String {
@@ -132,7 +134,7 @@ impl<'a> ValidatorWriter<'a> {
             TypeDefKind::Union(u) => match &u.discriminant {
                 Discriminant::Tag { property } => {
                     body.push(line(1, "if not isinstance(v, dict):"));
-                    body.push(self.wrong(2, p, "v", &Rule::Type(&[JsonType::Object])));
+                    body.push(self.wrong(2, p, "v", &[JsonType::Object]));
                     body.push(line(1, &format!("t = v.get({})", py_str(property))));
                     let mut tags = Vec::new();
                     for (i, variant) in u.variants.iter().enumerate() {
@@ -171,7 +173,7 @@ impl<'a> ValidatorWriter<'a> {
                         types.push(variant.json_type);
                     }
                     body.push(line(1, "else:"));
-                    body.push(self.wrong(2, p, "v", &Rule::Type(&types)));
+                    body.push(self.wrong(2, p, "v", &types));
                 }
             },
             TypeDefKind::Alias { shape } => {
@@ -183,7 +185,7 @@ impl<'a> ValidatorWriter<'a> {
 
     fn structure(&mut self, s: &StructDef, p: &str, body: &mut Vec<String>, what: &str) {
         body.push(line(1, "if not isinstance(v, dict):"));
-        body.push(self.wrong(2, p, "v", &Rule::Type(&[JsonType::Object])));
+        body.push(self.wrong(2, p, "v", &[JsonType::Object]));
         for field in &s.fields {
             let key = py_str(&field.wire_name);
             let x = self.fresh("x");
@@ -245,27 +247,27 @@ impl<'a> ValidatorWriter<'a> {
             Shape::Any => {}
             Shape::Boolean => {
                 out.push(line(depth, &format!("if not isinstance({v}, bool):")));
-                out.push(self.wrong(depth + 1, p, v, &Rule::Type(&with_null(JsonType::Boolean))));
+                out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::Boolean)));
             }
             Shape::Integer(i) => {
                 out.push(line(depth, &format!("if not _is_int({v}):")));
-                out.push(self.wrong(depth + 1, p, v, &Rule::Type(&with_null(JsonType::Integer))));
+                out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::Integer)));
                 if let Some(min) = i.min {
                     out.push(line(depth, &format!("if {v} < {min}:")));
-                    out.push(fail(depth + 1, p, &Rule::Minimum(min.to_string())));
+                    out.push(fail(depth + 1, p, &Rule::Minimum(Num::Int(min))));
                 }
                 if let Some(max) = i.max {
                     out.push(line(depth, &format!("if {v} > {max}:")));
-                    out.push(fail(depth + 1, p, &Rule::Maximum(max.to_string())));
+                    out.push(fail(depth + 1, p, &Rule::Maximum(Num::Int(max))));
                 }
                 if let Some(m) = i.multiple_of {
                     out.push(line(depth, &format!("if {v} % {m} != 0:")));
-                    out.push(fail(depth + 1, p, &Rule::MultipleOf(m.to_string())));
+                    out.push(fail(depth + 1, p, &Rule::MultipleOf(Num::Int(m.into()))));
                 }
             }
             Shape::Number(n) => {
                 out.push(line(depth, &format!("if not _is_num({v}):")));
-                out.push(self.wrong(depth + 1, p, v, &Rule::Type(&with_null(JsonType::Number))));
+                out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::Number)));
                 let bounds: [Bound; 4] = [
                     (n.minimum, "<", Rule::Minimum),
                     (n.exclusive_minimum, "<=", Rule::ExclusiveMinimum),
@@ -275,7 +277,7 @@ impl<'a> ValidatorWriter<'a> {
                 for (bound, op, rule) in bounds {
                     if let Some(b) = bound {
                         out.push(line(depth, &format!("if {v} {op} {}:", py_float(b))));
-                        out.push(fail(depth + 1, p, &rule(num(b))));
+                        out.push(fail(depth + 1, p, &rule(Num::Float(b))));
                     }
                 }
                 if let Some(m) = n.multiple_of {
@@ -283,12 +285,12 @@ impl<'a> ValidatorWriter<'a> {
                         depth,
                         &format!("if not _multiple({v}, {}):", py_float(m)),
                     ));
-                    out.push(fail(depth + 1, p, &Rule::MultipleOf(num(m))));
+                    out.push(fail(depth + 1, p, &Rule::MultipleOf(Num::Float(m))));
                 }
             }
             Shape::String(s) => {
                 out.push(line(depth, &format!("if not isinstance({v}, str):")));
-                out.push(self.wrong(depth + 1, p, v, &Rule::Type(&with_null(JsonType::String))));
+                out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::String)));
                 // `_chars`: JSON Schema's length, a surrogate pair counting once.
                 if let Some(n) = s.min_length {
                     out.push(line(depth, &format!("if _chars({v}) < {n}:")));
@@ -315,7 +317,7 @@ impl<'a> ValidatorWriter<'a> {
             }
             Shape::Array(a) => {
                 out.push(line(depth, &format!("if not isinstance({v}, list):")));
-                out.push(self.wrong(depth + 1, p, v, &Rule::Type(&with_null(JsonType::Array))));
+                out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::Array)));
                 if let Some(n) = a.min_items {
                     out.push(line(depth, &format!("if len({v}) < {n}:")));
                     out.push(fail(depth + 1, p, &Rule::MinItems(n)));
@@ -346,7 +348,7 @@ impl<'a> ValidatorWriter<'a> {
             }
             Shape::Map { values } => {
                 out.push(line(depth, &format!("if not isinstance({v}, dict):")));
-                out.push(self.wrong(depth + 1, p, v, &Rule::Type(&with_null(JsonType::Object))));
+                out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::Object)));
                 let k = self.fresh("k");
                 let mut inner = Vec::new();
                 self.shape(
@@ -376,7 +378,11 @@ impl<'a> ValidatorWriter<'a> {
                     depth,
                     &format!("if not _same({v}, {}):", py_value(value)),
                 ));
-                out.push(fail(depth + 1, p, &Rule::Const(value)));
+                out.push(fail(
+                    depth + 1,
+                    p,
+                    &Rule::OneOf(std::slice::from_ref(value)),
+                ));
             }
             Shape::Literals { values, .. } => {
                 out.push(line(
@@ -397,7 +403,7 @@ impl<'a> ValidatorWriter<'a> {
 }
 
 /// A number bound: its value, the Python comparison that fails it, and its rule.
-type Bound = (Option<f64>, &'static str, fn(String) -> Rule<'static>);
+type Bound = (Option<f64>, &'static str, fn(Num) -> Rule<'static>);
 
 fn type_test(t: JsonType, v: &str) -> String {
     match t {
@@ -416,7 +422,7 @@ fn line(depth: usize, text: &str) -> String {
 }
 
 fn fail(depth: usize, p: &str, rule: &Rule) -> String {
-    line(depth, &format!("_fail({p}, {})", py_str(&rule.message())))
+    line(depth, &format!("_fail({p}, {})", py_str(&rule.text())))
 }
 
 /// The path of `key` (an expression) under path `p`: the key itself at the root.
@@ -453,9 +459,4 @@ fn tuple(items: impl Iterator<Item = String>) -> String {
 fn py_float(f: f64) -> String {
     let s = format!("{f:?}");
     s
-}
-
-/// A bound as the message shows it: `1`, not `1.0`.
-fn num(f: f64) -> String {
-    format!("{f}")
 }

@@ -1,8 +1,9 @@
 //! The Pico W target: a self-contained embassy firmware project for the RP2040 + CYW43439.
 //!
-//! The project vendors the `lua-device` no_std core (embedded here from `runtime/src` at
-//! compile time, so there is one definition) and the payload types from the Rust emitter;
-//! templates under `templates/pico-w` hold the layout. `handlers.rs` is the only user file.
+//! The project vendors `lua-device-core`, the runtime's no_std core (embedded here from
+//! `runtime/core/src` at compile time, so there is one definition) and the payload types from
+//! the Rust emitter; templates under `templates/pico-w` hold the layout. `handlers.rs` is the
+//! only user file.
 
 mod json_codec;
 pub mod lockfile;
@@ -23,73 +24,84 @@ use crate::model::Device;
 const RUNTIME: &[(&str, &str)] = &[
     (
         "backoff.rs",
-        include_str!("../../../../../runtime/src/backoff.rs"),
+        include_str!("../../../../../runtime/core/src/backoff.rs"),
     ),
     (
         "dedup.rs",
-        include_str!("../../../../../runtime/src/dedup.rs"),
+        include_str!("../../../../../runtime/core/src/dedup.rs"),
     ),
     (
         "dispatch.rs",
-        include_str!("../../../../../runtime/src/dispatch.rs"),
+        include_str!("../../../../../runtime/core/src/dispatch.rs"),
     ),
     (
         "json.rs",
-        include_str!("../../../../../runtime/src/json.rs"),
+        include_str!("../../../../../runtime/core/src/json.rs"),
     ),
     (
         "ledger.rs",
-        include_str!("../../../../../runtime/src/ledger.rs"),
+        include_str!("../../../../../runtime/core/src/ledger.rs"),
     ),
     (
         "message.rs",
-        include_str!("../../../../../runtime/src/message.rs"),
+        include_str!("../../../../../runtime/core/src/message.rs"),
+    ),
+    (
+        "rule.rs",
+        include_str!("../../../../../runtime/core/src/rule.rs"),
     ),
     (
         "session.rs",
-        include_str!("../../../../../runtime/src/session.rs"),
+        include_str!("../../../../../runtime/core/src/session.rs"),
+    ),
+    (
+        "text.rs",
+        include_str!("../../../../../runtime/core/src/text.rs"),
     ),
     (
         "timestamp.rs",
-        include_str!("../../../../../runtime/src/timestamp.rs"),
+        include_str!("../../../../../runtime/core/src/timestamp.rs"),
     ),
     (
         "scan.rs",
-        include_str!("../../../../../runtime/src/scan.rs"),
+        include_str!("../../../../../runtime/core/src/scan.rs"),
     ),
     (
         "topic.rs",
-        include_str!("../../../../../runtime/src/topic.rs"),
+        include_str!("../../../../../runtime/core/src/topic.rs"),
     ),
     (
         "value.rs",
-        include_str!("../../../../../runtime/src/value.rs"),
+        include_str!("../../../../../runtime/core/src/value.rs"),
     ),
-    ("ws.rs", include_str!("../../../../../runtime/src/ws.rs")),
+    (
+        "ws.rs",
+        include_str!("../../../../../runtime/core/src/ws.rs"),
+    ),
     (
         "mqtt/mod.rs",
-        include_str!("../../../../../runtime/src/mqtt/mod.rs"),
+        include_str!("../../../../../runtime/core/src/mqtt/mod.rs"),
     ),
     (
         "mqtt/client.rs",
-        include_str!("../../../../../runtime/src/mqtt/client.rs"),
+        include_str!("../../../../../runtime/core/src/mqtt/client.rs"),
     ),
     (
         "mqtt/codec.rs",
-        include_str!("../../../../../runtime/src/mqtt/codec.rs"),
+        include_str!("../../../../../runtime/core/src/mqtt/codec.rs"),
     ),
     (
         "mqtt/device.rs",
-        include_str!("../../../../../runtime/src/mqtt/device.rs"),
+        include_str!("../../../../../runtime/core/src/mqtt/device.rs"),
     ),
     (
         "mqtt/oversized.rs",
-        include_str!("../../../../../runtime/src/mqtt/oversized.rs"),
+        include_str!("../../../../../runtime/core/src/mqtt/oversized.rs"),
     ),
 ];
 
 /// Vendored with its `regex`-backed `Pattern` swapped for DFA tables (see [`patterns`]).
-const TYPED: &str = include_str!("../../../../../runtime/src/typed.rs");
+const TYPED: &str = include_str!("../../../../../runtime/core/src/typed.rs");
 
 /// Files copied as they are: (path in the project, contents).
 const STATIC: &[(&str, &str)] = &[

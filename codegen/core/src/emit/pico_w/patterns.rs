@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn typed_rs_keeps_everything_but_pattern() {
-        let typed = include_str!("../../../../../runtime/src/typed.rs");
+        let typed = include_str!("../../../../../runtime/core/src/typed.rs");
         let vendored = vendor_typed(typed).unwrap();
         assert!(vendored.contains("pub use crate::patterns::Pattern;"));
         assert!(!vendored.contains("regex::Regex::new"));

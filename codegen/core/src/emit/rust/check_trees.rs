@@ -9,7 +9,7 @@ use syn::punctuated::Punctuated;
 use syn::{Arm, Expr, ExprPath, Item, ItemImpl, ItemMod, Pat, PathSegment, QSelf, Stmt};
 
 use super::ast::*;
-use super::checks::{article, check_impl, checks_module, join_or};
+use super::checks::{check_impl, checks_module, json_type_name};
 use super::types::type_ident;
 use crate::ir::{
     Additional, Discriminant, JsonType, NumShape, Shape, StructDef, TypeDefKind, TypeId, TypeSpace,
@@ -442,17 +442,15 @@ impl<'a> CheckTrees<'a> {
                         arm(pattern, self.check(&v.shape, "value"))
                     })
                     .collect();
-                let names: Vec<String> = u
-                    .variants
-                    .iter()
-                    .map(|v| article(v.json_type.name()))
-                    .collect();
-                let expected = join_or(&names);
+                let expected = u.variants.iter().map(|v| {
+                    let name = json_type_name(v.json_type).to_string();
+                    path_expr(false, &["typed", "JsonType", &name])
+                });
                 let err = call(
                     path_expr(true, &["core", "result", "Result", "Err"]),
                     [typed(
                         "no_variant",
-                        [var("value"), var("path"), str_lit(&expected)],
+                        [var("value"), var("path"), reference(array(expected))],
                     )],
                 );
                 arms.push(arm(pat_wild(), err));

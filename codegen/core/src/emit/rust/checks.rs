@@ -207,16 +207,15 @@ impl<'a> CheckEmitter<'a> {
                     let check = self.check(&v.shape, &quote!(value));
                     quote!(#pattern => #check,)
                 });
-                let names: Vec<String> = u
-                    .variants
-                    .iter()
-                    .map(|v| article(v.json_type.name()))
-                    .collect();
-                let expected = join_or(&names);
+                let expected = u.variants.iter().map(|v| json_type_name(v.json_type));
                 quote! {
                     match value {
                         #(#arms)*
-                        _ => ::core::result::Result::Err(typed::no_variant(value, path, #expected)),
+                        _ => ::core::result::Result::Err(typed::no_variant(
+                            value,
+                            path,
+                            &[#(typed::JsonType::#expected),*],
+                        )),
                     }
                 }
             }
@@ -236,19 +235,9 @@ pub(crate) fn value_pattern(t: JsonType) -> TokenStream {
     }
 }
 
-pub(super) fn article(t: &str) -> String {
-    match t.chars().next() {
-        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {t}"),
-        _ => format!("a {t}"),
-    }
-}
-
-pub(super) fn join_or(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
-    }
+/// The variant of `typed::JsonType` for `t`.
+pub(super) fn json_type_name(t: JsonType) -> Ident {
+    format_ident!("{t:?}")
 }
 
 /// `impl Check for super::#ty` with `body` as the check; both emitters write impls this way.

@@ -360,13 +360,19 @@ pub struct Error {
     pub at: usize,
 }
 
+impl Error {
+    /// `<what> at byte <at>` (also what [`Display`](fmt::Display) writes).
+    pub fn text(&self) -> String {
+        let mut s = String::from(self.what);
+        s.push_str(" at byte ");
+        write_u64(&mut s, self.at as u64);
+        s
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.what)?;
-        f.write_str(" at byte ")?;
-        let mut s = String::new();
-        write_u64(&mut s, self.at as u64);
-        f.write_str(&s)
+        f.write_str(&self.text())
     }
 }
 
@@ -390,23 +396,30 @@ pub enum Unreadable {
     TooDeep,
 }
 
-impl fmt::Display for Unreadable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Unreadable {
+    /// What is wrong, as the rest of a sentence naming the value (also what
+    /// [`Display`](fmt::Display) writes).
+    pub fn text(&self) -> String {
         match self {
             Self::NumberOutOfRange => {
-                f.write_str("is a number beyond the range of a 64-bit float (about ±1.8e308)")
+                "is a number beyond the range of a 64-bit float (about ±1.8e308)".into()
             }
             Self::LoneSurrogate => {
-                f.write_str("has a lone UTF-16 surrogate escape (\\ud800-\\udfff), not a character")
+                "has a lone UTF-16 surrogate escape (\\ud800-\\udfff), not a character".into()
             }
             Self::TooDeep => {
-                f.write_str("nests arrays and objects deeper than a command may (")?;
-                let mut s = String::new();
+                let mut s = String::from("nests arrays and objects deeper than a command may (");
                 write_u64(&mut s, MAX_DEPTH as u64);
-                f.write_str(&s)?;
-                f.write_str(" levels, the command's own object included)")
+                s.push_str(" levels, the command's own object included)");
+                s
             }
         }
+    }
+}
+
+impl fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text())
     }
 }
 

@@ -3,6 +3,7 @@
 //! Only the packets a device needs are supported. Decoding borrows from the input buffer, so a
 //! received PUBLISH costs no copy until the caller keeps it.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::session::Qos;
@@ -129,15 +130,26 @@ pub enum DecodeError {
     TooLarge,
 }
 
+impl DecodeError {
+    /// What is wrong, for a log line (also what [`Display`](core::fmt::Display) writes).
+    pub fn text(&self) -> String {
+        match self {
+            Self::BadLength => "remaining length longer than four bytes".into(),
+            Self::UnexpectedType(t) => {
+                let mut s = String::from("unexpected packet type ");
+                crate::text::write_hex(&mut s, *t);
+                s
+            }
+            Self::Malformed => "malformed packet".into(),
+            Self::NotUtf8 => "topic is not UTF-8".into(),
+            Self::TooLarge => "control packet larger than the client accepts".into(),
+        }
+    }
+}
+
 impl core::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::BadLength => f.write_str("remaining length longer than four bytes"),
-            Self::UnexpectedType(t) => write!(f, "unexpected packet type {t:#04x}"),
-            Self::Malformed => f.write_str("malformed packet"),
-            Self::NotUtf8 => f.write_str("topic is not UTF-8"),
-            Self::TooLarge => f.write_str("control packet larger than the client accepts"),
-        }
+        f.write_str(&self.text())
     }
 }
 

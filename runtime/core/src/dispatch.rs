@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "serde")]
 use serde_json::value::RawValue;
 
+use crate::text::{concat, number};
 use crate::value::Value;
 
 /// What a handler returns: `Ok(None)` is a success without `data`.
@@ -251,22 +252,31 @@ impl CommandError {
     /// The answer to a command of `size` bytes on a device that keeps at most `limit`: the
     /// same words on every target (the MicroPython runtime writes them too).
     pub fn too_large(size: u64, limit: u64) -> Self {
-        Self::handler(alloc::format!(
-            "Command too large: {size} bytes; this device accepts at most {limit} bytes"
-        ))
+        Self::handler(concat(&[
+            "Command too large: ",
+            &number(size),
+            " bytes; this device accepts at most ",
+            &number(limit),
+            " bytes",
+        ]))
+    }
+
+    /// The wire `error` string (also what [`Display`](fmt::Display) writes).
+    pub fn message(&self) -> String {
+        match self {
+            Self::UnknownCommand { name } => concat(&["Unknown command: ", name]),
+            Self::InvalidPayload { path, rule } if path.is_empty() => concat(&["payload: ", rule]),
+            Self::InvalidPayload { path, rule } => concat(&[path, ": ", rule]),
+            Self::Handler { message } => message.clone(),
+            Self::Panicked { message } => concat(&["Handler panicked: ", message]),
+            Self::Malformed { reason } => concat(&["Malformed command: ", reason]),
+        }
     }
 }
 
 impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::UnknownCommand { name } => write!(f, "Unknown command: {name}"),
-            Self::InvalidPayload { path, rule } if path.is_empty() => write!(f, "payload: {rule}"),
-            Self::InvalidPayload { path, rule } => write!(f, "{path}: {rule}"),
-            Self::Handler { message } => f.write_str(message),
-            Self::Panicked { message } => write!(f, "Handler panicked: {message}"),
-            Self::Malformed { reason } => write!(f, "Malformed command: {reason}"),
-        }
+        f.write_str(&self.message())
     }
 }
 

@@ -117,7 +117,7 @@ fn read(bytes: &[u8]) -> Result<Value, Rejected> {
             scan.finish().command_id
         },
         error: CommandError::Malformed {
-            reason: alloc::format!("not JSON ({reason})"),
+            reason: crate::text::concat(&["not JSON (", &reason, ")"]),
         },
     };
     let (value, fault) = match json::from_slice_lenient(bytes) {
@@ -130,7 +130,7 @@ fn read(bytes: &[u8]) -> Result<Value, Rejected> {
             ))
         }
         #[cfg(not(feature = "serde"))]
-        Err(e) => return Err(not_json(e.to_string())),
+        Err(e) => return Err(not_json(e.text())),
     };
     let Some(fault) = fault else {
         #[cfg(feature = "serde")]
@@ -157,22 +157,22 @@ fn read(bytes: &[u8]) -> Result<Value, Rejected> {
 /// anywhere else the message is malformed. Too deep a value is named by the member it is in:
 /// the path past the limit says nothing useful.
 fn fault_error(fault: &json::Fault) -> CommandError {
-    let rule = fault.what.to_string();
+    let rule = fault.what.text();
     let path = match fault.what {
         json::Unreadable::TooDeep => &fault.path[..fault.path.len().min(1)],
         _ => &fault.path[..],
     };
     match path.split_first() {
         Some((json::Step::Key(k), rest)) if k == "payload" => {
-            CommandError::invalid_payload(FieldPath::from_steps(rest).to_string(), rule)
+            CommandError::invalid_payload(FieldPath::from_steps(rest).text(), rule)
         }
         _ => {
-            let at = FieldPath::from_steps(path).to_string();
+            let at = FieldPath::from_steps(path).text();
             CommandError::Malformed {
                 reason: if at.is_empty() {
-                    alloc::format!("the message {rule}")
+                    crate::text::concat(&["the message ", &rule])
                 } else {
-                    alloc::format!("{at} {rule}")
+                    crate::text::concat(&[&at, " ", &rule])
                 },
             }
         }
@@ -233,7 +233,7 @@ impl Response {
             command_id: command_id.into(),
             success: false,
             data: None,
-            error: Some(error.to_string()),
+            error: Some(error.message()),
         }
     }
 

@@ -14,6 +14,7 @@ use alloc::vec::Vec;
 use super::codec::{self, Connect, DecodeError, Packet, Publish};
 use super::oversized::{Oversized, Skipped};
 use crate::session::{Publication, Qos, Subscription};
+use crate::text::concat;
 
 /// The largest body of a packet other than PUBLISH: a broker sends only acknowledgements,
 /// a few bytes each (a SUBACK has one byte per topic).
@@ -59,19 +60,25 @@ pub enum ClientError {
     NotConnected,
 }
 
+impl ClientError {
+    /// What went wrong, for a log line (also what [`Display`](core::fmt::Display) writes).
+    pub fn text(&self) -> String {
+        match self {
+            Self::Refused(code) => concat(&[
+                "broker refused the connection: ",
+                codec::connack_reason(*code),
+            ]),
+            Self::Decode(e) => concat(&["bad packet from broker: ", &e.text()]),
+            Self::SubscriptionRefused => "broker refused a subscription".into(),
+            Self::KeepAliveTimeout => "no answer to keep-alive ping".into(),
+            Self::NotConnected => "packet before CONNACK".into(),
+        }
+    }
+}
+
 impl core::fmt::Display for ClientError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::Refused(code) => write!(
-                f,
-                "broker refused the connection: {}",
-                codec::connack_reason(*code)
-            ),
-            Self::Decode(e) => write!(f, "bad packet from broker: {e}"),
-            Self::SubscriptionRefused => f.write_str("broker refused a subscription"),
-            Self::KeepAliveTimeout => f.write_str("no answer to keep-alive ping"),
-            Self::NotConnected => f.write_str("packet before CONNACK"),
-        }
+        f.write_str(&self.text())
     }
 }
 

@@ -1,7 +1,8 @@
 //! Topic names and MQTT identities of a device.
 
-use alloc::format;
 use alloc::string::String;
+
+use crate::text::concat;
 
 /// The last segment of a device topic: `lua/devices/{agentId}/{deviceName}/{suffix}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -78,7 +79,7 @@ impl Topics {
     /// Topics of `device_name` under agent `agent_id`.
     pub fn new(agent_id: &str, device_name: &str) -> Self {
         Self {
-            prefix: format!("{ROOT}{agent_id}/{device_name}/"),
+            prefix: concat(&[ROOT, agent_id, "/", device_name, "/"]),
         }
     }
 
@@ -89,7 +90,7 @@ impl Topics {
 
     /// The full topic for `suffix`.
     pub fn topic(&self, suffix: Suffix) -> String {
-        format!("{}{}", self.prefix, suffix.as_str())
+        concat(&[&self.prefix, suffix.as_str()])
     }
 
     /// The suffix of `topic` when it belongs to this device.
@@ -130,12 +131,12 @@ pub fn parse(topic: &str) -> Option<DeviceTopic<'_>> {
 
 /// MQTT client id: `lua-{agentId}-{deviceName}`.
 pub fn client_id(agent_id: &str, device_name: &str) -> String {
-    format!("lua-{agent_id}-{device_name}")
+    concat(&["lua-", agent_id, "-", device_name])
 }
 
 /// MQTT username: `{agentId}:{deviceName}`.
 pub fn username(agent_id: &str, device_name: &str) -> String {
-    format!("{agent_id}:{device_name}")
+    concat(&[agent_id, ":", device_name])
 }
 
 /// Whether `name` can stand in a topic segment: not empty, no `/`, `+`, `#` or NUL.

@@ -15,7 +15,10 @@
 //! Client frames ([`binary_header`], [`control_frame`]) are masked with the key the caller gives
 //! for each frame (fresh randomness, as RFC 6455 asks).
 
+use alloc::string::String;
 use alloc::vec::Vec;
+
+use crate::text::{concat, number, write_hex};
 
 /// RFC 6455's GUID, appended to the key before hashing for `Sec-WebSocket-Accept`.
 const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -84,32 +87,51 @@ pub enum Error {
     BadClose,
 }
 
+impl Error {
+    /// What is wrong, for a log line (also what [`Display`](core::fmt::Display) writes).
+    pub fn text(&self) -> String {
+        match self {
+            Self::BadTarget => "the host or path cannot be sent in a request".into(),
+            Self::BadStatusLine => "the server's answer is not HTTP/1.1".into(),
+            Self::Status(code) => concat(&[
+                "the server answered HTTP ",
+                &number((*code).into()),
+                ", not 101",
+            ]),
+            Self::HeadTooLarge => concat(&[
+                "the response head exceeds ",
+                &number(MAX_HEAD as u64),
+                " bytes",
+            ]),
+            Self::HeaderTooLong => "a WebSocket header in the response is too long".into(),
+            Self::BadHeader => "a response header has no colon".into(),
+            Self::NotUpgraded => "the server did not upgrade to WebSocket".into(),
+            Self::BadAccept => "Sec-WebSocket-Accept does not match the key".into(),
+            Self::NoSubprotocol => "the server did not choose the mqtt subprotocol".into(),
+            Self::WrongSubprotocol => "the server chose a subprotocol other than mqtt".into(),
+            Self::UnofferedExtension => "the server chose an extension not offered".into(),
+            Self::DuplicateHeader => "a WebSocket header is repeated".into(),
+            Self::MaskedFrame => "the server sent a masked frame".into(),
+            Self::TextFrame => "the server sent a text frame".into(),
+            Self::ReservedBits => "a frame has reserved bits set".into(),
+            Self::ReservedOpcode(op) => {
+                let mut s = String::from("a frame has the reserved opcode ");
+                write_hex(&mut s, *op);
+                s
+            }
+            Self::FragmentedControl => "a control frame is fragmented".into(),
+            Self::ControlTooLong => "a control frame is longer than 125 bytes".into(),
+            Self::LengthTooLarge => "a frame length has its top bit set".into(),
+            Self::UnexpectedContinuation => "a continuation frame starts a message".into(),
+            Self::InterruptedMessage => "a message began inside a fragmented one".into(),
+            Self::BadClose => "a close frame's body is malformed".into(),
+        }
+    }
+}
+
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::BadTarget => f.write_str("the host or path cannot be sent in a request"),
-            Self::BadStatusLine => f.write_str("the server's answer is not HTTP/1.1"),
-            Self::Status(code) => write!(f, "the server answered HTTP {code}, not 101"),
-            Self::HeadTooLarge => write!(f, "the response head exceeds {MAX_HEAD} bytes"),
-            Self::HeaderTooLong => f.write_str("a WebSocket header in the response is too long"),
-            Self::BadHeader => f.write_str("a response header has no colon"),
-            Self::NotUpgraded => f.write_str("the server did not upgrade to WebSocket"),
-            Self::BadAccept => f.write_str("Sec-WebSocket-Accept does not match the key"),
-            Self::NoSubprotocol => f.write_str("the server did not choose the mqtt subprotocol"),
-            Self::WrongSubprotocol => f.write_str("the server chose a subprotocol other than mqtt"),
-            Self::UnofferedExtension => f.write_str("the server chose an extension not offered"),
-            Self::DuplicateHeader => f.write_str("a WebSocket header is repeated"),
-            Self::MaskedFrame => f.write_str("the server sent a masked frame"),
-            Self::TextFrame => f.write_str("the server sent a text frame"),
-            Self::ReservedBits => f.write_str("a frame has reserved bits set"),
-            Self::ReservedOpcode(op) => write!(f, "a frame has the reserved opcode {op:#x}"),
-            Self::FragmentedControl => f.write_str("a control frame is fragmented"),
-            Self::ControlTooLong => f.write_str("a control frame is longer than 125 bytes"),
-            Self::LengthTooLarge => f.write_str("a frame length has its top bit set"),
-            Self::UnexpectedContinuation => f.write_str("a continuation frame starts a message"),
-            Self::InterruptedMessage => f.write_str("a message began inside a fragmented one"),
-            Self::BadClose => f.write_str("a close frame's body is malformed"),
-        }
+        f.write_str(&self.text())
     }
 }
 

@@ -1,7 +1,8 @@
 //! ISO-8601 timestamps from Unix milliseconds, because the core has no clock of its own.
 
-use alloc::format;
 use alloc::string::String;
+
+use crate::text::write_padded;
 
 /// `2025-01-15T10:30:00.000Z` for `unix_ms` milliseconds after the Unix epoch (UTC).
 ///
@@ -12,12 +13,23 @@ pub fn iso8601(unix_ms: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let mut out = String::with_capacity(24);
+    // Years before 0 or past 9999 are not timestamps a device sends.
+    write_padded(&mut out, year.clamp(0, 9999) as u64, 4);
+    for (sep, n) in [
+        ('-', u64::from(month)),
+        ('-', u64::from(day)),
+        ('T', rem / 3600),
+        (':', rem % 3600 / 60),
+        (':', rem % 60),
+    ] {
+        out.push(sep);
+        write_padded(&mut out, n, 2);
+    }
+    out.push('.');
+    write_padded(&mut out, millis, 3);
+    out.push('Z');
+    out
 }
 
 // Howard Hinnant's days-to-civil algorithm: exact for the proleptic Gregorian calendar.

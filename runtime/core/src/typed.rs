@@ -8,9 +8,11 @@
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
+#[cfg(feature = "serde")]
+use alloc::string::ToString;
 use alloc::vec::Vec;
-use core::fmt::{self, Write};
+use core::fmt;
 
 #[cfg(feature = "serde")]
 use serde::de::DeserializeOwned;
@@ -18,6 +20,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::dispatch::CommandError;
+use crate::rule::{is_multiple_of, Num, Rule};
+pub use crate::rule::{json_equal, JsonType};
 use crate::value::{Map, Value};
 
 /// Re-exports the generated code names through `::lua_device::typed::__private`, so a device
@@ -98,40 +102,53 @@ impl FieldPath {
     }
 
     /// The violation of `rule` here.
-    pub fn fail(&self, rule: impl Into<String>) -> CommandError {
-        CommandError::invalid_payload(self.to_string(), rule)
+    pub fn fail(&self, rule: Rule<'_>) -> CommandError {
+        CommandError::invalid_payload(self.text(), rule.text())
+    }
+
+    /// The path as rules name it (see [`FieldPath::write`]).
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
+    /// Append the path as rules name it: `items[2].name`, `payload[0]` for an index at the
+    /// root (an index needs something to index).
+    pub fn write(&self, out: &mut String) {
+        for (i, segment) in self.segments.iter().enumerate() {
+            match segment {
+                Segment::Key(k) => {
+                    if i > 0 {
+                        out.push('.');
+                    }
+                    out.push_str(k);
+                }
+                Segment::Index(n) => {
+                    if i == 0 {
+                        out.push_str("payload");
+                    }
+                    out.push('[');
+                    crate::json::write_u64(out, *n as u64);
+                    out.push(']');
+                }
+            }
+        }
     }
 }
 
 impl fmt::Display for FieldPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, segment) in self.segments.iter().enumerate() {
-            match segment {
-                Segment::Key(k) if i == 0 => f.write_str(k)?,
-                Segment::Key(k) => write!(f, ".{k}")?,
-                // An index needs something to index: the payload itself at the root.
-                Segment::Index(n) if i == 0 => write!(f, "payload[{n}]")?,
-                Segment::Index(n) => write!(f, "[{n}]")?,
-            }
-        }
-        Ok(())
+        f.write_str(&self.text())
     }
 }
 
-/// The JSON type names JSON Schema uses, for "must be an X".
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-fn must_be(path: &FieldPath, what: &str, value: &Value) -> CommandError {
-    path.fail(format!("must be {what}, found {}", kind(value)))
+/// The value is not of the one type the schema allows.
+fn must_be(path: &FieldPath, expected: JsonType, value: &Value) -> CommandError {
+    path.fail(Rule::Type {
+        expected: &[expected],
+        found: Some(JsonType::found(value)),
+    })
 }
 
 /// The object at `path`; `required` keys must be present and, when `closed`, no others.
@@ -142,18 +159,18 @@ pub fn object<'v>(
     closed: Option<&[&'static str]>,
 ) -> Result<&'v Map<String, Value>, CommandError> {
     let Value::Object(map) = value else {
-        return Err(must_be(path, "an object", value));
+        return Err(must_be(path, JsonType::Object, value));
     };
     for key in required {
         if !map.contains_key(*key) {
-            return Err(path.key(key, |p| p.fail("is required")));
+            return Err(path.key(key, |p| p.fail(Rule::Required)));
         }
     }
     if let Some(known) = closed {
         // The first unknown key by name, whatever the map's order (serde_json's `preserve_order`
         // keeps insertion order; the chip's map, like the default one, is sorted).
         if let Some(extra) = map.keys().filter(|k| !known.contains(&k.as_str())).min() {
-            return Err(path.dynamic_key(extra, |p| p.fail("is not allowed")));
+            return Err(path.dynamic_key(extra, |p| p.fail(Rule::NotAllowed)));
         }
     }
     Ok(map)
@@ -168,19 +185,19 @@ pub fn array<'v>(
     unique: bool,
 ) -> Result<&'v [Value], CommandError> {
     let Value::Array(items) = value else {
-        return Err(must_be(path, "an array", value));
+        return Err(must_be(path, JsonType::Array, value));
     };
     let len = items.len() as u64;
     if let Some(min) = min_items.filter(|m| len < *m) {
-        return Err(path.fail(format!("must have at least {min} items")));
+        return Err(path.fail(Rule::MinItems(min)));
     }
     if let Some(max) = max_items.filter(|m| len > *m) {
-        return Err(path.fail(format!("must have at most {max} items")));
+        return Err(path.fail(Rule::MaxItems(max)));
     }
     if unique {
         for (i, item) in items.iter().enumerate() {
             if items[..i].iter().any(|earlier| json_equal(earlier, item)) {
-                return Err(path.fail("must not contain duplicate items"));
+                return Err(path.fail(Rule::UniqueItems));
             }
         }
     }
@@ -191,7 +208,7 @@ pub fn array<'v>(
 pub fn boolean(value: &Value, path: &mut FieldPath) -> Result<(), CommandError> {
     match value {
         Value::Bool(_) => Ok(()),
-        _ => Err(must_be(path, "a boolean", value)),
+        _ => Err(must_be(path, JsonType::Boolean, value)),
     }
 }
 
@@ -199,7 +216,7 @@ pub fn boolean(value: &Value, path: &mut FieldPath) -> Result<(), CommandError> 
 pub fn null(value: &Value, path: &mut FieldPath) -> Result<(), CommandError> {
     match value {
         Value::Null => Ok(()),
-        _ => Err(must_be(path, "null", value)),
+        _ => Err(must_be(path, JsonType::Null, value)),
     }
 }
 
@@ -271,24 +288,22 @@ pub fn integer(
                     i128::MIN
                 }
             }
-            _ => return Err(must_be(path, "an integer", value)),
+            _ => return Err(must_be(path, JsonType::Integer, value)),
         },
-        _ => return Err(must_be(path, "an integer", value)),
+        _ => return Err(must_be(path, JsonType::Integer, value)),
     };
     if let Some(min) = min.filter(|m| n < *m) {
-        return Err(path.fail(format!("must be at least {min}")));
+        return Err(path.fail(Rule::Minimum(Num::Int(min))));
     }
     if let Some(max) = max.filter(|m| n > *m) {
-        return Err(path.fail(format!("must be at most {max}")));
+        return Err(path.fail(Rule::Maximum(Num::Int(max))));
     }
-    let (lo, hi) = fits.range();
-    if n < lo || n > hi {
-        return Err(path.fail(format!(
-            "must be from {lo} to {hi}, the range this device supports"
-        )));
+    let (min, max) = fits.range();
+    if n < min || n > max {
+        return Err(path.fail(Rule::Range { min, max }));
     }
     if let Some(m) = multiple_of.filter(|m| n % i128::from(*m) != 0) {
-        return Err(path.fail(format!("must be a multiple of {m}")));
+        return Err(path.fail(Rule::MultipleOf(Num::Int(m.into()))));
     }
     Ok(())
 }
@@ -315,26 +330,22 @@ pub fn number(
     bounds: NumberBounds,
 ) -> Result<(), CommandError> {
     let Some(n) = value.as_f64().filter(|_| value.is_number()) else {
-        return Err(must_be(path, "a number", value));
+        return Err(must_be(path, JsonType::Number, value));
     };
     if let Some(m) = bounds.minimum.filter(|m| n < *m) {
-        return Err(path.fail(format!("must be at least {m}")));
+        return Err(path.fail(Rule::Minimum(Num::Float(m))));
     }
     if let Some(m) = bounds.exclusive_minimum.filter(|m| n <= *m) {
-        return Err(path.fail(format!("must be greater than {m}")));
+        return Err(path.fail(Rule::ExclusiveMinimum(Num::Float(m))));
     }
     if let Some(m) = bounds.maximum.filter(|m| n > *m) {
-        return Err(path.fail(format!("must be at most {m}")));
+        return Err(path.fail(Rule::Maximum(Num::Float(m))));
     }
     if let Some(m) = bounds.exclusive_maximum.filter(|m| n >= *m) {
-        return Err(path.fail(format!("must be less than {m}")));
+        return Err(path.fail(Rule::ExclusiveMaximum(Num::Float(m))));
     }
-    if let Some(m) = bounds.multiple_of {
-        let q = n / m;
-        // Float division: accept quotients within rounding of a whole number, as validators do.
-        if !q.is_finite() || libm_round(q) != q && (libm_round(q) - q).abs() > 1e-9 {
-            return Err(path.fail(format!("must be a multiple of {m}")));
-        }
+    if let Some(m) = bounds.multiple_of.filter(|m| !is_multiple_of(n, *m)) {
+        return Err(path.fail(Rule::MultipleOf(Num::Float(m))));
     }
     Ok(())
 }
@@ -349,16 +360,6 @@ fn is_whole(f: f64) -> bool {
     f.abs() < WHOLE_BEYOND && (f as i128) as f64 == f
 }
 
-fn libm_round(x: f64) -> f64 {
-    // core has no `round` without std; numbers here are far below 2^52 when it matters.
-    let t = x as i64 as f64;
-    if (x - t).abs() >= 0.5 {
-        t + x.signum()
-    } else {
-        t
-    }
-}
-
 /// A string at `path`: lengths count Unicode code points, as JSON Schema does.
 pub fn string<'v>(
     value: &'v Value,
@@ -368,20 +369,20 @@ pub fn string<'v>(
     pattern: Option<&Pattern>,
 ) -> Result<&'v str, CommandError> {
     let Value::String(s) = value else {
-        return Err(must_be(path, "a string", value));
+        return Err(must_be(path, JsonType::String, value));
     };
     if min_length.is_some() || max_length.is_some() {
         let len = s.chars().count() as u64;
         if let Some(min) = min_length.filter(|m| len < *m) {
-            return Err(path.fail(format!("must have at least {min} characters")));
+            return Err(path.fail(Rule::MinLength(min)));
         }
         if let Some(max) = max_length.filter(|m| len > *m) {
-            return Err(path.fail(format!("must have at most {max} characters")));
+            return Err(path.fail(Rule::MaxLength(max)));
         }
     }
     if let Some(p) = pattern {
         if !p.is_match(s) {
-            return Err(path.fail(format!("does not match {}", p.source)));
+            return Err(path.fail(Rule::Pattern(p.source)));
         }
     }
     Ok(s)
@@ -395,7 +396,7 @@ pub fn one_of_strings(
 ) -> Result<(), CommandError> {
     match value {
         Value::String(s) if allowed.contains(&s.as_str()) => Ok(()),
-        _ => Err(path.fail(format!("must be one of {}", quoted_list(allowed)))),
+        _ => Err(path.fail(Rule::OneOfStrings(allowed))),
     }
 }
 
@@ -412,42 +413,7 @@ pub fn one_of_values(
     if allowed.iter().any(|a| json_equal(a, value)) {
         return Ok(());
     }
-    let mut list = String::new();
-    for (i, a) in allowed.iter().enumerate() {
-        let _ = write!(list, "{}{a}", if i == 0 { "" } else { ", " });
-    }
-    Err(if allowed.len() == 1 {
-        path.fail(format!("must be {list}"))
-    } else {
-        path.fail(format!("must be one of {list}"))
-    })
-}
-
-fn quoted_list(items: &[&str]) -> String {
-    let mut out = String::new();
-    for (i, s) in items.iter().enumerate() {
-        let _ = write!(out, "{}{:?}", if i == 0 { "" } else { ", " }, s);
-    }
-    out
-}
-
-/// JSON equality as JSON Schema defines it: `1` equals `1.0`.
-pub fn json_equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
-            (Some(x), Some(y)) => x == y,
-            _ => x.as_f64() == y.as_f64(),
-        },
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
-        }
-        _ => a == b,
-    }
+    Err(path.fail(Rule::OneOf(&allowed)))
 }
 
 /// The value of a tagged union's tag property, for choosing the variant to check.
@@ -460,15 +426,16 @@ pub fn tag<'v>(
     let map = object(value, path, &[property], None)?;
     match map.get(property) {
         Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(s),
-        _ => Err(path.key(property, |p| {
-            p.fail(format!("must be one of {}", quoted_list(allowed)))
-        })),
+        _ => Err(path.key(property, |p| p.fail(Rule::OneOfStrings(allowed)))),
     }
 }
 
 /// The error for a value matching none of a union's variants (told apart by JSON type).
-pub fn no_variant(value: &Value, path: &mut FieldPath, expected: &str) -> CommandError {
-    must_be(path, expected, value)
+pub fn no_variant(value: &Value, path: &mut FieldPath, expected: &[JsonType]) -> CommandError {
+    path.fail(Rule::Type {
+        expected,
+        found: Some(JsonType::found(value)),
+    })
 }
 
 /// A regular expression from a schema's `pattern`, compiled on first use. JSON Schema
@@ -730,6 +697,7 @@ impl Check for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
 
     fn j(text: &str) -> Value {
         crate::value::from_str(text).unwrap()
@@ -739,15 +707,19 @@ mod tests {
     fn paths_read_like_code() {
         let mut p = FieldPath::root();
         let e = p.key("labelData", |p| {
-            p.key("tracking", |p| p.fail("does not match ^[A-Z]$"))
+            p.key("tracking", |p| p.fail(Rule::Pattern("^[A-Z]$")))
         });
         assert_eq!(e.to_string(), "labelData.tracking: does not match ^[A-Z]$");
         let e = p.key("items", |p| {
-            p.index(2, |p| p.key("name", |p| p.fail("is required")))
+            p.index(2, |p| p.key("name", |p| p.fail(Rule::Required)))
         });
         assert_eq!(e.to_string(), "items[2].name: is required");
         assert_eq!(
-            p.fail("must be an object").to_string(),
+            p.fail(Rule::Type {
+                expected: &[JsonType::Object],
+                found: None
+            })
+            .to_string(),
             "payload: must be an object"
         );
     }

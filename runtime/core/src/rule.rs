@@ -1,0 +1,468 @@
+//! The payload rules and their words. A value that breaks a schema is answered
+//! `<path>: <rule>` (`labelData.tracking: does not match ^[A-Z0-9]{8,20}$`), and every target
+//! says the same words because they are written here only: the Rust runtime and the chip write
+//! them at run time, the generator writes MicroPython's (and any other target's) at generation
+//! time from these same functions. The numbers in them, and the tolerance of `multipleOf`, are
+//! defined here too.
+//!
+//! Nothing here uses `core::fmt`: on the chip, rule texts are the only formatting a device
+//! does, and without them the firmware links none of that machinery.
+
+use alloc::string::String;
+
+use crate::json;
+use crate::value::{self, Value};
+
+/// A JSON type, as JSON Schema names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
+pub enum JsonType {
+    /// `null`.
+    Null,
+    /// `boolean`.
+    Boolean,
+    /// `integer`: a number with no fractional part.
+    Integer,
+    /// `number`.
+    Number,
+    /// `string`.
+    String,
+    /// `array`.
+    Array,
+    /// `object`.
+    Object,
+}
+
+impl JsonType {
+    /// The name JSON Schema gives it: `integer`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Null => "null",
+            Self::Boolean => "boolean",
+            Self::Integer => "integer",
+            Self::Number => "number",
+            Self::String => "string",
+            Self::Array => "array",
+            Self::Object => "object",
+        }
+    }
+
+    /// The type as a rule says what a value must be: `an integer`.
+    pub const fn article(self) -> &'static str {
+        match self {
+            Self::Null => "null",
+            Self::Boolean => "a boolean",
+            Self::Integer => "an integer",
+            Self::Number => "a number",
+            Self::String => "a string",
+            Self::Array => "an array",
+            Self::Object => "an object",
+        }
+    }
+
+    /// The type named `name`, as in a schema's `type`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "null" => Self::Null,
+            "boolean" => Self::Boolean,
+            "integer" => Self::Integer,
+            "number" => Self::Number,
+            "string" => Self::String,
+            "array" => Self::Array,
+            "object" => Self::Object,
+            _ => return None,
+        })
+    }
+
+    /// The type a rule says was found: any number is `number`, whole or not.
+    pub fn found(value: &Value) -> Self {
+        match value {
+            Value::Null => Self::Null,
+            Value::Bool(_) => Self::Boolean,
+            Value::Number(_) => Self::Number,
+            Value::String(_) => Self::String,
+            Value::Array(_) => Self::Array,
+            Value::Object(_) => Self::Object,
+        }
+    }
+}
+
+/// A number a rule names: a schema's bound or step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Num {
+    /// An integer bound.
+    Int(i128),
+    /// Any other number.
+    Float(f64),
+}
+
+impl Num {
+    /// Append the number's text: whole numbers without a fraction (`20`, also for `20.0`),
+    /// others with the fewest digits that read back to the same `f64`, as JSON writes them.
+    pub fn write(self, out: &mut String) {
+        match self {
+            Self::Int(i) => write_i128(out, i),
+            // Whole numbers below 1e16 convert to i64 exactly; from there on JSON's exponent
+            // form is the shorter text.
+            Self::Float(f) if f.abs() < 1e16 && f == (f as i64) as f64 => {
+                write_i128(out, (f as i64).into())
+            }
+            Self::Float(f) => json::write_f64(out, f),
+        }
+    }
+}
+
+/// Append the decimal digits of `n`, with its sign.
+pub fn write_i128(out: &mut String, n: i128) {
+    if n < 0 {
+        out.push('-');
+    }
+    // Every bound a schema gives an integer field, and every field type's range, fits 64 bits;
+    // 128-bit division would cost a Cortex-M0+ a kilobyte of flash for nothing.
+    match u64::try_from(n.unsigned_abs()) {
+        Ok(m) => json::write_u64(out, m),
+        Err(_) => json::write_f64(out, n.unsigned_abs() as f64),
+    }
+}
+
+/// How far a quotient may lie from a whole number and still count as one for `multipleOf`:
+/// float division rounds (`0.3 / 0.1` is `2.9999999999999996`), as every validator allows.
+pub const MULTIPLE_OF_TOLERANCE: f64 = 1e-9;
+
+/// Whether `n` is a multiple of `step` (> 0) for `multipleOf`: the quotient is finite and
+/// within [`MULTIPLE_OF_TOLERANCE`] of a whole number.
+pub fn is_multiple_of(n: f64, step: f64) -> bool {
+    let q = n / step;
+    if !q.is_finite() {
+        return false;
+    }
+    // Past 2^52 every f64 is whole; below it, i64 holds the integer part (core has no round).
+    if q.abs() >= 4_503_599_627_370_496.0 {
+        return true;
+    }
+    let t = q as i64 as f64;
+    let nearest = if (q - t).abs() >= 0.5 {
+        t + q.signum()
+    } else {
+        t
+    };
+    (nearest - q).abs() <= MULTIPLE_OF_TOLERANCE
+}
+
+/// JSON equality as JSON Schema defines it, for `enum`, `const` and `uniqueItems`: `1`
+/// equals `1.0`, objects are equal whatever their key order.
+pub fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => match (x.as_u64(), y.as_u64()) {
+                (Some(x), Some(y)) => x == y,
+                _ => x.as_f64() == y.as_f64(),
+            },
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// One rule a value broke.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rule<'a> {
+    /// The value has the wrong JSON type; `found` names what came when it is told.
+    Type {
+        /// The types the schema allows.
+        expected: &'a [JsonType],
+        /// What the value is.
+        found: Option<JsonType>,
+    },
+    /// A property `required` names is missing.
+    Required,
+    /// A property `additionalProperties: false` forbids.
+    NotAllowed,
+    /// `minimum`.
+    Minimum(Num),
+    /// `maximum`.
+    Maximum(Num),
+    /// `exclusiveMinimum`.
+    ExclusiveMinimum(Num),
+    /// `exclusiveMaximum`.
+    ExclusiveMaximum(Num),
+    /// `multipleOf`.
+    MultipleOf(Num),
+    /// An integer the schema allows but the device's field type cannot hold.
+    Range {
+        /// The type's smallest value.
+        min: i128,
+        /// The type's largest value.
+        max: i128,
+    },
+    /// `minLength`, in characters.
+    MinLength(u64),
+    /// `maxLength`, in characters.
+    MaxLength(u64),
+    /// `pattern`, as written.
+    Pattern(&'a str),
+    /// A string `enum`, or the tag of a tagged union.
+    OneOfStrings(&'a [&'a str]),
+    /// Any other `enum`, or a `const` (one value).
+    OneOf(&'a [Value]),
+    /// `minItems`.
+    MinItems(u64),
+    /// `maxItems`.
+    MaxItems(u64),
+    /// `uniqueItems`.
+    UniqueItems,
+}
+
+impl Rule<'_> {
+    /// The rule as the text after `<path>: `.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
+    /// Append the rule's text.
+    pub fn write(&self, out: &mut String) {
+        let (words, n) = match *self {
+            Self::Type { expected, found } => {
+                out.push_str("must be ");
+                write_types(out, expected);
+                if let Some(found) = found {
+                    out.push_str(", found ");
+                    out.push_str(found.name());
+                }
+                return;
+            }
+            Self::Required => return out.push_str("is required"),
+            Self::NotAllowed => return out.push_str("is not allowed"),
+            Self::UniqueItems => return out.push_str("must not contain duplicate items"),
+            Self::Minimum(n) => ("must be at least ", n),
+            Self::Maximum(n) => ("must be at most ", n),
+            Self::ExclusiveMinimum(n) => ("must be greater than ", n),
+            Self::ExclusiveMaximum(n) => ("must be less than ", n),
+            Self::MultipleOf(n) => ("must be a multiple of ", n),
+            Self::Range { min, max } => {
+                out.push_str("must be from ");
+                write_i128(out, min);
+                out.push_str(" to ");
+                write_i128(out, max);
+                return out.push_str(", the range this device supports");
+            }
+            Self::MinLength(n) => return counted(out, "must have at least ", n, " characters"),
+            Self::MaxLength(n) => return counted(out, "must have at most ", n, " characters"),
+            Self::MinItems(n) => return counted(out, "must have at least ", n, " items"),
+            Self::MaxItems(n) => return counted(out, "must have at most ", n, " items"),
+            Self::Pattern(p) => {
+                out.push_str("does not match ");
+                return out.push_str(p);
+            }
+            Self::OneOfStrings(items) => {
+                one_of(out, items.len());
+                for (i, s) in items.iter().enumerate() {
+                    separate(out, i);
+                    json::write_str(out, s);
+                }
+                return;
+            }
+            Self::OneOf(values) => {
+                one_of(out, values.len());
+                for (i, v) in values.iter().enumerate() {
+                    separate(out, i);
+                    value::write(out, v);
+                }
+                return;
+            }
+        };
+        out.push_str(words);
+        n.write(out);
+    }
+}
+
+fn counted(out: &mut String, before: &str, n: u64, after: &str) {
+    out.push_str(before);
+    json::write_u64(out, n);
+    out.push_str(after);
+}
+
+/// One allowed value reads `must be X`; more read `must be one of X, Y`.
+fn one_of(out: &mut String, count: usize) {
+    out.push_str(if count == 1 {
+        "must be "
+    } else {
+        "must be one of "
+    });
+}
+
+fn separate(out: &mut String, i: usize) {
+    if i > 0 {
+        out.push_str(", ");
+    }
+}
+
+/// What a value of one of `types` is said to be: `a string or null`.
+pub fn type_list(types: &[JsonType]) -> String {
+    let mut out = String::new();
+    write_types(&mut out, types);
+    out
+}
+
+/// `a string`, `a string or null`, `a string, an integer or an array`.
+fn write_types(out: &mut String, types: &[JsonType]) {
+    match types {
+        [] => out.push_str("nothing"),
+        [rest @ .., last] => {
+            for (i, t) in rest.iter().enumerate() {
+                separate(out, i);
+                out.push_str(t.article());
+            }
+            if !rest.is_empty() {
+                out.push_str(" or ");
+            }
+            out.push_str(last.article());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    /// Every rule with a sample: the vocabulary every target speaks.
+    #[test]
+    fn wording() {
+        let values = [
+            value::from_str("\"a\"").unwrap(),
+            value::from_str("2").unwrap(),
+        ];
+        let one = [value::from_str("{\"k\":[1,null]}").unwrap()];
+        let rules = [
+            Rule::Type {
+                expected: &[JsonType::Integer],
+                found: Some(JsonType::String),
+            },
+            Rule::Type {
+                expected: &[JsonType::String, JsonType::Null],
+                found: None,
+            },
+            Rule::Type {
+                expected: &[JsonType::String, JsonType::Integer, JsonType::Array],
+                found: Some(JsonType::Null),
+            },
+            Rule::Required,
+            Rule::NotAllowed,
+            Rule::Minimum(Num::Int(-5)),
+            Rule::Maximum(Num::Float(20.0)),
+            Rule::ExclusiveMinimum(Num::Float(0.1)),
+            Rule::ExclusiveMaximum(Num::Float(1e-7)),
+            Rule::MultipleOf(Num::Float(0.25)),
+            Rule::Range {
+                min: 0,
+                max: u64::MAX.into(),
+            },
+            Rule::MinLength(8),
+            Rule::MaxLength(20),
+            Rule::Pattern("^[A-Z0-9]{8,20}$"),
+            Rule::OneOfStrings(&["on", "o\"ff"]),
+            Rule::OneOfStrings(&["only"]),
+            Rule::OneOf(&values),
+            Rule::OneOf(&one),
+            Rule::MinItems(1),
+            Rule::MaxItems(8),
+            Rule::UniqueItems,
+        ];
+        let texts: Vec<String> = rules.iter().map(Rule::text).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "must be an integer, found string",
+                "must be a string or null",
+                "must be a string, an integer or an array, found null",
+                "is required",
+                "is not allowed",
+                "must be at least -5",
+                "must be at most 20",
+                "must be greater than 0.1",
+                "must be less than 1e-7",
+                "must be a multiple of 0.25",
+                "must be from 0 to 18446744073709551615, the range this device supports",
+                "must have at least 8 characters",
+                "must have at most 20 characters",
+                "does not match ^[A-Z0-9]{8,20}$",
+                "must be one of \"on\", \"o\\\"ff\"",
+                "must be \"only\"",
+                "must be one of \"a\", 2",
+                "must be {\"k\":[1,null]}",
+                "must have at least 1 items",
+                "must have at most 8 items",
+                "must not contain duplicate items",
+            ]
+        );
+    }
+
+    #[test]
+    fn numbers_read_as_written() {
+        let text = |n: Num| {
+            let mut s = String::new();
+            n.write(&mut s);
+            s
+        };
+        assert_eq!(text(Num::Int(i64::MIN.into())), "-9223372036854775808");
+        assert_eq!(text(Num::Int(u64::MAX.into())), "18446744073709551615");
+        assert_eq!(text(Num::Int(0)), "0");
+        assert_eq!(text(Num::Float(-0.0)), "0");
+        assert_eq!(text(Num::Float(-3.5)), "-3.5");
+        assert_eq!(
+            text(Num::Float(9_007_199_254_740_993.0)),
+            "9007199254740992"
+        );
+        assert_eq!(text(Num::Float(1e20)), "1e20");
+        assert_eq!(text(Num::Float(2.5e-8)), "2.5e-8");
+    }
+
+    #[test]
+    fn multiples_allow_rounding_and_nothing_more() {
+        assert!(is_multiple_of(0.3, 0.1));
+        assert!(is_multiple_of(10.0, 2.5));
+        assert!(!is_multiple_of(10.1, 2.5));
+        assert!(!is_multiple_of(1.0, 0.0));
+        assert!(is_multiple_of(1e300, 3.0));
+        // Exactly at the tolerance counts, just past it does not: one definition for every
+        // target (the MicroPython check is generated from this constant and comparison).
+        assert!(is_multiple_of(MULTIPLE_OF_TOLERANCE, 1.0));
+        assert!(!is_multiple_of(2.0 * MULTIPLE_OF_TOLERANCE, 1.0));
+    }
+
+    #[test]
+    fn equality_is_json_schemas() {
+        let v = |s: &str| value::from_str(s).unwrap();
+        assert!(json_equal(&v("1"), &v("1.0")));
+        assert!(json_equal(
+            &v("{\"a\":1,\"b\":[2]}"),
+            &v("{\"b\":[2.0],\"a\":1}")
+        ));
+        assert!(!json_equal(&v("[1,2]"), &v("[2,1]")));
+        assert!(!json_equal(&v("1"), &v("true")));
+        assert!(json_equal(
+            &v("18446744073709551615"),
+            &v("18446744073709551615")
+        ));
+        assert!(!json_equal(
+            &v("18446744073709551615"),
+            &v("18446744073709551614")
+        ));
+    }
+}
