@@ -42,7 +42,9 @@ fn main() -> Result<(), luagen::BuildError> {
         .unwrap();
         // The Pico W's payload types: the same checks, serde swapped for generated JSON
         // readers and writers, held here to the serde derives.
-        let chip = luagen::emit::pico_w::PicoWProject::new(&device).payloads();
+        let chip = luagen::emit::pico_w::PicoWProject::new(&device)
+            .payloads()
+            .unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(out_dir.join(format!("{module}_chip.rs")), chip)
             .expect("OUT_DIR is writable");
         writeln!(

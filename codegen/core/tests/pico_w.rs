@@ -92,8 +92,7 @@ fn project_is_self_contained() {
             file.path.display()
         );
     }
-    // Every module of the runtime core goes with the project, byte for byte (`typed.rs` has
-    // its `Pattern` swapped for the chip's tables, `lib.rs` is the chip's own).
+    // Every file of the runtime core goes with the project, byte for byte.
     let core = workspace().join("runtime/core/src");
     let mut modules = vec![core.clone()];
     while let Some(dir) = modules.pop() {
@@ -109,19 +108,14 @@ fn project_is_self_contained() {
                 .to_str()
                 .unwrap()
                 .to_owned();
-            if relative == "lib.rs" {
-                continue;
-            }
             let vendored = project
                 .file(format!("lua-device/src/{relative}"))
                 .unwrap_or_else(|| panic!("runtime/core/src/{relative} is not vendored"));
-            if relative != "typed.rs" {
-                assert_eq!(
-                    String::from_utf8_lossy(&vendored.contents),
-                    std::fs::read_to_string(&path).unwrap(),
-                    "{relative} vendored verbatim"
-                );
-            }
+            assert_eq!(
+                String::from_utf8_lossy(&vendored.contents),
+                std::fs::read_to_string(&path).unwrap(),
+                "{relative} vendored verbatim"
+            );
         }
     }
 }

@@ -394,7 +394,7 @@ impl ServerError {
         });
         parsed.unwrap_or_else(|| Self {
             code: None,
-            message: Some(String::from_utf8_lossy(bytes).into()),
+            message: Some(crate::text::lossy(bytes)),
         })
     }
 }

@@ -123,9 +123,11 @@ pub fn write_i128(out: &mut String, n: i128) {
     }
     // Every bound a schema gives an integer field, and every field type's range, fits 64 bits;
     // 128-bit division would cost a Cortex-M0+ a kilobyte of flash for nothing.
-    match u64::try_from(n.unsigned_abs()) {
+    let m = n.unsigned_abs();
+    match u64::try_from(m) {
         Ok(m) => json::write_u64(out, m),
-        Err(_) => json::write_f64(out, n.unsigned_abs() as f64),
+        // Past 64 bits, as a float, from its halves: u128 conversions are costly on the chip.
+        Err(_) => json::write_f64(out, (m >> 64) as u64 as f64 * 18_446_744_073_709_551_616.0),
     }
 }
 

@@ -355,9 +355,11 @@ pub fn number(
 const WHOLE_BEYOND: f64 = 1e38;
 
 /// Whether a float is a whole number below [`WHOLE_BEYOND`] (core has no `fract` without
-/// std).
+/// std). From 2^52 on every `f64` is whole; below, `i64` holds it exactly (and converts on a
+/// Cortex-M0+ far more cheaply than `i128`).
 fn is_whole(f: f64) -> bool {
-    f.abs() < WHOLE_BEYOND && (f as i128) as f64 == f
+    let a = f.abs();
+    a < WHOLE_BEYOND && (a >= 4_503_599_627_370_496.0 || (f as i64) as f64 == f)
 }
 
 /// A string at `path`: lengths count Unicode code points, as JSON Schema does.
@@ -382,7 +384,7 @@ pub fn string<'v>(
     }
     if let Some(p) = pattern {
         if !p.is_match(s) {
-            return Err(path.fail(Rule::Pattern(p.source)));
+            return Err(path.fail(Rule::Pattern(p.source())));
         }
     }
     Ok(s)
@@ -438,28 +440,89 @@ pub fn no_variant(value: &Value, path: &mut FieldPath, expected: &[JsonType]) ->
     })
 }
 
-/// A regular expression from a schema's `pattern`, compiled on first use. JSON Schema
-/// patterns are unanchored searches, which is what [`regex::Regex::is_match`] does.
+/// A schema `pattern`: an unanchored search, as JSON Schema specifies. On the host the
+/// `regex` crate compiles it on first use; on a chip without atomic compare-and-swap (which
+/// the regex crates need) it is a [`PatternTable`] luagen compiled at generation time.
 pub struct Pattern {
     source: &'static str,
-    compiled: once_cell::race::OnceBox<Option<regex::Regex>>,
+    engine: Engine,
+}
+
+enum Engine {
+    #[cfg(feature = "regex")]
+    Regex(once_cell::race::OnceBox<Option<regex::Regex>>),
+    Table(&'static PatternTable),
 }
 
 impl Pattern {
-    /// A pattern for `source` (luagen checked it compiles when the manifest loaded).
+    /// A pattern for `source`, compiled by the `regex` crate when first used (luagen checked
+    /// that it compiles when the manifest loaded).
+    #[cfg(feature = "regex")]
     pub const fn new(source: &'static str) -> Self {
         Self {
             source,
-            compiled: once_cell::race::OnceBox::new(),
+            engine: Engine::Regex(once_cell::race::OnceBox::new()),
         }
+    }
+
+    /// A pattern for `source` searched by the `table` luagen compiled from it.
+    pub const fn table(source: &'static str, table: &'static PatternTable) -> Self {
+        Self {
+            source,
+            engine: Engine::Table(table),
+        }
+    }
+
+    /// The pattern as the schema wrote it, which rules quote.
+    pub fn source(&self) -> &'static str {
+        self.source
     }
 
     /// Whether `s` contains a match.
     pub fn is_match(&self, s: &str) -> bool {
-        self.compiled
-            .get_or_init(|| Box::new(regex::Regex::new(self.source).ok()))
-            .as_ref()
-            .is_some_and(|re| re.is_match(s))
+        match &self.engine {
+            #[cfg(feature = "regex")]
+            Engine::Regex(compiled) => compiled
+                .get_or_init(|| Box::new(regex::Regex::new(self.source).ok()))
+                .as_ref()
+                .is_some_and(|re| re.is_match(s)),
+            Engine::Table(table) => table.is_match(s),
+        }
+    }
+}
+
+/// A `pattern` as a DFA over byte classes, compiled by luagen with regex-automata (the `regex`
+/// crate's syntax and semantics) and written out as plain tables: no regex engine, no heap,
+/// tables in flash. State 0 starts an unanchored search; column `classes_len` of each row is
+/// the end-of-input transition. As in regex-automata, a match is reported one transition
+/// late, so "the text contains a match" is "some state reached after a byte, or after the end
+/// of input, is a match state".
+#[derive(Debug)]
+pub struct PatternTable {
+    /// The byte class of each byte.
+    pub classes: &'static [u8; 256],
+    /// How many byte classes there are.
+    pub classes_len: usize,
+    /// One row per state: the next state for each class, then for the end of input.
+    pub next: &'static [u16],
+    /// Whether each state is a match state.
+    pub matching: &'static [bool],
+}
+
+impl PatternTable {
+    /// Whether `s` contains a match.
+    pub fn is_match(&self, s: &str) -> bool {
+        let width = self.classes_len + 1;
+        let mut state = 0usize;
+        for &b in s.as_bytes() {
+            let class = usize::from(self.classes[usize::from(b)]);
+            state = usize::from(self.next[state * width + class]);
+            if self.matching[state] {
+                return true;
+            }
+        }
+        state = usize::from(self.next[state * width + self.classes_len]);
+        self.matching[state]
     }
 }
 
@@ -844,12 +907,43 @@ mod tests {
             "payload: must have at most 4 characters"
         );
         assert!(string(&j(r#""héllo""#), &mut p, None, Some(5), None).is_ok());
-        static RE: Pattern = Pattern::new("^[A-Z0-9]{8,20}$");
+        #[cfg(feature = "regex")]
+        {
+            static RE: Pattern = Pattern::new("^[A-Z0-9]{8,20}$");
+            assert_eq!(
+                string(&j(r#""abc""#), &mut p, None, None, Some(&RE))
+                    .unwrap_err()
+                    .to_string(),
+                "payload: does not match ^[A-Z0-9]{8,20}$"
+            );
+        }
+        // The chip's kind: a DFA for `x` (contains an x), its match reported one step late.
+        const CLASSES: [u8; 256] = {
+            let mut c = [0; 256];
+            c[b'x' as usize] = 1;
+            c
+        };
+        static X: PatternTable = PatternTable {
+            classes: &CLASSES,
+            classes_len: 2,
+            next: &[0, 1, 0, 2, 2, 2, 2, 2, 2],
+            matching: &[false, false, true],
+        };
+        static HAS_X: Pattern = Pattern::table("x", &X);
+        for (text, found) in [
+            ("abx", true),
+            ("xa", true),
+            ("x", true),
+            ("ab", false),
+            ("", false),
+        ] {
+            assert_eq!(HAS_X.is_match(text), found, "{text}");
+        }
         assert_eq!(
-            string(&j(r#""abc""#), &mut p, None, None, Some(&RE))
+            string(&j(r#""abc""#), &mut p, None, None, Some(&HAS_X))
                 .unwrap_err()
                 .to_string(),
-            "payload: does not match ^[A-Z0-9]{8,20}$"
+            "payload: does not match x"
         );
         assert_eq!(
             one_of_strings(&j(r#""x""#), &mut p, &["low", "high"])

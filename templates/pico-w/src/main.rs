@@ -122,7 +122,8 @@ fn unit_name(flash: embassy_rp::Peri<'static, embassy_rp::peripherals::FLASH>) -
         );
     let mut uid = [0u8; 8];
     // Before the WiFi driver and the tasks start: the id is read with the flash out of XIP.
-    unwrap!(flash.blocking_unique_id(&mut uid));
+    // `.ok()`: the HAL's error has no defmt form without the `driver-logs` feature.
+    unwrap!(flash.blocking_unique_id(&mut uid).ok());
     alloc::string::String::leak(identity::unit_name(config::DEVICE_NAME_TEMPLATE, &uid))
 }
 

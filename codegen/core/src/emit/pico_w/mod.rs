@@ -19,9 +19,12 @@ use crate::emit::rust::{format_source, RustEmitter, RustOptions};
 use crate::ident;
 use crate::model::Device;
 
-/// Files of the `lua-device` core, vendored verbatim into `lua-device/src/` (`typed.rs` is
-/// vendored with its patterns swapped, below).
+/// The files of the runtime core, `lua-device-core`, vendored verbatim into `lua-device/src/`.
 const RUNTIME: &[(&str, &str)] = &[
+    (
+        "lib.rs",
+        include_str!("../../../../../runtime/core/src/lib.rs"),
+    ),
     (
         "backoff.rs",
         include_str!("../../../../../runtime/core/src/backoff.rs"),
@@ -71,6 +74,10 @@ const RUNTIME: &[(&str, &str)] = &[
         include_str!("../../../../../runtime/core/src/topic.rs"),
     ),
     (
+        "typed.rs",
+        include_str!("../../../../../runtime/core/src/typed.rs"),
+    ),
+    (
         "value.rs",
         include_str!("../../../../../runtime/core/src/value.rs"),
     ),
@@ -99,9 +106,6 @@ const RUNTIME: &[(&str, &str)] = &[
         include_str!("../../../../../runtime/core/src/mqtt/oversized.rs"),
     ),
 ];
-
-/// Vendored with its `regex`-backed `Pattern` swapped for DFA tables (see [`patterns`]).
-const TYPED: &str = include_str!("../../../../../runtime/core/src/typed.rs");
 
 /// Files copied as they are: (path in the project, contents).
 const STATIC: &[(&str, &str)] = &[
@@ -172,14 +176,6 @@ const STATIC: &[(&str, &str)] = &[
     (
         "lua-device/Cargo.toml",
         include_str!("../../../../../templates/pico-w/lua-device/Cargo.toml"),
-    ),
-    (
-        "lua-device/src/lib.rs",
-        include_str!("../../../../../templates/pico-w/lua-device/lib.rs"),
-    ),
-    (
-        "lua-device/src/float.rs",
-        include_str!("../../../../../templates/pico-w/lua-device/float.rs"),
     ),
 ];
 
@@ -267,15 +263,9 @@ impl<'a> PicoWProject<'a> {
             ));
         }
         files.push(GeneratedFile::generated(
-            "lua-device/src/typed.rs",
-            patterns::vendor_typed(TYPED)?,
+            "src/payloads.rs",
+            self.payloads()?,
         ));
-        let patterns = patterns::module(&patterns::collect(&self.device.types))?;
-        files.push(GeneratedFile::generated(
-            "lua-device/src/patterns.rs",
-            patterns,
-        ));
-        files.push(GeneratedFile::generated("src/payloads.rs", self.payloads()));
         files.push(GeneratedFile::generated(
             "Cargo.lock",
             lockfile::for_crate(&self.crate_name()),
@@ -302,15 +292,24 @@ impl<'a> PicoWProject<'a> {
     }
 
     /// The payload types and their checks, from the Rust emitter (no_std, types only), with
-    /// serde swapped for generated JSON readers and writers (see `json_codec`).
-    pub fn payloads(&self) -> String {
+    /// serde swapped for generated JSON readers and writers (see `json_codec`) and the schema
+    /// patterns as DFA tables in a `patterns` module (see `patterns`); an error names a
+    /// pattern the chip cannot check.
+    pub fn payloads(&self) -> Result<String, String> {
+        let patterns = patterns::collect(&self.device.types);
+        let tables = patterns::module(&patterns)?;
         let options = RustOptions {
             types_only: true,
+            pattern_tables: Some(patterns),
             ..RustOptions::default()
         };
         let tokens = RustEmitter::with_options(self.device, options).tokens();
         let file = json_codec::payloads(tokens, &self.device.types);
-        format_source(quote::ToTokens::into_token_stream(file), &self.manifest())
+        let code = format_source(quote::ToTokens::into_token_stream(file), &self.manifest());
+        Ok(format!(
+            "{code}
+{tables}"
+        ))
     }
 
     /// The manifest's file name, for the header comments and the README's code span: a

@@ -3,8 +3,9 @@
 //! The host runtime compiles patterns with the `regex` crate on first use; `regex` (and
 //! `regex-automata`, even search-only) needs atomic compare-and-swap, which thumbv6m does not
 //! have. So luagen compiles each pattern here, at generation time, into a DFA (regex-automata:
-//! the `regex` crate's syntax and semantics) and writes it out as a plain transition table; the
-//! firmware only walks the table. No regex compiler on the chip, no heap, tables in flash.
+//! the `regex` crate's syntax and semantics) and writes it out as a plain transition table,
+//! a `lua_device::typed::PatternTable` in the project's `src/patterns.rs`; the runtime core
+//! walks it. No regex compiler on the chip, no heap, tables in flash.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -123,90 +124,39 @@ impl Table {
             matching,
         })
     }
-
-    /// Whether `s` contains a match: the walk the firmware does.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub fn is_match(&self, s: &str) -> bool {
-        let width = self.classes_len + 1;
-        let mut state = 0usize;
-        for &b in s.as_bytes() {
-            state =
-                usize::from(self.next[state * width + usize::from(self.classes[usize::from(b)])]);
-            if self.matching[state] {
-                return true;
-            }
-        }
-        state = usize::from(self.next[state * width + self.classes_len]);
-        self.matching[state]
-    }
 }
 
-/// `lua-device/src/patterns.rs`: the tables and the `Pattern` type the generated checks use.
+/// `mod patterns`, appended to the payloads: pattern `i` of `patterns` as `pub static P{i}`,
+/// the table the generated checks hand to `typed::Pattern::table` (see
+/// `RustOptions::pattern_tables`).
 pub fn module(patterns: &[String]) -> Result<String, String> {
-    let mut tables = String::new();
-    for p in patterns {
+    let mut out = String::from(
+        "/// The manifest's schema `pattern`s, compiled at generation time into DFA tables\n\
+         /// (regex-automata, the `regex` crate's syntax) that the runtime core searches: the\n\
+         /// chip needs no regex engine.\n\
+         #[rustfmt::skip]\n\
+         mod patterns {\n",
+    );
+    if !patterns.is_empty() {
+        out.push_str("    use lua_device::typed::PatternTable;\n");
+    }
+    for (i, p) in patterns.iter().enumerate() {
         let t = Table::compile(p)?;
-        tables.push_str(&format!(
-            "    Table {{\n        source: {p:?},\n        classes: &{:?},\n        classes_len: {},\n        next: &{:?},\n        matching: &{:?},\n    }},\n",
+        // `{:?}` of a Rust string is a Rust string literal: a line break of the pattern
+        // would end the comment, and the literal has none.
+        out.push_str(&format!(
+            "\n    // {p:?}\n    pub static P{i}: PatternTable = PatternTable {{\n        classes: &{:?},\n        classes_len: {},\n        next: &{:?},\n        matching: &{:?},\n    }};\n",
             t.classes, t.classes_len, t.next, t.matching
         ));
     }
-    Ok(format!(
-        "{}\nstatic TABLES: &[Table] = &[\n{tables}];\n",
-        include_str!("../../../../../templates/pico-w/lua-device/patterns.rs")
-    ))
-}
-
-/// `typed.rs` for the chip: the runtime's own file with its `regex`-backed `Pattern` replaced
-/// by the table-backed one from [`module`]. Everything else stays byte for byte.
-pub fn vendor_typed(typed: &str) -> Result<String, String> {
-    let start = typed
-        .find("pub struct Pattern {")
-        .ok_or("typed.rs no longer defines `pub struct Pattern`")?;
-    // Take the doc comment above the struct with it.
-    let doc_start = typed[..start]
-        .trim_end()
-        .rfind("\n\n")
-        .map_or(start, |i| i + 2);
-    let impl_at = typed[start..]
-        .find("impl Pattern {")
-        .map(|i| start + i)
-        .ok_or("typed.rs no longer has `impl Pattern`")?;
-    let mut depth = 0usize;
-    let mut end = None;
-    for (i, c) in typed[impl_at..].char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    end = Some(impl_at + i + 1);
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    let end = end.ok_or("unbalanced `impl Pattern`")?;
-    let mut out = format!(
-        "{}// luagen: on the chip, patterns are DFAs compiled at generation time.\npub use crate::patterns::Pattern;{}",
-        &typed[..doc_start],
-        &typed[end..]
-    );
-    // The host never builds typed.rs without std; the chip always does. These imports bring
-    // back what the no_std prelude lacks (`to_string`, `f64::fract`), as `_` so they never
-    // clash with the file's own imports, and are no-ops where nothing needs them.
-    out.push_str(
-        "\n// luagen: what the no_std prelude lacks, for the chip.\n\
-         #[allow(unused_imports)]\nuse crate::float::Float as _;\n\
-         #[allow(unused_imports)]\nuse alloc::string::ToString as _;\n",
-    );
+    out.push_str("}\n");
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lua_device_core::typed::PatternTable;
 
     #[test]
     fn tables_search_like_regex() {
@@ -231,21 +181,18 @@ mod tests {
             "^x",
             "(?i)abc|d",
         ] {
-            let table = Table::compile(p).unwrap();
+            // Searched by the runtime core's walk, as on the chip.
+            let t = Table::compile(p).unwrap();
+            let table: &'static PatternTable = Box::leak(Box::new(PatternTable {
+                classes: Box::leak(Box::new(t.classes)),
+                classes_len: t.classes_len,
+                next: t.next.leak(),
+                matching: t.matching.leak(),
+            }));
             let re = regex_automata::meta::Regex::new(p).unwrap();
             for s in texts {
                 assert_eq!(table.is_match(s), re.is_match(s), "{p:?} on {s:?}");
             }
         }
-    }
-
-    #[test]
-    fn typed_rs_keeps_everything_but_pattern() {
-        let typed = include_str!("../../../../../runtime/core/src/typed.rs");
-        let vendored = vendor_typed(typed).unwrap();
-        assert!(vendored.contains("pub use crate::patterns::Pattern;"));
-        assert!(!vendored.contains("regex::Regex::new"));
-        assert!(!vendored.contains("once_cell"));
-        assert!(vendored.contains("pub fn decode<"));
     }
 }

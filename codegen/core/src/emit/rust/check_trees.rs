@@ -19,6 +19,8 @@ use crate::ir::{
 pub(super) struct CheckTrees<'a> {
     space: &'a TypeSpace,
     rt: &'a TokenStream,
+    /// See [`super::RustOptions::pattern_tables`].
+    tables: Option<&'a [String]>,
     /// `impl Check for super::T { fn check(..) -> .. {} }`, parsed once: each impl is a copy
     /// with its type and body filled in.
     skeleton: ItemImpl,
@@ -60,12 +62,13 @@ fn strings<'s>(items: impl IntoIterator<Item = &'s str>) -> Expr {
 }
 
 impl<'a> CheckTrees<'a> {
-    pub fn new(space: &'a TypeSpace, rt: &'a TokenStream) -> Self {
+    pub fn new(space: &'a TypeSpace, rt: &'a TokenStream, tables: Option<&'a [String]>) -> Self {
         let skeleton = syn::parse2(check_impl(&quote!(T), TokenStream::new()))
             .expect("the check impl skeleton is an impl item");
         Self {
             space,
             rt,
+            tables,
             skeleton,
         }
     }
@@ -160,8 +163,25 @@ impl<'a> CheckTrees<'a> {
                             qself: None,
                             path: path(false, &["typed", "Pattern"]),
                         });
-                        let new =
-                            call(path_expr(false, &["typed", "Pattern", "new"]), [str_lit(p)]);
+                        let new = match self.tables {
+                            None => {
+                                call(path_expr(false, &["typed", "Pattern", "new"]), [str_lit(p)])
+                            }
+                            Some(tables) => {
+                                let i = tables
+                                    .iter()
+                                    .position(|t| t == p)
+                                    .expect("every pattern of the types has a table");
+                                let table = format!("P{i}");
+                                call(
+                                    path_expr(false, &["typed", "Pattern", "table"]),
+                                    [
+                                        str_lit(p),
+                                        reference(path_expr(false, &["super", "patterns", &table])),
+                                    ],
+                                )
+                            }
+                        };
                         let item = Item::Static(syn::ItemStatic {
                             attrs: Vec::new(),
                             vis: syn::Visibility::Inherited,

@@ -13,6 +13,8 @@ use crate::ir::{
 pub(super) struct CheckEmitter<'a> {
     space: &'a TypeSpace,
     rt: &'a TokenStream,
+    /// See [`super::RustOptions::pattern_tables`].
+    tables: Option<&'a [String]>,
 }
 
 fn opt<T: quote::ToTokens>(v: Option<T>) -> TokenStream {
@@ -27,8 +29,21 @@ fn f64_lit(v: f64) -> Literal {
 }
 
 impl<'a> CheckEmitter<'a> {
-    pub fn new(space: &'a TypeSpace, rt: &'a TokenStream) -> Self {
-        Self { space, rt }
+    pub fn new(space: &'a TypeSpace, rt: &'a TokenStream, tables: Option<&'a [String]>) -> Self {
+        Self { space, rt, tables }
+    }
+
+    /// The `typed::Pattern` of `p`: compiled on first use, or its generated table.
+    fn pattern(&self, p: &str) -> TokenStream {
+        let Some(tables) = self.tables else {
+            return quote!(typed::Pattern::new(#p));
+        };
+        let i = tables
+            .iter()
+            .position(|t| t == p)
+            .expect("every pattern of the types has a table");
+        let table = format_ident!("P{i}");
+        quote!(typed::Pattern::table(#p, &super::patterns::#table))
     }
 
     /// A private module holding every `Check` impl, so its imports never meet the user's.
@@ -70,10 +85,13 @@ impl<'a> CheckEmitter<'a> {
                 let min = opt(s.min_length.map(Literal::u64_suffixed));
                 let max = opt(s.max_length.map(Literal::u64_suffixed));
                 match &s.pattern {
-                    Some(p) => quote! {{
-                        static PATTERN: typed::Pattern = typed::Pattern::new(#p);
-                        typed::string(#v, path, #min, #max, ::core::option::Option::Some(&PATTERN)).map(|_| ())
-                    }},
+                    Some(p) => {
+                        let pattern = self.pattern(p);
+                        quote! {{
+                            static PATTERN: typed::Pattern = #pattern;
+                            typed::string(#v, path, #min, #max, ::core::option::Option::Some(&PATTERN)).map(|_| ())
+                        }}
+                    }
                     None => {
                         quote!(typed::string(#v, path, #min, #max, ::core::option::Option::None).map(|_| ()))
                     }

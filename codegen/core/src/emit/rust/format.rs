@@ -64,6 +64,7 @@ fn slice_texts(device: &Device, options: &RustOptions) -> Vec<String> {
     // own formatter from the runtime path's text.
     let runtime = options.runtime.to_string();
     let (types_only, agent) = (options.types_only, options.agent);
+    let pattern_tables = &options.pattern_tables;
     // The device parts (the handler trait, the dispatch adapter) are the largest slices and
     // come last: take them first, so no thread is left formatting one alone at the end.
     let mut order: Vec<usize> = (0..slices.len()).collect();
@@ -79,6 +80,7 @@ fn slice_texts(device: &Device, options: &RustOptions) -> Vec<String> {
                         .expect("the runtime path was a token stream before printing"),
                     types_only,
                     agent,
+                    pattern_tables: pattern_tables.clone(),
                 };
                 let formatter = Formatter::new(device, &options);
                 while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
@@ -131,7 +133,11 @@ impl<'a> Formatter<'a> {
             options,
             names: DeviceNames::new(device),
             types: TypeTrees::new(&device.types, &options.runtime),
-            checks: CheckTrees::new(&device.types, &options.runtime),
+            checks: CheckTrees::new(
+                &device.types,
+                &options.runtime,
+                options.pattern_tables.as_deref(),
+            ),
             glue: DeviceTrees::new(device, &options.runtime),
         }
     }

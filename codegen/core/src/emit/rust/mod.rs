@@ -39,6 +39,11 @@ pub struct RustOptions {
     pub types_only: bool,
     /// Also generate the typed agent-side client (needs `lua-device`'s `agent` feature).
     pub agent: bool,
+    /// Schema patterns as tables generated beside the code, for a chip without the atomics
+    /// the regex crates need: pattern `i` of this list is `P{i}`, a `typed::PatternTable`, in
+    /// a module `patterns` beside the checks module. `None`: the `regex` crate compiles each
+    /// on first use.
+    pub pattern_tables: Option<Vec<String>>,
 }
 
 impl Default for RustOptions {
@@ -47,6 +52,7 @@ impl Default for RustOptions {
             runtime: quote!(::lua_device),
             types_only: false,
             agent: false,
+            pattern_tables: None,
         }
     }
 }
@@ -78,8 +84,12 @@ impl<'a> RustEmitter<'a> {
     /// Payload types with their serde derives and schema checks (no_std: core + alloc).
     pub fn types(&self) -> TokenStream {
         let types = types::TypeEmitter::new(&self.device.types, &self.options.runtime).all();
-        let checks = checks::CheckEmitter::new(&self.device.types, &self.options.runtime)
-            .module(&self.names.checks_module);
+        let checks = checks::CheckEmitter::new(
+            &self.device.types,
+            &self.options.runtime,
+            self.options.pattern_tables.as_deref(),
+        )
+        .module(&self.names.checks_module);
         quote!(#types #checks)
     }
 
