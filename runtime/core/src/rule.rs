@@ -126,8 +126,12 @@ pub fn write_i128(out: &mut String, n: i128) {
     let m = n.unsigned_abs();
     match u64::try_from(m) {
         Ok(m) => json::write_u64(out, m),
-        // Past 64 bits, as a float, from its halves: u128 conversions are costly on the chip.
-        Err(_) => json::write_f64(out, (m >> 64) as u64 as f64 * 18_446_744_073_709_551_616.0),
+        // Past 64 bits, as a float made from its two halves (a u128 conversion is costly on
+        // the chip).
+        Err(_) => {
+            let (high, low) = ((m >> 64) as u64, m as u64);
+            json::write_f64(out, high as f64 * 18_446_744_073_709_551_616.0 + low as f64)
+        }
     }
 }
 
@@ -424,6 +428,12 @@ mod tests {
         };
         assert_eq!(text(Num::Int(i64::MIN.into())), "-9223372036854775808");
         assert_eq!(text(Num::Int(u64::MAX.into())), "18446744073709551615");
+        // Past 64 bits: a float of the whole value, not of its high half alone.
+        let past = (1i128 << 64) + (1i128 << 63);
+        let mut want = String::new();
+        json::write_f64(&mut want, past as f64);
+        assert_eq!(text(Num::Int(past)), want);
+        assert_eq!(text(Num::Int(-past)), alloc::format!("-{want}"));
         assert_eq!(text(Num::Int(0)), "0");
         assert_eq!(text(Num::Float(-0.0)), "0");
         assert_eq!(text(Num::Float(-3.5)), "-3.5");
