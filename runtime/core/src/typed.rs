@@ -228,7 +228,12 @@ pub fn null(value: &Value, path: &mut FieldPath) -> Result<(), CommandError> {
 /// one its type cannot hold: [`integer`] refuses it naming the field and this range. No wider
 /// type would help: serde_json's `Value` holds integers only up to `u64` (beyond, it keeps an
 /// `f64`, which has already rounded the integer away), and so does the chip's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Int {
     /// `u8`.
     U8,
@@ -245,10 +250,54 @@ pub enum Int {
     /// `i32`.
     I32,
     /// `i64`.
+    #[default]
     I64,
 }
 
 impl Int {
+    /// Every type, unsigned first, each kind narrowest first: the order
+    /// [`Int::narrowest`] tries them in.
+    pub const ALL: [Int; 8] = [
+        Self::U8,
+        Self::U16,
+        Self::U32,
+        Self::U64,
+        Self::I8,
+        Self::I16,
+        Self::I32,
+        Self::I64,
+    ];
+
+    /// The narrowest type holding `min..=max`, a side left open taking 64 bits (`u64` when
+    /// `min >= 0`, else `i64`); `None` when no type here holds the range.
+    pub fn narrowest(min: Option<i128>, max: Option<i128>) -> Option<Int> {
+        let unsigned = min.is_some_and(|m| m >= 0);
+        let lo = min.unwrap_or(i64::MIN.into());
+        let hi = max.unwrap_or(if unsigned {
+            u64::MAX.into()
+        } else {
+            i64::MAX.into()
+        });
+        Self::ALL
+            .into_iter()
+            .filter(|t| (t.range().0 == 0) == unsigned)
+            .find(|t| lo >= t.range().0 && hi <= t.range().1)
+    }
+
+    /// The Rust type's name: `u8`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::U8 => "u8",
+            Self::U16 => "u16",
+            Self::U32 => "u32",
+            Self::U64 => "u64",
+            Self::I8 => "i8",
+            Self::I16 => "i16",
+            Self::I32 => "i32",
+            Self::I64 => "i64",
+        }
+    }
+
     /// The smallest and largest value of the type.
     pub fn range(self) -> (i128, i128) {
         match self {
@@ -764,6 +813,27 @@ mod tests {
 
     fn j(text: &str) -> Value {
         crate::value::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn the_narrowest_type_holds_the_range() {
+        let cases = [
+            ((Some(0), Some(255)), Some(Int::U8)),
+            ((Some(0), Some(256)), Some(Int::U16)),
+            ((Some(0), None), Some(Int::U64)),
+            ((Some(1), Some(u64::MAX.into())), Some(Int::U64)),
+            ((Some(0), Some(i128::from(u64::MAX) + 1)), None),
+            ((Some(-1), Some(1)), Some(Int::I8)),
+            ((Some(-129), Some(0)), Some(Int::I16)),
+            ((None, Some(5)), Some(Int::I64)),
+            ((None, None), Some(Int::I64)),
+            ((Some(-1), Some(i128::from(i64::MAX) + 1)), None),
+        ];
+        for ((min, max), want) in cases {
+            assert_eq!(Int::narrowest(min, max), want, "{min:?}..={max:?}");
+        }
+        assert_eq!(Int::default(), Int::I64);
+        assert!(Int::ALL.iter().all(|t| t.name().len() >= 2));
     }
 
     #[test]

@@ -628,7 +628,7 @@ impl<'a> IrBuilder<'a> {
                 }
             },
         };
-        let repr = match IntRepr::for_range(min, max) {
+        let repr = match IntRepr::narrowest(min, max) {
             Some(r) => r,
             None => {
                 self.problem(

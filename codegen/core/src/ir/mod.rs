@@ -186,62 +186,9 @@ pub struct IntShape {
     pub repr: IntRepr,
 }
 
-/// The narrowest Rust integer type holding `min..=max` (unbounded sides take 64 bits).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IntRepr {
-    U8,
-    U16,
-    U32,
-    U64,
-    I8,
-    I16,
-    I32,
-    #[default]
-    I64,
-}
-
-impl IntRepr {
-    pub fn for_range(min: Option<i128>, max: Option<i128>) -> Option<Self> {
-        const UNSIGNED: [(IntRepr, i128); 4] = [
-            (IntRepr::U8, u8::MAX as i128),
-            (IntRepr::U16, u16::MAX as i128),
-            (IntRepr::U32, u32::MAX as i128),
-            (IntRepr::U64, u64::MAX as i128),
-        ];
-        const SIGNED: [(IntRepr, i128, i128); 4] = [
-            (IntRepr::I8, i8::MIN as i128, i8::MAX as i128),
-            (IntRepr::I16, i16::MIN as i128, i16::MAX as i128),
-            (IntRepr::I32, i32::MIN as i128, i32::MAX as i128),
-            (IntRepr::I64, i64::MIN as i128, i64::MAX as i128),
-        ];
-        match (min, max) {
-            (Some(lo), Some(hi)) if lo >= 0 => UNSIGNED.iter().find(|(_, m)| hi <= *m).map(|r| r.0),
-            (Some(lo), None) if lo >= 0 => Some(IntRepr::U64),
-            (lo, hi) => {
-                let lo = lo.unwrap_or(i64::MIN as i128);
-                let hi = hi.unwrap_or(i64::MAX as i128);
-                SIGNED
-                    .iter()
-                    .find(|(_, a, b)| lo >= *a && hi <= *b)
-                    .map(|r| r.0)
-            }
-        }
-    }
-
-    pub fn rust(self) -> &'static str {
-        match self {
-            Self::U8 => "u8",
-            Self::U16 => "u16",
-            Self::U32 => "u32",
-            Self::U64 => "u64",
-            Self::I8 => "i8",
-            Self::I16 => "i16",
-            Self::I32 => "i32",
-            Self::I64 => "i64",
-        }
-    }
-}
+/// The narrowest Rust integer type holding `min..=max`: the runtime core's, whose payload
+/// checks refuse what it cannot hold.
+pub use lua_device_core::typed::Int as IntRepr;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct NumShape {
@@ -275,21 +222,21 @@ mod tests {
 
     #[test]
     fn narrowest_integer() {
-        assert_eq!(IntRepr::for_range(Some(0), Some(100)), Some(IntRepr::U8));
-        assert_eq!(IntRepr::for_range(Some(0), Some(256)), Some(IntRepr::U16));
-        assert_eq!(IntRepr::for_range(Some(-1), Some(100)), Some(IntRepr::I8));
-        assert_eq!(IntRepr::for_range(Some(-40), Some(125)), Some(IntRepr::I8));
+        assert_eq!(IntRepr::narrowest(Some(0), Some(100)), Some(IntRepr::U8));
+        assert_eq!(IntRepr::narrowest(Some(0), Some(256)), Some(IntRepr::U16));
+        assert_eq!(IntRepr::narrowest(Some(-1), Some(100)), Some(IntRepr::I8));
+        assert_eq!(IntRepr::narrowest(Some(-40), Some(125)), Some(IntRepr::I8));
         assert_eq!(
-            IntRepr::for_range(Some(-40), Some(1000)),
+            IntRepr::narrowest(Some(-40), Some(1000)),
             Some(IntRepr::I16)
         );
-        assert_eq!(IntRepr::for_range(Some(1), None), Some(IntRepr::U64));
-        assert_eq!(IntRepr::for_range(None, Some(5)), Some(IntRepr::I64));
-        assert_eq!(IntRepr::for_range(None, None), Some(IntRepr::I64));
+        assert_eq!(IntRepr::narrowest(Some(1), None), Some(IntRepr::U64));
+        assert_eq!(IntRepr::narrowest(None, Some(5)), Some(IntRepr::I64));
+        assert_eq!(IntRepr::narrowest(None, None), Some(IntRepr::I64));
         assert_eq!(
-            IntRepr::for_range(Some(0), Some(u64::MAX as i128)),
+            IntRepr::narrowest(Some(0), Some(u64::MAX as i128)),
             Some(IntRepr::U64)
         );
-        assert_eq!(IntRepr::for_range(Some(-1), Some(u64::MAX as i128)), None);
+        assert_eq!(IntRepr::narrowest(Some(-1), Some(u64::MAX as i128)), None);
     }
 }

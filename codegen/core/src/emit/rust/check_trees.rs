@@ -150,7 +150,7 @@ impl<'a> CheckTrees<'a> {
                     opt_lit(i.min.map(Literal::i128_suffixed)),
                     opt_lit(i.max.map(Literal::i128_suffixed)),
                     opt_lit(i.multiple_of.map(Literal::u64_suffixed)),
-                    path_expr(false, &["typed", "Int", &i.repr.rust().to_uppercase()]),
+                    path_expr(false, &["typed", "Int", &i.repr.name().to_uppercase()]),
                 ],
             ),
             Shape::Number(n) => typed("number", [var(v), var("path"), self.bounds(n)]),

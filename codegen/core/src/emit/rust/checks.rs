@@ -74,7 +74,7 @@ impl<'a> CheckEmitter<'a> {
                 let min = opt(i.min.map(Literal::i128_suffixed));
                 let max = opt(i.max.map(Literal::i128_suffixed));
                 let mult = opt(i.multiple_of.map(Literal::u64_suffixed));
-                let fits = format_ident!("{}", i.repr.rust().to_uppercase());
+                let fits = format_ident!("{}", i.repr.name().to_uppercase());
                 quote!(typed::integer(#v, path, #min, #max, #mult, typed::Int::#fits))
             }
             Shape::Number(n) => {

@@ -294,7 +294,7 @@ impl<'a> TypeTrees<'a> {
         match shape {
             Shape::Any | Shape::Const { .. } => value(),
             Shape::Boolean => prim("bool"),
-            Shape::Integer(i) => prim(i.repr.rust()),
+            Shape::Integer(i) => prim(i.repr.name()),
             Shape::Number(_) => prim("f64"),
             Shape::String(_) => p("String", Vec::new()),
             Shape::Array(a) => p("Vec", vec![self.type_of(&a.items, None)]),

@@ -68,7 +68,7 @@ impl<'a> TypeEmitter<'a> {
             Shape::Any | Shape::Const { .. } => quote!(#p::serde_json::Value),
             Shape::Boolean => quote!(bool),
             Shape::Integer(i) => {
-                let t = format_ident!("{}", i.repr.rust());
+                let t = format_ident!("{}", i.repr.name());
                 quote!(#t)
             }
             Shape::Number(_) => quote!(f64),
