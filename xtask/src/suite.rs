@@ -126,6 +126,26 @@ pub fn run() -> Result<()> {
                 )
             }),
         ),
+        // `cargo install luagen-cli --no-default-features`: the code generator alone, with no
+        // broker, TLS or WebSocket stack to build.
+        (
+            "luagen CLI without the gateway: clippy",
+            Box::new(|| {
+                cargo(
+                    &[
+                        "clippy",
+                        "-p",
+                        "luagen-cli",
+                        "--no-default-features",
+                        "--all-targets",
+                        "--",
+                        "-D",
+                        "warnings",
+                    ],
+                    &[],
+                )
+            }),
+        ),
         // API docs build without a broken link, with and without std (the links differ).
         (
             "API docs (-D warnings)",

@@ -3,13 +3,19 @@
 //!
 //! Exit codes: 0 success, 1 an invalid manifest (or a failed operation), 2 usage or I/O errors.
 
+#[cfg(feature = "gateway")]
 mod agent_args;
+#[cfg(feature = "gateway")]
 mod call;
 mod check;
+#[cfg(feature = "gateway")]
 mod demo;
+#[cfg(feature = "gateway")]
 mod dev;
+#[cfg(feature = "gateway")]
 mod devices;
 mod firmware;
+#[cfg(feature = "gateway")]
 mod monitor;
 mod report;
 mod rust;
@@ -61,6 +67,7 @@ enum Cmd {
     /// Generate a complete device project for a board.
     #[command(after_help = firmware::EXIT_CODES)]
     Firmware(firmware::FirmwareArgs),
+    #[cfg(feature = "gateway")]
     /// Run a local gateway: embedded MQTT broker plus gateway emulator, until Ctrl-C.
     ///
     /// Every client is confined to its own topics. A device (username agentId:deviceName)
@@ -73,15 +80,19 @@ enum Cmd {
     /// devices accept) are not relayed.
     #[command(after_help = dev::EXIT_CODES)]
     Dev(dev::DevArgs),
+    #[cfg(feature = "gateway")]
     /// List the agent's devices, their groups and commands.
     #[command(after_help = devices::EXIT_CODES)]
     Devices(devices::DevicesArgs),
+    #[cfg(feature = "gateway")]
     /// Call a device command (validated against its inputSchema first); prints the response.
     #[command(after_help = call::EXIT_CODES)]
     Call(call::CallArgs),
+    #[cfg(feature = "gateway")]
     /// Tail the traffic of one device or all.
     #[command(after_help = monitor::EXIT_CODES)]
     Monitor(monitor::MonitorArgs),
+    #[cfg(feature = "gateway")]
     /// Try it all with no account, broker or network: the greenhouse device end to end.
     #[command(after_help = demo::EXIT_CODES)]
     Demo,
@@ -148,10 +159,15 @@ fn main() -> ExitCode {
         },
         Cmd::Rust(args) => rust::run(args),
         Cmd::Firmware(args) => firmware::run(args),
+        #[cfg(feature = "gateway")]
         Cmd::Dev(args) => dev::run(args),
+        #[cfg(feature = "gateway")]
         Cmd::Devices(args) => devices::run(args),
+        #[cfg(feature = "gateway")]
         Cmd::Call(args) => call::run(args),
+        #[cfg(feature = "gateway")]
         Cmd::Monitor(args) => monitor::run(args),
+        #[cfg(feature = "gateway")]
         Cmd::Demo => demo::run(),
     }
 }

@@ -4,9 +4,7 @@ use std::process::ExitCode;
 
 use luagen::LoadError;
 
-// "1 command", "2 commands": the one wording of every count. It lives in the gateway crate,
-// whose messages the CLI prints too, because that crate cannot depend on this one.
-pub use luagen_gateway::count;
+pub use luagen::diagnostic::count;
 
 /// Print a manifest that failed to load; returns the exit code it deserves.
 pub fn load_error(e: &LoadError) -> ExitCode {

@@ -134,9 +134,26 @@ fn window(line: &str, col: usize, width: usize) -> (String, usize, usize) {
     (shown, caret, width.min(to.saturating_sub(col)).max(1))
 }
 
+/// `n` and its noun, singular or plural as `n` wants: "1 command", "0 commands". Every count
+/// luagen shows a person (the CLI's, the gateway's) goes through here, so they read alike.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn count_agrees_with_its_number() {
+        assert_eq!(count(0, "trigger"), "0 triggers");
+        assert_eq!(count(1, "command"), "1 command");
+        assert_eq!(count(2, "attempt"), "2 attempts");
+    }
 
     #[test]
     fn a_long_line_is_cut_to_a_window_around_the_caret() {

@@ -253,16 +253,9 @@ fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// `n` and its noun, singular or plural as `n` wants: "1 command", "0 commands". Every count
-/// the gateway and the CLI show a person goes through here; it lives in this crate, the lowest
-/// one that prints counts, so that the CLI on top of it shares it instead of copying it.
-pub fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
+/// "1 command", "2 commands": the one wording of every count (in luagen's diagnostics,
+/// which the gateway and the CLI both print).
+pub use luagen::diagnostic::count;
 
 fn random() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -274,14 +267,4 @@ fn random() -> u64 {
             .unwrap_or(0),
     );
     h.finish()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn count_agrees_with_its_number() {
-        assert_eq!(super::count(0, "trigger"), "0 triggers");
-        assert_eq!(super::count(1, "command"), "1 command");
-        assert_eq!(super::count(2, "attempt"), "2 attempts");
-    }
 }

@@ -16,7 +16,7 @@ use crate::link::AgentLogin;
 use crate::{Gateway, GatewayConfig, KeyPolicy};
 
 const MANIFEST_PATH: &str = "manifests/greenhouse-sensor.yaml";
-const MANIFEST: &str = include_str!("../../../manifests/greenhouse-sensor.yaml");
+const MANIFEST: &str = include_str!("../../manifests/greenhouse-sensor.yaml");
 const AGENT_ID: &str = "demo-agent";
 
 /// Run the demo, writing its report to `out`.
