@@ -1,31 +1,36 @@
-//! `luagen demo`: the whole loop on one machine, with no account, broker or network. Loads the
-//! greenhouse manifest, starts the embedded gateway on free loopback ports, runs the greenhouse
-//! example device in process on the Rust runtime, calls its commands, fires its trigger, and
-//! prints each round trip.
+//! `luagen demo`: the whole loop on one machine, with no account, broker or network. Loads a
+//! manifest (the greenhouse sensor of the transport guide unless another is given), starts the
+//! embedded gateway on free loopback ports, runs a [`MockDevice`] of it in process on the Rust
+//! runtime, calls each command with an example payload, shows one payload refused before it
+//! is sent, fires each trigger, and prints each round trip.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use lua_device::{Config, DeviceHandle};
+use lua_device::Config;
 use serde_json::{json, Value};
 
 use crate::call::{CallOptions, Caller, Target};
 use crate::keys::Keys;
 use crate::link::AgentLogin;
-use crate::{Gateway, GatewayConfig, KeyPolicy};
+use crate::mock::MockDevice;
+use crate::{count, Gateway, GatewayConfig, KeyPolicy};
 
-const MANIFEST_PATH: &str = "manifests/greenhouse-sensor.yaml";
-const MANIFEST: &str = include_str!("../../manifests/greenhouse-sensor.yaml");
+/// The manifest the demo runs when given none.
+pub const DEFAULT_MANIFEST_PATH: &str = "manifests/greenhouse-sensor.yaml";
+const DEFAULT_MANIFEST: &str = include_str!("../../manifests/greenhouse-sensor.yaml");
 const AGENT_ID: &str = "demo-agent";
 
-/// Run the demo, writing its report to `out`.
-pub async fn run(out: &mut dyn Write) -> Result<()> {
+/// Run the demo on the manifest `(path, text)` (the greenhouse when `None`), writing its
+/// report to `out`.
+pub async fn run(manifest: Option<(&str, &str)>, out: &mut dyn Write) -> Result<()> {
     let started = Instant::now();
-    let manifest = luagen::load_str(MANIFEST_PATH, MANIFEST)
-        .map_err(|d| anyhow::anyhow!("{d:?}"))
-        .context("loading the greenhouse manifest")?;
-    writeln!(out, "luagen demo: {} ({MANIFEST_PATH})", manifest.name)?;
+    let (path, text) = manifest.unwrap_or((DEFAULT_MANIFEST_PATH, DEFAULT_MANIFEST));
+    let manifest = luagen::load_str(path, text)
+        .map_err(|d| anyhow::anyhow!("{d}"))
+        .with_context(|| format!("loading {path}"))?;
+    writeln!(out, "luagen demo: {} ({path})", manifest.name)?;
     let rust = luagen::emit::rust::RustEmitter::new(&manifest).source();
     writeln!(
         out,
@@ -46,9 +51,11 @@ pub async fn run(out: &mut dyn Write) -> Result<()> {
         .context("the demo gateway has a TCP listener")?;
     writeln!(out, "gateway: embedded broker + emulator on {url}")?;
 
-    let device = start_greenhouse(&url, &api_key).await?;
+    let mut config = Config::new(AGENT_ID, &api_key, &manifest.name).with_url(&url);
+    config.group = manifest.group.clone();
+    let device = MockDevice::start(&manifest, config).await?;
     let record = gateway
-        .wait_registered(AGENT_ID, greenhouse::DEVICE_NAME, Duration::from_secs(10))
+        .wait_registered(AGENT_ID, &manifest.name, Duration::from_secs(10))
         .await?;
     let wanted: Vec<String> = manifest.commands.iter().map(|c| c.name.clone()).collect();
     let registered: Vec<String> = record
@@ -61,7 +68,7 @@ pub async fn run(out: &mut dyn Write) -> Result<()> {
     }
     writeln!(
         out,
-        "device: {} registered [{}] in group {}",
+        "device: {} (a mock: example answers) registered [{}] in group {}",
         record.device_name,
         registered.join(", "),
         record.group.as_deref().unwrap_or("-")
@@ -73,18 +80,37 @@ pub async fn run(out: &mut dyn Write) -> Result<()> {
         api_key: Some(api_key.clone()),
     })
     .await?;
-    let target = Target::Device(greenhouse::DEVICE_NAME.into());
-    for (command, payload) in [
-        ("read_environment", json!({})),
-        ("toggle_irrigation", json!({"enabled": true})),
-        ("toggle_irrigation", json!({"enabled": "yes"})),
-        ("read_environment", json!({})),
-    ] {
+    let target = Target::Device(manifest.name.clone());
+    let mut calls = Vec::new();
+    for command in &manifest.commands {
+        let payload = match &command.input_schema {
+            Some(schema) => manifest
+                .example_of(schema)
+                .with_context(|| format!("an example payload for `{}`", command.name))?,
+            None => json!({}),
+        };
+        calls.push((command.name.as_str(), payload));
+    }
+    // One payload the agent's side refuses before sending: a command's required fields left
+    // out.
+    let refusal = manifest.commands.iter().find(|c| {
+        c.input_schema
+            .as_ref()
+            .and_then(|s| s.get("required"))
+            .and_then(Value::as_array)
+            .is_some_and(|r| !r.is_empty())
+    });
+    if let Some(command) = refusal {
+        calls.push((command.name.as_str(), json!({})));
+    }
+    let (mut answered, mut refused) = (0, 0);
+    for (command, payload) in calls {
         writeln!(out, "\n→ call {command} {payload}")?;
         let plans = match caller.plan(&target, command, &payload, &CallOptions::default()) {
             Ok(plans) => plans,
             Err(refusal) => {
                 writeln!(out, "✗ refused locally: {refusal}")?;
+                refused += 1;
                 continue;
             }
         };
@@ -95,42 +121,43 @@ pub async fn run(out: &mut dyn Write) -> Result<()> {
         if !outcome.succeeded() {
             bail!("{command} failed: {response}");
         }
+        answered += 1;
     }
 
-    let humidity = greenhouse::HUMIDITY_THRESHOLD + 4;
-    writeln!(out, "\n→ trigger humidity_alert (humidity {humidity})")?;
-    let fired = Instant::now();
-    let ack = greenhouse::humidity_alert(&device, humidity, greenhouse::DEVICE_NAME)
-        .await
-        .context("the humidity alert was not acknowledged")?;
-    writeln!(
-        out,
-        "← trigger_ack triggerId={} received={} in {:.1} ms",
-        ack.trigger_id,
-        ack.received,
-        ms(fired)
-    )?;
-    if !ack.received {
-        bail!("the gateway did not accept the trigger");
+    for trigger in &manifest.triggers {
+        let payload = device
+            .trigger_payload(&trigger.name)
+            .cloned()
+            .unwrap_or_default();
+        writeln!(out, "\n→ trigger {} {payload}", trigger.name)?;
+        let fired = Instant::now();
+        let ack = device
+            .fire(&trigger.name)
+            .await
+            .with_context(|| format!("trigger `{}` was not acknowledged", trigger.name))?;
+        writeln!(
+            out,
+            "← trigger_ack triggerId={} received={} in {:.1} ms",
+            ack.trigger_id,
+            ack.received,
+            ms(fired)
+        )?;
+        if !ack.received {
+            bail!("the gateway did not accept the trigger");
+        }
     }
 
     device.shutdown().await?;
     caller.close().await;
     writeln!(
         out,
-        "\ndemo finished in {:.0} ms: 3 calls, 1 local refusal, 1 trigger",
-        ms(started)
+        "\ndemo finished in {:.0} ms: {}, {} refused locally, {}",
+        ms(started),
+        count(answered, "call"),
+        refused,
+        count(manifest.triggers.len(), "trigger")
     )?;
     Ok(())
-}
-
-/// The greenhouse device, on the gateway at `url`. The one place the demo touches the
-/// example's API.
-async fn start_greenhouse(url: &str, api_key: &str) -> Result<DeviceHandle> {
-    let config = Config::new(AGENT_ID, api_key, greenhouse::DEVICE_NAME).with_url(url);
-    greenhouse::connect(config)
-        .await
-        .context("connecting the greenhouse device")
 }
 
 fn compact(v: &Value) -> String {

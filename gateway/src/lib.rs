@@ -4,7 +4,8 @@
 //! the front door that every client connects through (plain TCP and WebSocket, TLS when given
 //! a certificate), and the emulator that plays the server's part of `PROTOCOL.md`. The
 //! agent-side tools ([`call`], [`devices`], [`monitor`]) talk to any broker through an
-//! [`AgentLink`]; [`demo`] puts it all together with the greenhouse example.
+//! [`AgentLink`]; [`mock`] serves any manifest with example answers; [`demo`] puts it all
+//! together.
 //!
 //! # Who may do what
 //!
@@ -42,6 +43,7 @@ pub mod directory;
 pub mod keys;
 pub mod limits;
 pub mod link;
+pub mod mock;
 pub mod monitor;
 pub mod principal;
 

@@ -28,7 +28,6 @@ pub mod ports;
 pub mod protocol_facts;
 pub mod proxy;
 pub mod recorder;
-pub mod regex_instance;
 pub mod retained;
 pub mod schema_instance;
 pub mod session;

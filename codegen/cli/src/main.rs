@@ -93,9 +93,15 @@ enum Cmd {
     #[command(after_help = monitor::EXIT_CODES)]
     Monitor(monitor::MonitorArgs),
     #[cfg(feature = "gateway")]
-    /// Try it all with no account, broker or network: the greenhouse device end to end.
+    /// Try it all with no account, broker or network: a mock of a manifest's device (the
+    /// greenhouse sensor by default) on a local gateway, every command called, every trigger
+    /// fired.
     #[command(after_help = demo::EXIT_CODES)]
-    Demo,
+    Demo {
+        /// The device manifest (default: the greenhouse sensor of the transport guide,
+        /// built in).
+        manifest: Option<PathBuf>,
+    },
 }
 
 /// `luagen schema --help`'s account of what `main` returns for it.
@@ -168,6 +174,6 @@ fn main() -> ExitCode {
         #[cfg(feature = "gateway")]
         Cmd::Monitor(args) => monitor::run(args),
         #[cfg(feature = "gateway")]
-        Cmd::Demo => demo::run(),
+        Cmd::Demo { manifest } => demo::run(manifest.as_deref()),
     }
 }

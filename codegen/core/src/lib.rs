@@ -8,6 +8,7 @@
 mod builder;
 pub mod diagnostic;
 pub mod emit;
+pub mod example;
 pub mod ident;
 pub mod ir;
 pub mod load;

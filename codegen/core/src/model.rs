@@ -98,6 +98,12 @@ impl Device {
         Value::Object(out)
     }
 
+    /// A typical valid value of one of this device's schemas (an input, an output or a trigger
+    /// payload), its definitions resolved: see [`crate::example`].
+    pub fn example_of(&self, schema: &Value) -> Result<Value, crate::example::ExampleError> {
+        crate::example::example(&self.standalone_schema(schema))
+    }
+
     /// The command manifest as the registration message carries it (PROTOCOL.md): `timeoutMs`
     /// only when it is not the default, `retry` only when set.
     pub fn registration_commands(&self) -> Value {

@@ -3,7 +3,7 @@
 //! `manifests/greenhouse-sensor.yaml` through `#[lua_device]`: a handler the manifest does
 //! not expect, or one it expects that is missing, is a compile error.
 //!
-//! A library so that `luagen demo` runs the very same handlers in process; the binary in
+//! A library so that tests can run the very same handlers in process; the binary in
 //! `main.rs` adds the environment, logging and the periodic humidity check.
 
 use std::collections::hash_map::RandomState;
