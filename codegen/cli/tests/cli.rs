@@ -286,10 +286,9 @@ fn every_argument_of_every_command_has_help_and_every_command_its_exit_codes() {
         .find(|(n, _)| n == "luagen firmware")
         .unwrap()
         .1;
-    assert!(help_entries(firmware, "Options:")
-        .iter()
-        .any(|(a, h)| a == "--target <TARGET>"
-            && own_words(h) == "The board and language to generate for"));
+    assert!(help_entries(firmware, "Options:").iter().any(
+        |(a, h)| a == "--target <TARGET>" && own_words(h) == "What the firmware is written in"
+    ));
     assert_eq!(own_words("[env: X=] [default: y]"), "");
 }
 
@@ -374,5 +373,69 @@ fn alias_bombs_are_refused_in_bounded_memory_and_time() {
             "{name}: {stderr}"
         );
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn firmware_takes_a_language_and_a_board_and_keeps_its_first_spelling() {
+    let manifest = root().join("manifests/greenhouse-sensor.yaml");
+    let manifest = manifest.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("luagen-cli-board-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (old, new) = (dir.join("old"), dir.join("new"));
+    let out = luagen(&[
+        "firmware",
+        "--target",
+        "pico-w",
+        manifest,
+        "-o",
+        old.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = luagen(&[
+        "firmware",
+        "--target",
+        "rust-embassy",
+        "--board",
+        "pico-w",
+        manifest,
+        "-o",
+        new.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for file in [
+        "Cargo.toml",
+        "memory.x",
+        ".cargo/config.toml",
+        "src/config.rs",
+        "README.md",
+    ] {
+        let (a, b) = (
+            std::fs::read_to_string(old.join(file)).unwrap(),
+            std::fs::read_to_string(new.join(file)).unwrap(),
+        );
+        assert_eq!(a, b, "{file}");
+    }
+    let memory = std::fs::read_to_string(new.join("memory.x")).unwrap();
+    assert!(
+        memory.contains("RAM   : ORIGIN = 0x20000000, LENGTH = 264K"),
+        "{memory}"
+    );
+    let out = luagen(&[
+        "firmware",
+        "--target",
+        "micropython",
+        "--board",
+        "pico-x",
+        manifest,
+        "-o",
+        dir.join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("[possible values: pico-w]"),
+        "{}",
+        text(&out.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

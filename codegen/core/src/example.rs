@@ -11,6 +11,7 @@ use std::fmt;
 use regex_syntax::hir::{Class, Hir, HirKind};
 use serde_json::{json, Map, Value};
 
+use crate::ir::build::infer_type;
 use crate::validator::{Dialect, Validator};
 
 /// How deep `$ref`s and nesting may go before a schema counts as too hard (recursive).
@@ -209,7 +210,8 @@ impl Generator<'_> {
             .copied()
             .find(|t| *t != "null")
             .or(types.first().copied())
-            .unwrap_or_else(|| infer_type(object));
+            // Untyped: read as the device reads it (the IR's inference), else as an object.
+            .unwrap_or_else(|| infer_type(object).map_or("object", |t| t.name()));
         match ty {
             "object" => self.object(object, depth),
             "array" => self.array(object, depth),
@@ -361,32 +363,6 @@ impl Generator<'_> {
             out.push(value);
         }
         Ok(Value::Array(out))
-    }
-}
-
-fn infer_type(object: &Map<String, Value>) -> &'static str {
-    let has = |keys: &[&str]| keys.iter().any(|k| object.contains_key(*k));
-    if has(&[
-        "properties",
-        "required",
-        "additionalProperties",
-        "minProperties",
-    ]) {
-        "object"
-    } else if has(&["items", "minItems", "maxItems"]) {
-        "array"
-    } else if has(&["pattern", "minLength", "maxLength", "format"]) {
-        "string"
-    } else if has(&[
-        "minimum",
-        "maximum",
-        "exclusiveMinimum",
-        "exclusiveMaximum",
-        "multipleOf",
-    ]) {
-        "number"
-    } else {
-        "object"
     }
 }
 

@@ -4,6 +4,7 @@
 //! schema checks -> validated [`model::Device`] with its [`ir::TypeSpace`] -> emitters. Every
 //! front end (the proc-macro, the build script, the CLI) calls these same functions.
 
+pub mod board;
 #[cfg(feature = "format")]
 mod builder;
 pub mod diagnostic;

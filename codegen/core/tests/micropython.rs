@@ -112,6 +112,7 @@ fn regeneration_appends_stubs_for_new_commands_only() {
     let options = Options {
         existing_handlers: Some(edited.into()),
         mpy: false,
+        ..Options::default()
     };
     let project = MicroPythonProject::generate(&device, &options).unwrap();
     let handlers = project.file("handlers.py").unwrap();
@@ -130,6 +131,7 @@ fn regeneration_appends_stubs_for_new_commands_only() {
     let complete = Options {
         existing_handlers: Some(text.clone()),
         mpy: false,
+        ..Options::default()
     };
     let again = MicroPythonProject::generate(&device, &complete).unwrap();
     let handlers = again.file("handlers.py").unwrap();

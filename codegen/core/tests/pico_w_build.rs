@@ -18,12 +18,13 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use lua_testkit::thumbv6m::{self, Kind, Wanted};
+use luagen::board::PICO_W;
 use luagen::emit::pico_w::PicoWProject;
 use luagen::emit::pico_w::{lockfile, uf2};
 
 /// The CYW43439 firmware blob the image carries (cyw43-firmware 0.1), not application code.
 const CYW43_BLOBS: u64 = 231_077 + 984;
-const FLASH_BYTES: u64 = 2 * 1024 * 1024;
+const FLASH_BYTES: u64 = PICO_W.chip.memory.flash_bytes as u64;
 const SENTINEL: &str = "s3cret-sentinel-9f2c";
 
 fn workspace() -> PathBuf {
@@ -255,7 +256,8 @@ fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String 
         offline: false,
     };
     let elf_path = target_dir
-        .join("thumbv6m-none-eabi/release")
+        .join(PICO_W.chip.triple)
+        .join("release")
         .join(PicoWProject::new(&device).crate_name());
     let carries = |elf: &[u8], der: &[u8]| elf.windows(der.len()).any(|w| w == der);
     let roots = luagen::trust::roots_der();
@@ -348,7 +350,8 @@ impl Build<'_> {
         );
         let target_dir = self.target_dir;
         let elf_path = target_dir
-            .join("thumbv6m-none-eabi/release")
+            .join(PICO_W.chip.triple)
+            .join("release")
             .join(pico.crate_name());
         let elf = std::fs::read(&elf_path).unwrap();
         let sections = sections(&elf);
@@ -358,33 +361,41 @@ impl Build<'_> {
                 .find(|s| s.name == n)
                 .unwrap_or_else(|| panic!("{name}: no {n} section"))
         };
+        // Where the board record says, so the record is what the linker got.
+        let memory = &PICO_W.chip.memory;
         let boot2 = find(".boot2");
         assert_eq!(
             (boot2.addr, boot2.size),
-            (0x1000_0000, 256),
+            (memory.flash_origin, memory.boot2_bytes),
             "{name}: boot2"
         );
         assert_eq!(
             find(".vector_table").addr,
-            0x1000_0100,
+            PICO_W.app_flash().start,
             "{name}: vector table"
         );
         let in_flash: u64 = sections
             .iter()
-            .filter(|s| s.alloc && !s.nobits && uf2::FLASH.contains(&s.addr))
+            .filter(|s| s.alloc && !s.nobits && PICO_W.chip.flash_window.contains(&s.addr))
             .map(|s| u64::from(s.size))
             .sum::<u64>()
             + u64::from(find(".data").size);
         let ram: u64 = sections
             .iter()
-            .filter(|s| s.alloc && (0x2000_0000..0x2004_2000).contains(&s.addr))
+            .filter(|s| {
+                s.alloc
+                    && (memory.ram_origin..memory.ram_origin + memory.ram_bytes).contains(&s.addr)
+            })
             .map(|s| u64::from(s.size))
             .sum();
         assert!(
             in_flash < FLASH_BYTES,
             "{name}: {in_flash} bytes do not fit 2 MiB of flash"
         );
-        assert!(ram < 264 * 1024, "{name}: {ram} bytes of static RAM");
+        assert!(
+            ram < u64::from(memory.ram_bytes),
+            "{name}: {ram} bytes of static RAM"
+        );
 
         // A plain build formats nothing with `core::fmt` (rule texts, errors and logs are
         // built by the core's own writers): its machinery would cost several KiB of flash.
@@ -399,14 +410,16 @@ impl Build<'_> {
             );
         }
 
-        let image = uf2::elf_to_uf2(&elf, uf2::RP2040_FAMILY_ID).unwrap();
+        let image = uf2::elf_to_uf2(&elf, &PICO_W.chip).unwrap();
         let blocks = uf2::parse(&image).unwrap();
-        assert!(blocks.iter().all(|b| b.family_id == uf2::RP2040_FAMILY_ID));
+        assert!(blocks.iter().all(|b| b.family_id == PICO_W.chip.uf2_family));
         assert_eq!(
-            blocks[0].address, 0x1000_0000,
+            blocks[0].address, memory.flash_origin,
             "{name}: the image starts with boot2"
         );
-        assert!(blocks.iter().all(|b| uf2::FLASH.contains(&b.address)));
+        assert!(blocks
+            .iter()
+            .all(|b| PICO_W.chip.flash_window.contains(&b.address)));
         assert!(
             blocks.len() as u64 >= in_flash.div_ceil(256),
             "{name}: every flash byte is in a block"

@@ -16,6 +16,7 @@ pub fn generate(device: &Device, args: &FirmwareArgs) -> std::io::Result<WriteRe
     let options = Options {
         existing_handlers,
         mpy: args.mpy,
+        board: args.board(),
     };
     let project = MicroPythonProject::generate(device, &options)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;

@@ -1,4 +1,5 @@
-//! `luagen firmware --target <board> device.yaml -o <dir>`: a complete project for a board.
+//! `luagen firmware --target <language> --board <board> device.yaml -o <dir>`: a complete
+//! project for a board.
 
 mod micropython;
 mod pico_w;
@@ -6,15 +7,20 @@ mod pico_w;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, ValueEnum};
+use luagen::board::{self, Board};
 
 use crate::report;
 
 #[derive(Args)]
 pub struct FirmwareArgs {
-    /// The board and language to generate for.
+    /// What the firmware is written in.
     #[arg(long, value_enum)]
     pub target: Target,
+    /// The board it runs on.
+    #[arg(long, default_value = board::PICO_W.name, value_parser = PossibleValuesParser::new(board::BOARDS.iter().map(|b| b.name)))]
+    pub board: String,
     /// The device manifest.
     pub manifest: PathBuf,
     /// Where to write the project (created if missing).
@@ -30,10 +36,18 @@ pub struct FirmwareArgs {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Target {
-    /// Raspberry Pi Pico W running stock MicroPython.
+    /// Stock MicroPython (the board's official build) and the generated modules.
     Micropython,
-    /// Raspberry Pi Pico W, no_std Rust on embassy.
-    PicoW,
+    /// no_std Rust on embassy, a cargo project (`pico-w`, its first spelling, still works).
+    #[value(alias = "pico-w")]
+    RustEmbassy,
+}
+
+impl FirmwareArgs {
+    /// The `--board` record (the parser admits only known names).
+    pub fn board(&self) -> &'static Board {
+        board::find(&self.board).expect("clap admits only the boards luagen knows")
+    }
 }
 
 /// `luagen firmware --help`'s account of what `run` returns.
@@ -51,7 +65,7 @@ pub fn run(args: FirmwareArgs) -> ExitCode {
     };
     let result = match args.target {
         Target::Micropython => micropython::generate(&device, &args),
-        Target::PicoW => pico_w::generate(&device, &args),
+        Target::RustEmbassy => pico_w::generate(&device, &args),
     };
     match result {
         Ok(report) => {

@@ -961,7 +961,7 @@ fn json_type_of(schema: &Value) -> Option<JsonType> {
 }
 
 /// A schema without `type` whose keywords only make sense for one type is read as that type.
-fn infer_type(map: &Map<String, Value>) -> Option<JsonType> {
+pub(crate) fn infer_type(map: &Map<String, Value>) -> Option<JsonType> {
     let has = |keys: &[&str]| keys.iter().any(|k| map.contains_key(*k));
     if has(&["properties", "required", "additionalProperties"]) {
         Some(JsonType::Object)

@@ -12,6 +12,7 @@ pub mod mpy;
 pub mod pattern;
 pub mod validators;
 
+use crate::board::{self, Board};
 use std::fmt;
 
 use minijinja::Environment;
@@ -121,13 +122,25 @@ pub const MODULES: &[&str] = &[
 ];
 
 /// How to generate.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// The `handlers.py` already in the output directory, if any: stubs for commands it
     /// lacks are appended to it, everything else in it is kept.
     pub existing_handlers: Option<String>,
     /// Deploy `.mpy` files instead of the `.py` modules (the README's copy command).
     pub mpy: bool,
+    /// The board the project runs on (which MicroPython build to flash, its limits).
+    pub board: &'static Board,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            existing_handlers: None,
+            mpy: false,
+            board: &board::PICO_W,
+        }
+    }
 }
 
 /// Why a device cannot be generated for MicroPython.
@@ -243,6 +256,9 @@ struct Context {
     deploy: String,
     /// [`MODULES`] as a Python tuple's items, for the README's frozen-firmware manifest.
     frozen: String,
+    board: &'static Board,
+    /// The hex digits of a unit's `{uid}` on this board.
+    uid_digits: usize,
 }
 
 /// Which helper functions the generated checks call: only those are emitted, since every
@@ -522,6 +538,8 @@ impl Context {
                 .map(|m| format!("\"{m}\""))
                 .collect::<Vec<_>>()
                 .join(", "),
+            board: options.board,
+            uid_digits: options.board.chip.unique_id_bytes * 2,
         })
     }
 }

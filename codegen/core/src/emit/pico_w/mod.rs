@@ -5,7 +5,6 @@
 //! the Rust emitter; templates under `templates/pico-w` hold the layout. `handlers.rs` is the
 //! only user file.
 
-mod json_codec;
 pub mod lockfile;
 mod patterns;
 pub mod uf2;
@@ -13,9 +12,10 @@ pub mod uf2;
 use minijinja::{context, Environment};
 use serde::Serialize;
 
+use crate::board::{self, Board};
 use crate::emit::micropython::escape::md_inline;
 use crate::emit::project::{GeneratedFile, Project};
-use crate::emit::rust::{format_source, RustEmitter, RustOptions};
+use crate::emit::rust::{format_source, Codec, RustEmitter, RustOptions};
 use crate::ident;
 use crate::model::Device;
 
@@ -114,14 +114,6 @@ const STATIC: &[(&str, &str)] = &[
         include_str!("../../../../../templates/pico-w/build.rs"),
     ),
     (
-        "memory.x",
-        include_str!("../../../../../templates/pico-w/memory.x"),
-    ),
-    (
-        ".cargo/config.toml",
-        include_str!("../../../../../templates/pico-w/cargo/config.toml"),
-    ),
-    (
         ".gitignore",
         include_str!("../../../../../templates/pico-w/gitignore"),
     ),
@@ -179,8 +171,19 @@ const STATIC: &[(&str, &str)] = &[
     ),
 ];
 
-/// Templates rendered with the device's context: (template name, path in the project).
+/// Templates rendered with the device's and the board's context: (template name, path in the
+/// project).
 const TEMPLATES: &[(&str, &str, &str)] = &[
+    (
+        "memory.x.j2",
+        "memory.x",
+        include_str!("../../../../../templates/pico-w/memory.x.j2"),
+    ),
+    (
+        "config.toml.j2",
+        ".cargo/config.toml",
+        include_str!("../../../../../templates/pico-w/cargo/config.toml.j2"),
+    ),
     (
         "Cargo.toml.j2",
         "Cargo.toml",
@@ -213,9 +216,11 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// A Pico W firmware project for one device.
+/// An embassy firmware project for one device on one board (the Pico W unless
+/// [`PicoWProject::board`] says otherwise).
 pub struct PicoWProject<'a> {
     device: &'a Device,
+    board: &'static Board,
 }
 
 #[derive(Serialize)]
@@ -242,12 +247,22 @@ struct TriggerCtx {
 
 impl<'a> PicoWProject<'a> {
     pub fn new(device: &'a Device) -> Self {
-        Self { device }
+        Self {
+            device,
+            board: &board::PICO_W,
+        }
     }
 
-    /// The cargo package (and binary, and ELF) name: `{device}-pico-w`.
+    /// The same project for `board`.
+    pub fn board(mut self, board: &'static Board) -> Self {
+        self.board = board;
+        self
+    }
+
+    /// The cargo package (and binary, and ELF) name: `{device}-{board}`, e.g.
+    /// `greenhouse-sensor-pico-w`.
     pub fn crate_name(&self) -> String {
-        format!("{}-pico-w", self.device.name)
+        format!("{}-{}", self.device.name, self.board.name)
     }
 
     /// Every file of the project; an error names a schema `pattern` the chip cannot check.
@@ -291,21 +306,20 @@ impl<'a> PicoWProject<'a> {
         Ok(Project { files })
     }
 
-    /// The payload types and their checks, from the Rust emitter (no_std, types only), with
-    /// serde swapped for generated JSON readers and writers (see `json_codec`) and the schema
-    /// patterns as DFA tables in a `patterns` module (see `patterns`); an error names a
-    /// pattern the chip cannot check.
+    /// The payload types, their checks and their JSON readers and writers, from the Rust
+    /// emitter (types only, [`Codec::CoreJson`]), and the schema patterns as DFA tables in a
+    /// `patterns` module (see `patterns`); an error names a pattern the chip cannot check.
     pub fn payloads(&self) -> Result<String, String> {
         let patterns = patterns::collect(&self.device.types);
         let tables = patterns::module(&patterns)?;
         let options = RustOptions {
             types_only: true,
             pattern_tables: Some(patterns),
+            codec: Codec::CoreJson,
             ..RustOptions::default()
         };
         let tokens = RustEmitter::with_options(self.device, options).tokens();
-        let file = json_codec::payloads(tokens, &self.device.types);
-        let code = format_source(quote::ToTokens::into_token_stream(file), &self.manifest());
+        let code = format_source(tokens, &self.manifest());
         Ok(format!(
             "{code}
 {tables}"
@@ -381,7 +395,13 @@ impl<'a> PicoWProject<'a> {
             .collect();
         let registration = serde_json::to_string(&d.registration_commands())
             .expect("a JSON value always serializes");
+        let chip = &self.board.chip;
         context! {
+            board => self.board,
+            linker_env => format!("CARGO_TARGET_{}_LINKER", chip.triple.to_uppercase().replace('-', "_")),
+            uf2_family => format!("{:#x}", chip.uf2_family),
+            flash_kib => chip.memory.flash_bytes / 1024,
+            ram_kib => chip.memory.ram_bytes / 1024,
             manifest => self.manifest(),
             crate_name => self.crate_name(),
             rust_version => lockfile::RUST_VERSION,
@@ -404,6 +424,8 @@ fn environment() -> Environment<'static> {
     env.set_keep_trailing_newline(true);
     // Rust and Markdown, not HTML: the context is escaped for Rust before it gets here.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    // Addresses as a linker script writes them.
+    env.add_function("hex", |n: u32| format!("{n:#x}"));
     for (name, _, text) in TEMPLATES {
         env.add_template(name, text)
             .expect("pico-w templates parse");

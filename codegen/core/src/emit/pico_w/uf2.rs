@@ -1,17 +1,15 @@
 //! ELF to UF2, so a build can be dragged onto the Pico's BOOTSEL drive without elf2uf2-rs.
 //!
 //! UF2 (<https://github.com/microsoft/uf2>): 512-byte blocks, each carrying 256 bytes of flash at
-//! a 256-aligned address, tagged with the RP2040 family id.
+//! a 256-aligned address, tagged with the chip's family id (both from [`crate::board::Chip`]).
 
-/// The RP2040's UF2 family id.
-pub const RP2040_FAMILY_ID: u32 = 0xe48b_ff56;
+use crate::board::Chip;
+
 const MAGIC_START0: u32 = 0x0A32_4655;
 const MAGIC_START1: u32 = 0x9E5D_5157;
 const MAGIC_END: u32 = 0x0AB1_6F30;
 const FLAG_FAMILY_ID: u32 = 0x0000_2000;
 const PAYLOAD: u32 = 256;
-/// Where the RP2040's XIP flash is mapped.
-pub const FLASH: core::ops::Range<u32> = 0x1000_0000..0x1100_0000;
 
 /// One loadable piece of an ELF: its load (physical) address and bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,11 +62,12 @@ pub fn load_segments(elf: &[u8]) -> Result<Vec<Segment>, String> {
     Ok(segments)
 }
 
-/// The UF2 image of the flash contents of `elf`.
-pub fn elf_to_uf2(elf: &[u8], family_id: u32) -> Result<Vec<u8>, String> {
+/// The UF2 image of the flash contents of `elf`, for `chip`.
+pub fn elf_to_uf2(elf: &[u8], chip: &Chip) -> Result<Vec<u8>, String> {
+    let family_id = chip.uf2_family;
     let mut pages: std::collections::BTreeMap<u32, [u8; PAYLOAD as usize]> = Default::default();
     for segment in load_segments(elf)? {
-        if !FLASH.contains(&segment.address) {
+        if !chip.flash_window.contains(&segment.address) {
             continue;
         }
         for (i, byte) in segment.data.iter().enumerate() {
@@ -145,6 +144,7 @@ pub fn parse(uf2: &[u8]) -> Result<Vec<Block>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::board::RP2040;
 
     /// A minimal ELF with one PT_LOAD segment of `data` at `paddr`.
     fn elf(paddr: u32, data: &[u8]) -> Vec<u8> {
@@ -165,22 +165,22 @@ mod tests {
     #[test]
     fn pages_are_256_aligned_and_numbered() {
         let data: Vec<u8> = (0..=255u8).cycle().take(300).collect();
-        let uf2 = elf_to_uf2(&elf(0x1000_0080, &data), RP2040_FAMILY_ID).unwrap();
+        let uf2 = elf_to_uf2(&elf(0x1000_0080, &data), &RP2040).unwrap();
         let blocks = parse(&uf2).unwrap();
         assert_eq!(blocks.len(), 2);
         assert_eq!(blocks[0].address, 0x1000_0000);
         assert_eq!(blocks[1].address, 0x1000_0100);
         assert!(blocks
             .iter()
-            .all(|b| b.family_id == RP2040_FAMILY_ID && b.count == 2));
+            .all(|b| b.family_id == 0xe48b_ff56 && b.count == 2));
         assert_eq!(uf2[32 + 0x80], 0, "first byte of the segment");
         assert_eq!(uf2[32 + 0x81], 1);
     }
 
     #[test]
     fn ram_only_and_bad_input_are_errors() {
-        assert!(elf_to_uf2(&elf(0x2000_0000, b"x"), RP2040_FAMILY_ID).is_err());
-        assert!(elf_to_uf2(b"nope", RP2040_FAMILY_ID).is_err());
+        assert!(elf_to_uf2(&elf(0x2000_0000, b"x"), &RP2040).is_err());
+        assert!(elf_to_uf2(b"nope", &RP2040).is_err());
         assert!(parse(&[0; 100]).is_err());
     }
 }

@@ -11,6 +11,7 @@ use syn::{Arm, Expr, ExprPath, Item, ItemImpl, ItemMod, Pat, PathSegment, QSelf,
 use super::ast::*;
 use super::checks::{check_impl, checks_module, json_type_name};
 use super::types::type_ident;
+use super::Codec;
 use crate::ir::{
     Additional, Discriminant, JsonType, NumShape, Shape, StructDef, TypeDefKind, TypeId, TypeSpace,
     UnionDef,
@@ -63,7 +64,7 @@ fn strings<'s>(items: impl IntoIterator<Item = &'s str>) -> Expr {
 
 impl<'a> CheckTrees<'a> {
     pub fn new(space: &'a TypeSpace, rt: &'a TokenStream, tables: Option<&'a [String]>) -> Self {
-        let skeleton = syn::parse2(check_impl(&quote!(T), TokenStream::new()))
+        let skeleton = syn::parse2(check_impl(&quote!(T), TokenStream::new(), Codec::Serde))
             .expect("the check impl skeleton is an impl item");
         Self {
             space,
@@ -76,8 +77,13 @@ impl<'a> CheckTrees<'a> {
     /// The checks module around `impls` (formatting takes the impls in slices, see
     /// `super::format`).
     pub fn module_with(&self, name: &Ident, impls: impl Iterator<Item = Item>) -> ItemMod {
-        let mut module: ItemMod = syn::parse2(checks_module(self.rt, name, TokenStream::new()))
-            .expect("the checks module header is a module");
+        let mut module: ItemMod = syn::parse2(checks_module(
+            self.rt,
+            name,
+            TokenStream::new(),
+            Codec::Serde,
+        ))
+        .expect("the checks module header is a module");
         if let Some((_, items)) = &mut module.content {
             items.extend(impls);
         }

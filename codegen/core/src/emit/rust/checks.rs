@@ -5,6 +5,7 @@ use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use super::types::type_ident;
+use super::Codec;
 use crate::ir::{
     Additional, Discriminant, JsonType, NumShape, Shape, StructDef, TypeDefKind, TypeSpace,
     UnionDef,
@@ -15,6 +16,7 @@ pub(super) struct CheckEmitter<'a> {
     rt: &'a TokenStream,
     /// See [`super::RustOptions::pattern_tables`].
     tables: Option<&'a [String]>,
+    codec: Codec,
 }
 
 fn opt<T: quote::ToTokens>(v: Option<T>) -> TokenStream {
@@ -29,8 +31,18 @@ fn f64_lit(v: f64) -> Literal {
 }
 
 impl<'a> CheckEmitter<'a> {
-    pub fn new(space: &'a TypeSpace, rt: &'a TokenStream, tables: Option<&'a [String]>) -> Self {
-        Self { space, rt, tables }
+    pub fn new(
+        space: &'a TypeSpace,
+        rt: &'a TokenStream,
+        tables: Option<&'a [String]>,
+        codec: Codec,
+    ) -> Self {
+        Self {
+            space,
+            rt,
+            tables,
+            codec,
+        }
     }
 
     /// The `typed::Pattern` of `p`: compiled on first use, or its generated table.
@@ -60,9 +72,9 @@ impl<'a> CheckEmitter<'a> {
                 TypeDefKind::Union(u) => self.union_body(u),
                 TypeDefKind::Alias { shape } => self.check(shape, &quote!(value)),
             };
-            check_impl(&quote!(#ty), body)
+            check_impl(&quote!(#ty), body, self.codec)
         });
-        checks_module(rt, name, quote!(#(#impls)*))
+        checks_module(rt, name, quote!(#(#impls)*), self.codec)
     }
 
     /// An expression of type `Result<(), CommandError>` checking `v` (a `&Value`) at `path`.
@@ -259,9 +271,11 @@ pub(super) fn json_type_name(t: JsonType) -> Ident {
 }
 
 /// `impl Check for super::#ty` with `body` as the check; both emitters write impls this way.
-pub(super) fn check_impl(ty: &TokenStream, body: TokenStream) -> TokenStream {
+pub(super) fn check_impl(ty: &TokenStream, body: TokenStream, codec: Codec) -> TokenStream {
+    let inline = (!codec.serde()).then(|| quote!(#[inline(never)]));
     quote! {
         impl Check for super::#ty {
+            #inline
             fn check(value: &Value, path: &mut FieldPath) -> ::core::result::Result<(), CommandError> {
                 #body
             }
@@ -270,13 +284,19 @@ pub(super) fn check_impl(ty: &TokenStream, body: TokenStream) -> TokenStream {
 }
 
 /// The private module around the `Check` impls, so its imports never meet the user's.
-pub(super) fn checks_module(rt: &TokenStream, name: &Ident, impls: TokenStream) -> TokenStream {
+pub(super) fn checks_module(
+    rt: &TokenStream,
+    name: &Ident,
+    impls: TokenStream,
+    codec: Codec,
+) -> TokenStream {
+    let json = codec.json_module();
     quote! {
         #[doc(hidden)]
         #[allow(unused_imports, unused_variables, clippy::all)]
         mod #name {
             use #rt::typed::{self, Check, FieldPath};
-            use #rt::typed::__private::serde_json::Value;
+            use #rt::typed::__private::#json::Value;
             use #rt::CommandError;
             #impls
         }

@@ -81,6 +81,8 @@ fn slice_texts(device: &Device, options: &RustOptions) -> Vec<String> {
                     types_only,
                     agent,
                     pattern_tables: pattern_tables.clone(),
+                    // `RustEmitter::source` formats other codecs in one piece.
+                    codec: super::Codec::Serde,
                 };
                 let formatter = Formatter::new(device, &options);
                 while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {

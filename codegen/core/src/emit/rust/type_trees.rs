@@ -9,6 +9,7 @@ use syn::{Attribute, Item, Meta, PathArguments, PathSegment, Type};
 
 use super::ast::{ident, path, str_lit};
 use super::types::{type_ident, TypeEmitter};
+use super::Codec;
 use crate::ir::{
     Additional, EnumDef, Field, JsonType, Shape, StructDef, TypeDef, TypeDefKind, TypeId, TypeSpace,
 };
@@ -122,7 +123,7 @@ impl<'a> TypeTrees<'a> {
         })
         .expect("the as_str skeleton is an impl item");
         Self {
-            types: TypeEmitter::new(space, rt),
+            types: TypeEmitter::new(space, rt, Codec::Serde),
             private,
             derives: derive(quote!()),
             enum_derives: derive(quote!(Copy, Eq, Hash,)),

@@ -1,9 +1,11 @@
-//! Payload types: structs, string enums, unions and aliases with serde derives, as tokens
-//! (the proc-macro's path; `type_trees` builds the same items as syn trees for formatting).
+//! Payload types: structs, string enums, unions and aliases with serde derives (or, for
+//! [`Codec::CoreJson`], none: their readers and writers come from `json_codec`), as tokens (the
+//! proc-macro's path; `type_trees` builds the same items as syn trees for formatting).
 
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
+use super::Codec;
 use crate::ir::{
     Additional, Discriminant, EnumDef, JsonType, Shape, StructDef, TypeDef, TypeDefKind, TypeId,
     TypeSpace, UnionDef,
@@ -12,6 +14,7 @@ use crate::ir::{
 pub(super) struct TypeEmitter<'a> {
     pub(super) space: &'a TypeSpace,
     rt: &'a TokenStream,
+    codec: Codec,
 }
 
 /// `#[doc = "..."]` lines: the text is a string literal, so nothing in it can end a comment
@@ -32,8 +35,8 @@ pub(super) fn type_ident(space: &TypeSpace, id: TypeId) -> Ident {
 }
 
 impl<'a> TypeEmitter<'a> {
-    pub fn new(space: &'a TypeSpace, rt: &'a TokenStream) -> Self {
-        Self { space, rt }
+    pub fn new(space: &'a TypeSpace, rt: &'a TokenStream, codec: Codec) -> Self {
+        Self { space, rt, codec }
     }
 
     /// Every type as tokens, for the proc-macro (quote makes tokens faster than syn prints
@@ -54,6 +57,14 @@ impl<'a> TypeEmitter<'a> {
 
     fn derives(&self, extra: TokenStream) -> TokenStream {
         let p = self.private();
+        if !self.codec.serde() {
+            let extra: Vec<TokenStream> = extra
+                .into_iter()
+                .filter(|t| !matches!(t, proc_macro2::TokenTree::Punct(_)))
+                .map(quote::ToTokens::into_token_stream)
+                .collect();
+            return quote!(#[derive(Clone, Debug, PartialEq #(, #extra)*)]);
+        }
         let serde_crate = self.serde_crate();
         quote! {
             #[derive(Clone, Debug, PartialEq, #extra #p::serde::Serialize, #p::serde::Deserialize)]
@@ -61,11 +72,28 @@ impl<'a> TypeEmitter<'a> {
         }
     }
 
+    /// A `#[serde(..)]` attribute, or nothing without serde.
+    fn serde_attr(&self, attr: TokenStream) -> TokenStream {
+        if self.codec.serde() {
+            attr
+        } else {
+            TokenStream::new()
+        }
+    }
+
+    /// `Value`'s module under `typed::__private`.
+    fn json(&self) -> TokenStream {
+        let p = self.private();
+        let json = self.codec.json_module();
+        quote!(#p::#json)
+    }
+
     /// The Rust type of a shape; `owner` is the type being defined, for boxing recursion.
     pub fn rust_type(&self, shape: &Shape, owner: Option<TypeId>) -> TokenStream {
         let p = self.private();
+        let json = self.json();
         match shape {
-            Shape::Any | Shape::Const { .. } => quote!(#p::serde_json::Value),
+            Shape::Any | Shape::Const { .. } => quote!(#json::Value),
             Shape::Boolean => quote!(bool),
             Shape::Integer(i) => {
                 let t = format_ident!("{}", i.repr.name());
@@ -89,7 +117,7 @@ impl<'a> TypeEmitter<'a> {
                 JsonType::Boolean => quote!(bool),
                 JsonType::Integer => quote!(i64),
                 JsonType::Number => quote!(f64),
-                _ => quote!(#p::serde_json::Value),
+                _ => quote!(#json::Value),
             },
             Shape::Named { id } => {
                 let name = type_ident(self.space, *id);
@@ -139,10 +167,11 @@ impl<'a> TypeEmitter<'a> {
             TypeDefKind::Alias { shape } => {
                 let ty = self.rust_type(shape, Some(id));
                 let derives = self.derives(quote!());
+                let transparent = self.serde_attr(quote!(#[serde(transparent)]));
                 quote! {
                     #docs
                     #derives
-                    #[serde(transparent)]
+                    #transparent
                     pub struct #name(pub #ty);
                 }
             }
@@ -175,13 +204,16 @@ impl<'a> TypeEmitter<'a> {
                 );
                 let path = format!("{name}::{f}");
                 let json = Literal::string(&default.to_string());
-                default_fns.push(quote! {
-                    #[doc(hidden)]
-                    pub fn #f() -> #ty {
-                        #p::serde_json::from_str(#json)
-                            .expect("luagen checked the default against the field's schema")
+                // Without serde the reader applies the default itself (`json_codec`).
+                default_fns.extend(self.codec.serde().then(|| {
+                    quote! {
+                        #[doc(hidden)]
+                        pub fn #f() -> #ty {
+                            #p::serde_json::from_str(#json)
+                                .expect("luagen checked the default against the field's schema")
+                        }
                     }
-                });
+                }));
                 (ty, quote!(#[serde(rename = #wire, default = #path)]))
             } else if field.required {
                 (
@@ -195,6 +227,7 @@ impl<'a> TypeEmitter<'a> {
                     quote!(#[serde(rename = #wire, default, skip_serializing_if = "::core::option::Option::is_none")]),
                 )
             };
+            let attrs = self.serde_attr(attrs);
             fields.push(quote!(#doc #attrs pub #ident: #ty,));
         }
         if let Additional::Typed(values) = &s.additional {
@@ -205,9 +238,10 @@ impl<'a> TypeEmitter<'a> {
                 extra.push('_');
             }
             let extra = format_ident!("{extra}");
+            let flatten = self.serde_attr(quote!(#[serde(flatten)]));
             fields.push(quote! {
                 /// Properties beyond the declared ones (`additionalProperties`).
-                #[serde(flatten)]
+                #flatten
                 pub #extra: #p::BTreeMap<#p::String, #v>,
             });
         }
@@ -227,7 +261,8 @@ impl<'a> TypeEmitter<'a> {
             let ident = format_ident!("{}", v.rust_name);
             let wire = &v.wire;
             let doc = format!(" `{}`", wire.replace('`', "'"));
-            quote!(#[doc = #doc] #[serde(rename = #wire)] #ident,)
+            let rename = self.serde_attr(quote!(#[serde(rename = #wire)]));
+            quote!(#[doc = #doc] #rename #ident,)
         });
         let arms = e.variants.iter().map(|v| {
             let ident = format_ident!("{}", v.rust_name);
@@ -262,10 +297,20 @@ impl<'a> TypeEmitter<'a> {
         match &u.discriminant {
             Discriminant::JsonType => {
                 let derives = self.derives(quote!());
+                let untagged = self.serde_attr(quote!(#[serde(untagged)]));
                 quote! {
                     #docs
                     #derives
-                    #[serde(untagged)]
+                    #untagged
+                    pub enum #name { #(#variants)* }
+                }
+            }
+            // Read by the tag's value too (`json_codec`), with no serde to derive.
+            Discriminant::Tag { .. } if !self.codec.serde() => {
+                let derives = self.derives(quote!());
+                quote! {
+                    #docs
+                    #derives
                     pub enum #name { #(#variants)* }
                 }
             }

@@ -1,134 +1,24 @@
-//! The payload types for the chip, which carries no serde: the Rust emitter's types and checks
-//! with their serde attributes taken off, plus `FromJson`/`ToJson` impls written from the IR.
+//! Readers and writers for [`super::Codec::CoreJson`]: `typed::FromJson`/`ToJson` for every
+//! payload type, written from the IR over the runtime core's own `json` (firmware carries no
+//! serde).
 //!
-//! The checks are the host's, word for word (they run over the core's own `json::Value`,
-//! shaped like serde_json's), so a payload is refused with the same message on both. A value
-//! is only built after its check passed, so the readers here only move fields out of the
-//! object: they add no messages of their own.
+//! The checks are the host's, word for word (they run over the core's `json::Value`, shaped
+//! like serde_json's), so a payload is refused with the same message on both. A value is only
+//! built after its check passed, so the readers only move fields out of the object: they add
+//! no messages of their own.
 
-use proc_macro2::{Group, Ident, TokenStream, TokenTree};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
-use syn::punctuated::Punctuated;
-use syn::{Attribute, Item, Token};
 
-use crate::emit::rust::value_pattern;
-
+use super::checks::value_pattern;
 use crate::ir::{
     Additional, Discriminant, EnumDef, StructDef, TypeDef, TypeDefKind, TypeSpace, UnionDef,
 };
 
-/// The chip's payload module: `tokens` (the Rust emitter's types and checks) without serde,
-/// and a reader and writer for every type in `space`.
-pub fn payloads(tokens: TokenStream, space: &TypeSpace) -> syn::File {
-    let mut file: syn::File = syn::parse2(rename(tokens, "serde_json", "json"))
-        .expect("the Rust emitter produces valid Rust items");
-    file.items = file.items.into_iter().filter_map(strip_serde).collect();
-    for item in &mut file.items {
-        if let Item::Mod(m) = item {
-            for item in m.content.iter_mut().flat_map(|(_, items)| items) {
-                out_of_line(item);
-            }
-        }
-    }
-    for (_, def) in space.iter() {
-        let codec: syn::File =
-            syn::parse2(codec(def)).expect("the JSON codec emitter produces valid Rust items");
-        file.items.extend(codec.items);
-    }
-    file
-}
-
-/// Every identifier `from` in `tokens` as `to`: the checks name `__private::serde_json::Value`,
-/// which on the chip is `__private::json::Value`.
-fn rename(tokens: TokenStream, from: &str, to: &str) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|tree| match tree {
-            TokenTree::Ident(i) if i == from => TokenTree::Ident(Ident::new(to, i.span())),
-            TokenTree::Group(g) => {
-                let mut group = Group::new(g.delimiter(), rename(g.stream(), from, to));
-                group.set_span(g.span());
-                TokenTree::Group(group)
-            }
-            tree => tree,
-        })
-        .collect()
-}
-
-fn is_serde(attr: &Attribute) -> bool {
-    attr.path().is_ident("serde")
-}
-
-/// `#[derive(..)]` without `Serialize`/`Deserialize`; other attributes as they are.
-fn strip_attrs(attrs: &mut Vec<Attribute>) {
-    attrs.retain(|a| !is_serde(a));
-    for attr in attrs.iter_mut().filter(|a| a.path().is_ident("derive")) {
-        let Ok(paths) = attr.parse_args_with(Punctuated::<syn::Path, Token![,]>::parse_terminated)
-        else {
-            continue;
-        };
-        let kept: Vec<syn::Path> = paths
-            .into_iter()
-            .filter(|p| {
-                p.segments
-                    .last()
-                    .is_none_or(|s| s.ident != "Serialize" && s.ident != "Deserialize")
-            })
-            .collect();
-        *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
-    }
-}
-
-/// An item without serde: derives and attributes taken off, hand-written `Deserialize` impls
-/// and the serde default functions dropped (the readers below apply defaults themselves).
-fn strip_serde(mut item: Item) -> Option<Item> {
-    match &mut item {
-        Item::Struct(s) => {
-            strip_attrs(&mut s.attrs);
-            for field in s.fields.iter_mut() {
-                field.attrs.retain(|a| !is_serde(a));
-            }
-        }
-        Item::Enum(e) => {
-            strip_attrs(&mut e.attrs);
-            for variant in e.variants.iter_mut() {
-                variant.attrs.retain(|a| !is_serde(a));
-            }
-        }
-        Item::Impl(i) => {
-            if let Some((_, path, _)) = &i.trait_ {
-                if path
-                    .segments
-                    .last()
-                    .is_some_and(|s| s.ident == "Deserialize")
-                {
-                    return None;
-                }
-            }
-            i.items.retain(|item| {
-                !matches!(item, syn::ImplItem::Fn(f)
-                    if f.sig.ident.to_string().starts_with("__luagen_default_"))
-            });
-            if i.items.is_empty() {
-                return None;
-            }
-        }
-        _ => {}
-    }
-    Some(item)
-}
-
-/// `#[inline(never)]` on a check impl's function. Inlined, every type's check (and reader and
-/// writer, below) was copied into the dispatch future's state machine: the synthetic 21-command
-/// firmware was 176 KiB with them inlined and 159 KiB without.
-fn out_of_line(item: &mut Item) {
-    if let Item::Impl(i) = item {
-        for item in &mut i.items {
-            if let syn::ImplItem::Fn(f) = item {
-                f.attrs.push(syn::parse_quote!(#[inline(never)]));
-            }
-        }
-    }
+/// The reader and writer of every type in `space`.
+pub(super) fn all(space: &TypeSpace) -> TokenStream {
+    let codecs = space.iter().map(|(_, def)| codec(def));
+    quote!(#(#codecs)*)
 }
 
 fn codec(def: &TypeDef) -> TokenStream {
