@@ -280,25 +280,26 @@ struct Helpers {
 }
 
 impl Helpers {
+    /// The helpers `validators` recorded as it wrote its calls, with the helpers those call.
     fn used_by(validators: &validators::Validators) -> Self {
-        let code = &validators.code;
-        let calls = |name: &str| code.contains(&format!("{name}("));
-        let one_of = calls("_one_of");
-        let unique = calls("_unique");
-        // `_same` compares numbers with `_is_num`.
-        let same = calls("_same") || one_of || unique;
+        use validators::Helper;
+        let calls = |h: Helper| validators.helpers.contains(&h);
+        let one_of = calls(Helper::OneOf);
+        let unique = calls(Helper::Unique);
+        // `_one_of` and `_unique` compare with `_same`, which compares numbers with `_is_num`.
+        let same = calls(Helper::Same) || one_of || unique;
         Self {
             found: validators.found,
-            at: calls("_at"),
-            idx: calls("_idx"),
-            is_int: calls("_is_int"),
-            chars: calls("_chars"),
-            is_num: calls("_is_num") || same,
-            multiple: calls("_multiple"),
+            at: calls(Helper::At),
+            idx: calls(Helper::Idx),
+            is_int: calls(Helper::IsInt),
+            chars: calls(Helper::Chars),
+            is_num: calls(Helper::IsNum) || same,
+            multiple: calls(Helper::Multiple),
             same,
             one_of,
             unique,
-            match_: calls("re.search"),
+            match_: calls(Helper::Search),
         }
     }
 }

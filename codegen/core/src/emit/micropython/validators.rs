@@ -25,6 +25,34 @@ pub struct Validators {
     pub unsupported: Vec<String>,
     /// Whether a check reports the JSON type that arrived (`_fail(p, rule, v)`).
     pub found: bool,
+    /// The helpers the code calls, recorded as each call was written.
+    pub helpers: BTreeSet<Helper>,
+}
+
+/// A helper function of `validators.py` that generated checks call (the template defines
+/// each, and emits only those a device's checks use: every function costs heap on the board).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Helper {
+    /// `_at(p, key)`: the path of a member.
+    At,
+    /// `_idx(p, i)`: the path of an item.
+    Idx,
+    /// `_is_int(v)`: a JSON integer (whole floats included, bools not).
+    IsInt,
+    /// `_is_num(v)`: a JSON number (bools not).
+    IsNum,
+    /// `_chars(v)`: a string's length as JSON Schema counts it.
+    Chars,
+    /// `_multiple(v, m)`: `multipleOf` within the core's tolerance.
+    Multiple,
+    /// `_same(a, b)`: JSON equality (`const`).
+    Same,
+    /// `_one_of(v, options)`: `enum`.
+    OneOf,
+    /// `_unique(v)`: `uniqueItems`.
+    Unique,
+    /// `re.search`: `pattern` (the module imports `re` only then).
+    Search,
 }
 
 /// Builds [`Validators`] for one device.
@@ -36,6 +64,7 @@ pub struct ValidatorWriter<'a> {
     unsupported: Vec<String>,
     counter: usize,
     found: bool,
+    helpers: BTreeSet<Helper>,
 }
 
 impl<'a> ValidatorWriter<'a> {
@@ -48,7 +77,14 @@ impl<'a> ValidatorWriter<'a> {
             unsupported: Vec::new(),
             counter: 0,
             found: false,
+            helpers: BTreeSet::new(),
         }
+    }
+
+    /// `text`, a piece of code that calls `helper`.
+    fn using(&mut self, helper: Helper, text: String) -> String {
+        self.helpers.insert(helper);
+        text
     }
 
     /// A public `def name(v)` checking `shape` at the payload's root. `what` names the
@@ -71,6 +107,7 @@ impl<'a> ValidatorWriter<'a> {
             code: self.out,
             unsupported: self.unsupported,
             found: self.found,
+            helpers: self.helpers,
         }
     }
 
@@ -96,6 +133,27 @@ impl<'a> ValidatorWriter<'a> {
             found: None,
         };
         line(depth, &format!("_fail({p}, {}, {v})", py_str(&rule.text())))
+    }
+
+    fn type_test(&mut self, t: JsonType, v: &str) -> String {
+        match t {
+            JsonType::Null => format!("{v} is None"),
+            JsonType::Boolean => format!("isinstance({v}, bool)"),
+            JsonType::Integer => self.using(Helper::IsInt, format!("_is_int({v})")),
+            JsonType::Number => self.using(Helper::IsNum, format!("_is_num({v})")),
+            JsonType::String => format!("isinstance({v}, str)"),
+            JsonType::Array => format!("isinstance({v}, list)"),
+            JsonType::Object => format!("isinstance({v}, dict)"),
+        }
+    }
+
+    /// The path of `key` (an expression) under path `p`: the key itself at the root.
+    fn at(&mut self, p: &str, key: &str) -> String {
+        if p == ROOT {
+            key.to_string()
+        } else {
+            self.using(Helper::At, format!("_at({p}, {key})"))
+        }
     }
 
     fn fresh(&mut self, base: &str) -> String {
@@ -150,9 +208,9 @@ impl<'a> ValidatorWriter<'a> {
                         tags.push(Value::from(tag));
                     }
                     body.push(line(1, &format!("elif {} not in v:", py_str(property))));
-                    body.push(fail(2, &at(p, &py_str(property)), &Rule::Required));
+                    body.push(fail(2, &self.at(p, &py_str(property)), &Rule::Required));
                     body.push(line(1, "else:"));
-                    body.push(fail(2, &at(p, &py_str(property)), &Rule::OneOf(&tags)));
+                    body.push(fail(2, &self.at(p, &py_str(property)), &Rule::OneOf(&tags)));
                 }
                 Discriminant::JsonType => {
                     let mut order: Vec<&crate::ir::UnionVariant> = u.variants.iter().collect();
@@ -162,7 +220,7 @@ impl<'a> ValidatorWriter<'a> {
                         let kw = if i == 0 { "if" } else { "elif" };
                         body.push(line(
                             1,
-                            &format!("{kw} {}:", type_test(variant.json_type, "v")),
+                            &format!("{kw} {}:", self.type_test(variant.json_type, "v")),
                         ));
                         let mut inner = Vec::new();
                         self.shape(&variant.shape, "v", p, 2, &mut inner, false, what);
@@ -189,7 +247,7 @@ impl<'a> ValidatorWriter<'a> {
         for field in &s.fields {
             let key = py_str(&field.wire_name);
             let x = self.fresh("x");
-            let q = at(p, &key);
+            let q = self.at(p, &key);
             body.push(line(1, &format!("if {key} in v:")));
             body.push(line(2, &format!("{x} = v[{key}]")));
             let mut inner = Vec::new();
@@ -209,13 +267,14 @@ impl<'a> ValidatorWriter<'a> {
             Additional::Forbidden => {
                 body.push(line(1, "for k in v:"));
                 body.push(line(2, &format!("if k not in {known}:")));
-                body.push(fail(3, &at(p, "k"), &Rule::NotAllowed));
+                body.push(fail(3, &self.at(p, "k"), &Rule::NotAllowed));
             }
             Additional::Typed(values) => {
                 body.push(line(1, "for k in v:"));
                 body.push(line(2, &format!("if k not in {known}:")));
                 let mut inner = Vec::new();
-                self.shape(values, "v[k]", &at(p, "k"), 3, &mut inner, false, what);
+                let path = self.at(p, "k");
+                self.shape(values, "v[k]", &path, 3, &mut inner, false, what);
                 if inner.is_empty() {
                     inner.push(line(3, "pass"));
                 }
@@ -250,7 +309,8 @@ impl<'a> ValidatorWriter<'a> {
                 out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::Boolean)));
             }
             Shape::Integer(i) => {
-                out.push(line(depth, &format!("if not _is_int({v}):")));
+                let test = self.using(Helper::IsInt, format!("if not _is_int({v}):"));
+                out.push(line(depth, &test));
                 out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::Integer)));
                 if let Some(min) = i.min {
                     out.push(line(depth, &format!("if {v} < {min}:")));
@@ -266,7 +326,8 @@ impl<'a> ValidatorWriter<'a> {
                 }
             }
             Shape::Number(n) => {
-                out.push(line(depth, &format!("if not _is_num({v}):")));
+                let test = self.using(Helper::IsNum, format!("if not _is_num({v}):"));
+                out.push(line(depth, &test));
                 out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::Number)));
                 let bounds: [Bound; 4] = [
                     (n.minimum, "<", Rule::Minimum),
@@ -281,10 +342,11 @@ impl<'a> ValidatorWriter<'a> {
                     }
                 }
                 if let Some(m) = n.multiple_of {
-                    out.push(line(
-                        depth,
-                        &format!("if not _multiple({v}, {}):", py_float(m)),
-                    ));
+                    let test = self.using(
+                        Helper::Multiple,
+                        format!("if not _multiple({v}, {}):", py_float(m)),
+                    );
+                    out.push(line(depth, &test));
                     out.push(fail(depth + 1, p, &Rule::MultipleOf(Num::Float(m))));
                 }
             }
@@ -293,20 +355,23 @@ impl<'a> ValidatorWriter<'a> {
                 out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::String)));
                 // `_chars`: JSON Schema's length, a surrogate pair counting once.
                 if let Some(n) = s.min_length {
-                    out.push(line(depth, &format!("if _chars({v}) < {n}:")));
+                    let test = self.using(Helper::Chars, format!("if _chars({v}) < {n}:"));
+                    out.push(line(depth, &test));
                     out.push(fail(depth + 1, p, &Rule::MinLength(n)));
                 }
                 if let Some(n) = s.max_length {
-                    out.push(line(depth, &format!("if _chars({v}) > {n}:")));
+                    let test = self.using(Helper::Chars, format!("if _chars({v}) > {n}:"));
+                    out.push(line(depth, &test));
                     out.push(fail(depth + 1, p, &Rule::MaxLength(n)));
                 }
                 if let Some(pat) = &s.pattern {
                     match pattern::to_micropython(pat) {
                         Ok(re) => {
-                            out.push(line(
-                                depth,
-                                &format!("if re.search({}, {v}) is None:", py_str(&re)),
-                            ));
+                            let test = self.using(
+                                Helper::Search,
+                                format!("if re.search({}, {v}) is None:", py_str(&re)),
+                            );
+                            out.push(line(depth, &test));
                             out.push(fail(depth + 1, p, &Rule::Pattern(pat)));
                         }
                         Err(why) => self.unsupported.push(format!(
@@ -327,15 +392,17 @@ impl<'a> ValidatorWriter<'a> {
                     out.push(fail(depth + 1, p, &Rule::MaxItems(n)));
                 }
                 if a.unique_items {
-                    out.push(line(depth, &format!("if not _unique({v}):")));
+                    let test = self.using(Helper::Unique, format!("if not _unique({v}):"));
+                    out.push(line(depth, &test));
                     out.push(fail(depth + 1, p, &Rule::UniqueItems));
                 }
                 let i = self.fresh("i");
                 let mut inner = Vec::new();
+                let path = self.using(Helper::Idx, format!("_idx({p}, {i})"));
                 self.shape(
                     &a.items,
                     &format!("{v}[{i}]"),
-                    &format!("_idx({p}, {i})"),
+                    &path,
                     depth + 1,
                     &mut inner,
                     false,
@@ -351,10 +418,11 @@ impl<'a> ValidatorWriter<'a> {
                 out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::Object)));
                 let k = self.fresh("k");
                 let mut inner = Vec::new();
+                let path = self.at(p, &k);
                 self.shape(
                     values,
                     &format!("{v}[{k}]"),
-                    &at(p, &k),
+                    &path,
                     depth + 1,
                     &mut inner,
                     false,
@@ -374,10 +442,11 @@ impl<'a> ValidatorWriter<'a> {
                 }
             }
             Shape::Const { value } => {
-                out.push(line(
-                    depth,
-                    &format!("if not _same({v}, {}):", py_value(value)),
-                ));
+                let test = self.using(
+                    Helper::Same,
+                    format!("if not _same({v}, {}):", py_value(value)),
+                );
+                out.push(line(depth, &test));
                 out.push(fail(
                     depth + 1,
                     p,
@@ -385,13 +454,14 @@ impl<'a> ValidatorWriter<'a> {
                 ));
             }
             Shape::Literals { values, .. } => {
-                out.push(line(
-                    depth,
-                    &format!(
+                let test = self.using(
+                    Helper::OneOf,
+                    format!(
                         "if not _one_of({v}, {}):",
                         tuple(values.iter().map(py_value))
                     ),
-                ));
+                );
+                out.push(line(depth, &test));
                 out.push(fail(depth + 1, p, &Rule::OneOf(values)));
             }
             Shape::Named { id } => {
@@ -405,33 +475,12 @@ impl<'a> ValidatorWriter<'a> {
 /// A number bound: its value, the Python comparison that fails it, and its rule.
 type Bound = (Option<f64>, &'static str, fn(Num) -> Rule<'static>);
 
-fn type_test(t: JsonType, v: &str) -> String {
-    match t {
-        JsonType::Null => format!("{v} is None"),
-        JsonType::Boolean => format!("isinstance({v}, bool)"),
-        JsonType::Integer => format!("_is_int({v})"),
-        JsonType::Number => format!("_is_num({v})"),
-        JsonType::String => format!("isinstance({v}, str)"),
-        JsonType::Array => format!("isinstance({v}, list)"),
-        JsonType::Object => format!("isinstance({v}, dict)"),
-    }
-}
-
 fn line(depth: usize, text: &str) -> String {
     format!("{}{text}", "    ".repeat(depth))
 }
 
 fn fail(depth: usize, p: &str, rule: &Rule) -> String {
     line(depth, &format!("_fail({p}, {})", py_str(&rule.text())))
-}
-
-/// The path of `key` (an expression) under path `p`: the key itself at the root.
-fn at(p: &str, key: &str) -> String {
-    if p == ROOT {
-        key.to_string()
-    } else {
-        format!("_at({p}, {key})")
-    }
 }
 
 /// The path expression of a payload's root (`_fail` says `payload` for it).
