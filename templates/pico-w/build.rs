@@ -27,7 +27,11 @@ fn main() {
     println!("cargo:rerun-if-changed=.env");
     println!("cargo:rustc-link-arg-bins=--nmagic");
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
-    println!("cargo:rustc-link-arg-bins=-Tlink-rp.x");
+    // The RP2040's boot2 (embassy-rp writes this script for it alone; the RP2040 is the one
+    // ARMv6-M chip a luagen board has).
+    if env::var("TARGET").as_deref() == Ok("thumbv6m-none-eabi") {
+        println!("cargo:rustc-link-arg-bins=-Tlink-rp.x");
+    }
     println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
 
     let mut config = dotenv();

@@ -12,12 +12,11 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use lua_testkit::{deps, thumbv6m};
+use luagen::board::{Board, PICO_2_W, PICO_W};
 use luagen::emit::pico_w::PicoWProject;
 
 use crate::report::Table;
 
-const FLASH: std::ops::Range<u64> = 0x1000_0000..0x1020_0000;
-const RAM: std::ops::Range<u64> = 0x2000_0000..0x2004_2000;
 const GOAL_FLASH: u64 = 100 * 1024;
 const GOAL_RAM: u64 = 64 * 1024;
 /// The default project, with TLS and WebSocket (issue 15's budget).
@@ -33,21 +32,17 @@ pub fn table() -> Result<Table> {
     let target_dir = root.join("target");
     let greenhouse = deps::workspace_root().join("manifests/greenhouse-sensor.yaml");
     let greenhouse = std::fs::read_to_string(&greenhouse)?;
+    let on = |board: &'static Board, route: &thumbv6m::Route, name: &str, text: &str, hosted| {
+        build(board, route, &root, &target_dir, name, text, hosted)
+    };
     let mut builds: Vec<(String, Result<Size>)> = vec![
         (
             "greenhouse-sensor".into(),
-            build(&route, &root, &target_dir, "greenhouse", &greenhouse, false),
+            on(&PICO_W, &route, "greenhouse", &greenhouse, false),
         ),
         (
             "greenhouse-sensor, default project (wss:// + TLS, default roots)".into(),
-            build(
-                &route,
-                &root,
-                &target_dir,
-                "greenhouse-wss",
-                &greenhouse,
-                true,
-            ),
+            on(&PICO_W, &route, "greenhouse-wss", &greenhouse, true),
         ),
     ];
     for commands in SLOPE {
@@ -55,8 +50,24 @@ pub fn table() -> Result<Table> {
         let name = format!("synthetic-{commands}");
         builds.push((
             format!("synthetic, {commands} commands"),
-            build(&route, &root, &target_dir, &name, &text, false),
+            on(&PICO_W, &route, &name, &text, false),
         ));
+    }
+    // The Pico 2 W by Debian's rustc-web (rustup's thumbv8m target is not on a fresh machine).
+    let debian = thumbv6m::route(thumbv6m::Kind::Debian);
+    for (label, name, hosted) in [
+        ("greenhouse-sensor", "greenhouse-pico-2-w", false),
+        (
+            "greenhouse-sensor, default project",
+            "greenhouse-wss-pico-2-w",
+            true,
+        ),
+    ] {
+        let size = match &debian {
+            Ok(route) => on(&PICO_2_W, route, name, &greenhouse, hosted),
+            Err(e) => Err(anyhow::anyhow!("no Debian route: {e:#}")),
+        };
+        builds.push((format!("{label} on the {}", PICO_2_W.title), size));
     }
     // Read after the builds: only then is the crate surely in cargo's registry.
     let blobs = cyw43_blob_bytes()?;
@@ -95,7 +106,7 @@ pub fn table() -> Result<Table> {
             GOAL_TLS_RAM / 1024
         ));
     }
-    if let [(_, Ok(a)), (_, Ok(b))] = &builds[2..] {
+    if let [(_, Ok(a)), (_, Ok(b))] = &builds[2..4] {
         table.note(format!(
             "each added command costs {} bytes of flash (synthetic commands: five-field input with bounds, pattern, enum, $ref and array; a boolean output)",
             (b.flash as i64 - a.flash as i64) / (b.commands as i64 - a.commands as i64)
@@ -103,6 +114,10 @@ pub fn table() -> Result<Table> {
     }
     table.note(format!(
         "app flash excludes the CYW43439 firmware + CLM blobs ({blobs} bytes) every Pico W image carries"
+    ));
+    table.note(format!(
+        "the {} rows: {} ({}, {}), the same project with its board value and chip module, built by Debian's rustc-web",
+        PICO_2_W.title, PICO_2_W.chip.name, PICO_2_W.chip.core, PICO_2_W.chip.triple
     ));
     Ok(table)
 }
@@ -132,6 +147,7 @@ fn kib(bytes: u64) -> f64 {
 /// Generate the project for `manifest`, build it (for its default broker, the hosted gateway,
 /// when `hosted`; else for a plain `mqtt://` broker without the TLS crates), and size it.
 fn build(
+    board: &'static Board,
     route: &thumbv6m::Route,
     root: &Path,
     target_dir: &Path,
@@ -142,7 +158,7 @@ fn build(
     eprintln!("firmware: building {name}...");
     let device =
         luagen::load_str(format!("{name}.yaml"), manifest).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let project = PicoWProject::new(&device);
+    let project = PicoWProject::new(&device).board(board);
     let dir = root.join("projects").join(name);
     project
         .project()
@@ -184,9 +200,10 @@ fn build(
         );
     }
     let elf = target_dir
-        .join("thumbv6m-none-eabi/release")
+        .join(board.chip.triple)
+        .join("release")
         .join(project.crate_name());
-    let (flash, ram) = sections(&elf)?;
+    let (flash, ram) = sections(&elf, board)?;
     Ok(Size {
         commands: device.commands.len(),
         flash,
@@ -196,7 +213,11 @@ fn build(
 
 /// Flash bytes (every allocated section placed in flash, plus `.data`'s initial image) and
 /// static RAM bytes, from `arm-none-eabi-size -A`.
-fn sections(elf: &Path) -> Result<(u64, u64)> {
+fn sections(elf: &Path, board: &Board) -> Result<(u64, u64)> {
+    let memory = &board.chip.memory;
+    let flash_range =
+        u64::from(memory.flash_origin)..u64::from(memory.flash_origin + memory.flash_bytes);
+    let ram_range = u64::from(memory.ram_origin)..u64::from(memory.ram_origin + memory.ram_bytes);
     let output = Command::new("arm-none-eabi-size")
         .args(["-A", "-d"])
         .arg(elf)
@@ -215,9 +236,9 @@ fn sections(elf: &Path) -> Result<(u64, u64)> {
         let (Ok(size), Ok(addr)) = (size.parse::<u64>(), addr.parse::<u64>()) else {
             continue;
         };
-        if FLASH.contains(&addr) {
+        if flash_range.contains(&addr) {
             flash += size;
-        } else if RAM.contains(&addr) && size > 0 {
+        } else if ram_range.contains(&addr) && size > 0 {
             ram += size;
             if name == ".data" {
                 flash += size;

@@ -433,7 +433,7 @@ fn firmware_takes_a_language_and_a_board_and_keeps_its_first_spelling() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("[possible values: pico-w]"),
+        text(&out.stderr).contains("[possible values: pico-w, pico-2-w]"),
         "{}",
         text(&out.stderr)
     );

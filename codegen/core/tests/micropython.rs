@@ -181,3 +181,36 @@ fn manifest_strings_never_leave_their_literal_or_docstring() {
     let triggers = text(&project, "triggers.py");
     assert!(triggers.contains("def async_("), "{triggers}");
 }
+
+#[test]
+fn the_board_names_its_micropython_build_and_limits() {
+    use luagen::board::PICO_2_W;
+    let device = load("manifests/greenhouse-sensor.yaml");
+    let options = Options {
+        board: &PICO_2_W,
+        ..Options::default()
+    };
+    let project = MicroPythonProject::generate(&device, &options).unwrap();
+    let readme = text(&project, "README.md");
+    assert!(
+        readme.contains("https://micropython.org/download/RPI_PICO2_W/"),
+        "{readme}"
+    );
+    assert!(readme.contains("a drive named `RP2350`"), "{readme}");
+    assert!(
+        readme.contains("a Raspberry Pi Pico 2 W takes at most 16777"),
+        "{readme}"
+    );
+    let config = text(&project, "config.py");
+    assert!(
+        config.contains("A Raspberry Pi Pico 2 W takes at most 16777."),
+        "{config}"
+    );
+    // Only the words about the board change: the code is the same on every board.
+    let pico_w = MicroPythonProject::generate(&device, &Options::default()).unwrap();
+    for (a, b) in pico_w.files.iter().zip(&project.files) {
+        if a.path.extension().is_some_and(|e| e == "py") && a.path != Path::new("config.py") {
+            assert_eq!(a.contents, b.contents, "{}", a.path.display());
+        }
+    }
+}

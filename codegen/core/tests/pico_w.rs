@@ -349,3 +349,71 @@ fn the_uid_is_lower_case_hex_and_the_name_stays_valid() {
     assert_eq!(identity::unit_name("plain", &uid), "plain");
     assert_eq!(identity::unit_name("{uid}", &[0, 0xff]), "00ff");
 }
+
+/// A second board is its record plus its chip module: the Pico 2 W's project differs from the
+/// Pico W's only where the RP2350 and the RM2 module do.
+#[test]
+fn the_pico_2_w_is_the_same_project_with_its_board_value() {
+    use luagen::board::{PICO_2_W, PICO_W};
+    let device = luagen::load_file(workspace().join("manifests/greenhouse-sensor.yaml")).unwrap();
+    let one = PicoWProject::new(&device).board(&PICO_W).project().unwrap();
+    let two = PicoWProject::new(&device)
+        .board(&PICO_2_W)
+        .project()
+        .unwrap();
+    let paths = |p: &Project| p.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
+    assert_eq!(paths(&one), paths(&two));
+    let differ: Vec<String> = one
+        .files
+        .iter()
+        .zip(&two.files)
+        .filter(|(a, b)| a.contents != b.contents)
+        .map(|(a, _)| a.path.display().to_string())
+        .collect();
+    assert_eq!(
+        differ,
+        [
+            "src/chip.rs",
+            "Cargo.lock",
+            "memory.x",
+            ".cargo/config.toml",
+            "Cargo.toml",
+            "README.md",
+            "src/config.rs",
+        ],
+        "only what the board changes differs"
+    );
+    let memory = text(&two, "memory.x");
+    assert!(!memory.contains("BOOT2"), "{memory}");
+    assert!(
+        memory.contains("FLASH : ORIGIN = 0x10000000, LENGTH = 4096K"),
+        "{memory}"
+    );
+    assert!(
+        memory.contains("RAM   : ORIGIN = 0x20000000, LENGTH = 512K"),
+        "{memory}"
+    );
+    assert!(memory.contains("KEEP(*(.start_block));"), "{memory}");
+    let cargo = text(&two, "Cargo.toml");
+    assert!(
+        cargo.contains(r#"features = ["rp235xa", "time-driver""#),
+        "{cargo}"
+    );
+    assert!(
+        cargo.contains("name = \"greenhouse-sensor-pico-2-w\""),
+        "{cargo}"
+    );
+    let config = text(&two, ".cargo/config.toml");
+    assert!(
+        config.contains("target = \"thumbv8m.main-none-eabihf\""),
+        "{config}"
+    );
+    assert!(config.contains("runner = \"picotool load"), "{config}");
+    assert!(text(&two, "src/chip.rs").contains("otp::get_chipid"));
+    assert!(text(&one, "src/chip.rs").contains("blocking_unique_id"));
+    assert!(text(&two, "src/config.rs").contains("cyw43_pio::RM2_CLOCK_DIVIDER"));
+    assert!(text(&one, "src/config.rs").contains("cyw43_pio::DEFAULT_CLOCK_DIVIDER"));
+    let readme = text(&two, "README.md");
+    assert!(readme.contains("CARGO_TARGET_THUMBV8M_MAIN_NONE_EABIHF_LINKER=arm-none-eabi-ld"));
+    assert!(readme.contains("picotool load -u -v -x -t elf target/thumbv8m.main-none-eabihf/release/greenhouse-sensor-pico-2-w"));
+}

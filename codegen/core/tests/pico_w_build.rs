@@ -18,13 +18,12 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use lua_testkit::thumbv6m::{self, Kind, Wanted};
-use luagen::board::PICO_W;
+use luagen::board::{Board, Family, PICO_2_W, PICO_W};
 use luagen::emit::pico_w::PicoWProject;
 use luagen::emit::pico_w::{lockfile, uf2};
 
 /// The CYW43439 firmware blob the image carries (cyw43-firmware 0.1), not application code.
 const CYW43_BLOBS: u64 = 231_077 + 984;
-const FLASH_BYTES: u64 = PICO_W.chip.memory.flash_bytes as u64;
 const SENTINEL: &str = "s3cret-sentinel-9f2c";
 
 fn workspace() -> PathBuf {
@@ -125,6 +124,68 @@ fn firmware_build_by_rustup() {
     every_manifest_builds_by(Kind::Rustup);
 }
 
+/// The Pico 2 W (RP2350, `thumbv8m.main-none-eabihf`): the greenhouse, plain and with TLS,
+/// by Debian's rustc-web, the route a fresh machine has (rustup's thumbv8m target cannot be
+/// downloaded there). The same project, templates and lock as the Pico W's; only the board
+/// value and the chip module differ.
+#[test]
+fn pico_2_w_firmware_builds_by_debian_rustc() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let what = "the Pico 2 W firmware build by the debian route";
+    if std::env::var_os("LUAGEN_SKIP_FIRMWARE_BUILD").is_some() {
+        lua_testkit::skips::record(what, "LUAGEN_SKIP_FIRMWARE_BUILD is set");
+        return;
+    }
+    let wanted = thumbv6m::wanted(Kind::Debian);
+    if wanted == Wanted::Excluded {
+        lua_testkit::skips::record(what, "not named in LUAGEN_THUMBV6M_ROUTES");
+        return;
+    }
+    let route = match thumbv6m::route(Kind::Debian) {
+        Ok(route) => route,
+        Err(e) if wanted == Wanted::IfAvailable => {
+            lua_testkit::skips::record(what, &format!("{e:#}"));
+            return;
+        }
+        Err(e) => panic!("{what} (forced by LUAGEN_THUMBV6M_ROUTES): {e:#}"),
+    };
+    let root = workspace().join("target/pico-2-w");
+    let target_dir = root.join("target");
+    let greenhouse = workspace().join("manifests/greenhouse-sensor.yaml");
+    let mut report = format!(
+        "{} for the {}\nmanifest             commands  app flash  image flash  static RAM  (.data+.bss)  UF2 blocks  build\n",
+        route.label(),
+        PICO_2_W.title
+    );
+    for (tls, url) in [
+        (false, "mqtt://192.168.1.10:1883"),
+        (true, "wss://mqtt.heylua.ai/mqtt"),
+    ] {
+        let build = Build {
+            board: &PICO_2_W,
+            route: &route,
+            target_dir: &target_dir,
+            tls,
+            offline: false,
+        };
+        // A unit name with `{uid}`: the chip id is read from OTP on this chip.
+        let env = plain_env(&format!(
+            "LUA_MQTT_URL={url}\nLUA_DEVICE_NAME=greenhouse-{{uid}}\n"
+        ));
+        let name = if tls {
+            "greenhouse (wss)"
+        } else {
+            "greenhouse-sensor"
+        };
+        let dir = root
+            .join("projects")
+            .join(if tls { "greenhouse-tls" } else { "greenhouse" });
+        report.push_str(&build.check(&greenhouse, name, &dir, &env));
+    }
+    eprintln!("\n{report}");
+    std::fs::write(root.join("sizes.txt"), &report).unwrap();
+}
+
 /// Generate every manifest's project and build it by `kind`'s route with the README's own
 /// command, `--locked`: the first online, the others offline (the kept lock is the same for
 /// all, so its crates are cached by then). Then the TLS build, where the route can have it.
@@ -167,6 +228,7 @@ fn every_manifest_builds_by(kind: Kind) {
         };
         let env = plain_env(&format!("LUA_MQTT_URL=mqtt://192.168.1.10:1883\n{unit}"));
         let build = Build {
+            board: &PICO_W,
             route: &route,
             target_dir: &target_dir,
             tls: false,
@@ -250,6 +312,7 @@ fn tls_build(route: &thumbv6m::Route, root: &Path, target_dir: &Path) -> String 
         "expected the feature's refusal in\n{stderr}"
     );
     let build = Build {
+        board: &PICO_W,
         route,
         target_dir,
         tls: true,
@@ -308,9 +371,10 @@ fn plain_env(rest: &str) -> String {
     )
 }
 
-/// One firmware build by a route: with the default features (`tls`) when `tls`, else
-/// `--no-default-features`; without the network when `offline`.
+/// One firmware build for a board by a route: with the default features (`tls`) when `tls`,
+/// else `--no-default-features`; without the network when `offline`.
 struct Build<'a> {
+    board: &'static Board,
     route: &'a thumbv6m::Route,
     target_dir: &'a Path,
     tls: bool,
@@ -322,7 +386,8 @@ impl Build<'_> {
     /// command, check the ELF and UF2 and that no tracked file holds a secret; the report's row.
     fn check(&self, manifest: &Path, name: &str, dir: &Path, env: &str) -> String {
         let device = luagen::load_file(manifest).unwrap();
-        let pico = PicoWProject::new(&device);
+        let board = self.board;
+        let pico = PicoWProject::new(&device).board(board);
         pico.project().unwrap().write(dir, true).unwrap();
         // What a user does: secrets in .env, which the generated .gitignore covers.
         std::fs::write(dir.join(".env"), env).unwrap();
@@ -350,7 +415,7 @@ impl Build<'_> {
         );
         let target_dir = self.target_dir;
         let elf_path = target_dir
-            .join(PICO_W.chip.triple)
+            .join(board.chip.triple)
             .join("release")
             .join(pico.crate_name());
         let elf = std::fs::read(&elf_path).unwrap();
@@ -362,21 +427,35 @@ impl Build<'_> {
                 .unwrap_or_else(|| panic!("{name}: no {n} section"))
         };
         // Where the board record says, so the record is what the linker got.
-        let memory = &PICO_W.chip.memory;
-        let boot2 = find(".boot2");
+        let memory = &board.chip.memory;
+        let vectors = find(".vector_table");
         assert_eq!(
-            (boot2.addr, boot2.size),
-            (memory.flash_origin, memory.boot2_bytes),
-            "{name}: boot2"
-        );
-        assert_eq!(
-            find(".vector_table").addr,
-            PICO_W.app_flash().start,
+            vectors.addr,
+            board.app_flash().start,
             "{name}: vector table"
         );
+        match board.chip.family {
+            Family::Rp2040 => {
+                let boot2 = find(".boot2");
+                assert_eq!(
+                    (boot2.addr, boot2.size),
+                    (memory.flash_origin, memory.boot2_bytes),
+                    "{name}: boot2"
+                );
+            }
+            // The boot ROM finds the IMAGE_DEF block only in the first 4 KiB of flash.
+            Family::Rp235x => {
+                let block = find(".start_block");
+                assert_eq!(block.addr, vectors.addr + vectors.size, "{name}: IMAGE_DEF");
+                assert!(
+                    block.size > 0 && block.addr + block.size <= memory.flash_origin + 4096,
+                    "{name}: the IMAGE_DEF block is not in the first 4 KiB: {block:?}"
+                );
+            }
+        }
         let in_flash: u64 = sections
             .iter()
-            .filter(|s| s.alloc && !s.nobits && PICO_W.chip.flash_window.contains(&s.addr))
+            .filter(|s| s.alloc && !s.nobits && board.chip.flash_window.contains(&s.addr))
             .map(|s| u64::from(s.size))
             .sum::<u64>()
             + u64::from(find(".data").size);
@@ -388,9 +467,10 @@ impl Build<'_> {
             })
             .map(|s| u64::from(s.size))
             .sum();
+        let flash_bytes = u64::from(memory.flash_bytes);
         assert!(
-            in_flash < FLASH_BYTES,
-            "{name}: {in_flash} bytes do not fit 2 MiB of flash"
+            in_flash < flash_bytes,
+            "{name}: {in_flash} bytes do not fit the board's flash"
         );
         assert!(
             ram < u64::from(memory.ram_bytes),
@@ -410,21 +490,21 @@ impl Build<'_> {
             );
         }
 
-        let image = uf2::elf_to_uf2(&elf, &PICO_W.chip).unwrap();
+        let image = uf2::elf_to_uf2(&elf, &board.chip).unwrap();
         let blocks = uf2::parse(&image).unwrap();
-        assert!(blocks.iter().all(|b| b.family_id == PICO_W.chip.uf2_family));
+        assert!(blocks.iter().all(|b| b.family_id == board.chip.uf2_family));
         assert_eq!(
             blocks[0].address, memory.flash_origin,
-            "{name}: the image starts with boot2"
+            "{name}: the image starts at the start of flash"
         );
         assert!(blocks
             .iter()
-            .all(|b| PICO_W.chip.flash_window.contains(&b.address)));
+            .all(|b| board.chip.flash_window.contains(&b.address)));
         assert!(
             blocks.len() as u64 >= in_flash.div_ceil(256),
             "{name}: every flash byte is in a block"
         );
-        assert!((blocks.len() as u64) * 256 < FLASH_BYTES);
+        assert!((blocks.len() as u64) * 256 < flash_bytes);
         std::fs::write(elf_path.with_extension("uf2"), &image).unwrap();
 
         // The secrets are in the image (that is the point) but in no file git would track.

@@ -11,9 +11,9 @@ use alloc::string::String;
 use defmt::{info, warn};
 use embassy_net::udp::{PacketMetadata, UdpSocket};
 use embassy_net::Stack;
-use embassy_rp::clocks::RoscRng;
 use embassy_time::{with_timeout, Duration, Instant, Timer};
 
+use crate::chip::Rng;
 use crate::config;
 use crate::sntp::{self, Schedule};
 
@@ -82,7 +82,7 @@ pub async fn keep_set(stack: Stack<'static>, answered: bool) -> ! {
 }
 
 fn unanswered(schedule: &mut Schedule) {
-    let delay = schedule.failed(now_ms(), RoscRng.next_u32());
+    let delay = schedule.failed(now_ms(), Rng.next_u32());
     if is_set() {
         warn!(
             "no SNTP answer; keeping the time, asking again in {} ms",
@@ -108,7 +108,7 @@ async fn query(stack: Stack<'static>) -> Option<u64> {
     let mut tx = [0u8; 64];
     let mut socket = UdpSocket::new(stack, &mut rx_meta, &mut rx, &mut tx_meta, &mut tx);
     socket.bind(0).ok()?;
-    let nonce = RoscRng.next_u64() | 1;
+    let nonce = Rng.next_u64() | 1;
     socket
         .send_to(&sntp::request(nonce), (server, 123))
         .await

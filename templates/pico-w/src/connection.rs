@@ -21,7 +21,6 @@ use defmt::{info, warn};
 use embassy_futures::select::{select, select4, Either, Either4};
 use embassy_net::tcp::{TcpReader, TcpSocket, TcpWriter};
 use embassy_net::{IpAddress, Stack};
-use embassy_rp::clocks::RoscRng;
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 #[cfg(mqtt_ws)]
 use embassy_sync::mutex::Mutex;
@@ -33,6 +32,7 @@ use lua_device::mqtt::device::HEARTBEAT_MS;
 use lua_device::mqtt::{Client, DeviceConfig, DeviceSession, Inbound, Incoming, Skipped};
 use lua_device::session::Step;
 
+use crate::chip::Rng;
 use crate::clock::{now_ms, timestamp};
 use crate::config;
 use crate::device::Device;
@@ -129,7 +129,7 @@ pub async fn run(stack: Stack<'static>, device: &'static Device, name: &'static 
             _ => {}
         }
         lasting.backoff.disconnected(now_ms());
-        let delay = lasting.backoff.next_delay(RoscRng.next_u32());
+        let delay = lasting.backoff.next_delay(Rng.next_u32());
         warn!(
             "connection lost ({}); reconnecting in {} ms",
             failure, delay
@@ -238,7 +238,7 @@ impl From<ws::Error<Failure>> for Failure {
 /// A masking key for a client WebSocket frame.
 #[cfg(mqtt_ws)]
 fn mask() -> [u8; 4] {
-    RoscRng.next_u32().to_le_bytes()
+    Rng.next_u32().to_le_bytes()
 }
 
 async fn serve(
@@ -296,7 +296,7 @@ async fn serve_inner(
         if undated {
             warn!("clock not set: the broker certificate's validity dates are not checked until it is");
         }
-        let rng = tls::rng(|bytes| RoscRng.fill_bytes(bytes));
+        let rng = tls::rng(|bytes| Rng.fill_bytes(bytes));
         let (read, write) = tls_buffers;
         let mut link = tls::connect::<_, crate::clock::Wall>(
             tls::Duplex::new(&reader, &writer),
@@ -351,7 +351,7 @@ where
     {
         let (mut reader, mut writer) = (reader, writer);
         let mut nonce = [0u8; 16];
-        RoscRng.fill_bytes(&mut nonce);
+        Rng.fill_bytes(&mut nonce);
         let target = (
             config::MQTT_HOST,
             config::MQTT_PORT,

@@ -4,6 +4,8 @@
 
 extern crate alloc;
 
+// The chip's own code: its random numbers and the unit's id (luagen writes the board's).
+mod chip;
 mod clock;
 // Generated from the manifest and rewritten on every run, so `cargo fmt` leaves them as written.
 #[rustfmt::skip]
@@ -34,13 +36,12 @@ mod worker;
 #[cfg_attr(not(mqtt_ws), allow(dead_code))]
 mod ws;
 
-use cyw43_pio::{PioSpi, DEFAULT_CLOCK_DIVIDER};
+use cyw43_pio::PioSpi;
 use defmt::{info, unwrap, warn};
 use defmt_rtt as _;
 use embassy_executor::Spawner;
 use embassy_net::{Config, StackResources};
 use embassy_rp::bind_interrupts;
-use embassy_rp::clocks::RoscRng;
 use embassy_rp::gpio::{Level, Output};
 use embassy_rp::peripherals::{DMA_CH0, PIO0};
 use embassy_rp::pio::{InterruptHandler, Pio};
@@ -112,18 +113,10 @@ async fn connection_task(
     connection::run(stack, device, name).await
 }
 
-/// This unit's name: the template with the flash chip's unique id in place of `{uid}`.
+/// This unit's name: the template with the chip's unique id in place of `{uid}`.
 #[cfg(device_uid)]
 fn unit_name(flash: embassy_rp::Peri<'static, embassy_rp::peripherals::FLASH>) -> &'static str {
-    const FLASH_BYTES: usize = 2 * 1024 * 1024;
-    let mut flash =
-        embassy_rp::flash::Flash::<_, embassy_rp::flash::Blocking, FLASH_BYTES>::new_blocking(
-            flash,
-        );
-    let mut uid = [0u8; 8];
-    // Before the WiFi driver and the tasks start: the id is read with the flash out of XIP.
-    // `.ok()`: the HAL's error has no defmt form without the `driver-logs` feature.
-    unwrap!(flash.blocking_unique_id(&mut uid).ok());
+    let uid = chip::unique_id(flash);
     alloc::string::String::leak(identity::unit_name(config::DEVICE_NAME_TEMPLATE, &uid))
 }
 
@@ -204,7 +197,7 @@ async fn main(spawner: Spawner) {
     let spi = PioSpi::new(
         &mut pio.common,
         pio.sm0,
-        DEFAULT_CLOCK_DIVIDER,
+        config::RADIO_CLOCK_DIVIDER,
         pio.irq0,
         cs,
         p.PIN_24,
@@ -231,7 +224,7 @@ async fn main(spawner: Spawner) {
         net_device,
         Config::dhcpv4(Default::default()),
         NET.init(StackResources::new()),
-        RoscRng.next_u64(),
+        chip::Rng.next_u64(),
     );
     unwrap!(spawner.spawn(net_task(runner)));
 

@@ -12,7 +12,7 @@ pub mod uf2;
 use minijinja::{context, Environment};
 use serde::Serialize;
 
-use crate::board::{self, Board};
+use crate::board::{self, Board, Family};
 use crate::emit::micropython::escape::md_inline;
 use crate::emit::project::{GeneratedFile, Project};
 use crate::emit::rust::{format_source, Codec, RustEmitter, RustOptions};
@@ -171,6 +171,14 @@ const STATIC: &[(&str, &str)] = &[
     ),
 ];
 
+/// The chip module, `src/chip.rs`, of each chip family: the code that truly differs.
+fn chip_module(family: Family) -> &'static str {
+    match family {
+        Family::Rp2040 => include_str!("../../../../../templates/pico-w/src/chip/rp2040.rs"),
+        Family::Rp235x => include_str!("../../../../../templates/pico-w/src/chip/rp235x.rs"),
+    }
+}
+
 /// Templates rendered with the device's and the board's context: (template name, path in the
 /// project).
 const TEMPLATES: &[(&str, &str, &str)] = &[
@@ -277,6 +285,10 @@ impl<'a> PicoWProject<'a> {
                 *text,
             ));
         }
+        files.push(GeneratedFile::generated(
+            "src/chip.rs",
+            chip_module(self.board.chip.family),
+        ));
         files.push(GeneratedFile::generated(
             "src/payloads.rs",
             self.payloads()?,
@@ -398,7 +410,7 @@ impl<'a> PicoWProject<'a> {
         let chip = &self.board.chip;
         context! {
             board => self.board,
-            linker_env => format!("CARGO_TARGET_{}_LINKER", chip.triple.to_uppercase().replace('-', "_")),
+            linker_env => format!("CARGO_TARGET_{}_LINKER", chip.triple.to_uppercase().replace(['-', '.'], "_")),
             uf2_family => format!("{:#x}", chip.uf2_family),
             flash_kib => chip.memory.flash_bytes / 1024,
             ram_kib => chip.memory.ram_bytes / 1024,
