@@ -7,7 +7,7 @@ use quote::{format_ident, quote};
 use super::types::type_ident;
 use super::Codec;
 use crate::ir::{
-    Additional, Discriminant, JsonType, NumShape, Shape, StructDef, TypeDefKind, TypeSpace,
+    Additional, Discriminant, JsonType, NumShape, Shape, StructDef, TypeDefKind, TypeId, TypeSpace,
     UnionDef,
 };
 
@@ -60,21 +60,23 @@ impl<'a> CheckEmitter<'a> {
 
     /// A private module holding every `Check` impl, so its imports never meet the user's.
     pub fn module(&self, name: &Ident) -> TokenStream {
-        let rt = self.rt;
-        let impls = self.space.iter().map(|(id, def)| {
-            let ty = type_ident(self.space, id);
-            let body = match &def.kind {
-                TypeDefKind::Struct(s) => self.struct_body(s),
-                TypeDefKind::Enum(e) => {
-                    let wires = e.variants.iter().map(|v| &v.wire);
-                    quote!(typed::one_of_strings(value, path, &[#(#wires),*]))
-                }
-                TypeDefKind::Union(u) => self.union_body(u),
-                TypeDefKind::Alias { shape } => self.check(shape, &quote!(value)),
-            };
-            check_impl(&quote!(#ty), body, self.codec)
-        });
-        checks_module(rt, name, quote!(#(#impls)*), self.codec)
+        let impls = self.space.iter().map(|(id, _)| self.impl_for(id));
+        checks_module(self.rt, name, quote!(#(#impls)*), self.codec)
+    }
+
+    /// The `Check` impl of type `id`.
+    pub fn impl_for(&self, id: TypeId) -> TokenStream {
+        let ty = type_ident(self.space, id);
+        let body = match &self.space.get(id).kind {
+            TypeDefKind::Struct(s) => self.struct_body(s),
+            TypeDefKind::Enum(e) => {
+                let wires = e.variants.iter().map(|v| &v.wire);
+                quote!(typed::one_of_strings(value, path, &[#(#wires),*]))
+            }
+            TypeDefKind::Union(u) => self.union_body(u),
+            TypeDefKind::Alias { shape } => self.check(shape, &quote!(value)),
+        };
+        check_impl(&quote!(#ty), body, self.codec)
     }
 
     /// An expression of type `Result<(), CommandError>` checking `v` (a `&Value`) at `path`.

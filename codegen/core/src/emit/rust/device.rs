@@ -98,25 +98,15 @@ impl<'a> DeviceEmitter<'a> {
         }
     }
 
+    /// The handler trait: one method per command.
     fn handler_trait(&self) -> TokenStream {
-        self.handler_trait_around(true)
-    }
-
-    /// The handler trait; `with_methods: false` leaves its methods out (formatting adds them
-    /// as syn trees).
-    pub fn handler_trait_around(&self, with_methods: bool) -> TokenStream {
         let rt = self.rt;
         let name = &self.names.handler_trait;
         let doc = format!(
             " The commands of `{}`: one method per command in its manifest.",
             self.device.name
         );
-        let commands = if with_methods {
-            &self.device.commands[..]
-        } else {
-            &[]
-        };
-        let methods = commands.iter().map(|c| {
+        let methods = self.device.commands.iter().map(|c| {
             let method = Self::method(c);
             let docs = doc_attrs(Some(&c.description));
             let out = self.output_type(c);
@@ -134,13 +124,8 @@ impl<'a> DeviceEmitter<'a> {
         }
     }
 
+    /// The adapter: the device's constants, its builder and the dispatch match.
     fn adapter(&self) -> TokenStream {
-        self.adapter_around(true)
-    }
-
-    /// The adapter; `with_arms: false` leaves out the dispatch match's command arms
-    /// (formatting adds them as syn trees).
-    pub fn adapter_around(&self, with_arms: bool) -> TokenStream {
         let rt = self.rt;
         let p = quote!(#rt::typed::__private);
         let DeviceNames {
@@ -156,12 +141,7 @@ impl<'a> DeviceEmitter<'a> {
             None => quote!(::core::option::Option::None),
         };
         let commands_json = Literal::string(&self.device.registration_commands().to_string());
-        let commands = if with_arms {
-            &self.device.commands[..]
-        } else {
-            &[]
-        };
-        let arms = commands.iter().map(|c| {
+        let arms = self.device.commands.iter().map(|c| {
             let name = &c.name;
             let method = Self::method(c);
             let call = match self.input_type(c) {

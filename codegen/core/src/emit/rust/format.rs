@@ -1,23 +1,26 @@
-//! The device module as formatted source, one slice of items at a time, on every core.
+//! The device module as formatted source, one slice of items at a time, on every core: the
+//! token emitters' own output (the proc-macro's), parsed with syn and printed with
+//! prettyplease, as a last step. There is one rendering path; this only cuts it in pieces.
 //!
-//! Formatting is most of what `luagen rust` costs on a large manifest: re-parsing the
-//! generated tokens with syn, then prettyplease. Done as one file, a 1,000-command device is a
-//! single multi-megabyte token tree parsed, printed and freed at once (most of the time went
-//! to allocating and freeing it). prettyplease ends every item with a hard line break, so an
-//! item's text does not depend on its neighbours, only on its indentation: formatting the
-//! items in slices and joining the texts in order gives the same bytes. The slices are
-//! independent, so they are formatted in parallel; each result is kept at its slice's index,
-//! so the output never depends on which thread took which slice.
+//! Formatting is most of what `luagen rust` costs on a large manifest. Done as one file, a
+//! 1,000-command device is a single multi-megabyte token tree parsed, printed and freed at
+//! once (most of the time went to allocating and freeing it). prettyplease ends every item
+//! with a hard line break, so an item's text does not depend on its neighbours, only on its
+//! indentation: formatting the items in slices and joining the texts in order gives the same
+//! bytes. The slices are independent, so they are formatted in parallel; each result is kept
+//! at its slice's index, so the output never depends on which thread took which slice.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::check_trees::CheckTrees;
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::checks::{checks_module, CheckEmitter};
 use super::device::DeviceEmitter;
-use super::device_trees::DeviceTrees;
 use super::names::DeviceNames;
-use super::type_trees::TypeTrees;
-use super::RustOptions;
+use super::types::TypeEmitter;
+use super::{Codec, RustOptions};
 use crate::ir::TypeId;
 use crate::model::Device;
 
@@ -123,9 +126,8 @@ struct Formatter<'a> {
     device: &'a Device,
     options: &'a RustOptions,
     names: DeviceNames,
-    types: TypeTrees<'a>,
-    checks: CheckTrees<'a>,
-    glue: DeviceTrees<'a>,
+    types: TypeEmitter<'a>,
+    checks: CheckEmitter<'a>,
 }
 
 impl<'a> Formatter<'a> {
@@ -134,13 +136,13 @@ impl<'a> Formatter<'a> {
             device,
             options,
             names: DeviceNames::new(device),
-            types: TypeTrees::new(&device.types, &options.runtime),
-            checks: CheckTrees::new(
+            types: TypeEmitter::new(&device.types, &options.runtime, Codec::Serde),
+            checks: CheckEmitter::new(
                 &device.types,
                 &options.runtime,
                 options.pattern_tables.as_deref(),
+                Codec::Serde,
             ),
-            glue: DeviceTrees::new(device, &options.runtime),
         }
     }
 
@@ -148,72 +150,53 @@ impl<'a> Formatter<'a> {
         let module = &self.names.checks_module;
         match slice {
             Slice::Types(start, end) => {
-                let items = (start..end)
-                    .flat_map(|i| {
-                        self.types
-                            .type_items(TypeId(i), &self.device.types.types[i])
-                    })
-                    .collect();
-                unparse_items(items)
+                let defs = &self.device.types.types;
+                let items = (start..end).map(|i| self.types.type_def(TypeId(i), &defs[i]));
+                unparse(quote!(#(#items)*))
             }
             Slice::ChecksOpen => {
-                let module = self.checks.module_with(module, std::iter::empty());
-                let text = unparse_items(vec![syn::Item::Mod(module)]);
-                text.strip_suffix("}\n")
+                let open = checks_module(
+                    &self.options.runtime,
+                    module,
+                    TokenStream::new(),
+                    Codec::Serde,
+                );
+                unparse(open)
+                    .strip_suffix("}\n")
                     .expect("a module's text ends with its closing brace")
                     .to_string()
             }
             Slice::Checks(start, end) => {
-                let impls = (start..end)
-                    .map(|i| self.checks.impl_for(TypeId(i)))
-                    .collect();
-                let module = syn::ItemMod {
-                    attrs: Vec::new(),
-                    vis: syn::Visibility::Inherited,
-                    unsafety: None,
-                    mod_token: Default::default(),
-                    ident: module.clone(),
-                    content: Some((Default::default(), impls)),
-                    semi: None,
-                };
-                let text = unparse_items(vec![syn::Item::Mod(module)]);
+                let impls = (start..end).map(|i| self.checks.impl_for(TypeId(i)));
+                let text = unparse(quote!(mod #module { #(#impls)* }));
                 // The impls as they stand inside the module: drop its first and last lines.
-                let body = text
-                    .split_once('\n')
+                text.split_once('\n')
                     .map(|(_, rest)| rest)
                     .and_then(|rest| rest.strip_suffix("}\n"))
-                    .expect("a module's text is its `mod` line, its items and `}`");
-                body.to_string()
+                    .expect("a module's text is its `mod` line, its items and `}`")
+                    .to_string()
             }
             Slice::ChecksClose => "}\n".to_string(),
-            Slice::Device(i) => {
-                let emitter = DeviceEmitter::new(self.device, &self.names, self.options);
-                let items = self.glue.part(&emitter, i);
-                if items.is_empty() {
-                    String::new()
-                } else {
-                    unparse_items(items)
-                }
-            }
+            Slice::Device(i) => DeviceEmitter::new(self.device, &self.names, self.options)
+                .part(i)
+                .map(unparse)
+                .unwrap_or_default(),
         }
     }
 }
 
-fn unparse_items(items: Vec<syn::Item>) -> String {
-    prettyplease::unparse(&syn::File {
-        shebang: None,
-        attrs: Vec::new(),
-        items,
-    })
+/// Tokens of whole items as prettyplease prints them.
+fn unparse(tokens: TokenStream) -> String {
+    let file: syn::File = syn::parse2(tokens).expect("the Rust emitter produces valid Rust items");
+    prettyplease::unparse(&file)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::{format_source, RustEmitter, RustOptions};
 
-    /// The slices, the threads and the syn trees built without parsing change nothing: the
-    /// text is the formatted token stream the proc-macro gets, byte for byte. This also
-    /// holds the tree emitters (`check_trees`, `TypeTrees`) to the token emitters.
+    /// The slices and the threads change nothing: the text is the formatted token stream the
+    /// proc-macro gets, byte for byte.
     #[test]
     fn sliced_source_is_the_formatted_token_stream() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -5,21 +5,13 @@
 //! Generated code names everything by absolute path through the runtime crate (`::lua_device`
 //! by default), so it compiles wherever it is pasted and a device depends on one crate.
 
-#[cfg(feature = "format")]
-mod ast;
-#[cfg(feature = "format")]
-mod check_trees;
 mod checks;
 mod device;
-#[cfg(feature = "format")]
-mod device_trees;
 #[cfg(feature = "format")]
 mod format;
 #[cfg(feature = "firmware")]
 mod json_codec;
 mod names;
-#[cfg(feature = "format")]
-mod type_trees;
 mod types;
 
 use proc_macro2::TokenStream;

@@ -1,6 +1,6 @@
 //! Payload types: structs, string enums, unions and aliases with serde derives (or, for
-//! [`Codec::CoreJson`], none: their readers and writers come from `json_codec`), as tokens (the
-//! proc-macro's path; `type_trees` builds the same items as syn trees for formatting).
+//! [`Codec::CoreJson`], none: their readers and writers come from `json_codec`), as tokens:
+//! what the proc-macro hands to rustc and what `format` prints.
 
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -39,8 +39,7 @@ impl<'a> TypeEmitter<'a> {
         Self { space, rt, codec }
     }
 
-    /// Every type as tokens, for the proc-macro (quote makes tokens faster than syn prints
-    /// trees).
+    /// Every type as tokens.
     pub fn all(&self) -> TokenStream {
         let defs = self.space.iter().map(|(id, def)| self.type_def(id, def));
         quote!(#(#defs)*)
