@@ -10,6 +10,7 @@ mod patterns;
 pub mod uf2;
 
 use minijinja::{context, Environment};
+use quote::quote;
 use serde::Serialize;
 
 use crate::board::{self, Board, Family};
@@ -234,13 +235,9 @@ pub struct PicoWProject<'a> {
 #[derive(Serialize)]
 struct CommandCtx {
     name: String,
-    name_lit: String,
     /// The handler's stub in `handlers.rs`, laid out as rustfmt would.
     stub: String,
-    handler: String,
     doc: String,
-    input: Option<String>,
-    output: Option<String>,
     /// `(timeoutMs, retry)` as Rust, for the idempotency cache's time to live.
     horizon: String,
 }
@@ -338,6 +335,20 @@ impl<'a> PicoWProject<'a> {
         ))
     }
 
+    /// The dispatch over `handlers.rs` for `device.rs`: the Rust emitter's, the host adapter's
+    /// arms with each handler reached as `handlers::method(&mut state, input)`.
+    fn dispatch(&self) -> String {
+        let options = RustOptions {
+            codec: Codec::CoreJson,
+            ..RustOptions::default()
+        };
+        let tokens = RustEmitter::with_options(self.device, options)
+            .chip_dispatch(&quote!(crate::handlers), &quote!(crate::device::Shared));
+        let file: syn::File =
+            syn::parse2(tokens).expect("the Rust emitter produces valid Rust items");
+        prettyplease::unparse(&file)
+    }
+
     /// The manifest's file name, for the header comments and the README's code span: a
     /// line break (legal in a file name) would end the comment and start code or TOML, and a
     /// backtick would end the code span.
@@ -368,7 +379,6 @@ impl<'a> PicoWProject<'a> {
             .iter()
             .map(|c| CommandCtx {
                 name: c.name.clone(),
-                name_lit: rust_str(&c.name),
                 stub: handler_stub(
                     &ident::rust_snake(&c.name),
                     self.type_name(c.input).as_deref(),
@@ -378,10 +388,7 @@ impl<'a> PicoWProject<'a> {
                         c.name
                     )),
                 ),
-                handler: ident::rust_snake(&c.name),
                 doc: doc_line(&c.description),
-                input: self.type_name(c.input),
-                output: self.type_name(c.output),
                 horizon: format!(
                     "({}, {})",
                     c.timeout_ms,
@@ -423,6 +430,7 @@ impl<'a> PicoWProject<'a> {
             group_lit => d.group.as_deref().map_or_else(|| "None".to_string(), |g| format!("Some({})", rust_str(g))),
             description => d.description.as_deref().map(doc_line),
             commands_json => rust_str(&registration),
+            dispatch => self.dispatch(),
             commands => commands,
             triggers => triggers,
         }

@@ -7,6 +7,7 @@ use quote::{format_ident, quote, quote_spanned};
 
 use super::names::DeviceNames;
 use super::types::{doc_attrs, type_ident};
+use super::Codec;
 use super::RustOptions;
 use crate::ident;
 use crate::model::{Command, Device};
@@ -141,18 +142,10 @@ impl<'a> DeviceEmitter<'a> {
             None => quote!(::core::option::Option::None),
         };
         let commands_json = Literal::string(&self.device.registration_commands().to_string());
-        let arms = self.device.commands.iter().map(|c| {
-            let name = &c.name;
-            let method = Self::method(c);
-            let call = match self.input_type(c) {
-                Some(t) => quote!(self.0.#method(#rt::typed::decode::<#t>(payload)?).await?),
-                None => quote!(self.0.#method().await?),
-            };
-            match c.output {
-                Some(_) => quote!(#name => #rt::typed::encode(&#call),),
-                None => quote!(#name => { let () = #call; ::core::result::Result::Ok(::core::option::Option::None) }),
-            }
-        });
+        let arms = self.dispatch_arms(
+            Codec::Serde,
+            |method, input| quote!(self.0.#method(#input).await?),
+        );
         let doc =
             format!(" `{device_name}` on the `lua_device` runtime, driving a [`{handler_trait}`].");
         quote! {
@@ -225,6 +218,59 @@ impl<'a> DeviceEmitter<'a> {
                 type Target = #rt::DeviceHandle;
                 fn deref(&self) -> &Self::Target {
                     &self.0
+                }
+            }
+        }
+    }
+
+    /// One dispatch arm per command: the input read by `codec` (after its check), the handler
+    /// reached by `call(method, input)`, its output written. The host's adapter and the chip's
+    /// dispatch both match on these arms; they differ only in how a handler is reached.
+    pub(super) fn dispatch_arms(
+        &self,
+        codec: Codec,
+        call: impl Fn(&Ident, Option<TokenStream>) -> TokenStream,
+    ) -> Vec<TokenStream> {
+        let rt = self.rt;
+        let (decode, encode) = match codec {
+            Codec::Serde => (quote!(decode), quote!(encode)),
+            #[cfg(feature = "firmware")]
+            Codec::CoreJson => (quote!(decode_json), quote!(encode_json)),
+        };
+        self.device
+            .commands
+            .iter()
+            .map(|c| {
+                let name = &c.name;
+                let input = self
+                    .input_type(c)
+                    .map(|t| quote!(#rt::typed::#decode::<#t>(payload)?));
+                let call = call(&Self::method(c), input);
+                match c.output {
+                    Some(_) => quote!(#name => #rt::typed::#encode(&#call),),
+                    None => quote!(#name => { let () = #call; ::core::result::Result::Ok(::core::option::Option::None) }),
+                }
+            })
+            .collect()
+    }
+
+    /// The chip's dispatch (`Codec::CoreJson`): a function over the device's state, each
+    /// command's handler a function of `handlers` taking `&mut State` first.
+    #[cfg(feature = "firmware")]
+    pub fn chip_dispatch(&self, handlers: &TokenStream, state: &TokenStream) -> TokenStream {
+        let rt = self.rt;
+        let arms = self.dispatch_arms(Codec::CoreJson, |method, input| {
+            let input = input.map(|i| quote!(, #i));
+            quote!(#handlers::#method(&mut *state.lock().await #input).await?)
+        });
+        quote! {
+            /// Runs `command`: its payload checked and read, its handler run with the device's
+            /// state, its result written. Generated with the host's dispatch, from one list of arms.
+            #[allow(unused_variables)]
+            pub async fn dispatch(state: &#state, command: &str, payload: #rt::value::Value) -> #rt::CommandResult {
+                match command {
+                    #(#arms)*
+                    other => ::core::result::Result::Err(#rt::CommandError::unknown(other)),
                 }
             }
         }

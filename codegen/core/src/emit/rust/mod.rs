@@ -136,6 +136,15 @@ impl<'a> RustEmitter<'a> {
         quote!(#types #device)
     }
 
+    /// The chip's dispatch function (see [`Codec::CoreJson`]): the same arms as the host's
+    /// adapter, each handler reached as `handlers::method(&mut state, input)`, `state` a
+    /// mutex of the handlers' state of type `state`.
+    #[cfg(feature = "firmware")]
+    pub fn chip_dispatch(&self, handlers: &TokenStream, state: &TokenStream) -> TokenStream {
+        device::DeviceEmitter::new(self.device, &self.names, &self.options)
+            .chip_dispatch(handlers, state)
+    }
+
     /// The glue for a `#[lua_device]` impl block on `state`: wraps the user's methods (with
     /// the receivers and return shapes found in `handlers`) in the handler trait.
     pub fn impl_glue(&self, state: &syn::Ident, handlers: &[HandlerShape]) -> TokenStream {
