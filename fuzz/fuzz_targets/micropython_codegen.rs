@@ -23,6 +23,6 @@ fuzz_target!(|data: &[u8]| {
                 );
             }
         }
-        Err(unsupported) => assert!(!unsupported.0.is_empty()),
+        Err(refused) => assert!(!refused.is_empty()),
     }
 });

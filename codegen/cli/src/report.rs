@@ -25,6 +25,16 @@ pub fn load_error(e: &LoadError) -> ExitCode {
     }
 }
 
+/// Print what a target refused to generate, as the loader's problems are printed.
+pub fn refused(d: &luagen::Diagnostics) {
+    eprint!("{d}");
+    eprintln!(
+        "{}: {} this target cannot generate",
+        d.source().path().display(),
+        count(d.len(), "problem")
+    );
+}
+
 pub fn print_json(value: &serde_json::Value) -> ExitCode {
     match serde_json::to_string_pretty(value) {
         Ok(s) => {

@@ -417,3 +417,31 @@ fn the_pico_2_w_is_the_same_project_with_its_board_value() {
     assert!(readme.contains("CARGO_TARGET_THUMBV8M_MAIN_NONE_EABIHF_LINKER=arm-none-eabi-ld"));
     assert!(readme.contains("picotool load -u -v -x -t elf target/thumbv8m.main-none-eabihf/release/greenhouse-sensor-pico-2-w"));
 }
+
+/// A pattern the chip cannot check is refused at the manifest's spans, every one at once.
+#[test]
+fn patterns_the_chip_cannot_check_are_refused_where_the_manifest_writes_them() {
+    let manifest = r#"name: refusing-device
+commands:
+  - name: set_word
+    description: A word on its own
+    inputSchema:
+      type: object
+      properties:
+        word: { type: string, pattern: '\bcat\b' }
+        dog: { type: string, pattern: '\bdog' }
+        digits: { type: string, pattern: '^[0-9]+$' }
+"#;
+    let device = luagen::load_str("refusing.yaml", manifest).unwrap();
+    let refused = PicoWProject::new(&device).project().unwrap_err();
+    assert_eq!(refused.len(), 2, "{refused}");
+    let text = refused.to_string();
+    assert!(
+        text.starts_with(
+            "refusing.yaml:8:40: error: the Raspberry Pi Pico W cannot check pattern `\\bcat\\b`"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("refusing.yaml:9:39: error"), "{text}");
+    assert!(!text.contains("[0-9]"), "{text}");
+}

@@ -5,9 +5,9 @@ use luagen::emit::micropython::{mpy, MicroPythonProject, Options};
 use luagen::emit::project::WriteReport;
 use luagen::Device;
 
-use super::FirmwareArgs;
+use super::{Failure, FirmwareArgs};
 
-pub fn generate(device: &Device, args: &FirmwareArgs) -> std::io::Result<WriteReport> {
+pub fn generate(device: &Device, args: &FirmwareArgs) -> Result<WriteReport, Failure> {
     let existing_handlers = if args.force {
         None
     } else {
@@ -18,8 +18,7 @@ pub fn generate(device: &Device, args: &FirmwareArgs) -> std::io::Result<WriteRe
         mpy: args.mpy,
         board: args.board(),
     };
-    let project = MicroPythonProject::generate(device, &options)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let project = MicroPythonProject::generate(device, &options).map_err(Failure::Refused)?;
     let mut report = project.write(&args.out, args.force)?;
     if args.mpy {
         report

@@ -68,6 +68,14 @@ pub fn run(args: FirmwareArgs) -> ExitCode {
         Target::RustEmbassy => pico_w::generate(&device, &args),
     };
     match result {
+        Err(Failure::Refused(d)) => {
+            report::refused(&d);
+            ExitCode::from(2)
+        }
+        Err(Failure::Io(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
         Ok(report) => {
             for path in &report.written {
                 println!("wrote {}", args.out.join(path).display());
@@ -80,9 +88,18 @@ pub fn run(args: FirmwareArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+    }
+}
+
+/// Why no project was written.
+pub enum Failure {
+    /// The target cannot generate the manifest: where, and why.
+    Refused(luagen::Diagnostics),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Io(e)
     }
 }

@@ -4,12 +4,12 @@ use luagen::emit::pico_w::PicoWProject;
 use luagen::emit::project::WriteReport;
 use luagen::Device;
 
-use super::FirmwareArgs;
+use super::{Failure, FirmwareArgs};
 
-pub fn generate(device: &Device, args: &FirmwareArgs) -> std::io::Result<WriteReport> {
-    PicoWProject::new(device)
+pub fn generate(device: &Device, args: &FirmwareArgs) -> Result<WriteReport, Failure> {
+    let project = PicoWProject::new(device)
         .board(args.board())
         .project()
-        .map_err(std::io::Error::other)?
-        .write(&args.out, args.force)
+        .map_err(Failure::Refused)?;
+    Ok(project.write(&args.out, args.force)?)
 }

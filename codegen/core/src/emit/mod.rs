@@ -5,4 +5,6 @@ pub mod micropython;
 #[cfg(feature = "firmware")]
 pub mod pico_w;
 pub mod project;
+#[cfg(feature = "firmware")]
+pub mod refusal;
 pub mod rust;

@@ -13,7 +13,8 @@ pub mod pattern;
 pub mod validators;
 
 use crate::board::{self, Board};
-use std::fmt;
+use crate::diagnostic::Diagnostics;
+use crate::emit::refusal::{self, PatternRefusal};
 
 use minijinja::Environment;
 use serde::Serialize;
@@ -143,29 +144,15 @@ impl Default for Options {
     }
 }
 
-/// Why a device cannot be generated for MicroPython.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unsupported(pub Vec<String>);
-
-impl fmt::Display for Unsupported {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "this manifest cannot be generated for MicroPython:")?;
-        for m in &self.0 {
-            writeln!(f, "  - {m}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Unsupported {}
-
 /// A MicroPython project for one device.
 pub struct MicroPythonProject;
 
 impl MicroPythonProject {
-    /// Every file of the project for `device`.
-    pub fn generate(device: &Device, options: &Options) -> Result<Project, Unsupported> {
-        let ctx = Context::new(device, options)?;
+    /// Every file of the project for `device`; what MicroPython cannot check (a schema
+    /// pattern its `re` cannot run) is refused at the manifest's spans, all at once.
+    pub fn generate(device: &Device, options: &Options) -> Result<Project, Diagnostics> {
+        let ctx = Context::new(device, options)
+            .map_err(|refused| refusal::patterns(device, "MicroPython", &refused))?;
         let env = environment();
         let render = |name: &str| -> String {
             env.get_template(name)
@@ -357,7 +344,7 @@ const MODULE_NAMES: &[&str] = &[
 ];
 
 impl Context {
-    fn new(device: &Device, options: &Options) -> Result<Self, Unsupported> {
+    fn new(device: &Device, options: &Options) -> Result<Self, Vec<PatternRefusal>> {
         let types = &device.types;
         let mut writer = ValidatorWriter::new(types);
         let mut validator_names = Namer::new();
@@ -372,21 +359,13 @@ impl Context {
             let validator = c.input.map(|id| {
                 let name =
                     validator_names.claim(format!("command_{}", ident::python_snake(&c.name)));
-                writer.entry(
-                    &name,
-                    &Shape::Named { id },
-                    &format!("command `{}`", c.name),
-                );
+                writer.entry(&name, &Shape::Named { id });
                 name
             });
             let output_validator = c.output.map(|id| {
                 let name =
                     validator_names.claim(format!("result_{}", ident::python_snake(&c.name)));
-                writer.entry(
-                    &name,
-                    &Shape::Named { id },
-                    &format!("the result of command `{}`", c.name),
-                );
+                writer.entry(&name, &Shape::Named { id });
                 name
             });
             let input_shape = c.input.map(|id| Shape::Named { id });
@@ -436,11 +415,7 @@ impl Context {
             let validator = t.payload.map(|id| {
                 let name =
                     validator_names.claim(format!("trigger_{}", ident::python_snake(&t.name)));
-                writer.entry(
-                    &name,
-                    &Shape::Named { id },
-                    &format!("trigger `{}`", t.name),
-                );
+                writer.entry(&name, &Shape::Named { id });
                 name
             });
             let fields = t.payload.and_then(|id| match &types.get(id).kind {
@@ -507,7 +482,7 @@ impl Context {
         }
         let generated = writer.finish();
         if !generated.unsupported.is_empty() {
-            return Err(Unsupported(generated.unsupported));
+            return Err(generated.unsupported);
         }
         let registration = serde_json::to_string(&device.registration_commands())
             .expect("JSON values always serialize");

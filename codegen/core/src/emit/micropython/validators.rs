@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::escape::{py_str, py_value};
 use super::pattern;
+use crate::emit::refusal::PatternRefusal;
 use crate::ir::{
     Additional, Discriminant, JsonType, Shape, StructDef, TypeDefKind, TypeId, TypeSpace,
 };
@@ -22,7 +23,7 @@ pub struct Validators {
     /// Python source of every function, in a stable order.
     pub code: String,
     /// Patterns MicroPython's `re` cannot run, with the reason (the generator refuses these).
-    pub unsupported: Vec<String>,
+    pub unsupported: Vec<PatternRefusal>,
     /// Whether a check reports the JSON type that arrived (`_fail(p, rule, v)`).
     pub found: bool,
     /// The helpers the code calls, recorded as each call was written.
@@ -61,7 +62,7 @@ pub struct ValidatorWriter<'a> {
     out: String,
     done: BTreeSet<TypeId>,
     queue: Vec<TypeId>,
-    unsupported: Vec<String>,
+    unsupported: Vec<PatternRefusal>,
     counter: usize,
     found: bool,
     helpers: BTreeSet<Helper>,
@@ -87,22 +88,21 @@ impl<'a> ValidatorWriter<'a> {
         text
     }
 
-    /// A public `def name(v)` checking `shape` at the payload's root. `what` names the
-    /// schema in refusals, e.g. `command print_label`.
-    pub fn entry(&mut self, name: &str, shape: &Shape, what: &str) {
+    /// A public `def name(v)` checking `shape` at the payload's root.
+    pub fn entry(&mut self, name: &str, shape: &Shape) {
         let mut body = Vec::new();
         match shape {
-            Shape::Named { id } => self.named_body(*id, ROOT, &mut body, what),
-            _ => self.shape(shape, "v", ROOT, 1, &mut body, false, what),
+            Shape::Named { id } => self.named_body(*id, ROOT, &mut body),
+            _ => self.shape(shape, "v", ROOT, 1, &mut body, false),
         }
         self.out
             .push_str(&format!("\ndef {name}(v: \"Any\") -> None:\n"));
         push_body(&mut self.out, body);
-        self.drain(what);
+        self.drain();
     }
 
     pub fn finish(mut self) -> Validators {
-        self.drain("a definition");
+        self.drain();
         Validators {
             code: self.out,
             unsupported: self.unsupported,
@@ -111,9 +111,9 @@ impl<'a> ValidatorWriter<'a> {
         }
     }
 
-    fn drain(&mut self, what: &str) {
+    fn drain(&mut self) {
         while let Some(id) = self.queue.pop() {
-            self.named(id, what);
+            self.named(id);
         }
     }
 
@@ -161,19 +161,19 @@ impl<'a> ValidatorWriter<'a> {
         format!("{base}{}", self.counter)
     }
 
-    fn named(&mut self, id: TypeId, what: &str) {
+    fn named(&mut self, id: TypeId) {
         let mut body = Vec::new();
-        self.named_body(id, "p", &mut body, what);
+        self.named_body(id, "p", &mut body);
         self.out
             .push_str(&format!("\ndef _t{}(v: \"Any\", p: str) -> None:\n", id.0));
         push_body(&mut self.out, body);
     }
 
     /// The checks of named type `id` on `v` at path `p` (an expression), at depth 1.
-    fn named_body(&mut self, id: TypeId, p: &str, body: &mut Vec<String>, what: &str) {
+    fn named_body(&mut self, id: TypeId, p: &str, body: &mut Vec<String>) {
         let def = self.space.get(id);
         match &def.kind {
-            TypeDefKind::Struct(s) => self.structure(s, p, body, what),
+            TypeDefKind::Struct(s) => self.structure(s, p, body),
             TypeDefKind::Enum(e) => {
                 let values: Vec<Value> = e
                     .variants
@@ -200,7 +200,7 @@ impl<'a> ValidatorWriter<'a> {
                         let kw = if i == 0 { "if" } else { "elif" };
                         body.push(line(1, &format!("{kw} t == {}:", py_str(&tag))));
                         let mut inner = Vec::new();
-                        self.shape(&variant.shape, "v", p, 2, &mut inner, false, what);
+                        self.shape(&variant.shape, "v", p, 2, &mut inner, false);
                         if inner.is_empty() {
                             inner.push(line(2, "pass"));
                         }
@@ -223,7 +223,7 @@ impl<'a> ValidatorWriter<'a> {
                             &format!("{kw} {}:", self.type_test(variant.json_type, "v")),
                         ));
                         let mut inner = Vec::new();
-                        self.shape(&variant.shape, "v", p, 2, &mut inner, false, what);
+                        self.shape(&variant.shape, "v", p, 2, &mut inner, false);
                         if inner.is_empty() {
                             inner.push(line(2, "pass"));
                         }
@@ -236,12 +236,12 @@ impl<'a> ValidatorWriter<'a> {
             },
             TypeDefKind::Alias { shape } => {
                 let shape = shape.clone();
-                self.shape(&shape, "v", p, 1, body, false, what);
+                self.shape(&shape, "v", p, 1, body, false);
             }
         }
     }
 
-    fn structure(&mut self, s: &StructDef, p: &str, body: &mut Vec<String>, what: &str) {
+    fn structure(&mut self, s: &StructDef, p: &str, body: &mut Vec<String>) {
         body.push(line(1, "if not isinstance(v, dict):"));
         body.push(self.wrong(2, p, "v", &[JsonType::Object]));
         for field in &s.fields {
@@ -251,7 +251,7 @@ impl<'a> ValidatorWriter<'a> {
             body.push(line(1, &format!("if {key} in v:")));
             body.push(line(2, &format!("{x} = v[{key}]")));
             let mut inner = Vec::new();
-            self.shape(&field.shape, &x, &q, 2, &mut inner, false, what);
+            self.shape(&field.shape, &x, &q, 2, &mut inner, false);
             body.extend(inner);
             if field.required {
                 body.push(line(1, "else:"));
@@ -274,7 +274,7 @@ impl<'a> ValidatorWriter<'a> {
                 body.push(line(2, &format!("if k not in {known}:")));
                 let mut inner = Vec::new();
                 let path = self.at(p, "k");
-                self.shape(values, "v[k]", &path, 3, &mut inner, false, what);
+                self.shape(values, "v[k]", &path, 3, &mut inner, false);
                 if inner.is_empty() {
                     inner.push(line(3, "pass"));
                 }
@@ -293,7 +293,6 @@ impl<'a> ValidatorWriter<'a> {
         depth: usize,
         out: &mut Vec<String>,
         null_ok: bool,
-        what: &str,
     ) {
         let with_null = |t: JsonType| -> Vec<JsonType> {
             if null_ok {
@@ -374,9 +373,15 @@ impl<'a> ValidatorWriter<'a> {
                             out.push(line(depth, &test));
                             out.push(fail(depth + 1, p, &Rule::Pattern(pat)));
                         }
-                        Err(why) => self.unsupported.push(format!(
-                            "{what}: pattern `{pat}` cannot run on MicroPython: {why}"
-                        )),
+                        Err(why) => {
+                            let refusal = PatternRefusal {
+                                pattern: pat.clone(),
+                                why,
+                            };
+                            if !self.unsupported.contains(&refusal) {
+                                self.unsupported.push(refusal);
+                            }
+                        }
                     }
                 }
             }
@@ -406,7 +411,6 @@ impl<'a> ValidatorWriter<'a> {
                     depth + 1,
                     &mut inner,
                     false,
-                    what,
                 );
                 if !inner.is_empty() {
                     out.push(line(depth, &format!("for {i} in range(len({v})):")));
@@ -426,7 +430,6 @@ impl<'a> ValidatorWriter<'a> {
                     depth + 1,
                     &mut inner,
                     false,
-                    what,
                 );
                 if !inner.is_empty() {
                     out.push(line(depth, &format!("for {k} in {v}:")));
@@ -435,7 +438,7 @@ impl<'a> ValidatorWriter<'a> {
             }
             Shape::Nullable { inner } => {
                 let mut lines = Vec::new();
-                self.shape(inner, v, p, depth + 1, &mut lines, true, what);
+                self.shape(inner, v, p, depth + 1, &mut lines, true);
                 if !lines.is_empty() {
                     out.push(line(depth, &format!("if {v} is not None:")));
                     out.extend(lines);

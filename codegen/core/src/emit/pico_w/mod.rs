@@ -14,8 +14,10 @@ use quote::quote;
 use serde::Serialize;
 
 use crate::board::{self, Board, Family};
+use crate::diagnostic::Diagnostics;
 use crate::emit::micropython::escape::md_inline;
 use crate::emit::project::{GeneratedFile, Project};
+use crate::emit::refusal;
 use crate::emit::rust::{format_source, Codec, RustEmitter, RustOptions};
 use crate::ident;
 use crate::model::Device;
@@ -270,8 +272,9 @@ impl<'a> PicoWProject<'a> {
         format!("{}-{}", self.device.name, self.board.name)
     }
 
-    /// Every file of the project; an error names a schema `pattern` the chip cannot check.
-    pub fn project(&self) -> Result<Project, String> {
+    /// Every file of the project; a schema `pattern` the chip cannot check is refused at the
+    /// manifest's spans, every one at once.
+    pub fn project(&self) -> Result<Project, Diagnostics> {
         let mut files = Vec::new();
         for (path, text) in STATIC {
             files.push(GeneratedFile::generated(*path, *text));
@@ -318,9 +321,11 @@ impl<'a> PicoWProject<'a> {
     /// The payload types, their checks and their JSON readers and writers, from the Rust
     /// emitter (types only, [`Codec::CoreJson`]), and the schema patterns as DFA tables in a
     /// `patterns` module (see `patterns`); an error names a pattern the chip cannot check.
-    pub fn payloads(&self) -> Result<String, String> {
+    pub fn payloads(&self) -> Result<String, Diagnostics> {
         let patterns = patterns::collect(&self.device.types);
-        let tables = patterns::module(&patterns)?;
+        let tables = patterns::module(&patterns).map_err(|refused| {
+            refusal::patterns(self.device, &format!("the {}", self.board.title), &refused)
+        })?;
         let options = RustOptions {
             types_only: true,
             pattern_tables: Some(patterns),

@@ -13,6 +13,7 @@ use regex_automata::dfa::{dense, Automaton, StartKind};
 use regex_automata::util::start;
 use regex_automata::Anchored;
 
+use crate::emit::refusal::PatternRefusal;
 use crate::ir::{Additional, Shape, TypeDefKind, TypeSpace};
 
 /// Every distinct `pattern` in the device's payload types, in type order.
@@ -65,11 +66,9 @@ pub struct Table {
 }
 
 impl Table {
-    /// Compile `pattern` (the `regex` crate's syntax).
+    /// Compile `pattern` (the `regex` crate's syntax); the error says why it cannot be.
     pub fn compile(pattern: &str) -> Result<Table, String> {
-        let fail = |e: &dyn std::fmt::Display| {
-            format!("pattern {pattern:?} cannot be compiled for the Pico W: {e}")
-        };
+        let fail = |e: &dyn std::fmt::Display| e.to_string();
         let dfa = dense::Builder::new()
             .configure(dense::Config::new().start_kind(StartKind::Unanchored))
             .build(pattern)
@@ -129,7 +128,8 @@ impl Table {
 /// `mod patterns`, appended to the payloads: pattern `i` of `patterns` as `pub static P{i}`,
 /// the table the generated checks hand to `typed::Pattern::table` (see
 /// `RustOptions::pattern_tables`).
-pub fn module(patterns: &[String]) -> Result<String, String> {
+/// Every pattern the chip cannot check is refused, each with its reason.
+pub fn module(patterns: &[String]) -> Result<String, Vec<PatternRefusal>> {
     let mut out = String::from(
         "/// The manifest's schema `pattern`s, compiled at generation time into DFA tables\n\
          /// (regex-automata, the `regex` crate's syntax) that the runtime core searches: the\n\
@@ -140,8 +140,18 @@ pub fn module(patterns: &[String]) -> Result<String, String> {
     if !patterns.is_empty() {
         out.push_str("    use lua_device::typed::PatternTable;\n");
     }
+    let mut refused = Vec::new();
     for (i, p) in patterns.iter().enumerate() {
-        let t = Table::compile(p)?;
+        let t = match Table::compile(p) {
+            Ok(t) => t,
+            Err(why) => {
+                refused.push(PatternRefusal {
+                    pattern: p.clone(),
+                    why,
+                });
+                continue;
+            }
+        };
         // `{:?}` of a Rust string is a Rust string literal: a line break of the pattern
         // would end the comment, and the literal has none.
         out.push_str(&format!(
@@ -150,7 +160,11 @@ pub fn module(patterns: &[String]) -> Result<String, String> {
         ));
     }
     out.push_str("}\n");
-    Ok(out)
+    if refused.is_empty() {
+        Ok(out)
+    } else {
+        Err(refused)
+    }
 }
 
 #[cfg(test)]
