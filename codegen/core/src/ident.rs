@@ -175,6 +175,16 @@ pub fn rust_type(name: &str) -> String {
     s
 }
 
+/// The Rust items generated beside a device's payload types, named from the device name: the
+/// handler trait, the dispatch adapter, the trigger senders, the connected handle, the agent
+/// client and the macro's state wrapper, in that order. The IR reserves them, so no payload
+/// type takes one; the Rust emitter names its items with them.
+pub fn rust_device_items(device_name: &str) -> [String; 6] {
+    let base = pascal(device_name);
+    ["Handler", "Device", "Triggers", "Handle", "Agent", "State"]
+        .map(|item| format!("{base}{item}"))
+}
+
 /// A Python attribute, parameter or function name.
 pub fn python_snake(name: &str) -> String {
     let mut s = words(name).join("_");

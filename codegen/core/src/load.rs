@@ -243,7 +243,7 @@ fn build_types(root: &Node) -> (crate::ir::TypeSpace, Roots, Vec<Diagnostic>) {
     }
     let mut builder = IrBuilder::new(&definitions);
     if let Some(name) = root.get("name").and_then(Node::as_str) {
-        builder.reserve_names(crate::emit::rust::DeviceNames::reserved(name));
+        builder.reserve_names(crate::ident::rust_device_items(name));
     }
     builder.define_all();
     let mut roots = Roots::new();

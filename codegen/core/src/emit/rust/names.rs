@@ -6,8 +6,8 @@ use quote::format_ident;
 use crate::ident;
 use crate::model::Device;
 
-/// The generated device-level item names, derived from the device name. The IR reserves
-/// them, so no payload type can take one (see `load`).
+/// The generated device-level item names, derived from the device name
+/// ([`ident::rust_device_items`], which the IR reserves, so no payload type can take one).
 #[derive(Clone, Debug)]
 pub struct DeviceNames {
     /// `GreenhouseSensorHandler`: the trait with one method per command.
@@ -32,32 +32,17 @@ impl DeviceNames {
     }
 
     pub fn for_name(name: &str) -> Self {
-        let base = ident::pascal(name);
+        let [handler_trait, adapter, triggers, handle, agent, state_wrapper] =
+            ident::rust_device_items(name).map(|item| format_ident!("{item}"));
         let snake = ident::rust_snake(name);
         Self {
-            handler_trait: format_ident!("{base}Handler"),
-            adapter: format_ident!("{base}Device"),
-            triggers: format_ident!("{base}Triggers"),
-            handle: format_ident!("{base}Handle"),
-            agent: format_ident!("{base}Agent"),
+            handler_trait,
+            adapter,
+            triggers,
+            handle,
+            agent,
             checks_module: format_ident!("__lua_device_checks_{snake}"),
-            state_wrapper: format_ident!("{base}State"),
+            state_wrapper,
         }
-    }
-
-    /// The type names a payload type must not take.
-    pub fn reserved(name: &str) -> Vec<String> {
-        let n = Self::for_name(name);
-        [
-            n.handler_trait,
-            n.adapter,
-            n.triggers,
-            n.handle,
-            n.agent,
-            n.state_wrapper,
-        ]
-        .iter()
-        .map(ToString::to_string)
-        .collect()
     }
 }
