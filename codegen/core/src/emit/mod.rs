@@ -1,6 +1,8 @@
 //! Emitters: everything that turns a validated [`crate::Device`] into files.
 
 #[cfg(feature = "firmware")]
+pub mod markdown;
+#[cfg(feature = "firmware")]
 pub mod micropython;
 #[cfg(feature = "firmware")]
 pub mod pico_w;

@@ -62,24 +62,6 @@ pub fn doc_inline(s: &str) -> String {
     doc_lines(s).join(" ")
 }
 
-/// Text for one line of Markdown (the generated README): line breaks become spaces and the
-/// characters Markdown gives meaning to are backslash-escaped, so a description cannot open
-/// a code block, a link or a table cell.
-pub fn md_inline(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out.trim().to_string()
-}
-
 /// A JSON value as a Python expression that evaluates to what `json.loads` would give.
 pub fn py_value(v: &Value) -> String {
     match v {
@@ -139,15 +121,6 @@ mod tests {
         assert_eq!(doc_lines("crlf\r\nend"), vec!["crlf", "end"]);
         assert_eq!(doc_inline("*/ {{ t }}\nnext"), "*/ {{ t }} next");
         assert_eq!(doc_inline("température"), "température");
-    }
-
-    #[test]
-    fn markdown_text_stays_one_plain_line() {
-        assert_eq!(
-            md_inline("a `b` *c*\n[d](e) | f"),
-            r"a \`b\` \*c\* \[d\](e) \| f"
-        );
-        assert_eq!(md_inline("say \"hi\" {{ x }}"), "say \"hi\" {{ x }}");
     }
 
     #[test]

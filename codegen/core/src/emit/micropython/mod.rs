@@ -19,8 +19,9 @@ use crate::emit::refusal::{self, PatternRefusal};
 use minijinja::Environment;
 use serde::Serialize;
 
-use self::escape::{doc_inline, doc_lines, md_inline, py_str};
+use self::escape::{doc_inline, doc_lines, py_str};
 use self::validators::ValidatorWriter;
+use crate::emit::markdown::md_inline;
 use crate::emit::project::{GeneratedFile, Project};
 use crate::ident::{self, Namer};
 use crate::ir::{Shape, TypeDefKind, TypeSpace};

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::board::{self, Board, Family};
 use crate::diagnostic::Diagnostics;
-use crate::emit::micropython::escape::md_inline;
+use crate::emit::markdown::md_inline;
 use crate::emit::project::{GeneratedFile, Project};
 use crate::emit::refusal;
 use crate::emit::rust::{format_source, Codec, RustEmitter, RustOptions};
