@@ -129,7 +129,7 @@ fn firmware_build_by_rustup() {
 /// downloaded there). The same project, templates and lock as the Pico W's; only the board
 /// value and the chip module differ.
 #[test]
-fn pico_2_w_firmware_builds_by_debian_rustc() {
+fn firmware_build_for_the_pico_2_w_by_debian_rustc() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let what = "the Pico 2 W firmware build by the debian route";
     if std::env::var_os("LUAGEN_SKIP_FIRMWARE_BUILD").is_some() {
