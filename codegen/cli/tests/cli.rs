@@ -439,3 +439,39 @@ fn firmware_takes_a_language_and_a_board_and_keeps_its_first_spelling() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_pattern_a_target_cannot_check_is_refused_at_its_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("luagen-cli-refusal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("device.yaml");
+    std::fs::write(
+        &manifest,
+        "name: refusing-device\ncommands:\n  - name: set_word\n    description: A word\n    inputSchema:\n      type: object\n      properties:\n        word: { type: string, pattern: '\\bcat\\b' }\n",
+    )
+    .unwrap();
+    for target in ["micropython", "rust-embassy"] {
+        let out = luagen(&[
+            "firmware",
+            "--target",
+            target,
+            manifest.to_str().unwrap(),
+            "-o",
+            dir.join(target).to_str().unwrap(),
+        ]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{target}: {stderr}");
+        assert!(
+            stderr.contains("device.yaml:8:40: error: ")
+                && stderr.contains("cannot check pattern `\\bcat\\b`"),
+            "{target}: {stderr}"
+        );
+        assert!(
+            stderr.contains("1 problem this target cannot generate"),
+            "{target}: {stderr}"
+        );
+        assert!(!dir.join(target).exists(), "{target}: nothing is written");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
