@@ -101,7 +101,12 @@ async fn ten_thousand_commands_through_a_cutting_proxy_each_run_exactly_once() {
     )
     .await
     .unwrap();
+    // The runtime's `connect` fails when its first attempt does (a wrong URL or key must not
+    // be retried forever), and a 20 ms life can end before a loaded machine's CONNACK: the
+    // cuts start once the device is in (a paused proxy's clock restarts when faults resume).
+    proxy.set_faults(false);
     let device = counting_device(&proxy.url()).await;
+    proxy.set_faults(true);
     let mut agent = FaultAgent::connect(broker.port(), "proxy").await.unwrap();
     let mut run = Run::new(plan(10_000));
     // A fast machine could outrun the proxy's clock: the agent waits for the cuts to keep up,
