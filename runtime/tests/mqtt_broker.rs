@@ -9,7 +9,16 @@ use std::time::{Duration, Instant};
 use lua_device::dedup::DedupConfig;
 use lua_device::mqtt::{Client, DeviceConfig, DeviceSession, Inbound, Incoming};
 use lua_device::session::Step;
-use lua_device::typed::{self, FieldPath, Int};
+use lua_device::typed::{self, Constraint, FieldPath, Num};
+
+/// What luagen generates for `{type: integer, minimum: 1}` (a u64 field).
+static AT_LEAST_ONE: [Constraint; 2] = [
+    Constraint::Minimum(Num::Int(1)),
+    Constraint::Range {
+        min: 0,
+        max: u64::MAX as i128,
+    },
+];
 use lua_device::{CommandError, CommandSpec};
 use lua_testkit::gateway::Gateway;
 use lua_testkit::Mosquitto;
@@ -194,11 +203,8 @@ impl Device {
                 self.runs += 1;
                 let result = match c.command.as_str() {
                     "echo" => Ok(Some(c.payload)),
-                    // What a generated check does with `{type: integer, minimum: 1}` (a u64).
                     "take" => FieldPath::root()
-                        .key("n", |p| {
-                            typed::integer(&c.payload["n"], p, Some(1), None, None, Int::U64)
-                        })
+                        .key("n", |p| typed::integer(&c.payload["n"], p, &AT_LEAST_ONE))
                         .map(|()| None),
                     other => Err(CommandError::unknown(other)),
                 };

@@ -93,6 +93,7 @@ impl JsonType {
 
 /// A number a rule names: a schema's bound or step.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(untagged))]
 pub enum Num {
     /// An integer bound.
     Int(i128),
@@ -101,6 +102,14 @@ pub enum Num {
 }
 
 impl Num {
+    /// The number as a float (an integer bound past 2^53 rounds, as JSON numbers do).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Self::Int(i) => i as f64,
+            Self::Float(f) => f,
+        }
+    }
+
     /// Append the number's text: whole numbers without a fraction (`20`, also for `20.0`),
     /// others with the fewest digits that read back to the same `f64`, as JSON writes them.
     pub fn write(self, out: &mut String) {
@@ -179,6 +188,140 @@ pub fn json_equal(a: &Value, b: &Value) -> bool {
                     .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
+    }
+}
+
+/// One step of a check plan: a schema keyword's constraint on a value whose JSON type is
+/// already known. The generator lowers every schema to these, in the order they are checked;
+/// the Rust checks (host and chip) run them through [`Constraint::holds`], and other targets
+/// render each as code, all with the words of [`Constraint::rule`]. A new keyword is a variant
+/// here, its reading in the generator's IR, and its rendering in each target.
+///
+/// `P` holds a `pattern`: its text in the generator, a compiled [`crate::typed::Pattern`] on
+/// a device.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case", tag = "keyword", content = "value")
+)]
+pub enum Constraint<P> {
+    /// `minimum`.
+    Minimum(Num),
+    /// `exclusiveMinimum`.
+    ExclusiveMinimum(Num),
+    /// `maximum`.
+    Maximum(Num),
+    /// `exclusiveMaximum`.
+    ExclusiveMaximum(Num),
+    /// `multipleOf` (greater than zero).
+    MultipleOf(Num),
+    /// The range of the integer type a typed device holds the value in, where the schema's
+    /// bounds leave a side open (see [`crate::typed::Int`]). A target whose integers are
+    /// unbounded (Python) may leave it out, as PROTOCOL.md says.
+    Range {
+        /// The type's smallest value.
+        min: i128,
+        /// The type's largest value.
+        max: i128,
+    },
+    /// `minLength`, in characters (Unicode code points, as JSON Schema counts).
+    MinLength(u64),
+    /// `maxLength`, in characters.
+    MaxLength(u64),
+    /// `pattern`: an unanchored search.
+    Pattern(P),
+    /// `minItems`.
+    MinItems(u64),
+    /// `maxItems`.
+    MaxItems(u64),
+    /// `uniqueItems: true`.
+    UniqueItems,
+}
+
+/// What a [`Constraint`] is checked on: the value, once its JSON type is known.
+#[derive(Clone, Copy, Debug)]
+pub enum Subject<'v> {
+    /// An integer (a whole number, whatever its JSON spelling).
+    Int(i128),
+    /// Any other number.
+    Number(f64),
+    /// A string.
+    Str(&'v str),
+    /// An array's items.
+    Items(&'v [Value]),
+}
+
+/// How a device searches a `pattern` (implemented by [`crate::typed::Pattern`]).
+pub trait Search: AsRef<str> {
+    /// Whether `s` contains a match.
+    fn is_match(&self, s: &str) -> bool;
+}
+
+impl<T: Search + ?Sized> Search for &T {
+    fn is_match(&self, s: &str) -> bool {
+        (**self).is_match(s)
+    }
+}
+
+impl<P: AsRef<str>> Constraint<P> {
+    /// The rule a value breaks when it fails this constraint.
+    pub fn rule(&self) -> Rule<'_> {
+        match self {
+            Self::Minimum(n) => Rule::Minimum(*n),
+            Self::ExclusiveMinimum(n) => Rule::ExclusiveMinimum(*n),
+            Self::Maximum(n) => Rule::Maximum(*n),
+            Self::ExclusiveMaximum(n) => Rule::ExclusiveMaximum(*n),
+            Self::MultipleOf(n) => Rule::MultipleOf(*n),
+            Self::Range { min, max } => Rule::Range {
+                min: *min,
+                max: *max,
+            },
+            Self::MinLength(n) => Rule::MinLength(*n),
+            Self::MaxLength(n) => Rule::MaxLength(*n),
+            Self::Pattern(p) => Rule::Pattern(p.as_ref()),
+            Self::MinItems(n) => Rule::MinItems(*n),
+            Self::MaxItems(n) => Rule::MaxItems(*n),
+            Self::UniqueItems => Rule::UniqueItems,
+        }
+    }
+}
+
+impl<P: Search> Constraint<P> {
+    /// Whether `subject` satisfies the constraint. A constraint on another JSON type holds
+    /// (as in JSON Schema, `maxLength` says nothing about a number).
+    pub fn holds(&self, subject: Subject<'_>) -> bool {
+        use core::cmp::Ordering::{Greater, Less};
+        match (self, subject) {
+            (Self::Minimum(b), s) => compare(s, *b).is_none_or(|o| o != Less),
+            (Self::ExclusiveMinimum(b), s) => compare(s, *b).is_none_or(|o| o == Greater),
+            (Self::Maximum(b), s) => compare(s, *b).is_none_or(|o| o != Greater),
+            (Self::ExclusiveMaximum(b), s) => compare(s, *b).is_none_or(|o| o == Less),
+            (Self::MultipleOf(Num::Int(m)), Subject::Int(n)) => *m != 0 && n % *m == 0,
+            (Self::MultipleOf(m), Subject::Int(n)) => is_multiple_of(n as f64, m.as_f64()),
+            (Self::MultipleOf(m), Subject::Number(n)) => is_multiple_of(n, m.as_f64()),
+            (Self::Range { min, max }, Subject::Int(n)) => (*min..=*max).contains(&n),
+            (Self::MinLength(m), Subject::Str(s)) => s.chars().count() as u64 >= *m,
+            (Self::MaxLength(m), Subject::Str(s)) => s.chars().count() as u64 <= *m,
+            (Self::Pattern(p), Subject::Str(s)) => p.is_match(s),
+            (Self::MinItems(m), Subject::Items(items)) => items.len() as u64 >= *m,
+            (Self::MaxItems(m), Subject::Items(items)) => items.len() as u64 <= *m,
+            (Self::UniqueItems, Subject::Items(items)) => items
+                .iter()
+                .enumerate()
+                .all(|(i, item)| !items[..i].iter().any(|earlier| json_equal(earlier, item))),
+            _ => true,
+        }
+    }
+}
+
+/// How a number subject compares with a bound; `None` for a subject that is not a number.
+fn compare(subject: Subject<'_>, bound: Num) -> Option<core::cmp::Ordering> {
+    match (subject, bound) {
+        (Subject::Int(n), Num::Int(b)) => Some(n.cmp(&b)),
+        (Subject::Int(n), Num::Float(b)) => (n as f64).partial_cmp(&b),
+        (Subject::Number(n), b) => n.partial_cmp(&b.as_f64()),
+        _ => None,
     }
 }
 
@@ -346,6 +489,115 @@ mod tests {
     use super::*;
     use alloc::vec;
     use alloc::vec::Vec;
+
+    #[derive(Debug)]
+    struct Prefix(&'static str);
+
+    impl AsRef<str> for Prefix {
+        fn as_ref(&self) -> &str {
+            self.0
+        }
+    }
+
+    impl Search for Prefix {
+        fn is_match(&self, s: &str) -> bool {
+            s.starts_with(self.0)
+        }
+    }
+
+    /// Each constraint with a subject it holds for, one it fails, and the rule it names.
+    #[test]
+    fn constraints_hold_and_name_their_rule() {
+        use Constraint as C;
+        let items = [
+            value::from_str("1").unwrap(),
+            value::from_str("1.0").unwrap(),
+        ];
+        let cases: [(C<Prefix>, Subject, Subject, &str); 12] = [
+            (
+                C::Minimum(Num::Int(0)),
+                Subject::Int(0),
+                Subject::Int(-1),
+                "must be at least 0",
+            ),
+            (
+                C::ExclusiveMinimum(Num::Float(0.5)),
+                Subject::Number(0.6),
+                Subject::Number(0.5),
+                "must be greater than 0.5",
+            ),
+            (
+                C::Maximum(Num::Float(2.5)),
+                Subject::Int(2),
+                Subject::Int(3),
+                "must be at most 2.5",
+            ),
+            (
+                C::ExclusiveMaximum(Num::Int(3)),
+                Subject::Number(2.9),
+                Subject::Number(3.0),
+                "must be less than 3",
+            ),
+            (
+                C::MultipleOf(Num::Int(3)),
+                Subject::Int(-9),
+                Subject::Int(10),
+                "must be a multiple of 3",
+            ),
+            (
+                C::MultipleOf(Num::Float(0.1)),
+                Subject::Number(0.3),
+                Subject::Number(0.35),
+                "must be a multiple of 0.1",
+            ),
+            (
+                C::Range { min: 0, max: 255 },
+                Subject::Int(255),
+                Subject::Int(256),
+                "must be from 0 to 255, the range this device supports",
+            ),
+            // Characters, not bytes.
+            (
+                C::MinLength(2),
+                Subject::Str("é!"),
+                Subject::Str("é"),
+                "must have at least 2 characters",
+            ),
+            (
+                C::MaxLength(1),
+                Subject::Str("é"),
+                Subject::Str("ab"),
+                "must have at most 1 characters",
+            ),
+            (
+                C::Pattern(Prefix("A")),
+                Subject::Str("Ab"),
+                Subject::Str("bA"),
+                "does not match A",
+            ),
+            (
+                C::MaxItems(1),
+                Subject::Items(&items[..1]),
+                Subject::Items(&items),
+                "must have at most 1 items",
+            ),
+            // `1` and `1.0` are the same JSON value.
+            (
+                C::UniqueItems,
+                Subject::Items(&items[..1]),
+                Subject::Items(&items),
+                "must not contain duplicate items",
+            ),
+        ];
+        for (c, good, bad, words) in cases {
+            assert!(c.holds(good), "{c:?} {good:?}");
+            assert!(!c.holds(bad), "{c:?} {bad:?}");
+            assert_eq!(c.rule().text(), words);
+            // A constraint on another type says nothing about the value.
+            assert!(c.holds(Subject::Items(&[])) || matches!(c, C::MaxItems(_) | C::UniqueItems));
+        }
+        assert!(C::<Prefix>::MinItems(1).holds(Subject::Str("")));
+    }
 
     /// Every rule with a sample: the vocabulary every target speaks.
     #[test]

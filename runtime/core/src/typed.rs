@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::dispatch::CommandError;
-use crate::rule::{is_multiple_of, Num, Rule};
-pub use crate::rule::{json_equal, JsonType};
+use crate::rule::{self, Rule, Search, Subject};
+pub use crate::rule::{json_equal, JsonType, Num};
 use crate::value::{Map, Value};
 
 /// Re-exports the generated code names through `::lua_device::typed::__private`, so a device
@@ -176,32 +176,32 @@ pub fn object<'v>(
     Ok(map)
 }
 
-/// The array at `path`, with its item-count and uniqueness rules.
+/// The array at `path`, with its `constraints` (item counts, uniqueness).
 pub fn array<'v>(
     value: &'v Value,
     path: &mut FieldPath,
-    min_items: Option<u64>,
-    max_items: Option<u64>,
-    unique: bool,
+    constraints: &[Constraint],
 ) -> Result<&'v [Value], CommandError> {
     let Value::Array(items) = value else {
         return Err(must_be(path, JsonType::Array, value));
     };
-    let len = items.len() as u64;
-    if let Some(min) = min_items.filter(|m| len < *m) {
-        return Err(path.fail(Rule::MinItems(min)));
-    }
-    if let Some(max) = max_items.filter(|m| len > *m) {
-        return Err(path.fail(Rule::MaxItems(max)));
-    }
-    if unique {
-        for (i, item) in items.iter().enumerate() {
-            if items[..i].iter().any(|earlier| json_equal(earlier, item)) {
-                return Err(path.fail(Rule::UniqueItems));
-            }
-        }
-    }
+    enforce(path, Subject::Items(items), constraints)?;
     Ok(items)
+}
+
+/// A constraint of the check plan as a device holds it (see [`rule::Constraint`]).
+pub type Constraint = rule::Constraint<&'static Pattern>;
+
+/// The first of `constraints` that `subject` fails, as the error naming its rule.
+fn enforce(
+    path: &mut FieldPath,
+    subject: Subject<'_>,
+    constraints: &[Constraint],
+) -> Result<(), CommandError> {
+    match constraints.iter().find(|c| !c.holds(subject)) {
+        Some(broken) => Err(path.fail(broken.rule())),
+        None => Ok(()),
+    }
 }
 
 /// A boolean at `path`.
@@ -313,16 +313,14 @@ impl Int {
     }
 }
 
-/// An integer at `path` within inclusive bounds (exclusive ones are folded in by the
-/// generator), which the field's type `fits` must hold (see [`Int`]). JSON Schema counts
-/// `2.0` and `5.4e37` as integers, and so does this check.
+/// An integer at `path` meeting its `constraints` (exclusive bounds are folded into inclusive
+/// ones by the generator, and the range of the field's type (see [`Int`]) is one of them
+/// where the schema leaves a side open). JSON Schema counts `2.0` and `5.4e37` as integers,
+/// and so does this check.
 pub fn integer(
     value: &Value,
     path: &mut FieldPath,
-    min: Option<i128>,
-    max: Option<i128>,
-    multiple_of: Option<u64>,
-    fits: Int,
+    constraints: &[Constraint],
 ) -> Result<(), CommandError> {
     let n: i128 = match value {
         Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
@@ -341,62 +339,19 @@ pub fn integer(
         },
         _ => return Err(must_be(path, JsonType::Integer, value)),
     };
-    if let Some(min) = min.filter(|m| n < *m) {
-        return Err(path.fail(Rule::Minimum(Num::Int(min))));
-    }
-    if let Some(max) = max.filter(|m| n > *m) {
-        return Err(path.fail(Rule::Maximum(Num::Int(max))));
-    }
-    let (min, max) = fits.range();
-    if n < min || n > max {
-        return Err(path.fail(Rule::Range { min, max }));
-    }
-    if let Some(m) = multiple_of.filter(|m| n % i128::from(*m) != 0) {
-        return Err(path.fail(Rule::MultipleOf(Num::Int(m.into()))));
-    }
-    Ok(())
+    enforce(path, Subject::Int(n), constraints)
 }
 
-/// Bounds of a number, as the schema states them.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NumberBounds {
-    /// `minimum`.
-    pub minimum: Option<f64>,
-    /// `exclusiveMinimum`.
-    pub exclusive_minimum: Option<f64>,
-    /// `maximum`.
-    pub maximum: Option<f64>,
-    /// `exclusiveMaximum`.
-    pub exclusive_maximum: Option<f64>,
-    /// `multipleOf`.
-    pub multiple_of: Option<f64>,
-}
-
-/// A number at `path` within `bounds`.
+/// A number at `path` meeting its `constraints`.
 pub fn number(
     value: &Value,
     path: &mut FieldPath,
-    bounds: NumberBounds,
+    constraints: &[Constraint],
 ) -> Result<(), CommandError> {
     let Some(n) = value.as_f64().filter(|_| value.is_number()) else {
         return Err(must_be(path, JsonType::Number, value));
     };
-    if let Some(m) = bounds.minimum.filter(|m| n < *m) {
-        return Err(path.fail(Rule::Minimum(Num::Float(m))));
-    }
-    if let Some(m) = bounds.exclusive_minimum.filter(|m| n <= *m) {
-        return Err(path.fail(Rule::ExclusiveMinimum(Num::Float(m))));
-    }
-    if let Some(m) = bounds.maximum.filter(|m| n > *m) {
-        return Err(path.fail(Rule::Maximum(Num::Float(m))));
-    }
-    if let Some(m) = bounds.exclusive_maximum.filter(|m| n >= *m) {
-        return Err(path.fail(Rule::ExclusiveMaximum(Num::Float(m))));
-    }
-    if let Some(m) = bounds.multiple_of.filter(|m| !is_multiple_of(n, *m)) {
-        return Err(path.fail(Rule::MultipleOf(Num::Float(m))));
-    }
-    Ok(())
+    enforce(path, Subject::Number(n), constraints)
 }
 
 /// Every `f64` from here on is whole and past every integer type here; below it, `as i128`
@@ -411,31 +366,17 @@ fn is_whole(f: f64) -> bool {
     a < WHOLE_BEYOND && (a >= 4_503_599_627_370_496.0 || (f as i64) as f64 == f)
 }
 
-/// A string at `path`: lengths count Unicode code points, as JSON Schema does.
+/// A string at `path` meeting its `constraints` (lengths count Unicode code points, as JSON
+/// Schema does).
 pub fn string<'v>(
     value: &'v Value,
     path: &mut FieldPath,
-    min_length: Option<u64>,
-    max_length: Option<u64>,
-    pattern: Option<&Pattern>,
+    constraints: &[Constraint],
 ) -> Result<&'v str, CommandError> {
     let Value::String(s) = value else {
         return Err(must_be(path, JsonType::String, value));
     };
-    if min_length.is_some() || max_length.is_some() {
-        let len = s.chars().count() as u64;
-        if let Some(min) = min_length.filter(|m| len < *m) {
-            return Err(path.fail(Rule::MinLength(min)));
-        }
-        if let Some(max) = max_length.filter(|m| len > *m) {
-            return Err(path.fail(Rule::MaxLength(max)));
-        }
-    }
-    if let Some(p) = pattern {
-        if !p.is_match(s) {
-            return Err(path.fail(Rule::Pattern(p.source())));
-        }
-    }
+    enforce(path, Subject::Str(s), constraints)?;
     Ok(s)
 }
 
@@ -537,6 +478,18 @@ impl Pattern {
                 .is_some_and(|re| re.is_match(s)),
             Engine::Table(table) => table.is_match(s),
         }
+    }
+}
+
+impl AsRef<str> for Pattern {
+    fn as_ref(&self) -> &str {
+        self.source
+    }
+}
+
+impl Search for Pattern {
+    fn is_match(&self, s: &str) -> bool {
+        Pattern::is_match(self, s)
     }
 }
 
@@ -889,62 +842,56 @@ mod tests {
 
     #[test]
     fn rules_and_wording() {
+        use Constraint as C;
+        const I64: C = C::Range {
+            min: i64::MIN as i128,
+            max: i64::MAX as i128,
+        };
+        const U64: C = C::Range {
+            min: 0,
+            max: u64::MAX as i128,
+        };
         let mut p = FieldPath::root();
-        assert!(integer(&j(r#"5"#), &mut p, Some(0), Some(10), None, Int::I64).is_ok());
-        assert!(integer(&j(r#"5.0"#), &mut p, Some(0), Some(10), None, Int::I64).is_ok());
+        let ten = [C::Minimum(Num::Int(0)), C::Maximum(Num::Int(10))];
+        assert!(integer(&j(r#"5"#), &mut p, &ten).is_ok());
+        assert!(integer(&j(r#"5.0"#), &mut p, &ten).is_ok());
         assert_eq!(
-            integer(&j(r#"5.5"#), &mut p, None, None, None, Int::I64)
+            integer(&j(r#"5.5"#), &mut p, &[I64])
                 .unwrap_err()
                 .to_string(),
             "payload: must be an integer, found number"
         );
         assert_eq!(
-            integer(&j(r#"11"#), &mut p, Some(0), Some(10), None, Int::I64)
-                .unwrap_err()
-                .to_string(),
+            integer(&j(r#"11"#), &mut p, &ten).unwrap_err().to_string(),
             "payload: must be at most 10"
         );
         assert_eq!(
-            integer(&j(r#"7"#), &mut p, None, None, Some(5), Int::I64)
+            integer(&j(r#"7"#), &mut p, &[I64, C::MultipleOf(Num::Int(5))])
                 .unwrap_err()
                 .to_string(),
             "payload: must be a multiple of 5"
         );
         // Past the field's type: JSON Schema integers, named with the range the device takes.
         assert_eq!(
-            integer(
-                &j("9223372036854775808"),
-                &mut p,
-                None,
-                None,
-                None,
-                Int::I64
-            )
-            .unwrap_err()
-            .to_string(),
+            integer(&j("9223372036854775808"), &mut p, &[I64])
+                .unwrap_err()
+                .to_string(),
             "payload: must be from -9223372036854775808 to 9223372036854775807, \
              the range this device supports"
         );
-        assert!(integer(
-            &j("9223372036854775808"),
-            &mut p,
-            Some(0),
-            None,
-            None,
-            Int::U64
-        )
-        .is_ok());
+        assert!(integer(&j("9223372036854775808"), &mut p, &[U64]).is_ok());
         for big in ["5.4e37", "1e300", "18446744073709551616"] {
             assert_eq!(
-                integer(&j(big), &mut p, Some(1), None, None, Int::U64)
+                integer(&j(big), &mut p, &[C::Minimum(Num::Int(1)), U64])
                     .unwrap_err()
                     .to_string(),
                 "payload: must be from 0 to 18446744073709551615, the range this device supports",
                 "{big}"
             );
         }
+        let below = [C::Maximum(Num::Int(5)), I64, C::MultipleOf(Num::Int(3))];
         assert_eq!(
-            integer(&j("-1e300"), &mut p, None, Some(5), Some(3), Int::I64)
+            integer(&j("-1e300"), &mut p, &below)
                 .unwrap_err()
                 .to_string(),
             "payload: must be from -9223372036854775808 to 9223372036854775807, \
@@ -952,36 +899,30 @@ mod tests {
         );
         // The schema's own bound comes first, with its own wording.
         assert_eq!(
-            integer(&j("1e300"), &mut p, None, Some(5), None, Int::I64)
+            integer(&j("1e300"), &mut p, &below)
                 .unwrap_err()
                 .to_string(),
             "payload: must be at most 5"
         );
-        let b = NumberBounds {
-            exclusive_minimum: Some(0.0),
-            ..Default::default()
-        };
         assert_eq!(
-            number(&j(r#"0"#), &mut p, b).unwrap_err().to_string(),
+            number(&j(r#"0"#), &mut p, &[C::ExclusiveMinimum(Num::Float(0.0))])
+                .unwrap_err()
+                .to_string(),
             "payload: must be greater than 0"
         );
-        let m = NumberBounds {
-            multiple_of: Some(0.1),
-            ..Default::default()
-        };
-        assert!(number(&j(r#"0.3"#), &mut p, m).is_ok());
+        assert!(number(&j(r#"0.3"#), &mut p, &[C::MultipleOf(Num::Float(0.1))]).is_ok());
         assert_eq!(
-            string(&j(r#""héllo""#), &mut p, None, Some(4), None)
+            string(&j(r#""héllo""#), &mut p, &[C::MaxLength(4)])
                 .unwrap_err()
                 .to_string(),
             "payload: must have at most 4 characters"
         );
-        assert!(string(&j(r#""héllo""#), &mut p, None, Some(5), None).is_ok());
+        assert!(string(&j(r#""héllo""#), &mut p, &[C::MaxLength(5)]).is_ok());
         #[cfg(feature = "regex")]
         {
             static RE: Pattern = Pattern::new("^[A-Z0-9]{8,20}$");
             assert_eq!(
-                string(&j(r#""abc""#), &mut p, None, None, Some(&RE))
+                string(&j(r#""abc""#), &mut p, &[C::Pattern(&RE)])
                     .unwrap_err()
                     .to_string(),
                 "payload: does not match ^[A-Z0-9]{8,20}$"
@@ -1010,7 +951,7 @@ mod tests {
             assert_eq!(HAS_X.is_match(text), found, "{text}");
         }
         assert_eq!(
-            string(&j(r#""abc""#), &mut p, None, None, Some(&HAS_X))
+            string(&j(r#""abc""#), &mut p, &[C::Pattern(&HAS_X)])
                 .unwrap_err()
                 .to_string(),
             "payload: does not match x"
@@ -1041,7 +982,7 @@ mod tests {
             "c: is not allowed"
         );
         assert_eq!(
-            array(&j(r#"[1, 1.0]"#), &mut p, None, None, true)
+            array(&j(r#"[1, 1.0]"#), &mut p, &[C::UniqueItems])
                 .unwrap_err()
                 .to_string(),
             "payload: must not contain duplicate items"

@@ -14,6 +14,7 @@ use super::*;
 use crate::ident::{self, Namer};
 use crate::suggest::did_you_mean;
 use crate::validator::{Dialect, Validator};
+use lua_device_core::rule::Num;
 
 /// A schema problem at a JSON pointer into the manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -639,37 +640,34 @@ impl<'a> IrBuilder<'a> {
                 IntRepr::I64
             }
         };
-        Shape::Integer(IntShape {
-            min,
-            max,
-            multiple_of,
-            repr,
-        })
+        let mut constraints: Vec<Constraint> = min
+            .map(|m| Constraint::Minimum(Num::Int(m)))
+            .into_iter()
+            .chain(max.map(|m| Constraint::Maximum(Num::Int(m))))
+            .collect();
+        if min.is_none() || max.is_none() {
+            let (min, max) = repr.range();
+            constraints.push(Constraint::Range { min, max });
+        }
+        constraints.extend(multiple_of.map(|m| Constraint::MultipleOf(Num::Int(m.into()))));
+        Shape::Integer(IntShape { repr, constraints })
     }
 
     fn number(&mut self, map: &Map<String, Value>, ptr: &str) -> Shape {
-        let f = |k: &str| map.get(k).and_then(Value::as_f64);
-        let n = NumShape {
-            minimum: f("minimum"),
-            exclusive_minimum: f("exclusiveMinimum"),
-            maximum: f("maximum"),
-            exclusive_maximum: f("exclusiveMaximum"),
-            multiple_of: f("multipleOf"),
-        };
-        let lo = n
-            .minimum
+        let f = |k: &str| map.get(k).and_then(Value::as_f64).filter(|x| x.is_finite());
+        let (minimum, exclusive_minimum) = (f("minimum"), f("exclusiveMinimum"));
+        let (maximum, exclusive_maximum) = (f("maximum"), f("exclusiveMaximum"));
+        let lo = minimum
             .into_iter()
-            .chain(n.exclusive_minimum)
+            .chain(exclusive_minimum)
             .reduce(f64::max);
-        let hi = n
-            .maximum
+        let hi = maximum
             .into_iter()
-            .chain(n.exclusive_maximum)
+            .chain(exclusive_maximum)
             .reduce(f64::min);
         if let (Some(lo), Some(hi)) = (lo, hi) {
             let empty = lo > hi
-                || (lo == hi
-                    && (n.exclusive_minimum == Some(lo) || n.exclusive_maximum == Some(hi)));
+                || (lo == hi && (exclusive_minimum == Some(lo) || exclusive_maximum == Some(hi)));
             if empty {
                 self.problem(
                     ptr,
@@ -678,7 +676,16 @@ impl<'a> IrBuilder<'a> {
                 );
             }
         }
-        Shape::Number(n)
+        let constraints = [
+            minimum.map(|n| Constraint::Minimum(Num::Float(n))),
+            exclusive_minimum.map(|n| Constraint::ExclusiveMinimum(Num::Float(n))),
+            maximum.map(|n| Constraint::Maximum(Num::Float(n))),
+            exclusive_maximum.map(|n| Constraint::ExclusiveMaximum(Num::Float(n))),
+            f("multipleOf").map(|n| Constraint::MultipleOf(Num::Float(n))),
+        ];
+        Shape::Number(NumShape {
+            constraints: constraints.into_iter().flatten().collect(),
+        })
     }
 
     fn string(&mut self, map: &Map<String, Value>, ptr: &str) -> Shape {
@@ -733,10 +740,13 @@ impl<'a> IrBuilder<'a> {
                 );
             }
         }
+        let constraints = [
+            min_length.map(Constraint::MinLength),
+            max_length.map(Constraint::MaxLength),
+            pattern.map(Constraint::Pattern),
+        ];
         Shape::String(StrShape {
-            min_length,
-            max_length,
-            pattern,
+            constraints: constraints.into_iter().flatten().collect(),
             format,
         })
     }
@@ -769,11 +779,14 @@ impl<'a> IrBuilder<'a> {
             .get("uniqueItems")
             .and_then(Value::as_bool)
             .unwrap_or(false);
+        let constraints = [
+            min_items.map(Constraint::MinItems),
+            max_items.map(Constraint::MaxItems),
+            unique_items.then_some(Constraint::UniqueItems),
+        ];
         Shape::Array(Box::new(ArrayShape {
             items,
-            min_items,
-            max_items,
-            unique_items,
+            constraints: constraints.into_iter().flatten().collect(),
         }))
     }
 

@@ -177,13 +177,18 @@ pub enum Shape {
     },
 }
 
+/// A step of a value's check plan: a keyword's constraint, with its `pattern` as the schema
+/// wrote it. Each shape lists its constraints in the order every target checks them; the
+/// rule each one enforces, and its words, come from the runtime core.
+pub type Constraint = lua_device_core::rule::Constraint<String>;
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct IntShape {
-    /// Inclusive bounds, exclusive ones already folded in.
-    pub min: Option<i128>,
-    pub max: Option<i128>,
-    pub multiple_of: Option<u64>,
+    /// The Rust type a typed device holds it in.
     pub repr: IntRepr,
+    /// Inclusive bounds (exclusive ones already folded in), the type's range where a side is
+    /// open, then `multipleOf`.
+    pub constraints: Vec<Constraint>,
 }
 
 /// The narrowest Rust integer type holding `min..=max`: the runtime core's, whose payload
@@ -192,28 +197,33 @@ pub use lua_device_core::typed::Int as IntRepr;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct NumShape {
-    pub minimum: Option<f64>,
-    pub exclusive_minimum: Option<f64>,
-    pub maximum: Option<f64>,
-    pub exclusive_maximum: Option<f64>,
-    pub multiple_of: Option<f64>,
+    /// Bounds as written (inclusive, then exclusive), then `multipleOf`.
+    pub constraints: Vec<Constraint>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct StrShape {
-    /// Lengths count Unicode code points, as JSON Schema does.
-    pub min_length: Option<u64>,
-    pub max_length: Option<u64>,
-    pub pattern: Option<String>,
+    /// Lengths (in Unicode code points, as JSON Schema counts), then `pattern`.
+    pub constraints: Vec<Constraint>,
+    /// An annotation: no target checks it.
     pub format: Option<String>,
+}
+
+impl StrShape {
+    /// The `pattern`, if the schema gives one.
+    pub fn pattern(&self) -> Option<&str> {
+        self.constraints.iter().find_map(|c| match c {
+            Constraint::Pattern(p) => Some(p.as_str()),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ArrayShape {
     pub items: Shape,
-    pub min_items: Option<u64>,
-    pub max_items: Option<u64>,
-    pub unique_items: bool,
+    /// Item counts, then `uniqueItems`.
+    pub constraints: Vec<Constraint>,
 }
 
 #[cfg(test)]

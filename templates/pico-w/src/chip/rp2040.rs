@@ -2,16 +2,14 @@
 //! for the board's chip (luagen's board record names it), so the rest of the firmware is the
 //! same on every chip.
 
-use embassy_rp::peripherals::FLASH;
-use embassy_rp::Peri;
-
 /// Randomness: the ring oscillator's bits (`tls.rs` hashes many of them into its key seed,
 /// since they are weak and correlated one by one).
 pub use embassy_rp::clocks::RoscRng as Rng;
 
 /// The unit's unique id: the flash chip's (read with the flash out of XIP, so before the
-/// WiFi driver and the tasks start).
-pub fn unique_id(flash: Peri<'static, FLASH>) -> [u8; 8] {
+/// WiFi driver and the tasks start). Only a unit whose name holds `{uid}` reads it.
+#[cfg(device_uid)]
+pub fn unique_id(flash: embassy_rp::Peri<'static, embassy_rp::peripherals::FLASH>) -> [u8; 8] {
     const FLASH_BYTES: usize = 2 * 1024 * 1024;
     let mut flash =
         embassy_rp::flash::Flash::<_, embassy_rp::flash::Blocking, FLASH_BYTES>::new_blocking(

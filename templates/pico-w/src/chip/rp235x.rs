@@ -2,9 +2,9 @@
 //! for the board's chip (luagen's board record names it), so the rest of the firmware is the
 //! same on every chip.
 
-use embassy_rp::peripherals::{FLASH, TRNG};
+use embassy_rp::bind_interrupts;
+use embassy_rp::peripherals::TRNG;
 use embassy_rp::trng::{self, Trng};
-use embassy_rp::{bind_interrupts, Peri};
 
 bind_interrupts!(struct TrngIrqs {
     TRNG_IRQ => trng::InterruptHandler<TRNG>;
@@ -37,8 +37,10 @@ impl Rng {
     }
 }
 
-/// The unit's unique id: the chip id the factory wrote into OTP.
-pub fn unique_id(_flash: Peri<'static, FLASH>) -> [u8; 8] {
+/// The unit's unique id: the chip id the factory wrote into OTP. Only a unit whose name holds
+/// `{uid}` reads it.
+#[cfg(device_uid)]
+pub fn unique_id(_flash: embassy_rp::Peri<'static, embassy_rp::peripherals::FLASH>) -> [u8; 8] {
     // `.ok()`: the HAL's error has no defmt form without the `driver-logs` feature.
     defmt::unwrap!(embassy_rp::otp::get_chipid().ok()).to_be_bytes()
 }

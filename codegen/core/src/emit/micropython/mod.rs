@@ -540,53 +540,33 @@ fn annotation(types: &TypeSpace, shape: &Shape) -> &'static str {
     }
 }
 
+/// A type and the rules of its check plan, in the words its checks fail with: `int, must be
+/// at least 0, must be at most 100`.
+fn with_plan(ty: &str, plan: &[crate::ir::Constraint]) -> String {
+    let mut s = ty.to_string();
+    for c in plan {
+        // Python's integers hold any value: the range is a typed device's (PROTOCOL.md).
+        if !matches!(c, crate::ir::Constraint::Range { .. }) {
+            s.push_str(", ");
+            s.push_str(&c.rule().text());
+        }
+    }
+    s
+}
+
 /// A short description of a value's type and constraints for docstrings.
 fn describe(types: &TypeSpace, shape: &Shape) -> String {
     match shape {
         Shape::Any => "any JSON value".into(),
         Shape::Boolean => "bool".into(),
-        Shape::Integer(i) => {
-            let mut s = "int".to_string();
-            match (i.min, i.max) {
-                (Some(a), Some(b)) => s.push_str(&format!(", {a} to {b}")),
-                (Some(a), None) => s.push_str(&format!(", at least {a}")),
-                (None, Some(b)) => s.push_str(&format!(", at most {b}")),
-                _ => {}
-            }
-            if let Some(m) = i.multiple_of {
-                s.push_str(&format!(", multiple of {m}"));
-            }
-            s
-        }
-        Shape::Number(n) => {
-            let mut s = "float".to_string();
-            for (v, w) in [
-                (n.minimum, ">="),
-                (n.exclusive_minimum, ">"),
-                (n.maximum, "<="),
-                (n.exclusive_maximum, "<"),
-            ] {
-                if let Some(v) = v {
-                    s.push_str(&format!(", {w} {v}"));
-                }
-            }
-            s
-        }
+        Shape::Integer(i) => with_plan("int", &i.constraints),
+        Shape::Number(n) => with_plan("float", &n.constraints),
         Shape::String(st) => {
-            let mut s = "str".to_string();
-            match (st.min_length, st.max_length) {
-                (Some(a), Some(b)) => s.push_str(&format!(", {a} to {b} characters")),
-                (Some(a), None) => s.push_str(&format!(", at least {a} characters")),
-                (None, Some(b)) => s.push_str(&format!(", at most {b} characters")),
-                _ => {}
+            let s = with_plan("str", &st.constraints);
+            match &st.format {
+                Some(f) => format!("{s}, {f}"),
+                None => s,
             }
-            if let Some(p) = &st.pattern {
-                s.push_str(&format!(", matching {p}"));
-            }
-            if let Some(f) = &st.format {
-                s.push_str(&format!(", {f}"));
-            }
-            s
         }
         Shape::Array(a) => format!("list of {}", describe(types, &a.items)),
         Shape::Map { values } => format!("dict of {}", describe(types, values)),

@@ -14,7 +14,8 @@ use super::escape::{py_str, py_value};
 use super::pattern;
 use crate::emit::refusal::PatternRefusal;
 use crate::ir::{
-    Additional, Discriminant, JsonType, Shape, StructDef, TypeDefKind, TypeId, TypeSpace,
+    Additional, Constraint, Discriminant, JsonType, Shape, StructDef, TypeDefKind, TypeId,
+    TypeSpace,
 };
 
 /// Generated validator code: the private per-type functions and the public entry points.
@@ -283,6 +284,67 @@ impl<'a> ValidatorWriter<'a> {
         }
     }
 
+    /// Lines checking `v`, already of the right type, against each step of its check plan.
+    fn constraints(
+        &mut self,
+        plan: &[Constraint],
+        v: &str,
+        p: &str,
+        depth: usize,
+        out: &mut Vec<String>,
+    ) {
+        for c in plan {
+            let Some(fails) = self.fails(c, v) else {
+                continue;
+            };
+            out.push(line(depth, &format!("if {fails}:")));
+            out.push(fail(depth + 1, p, &c.rule()));
+        }
+    }
+
+    /// A Python condition true when `v` breaks `c`; `None` for a constraint this target does
+    /// not check (recorded as a refusal where the generator must refuse it).
+    fn fails(&mut self, c: &Constraint, v: &str) -> Option<String> {
+        let num = |n: &Num| match n {
+            Num::Int(i) => i.to_string(),
+            Num::Float(f) => py_float(*f),
+        };
+        Some(match c {
+            Constraint::Minimum(n) => format!("{v} < {}", num(n)),
+            Constraint::ExclusiveMinimum(n) => format!("{v} <= {}", num(n)),
+            Constraint::Maximum(n) => format!("{v} > {}", num(n)),
+            Constraint::ExclusiveMaximum(n) => format!("{v} >= {}", num(n)),
+            Constraint::MultipleOf(Num::Int(m)) => format!("{v} % {m} != 0"),
+            Constraint::MultipleOf(m) => {
+                self.using(Helper::Multiple, format!("not _multiple({v}, {})", num(m)))
+            }
+            // Python's integers hold any value: the range is a typed device's (PROTOCOL.md).
+            Constraint::Range { .. } => return None,
+            // `_chars`: JSON Schema's length, a surrogate pair counting once.
+            Constraint::MinLength(n) => self.using(Helper::Chars, format!("_chars({v}) < {n}")),
+            Constraint::MaxLength(n) => self.using(Helper::Chars, format!("_chars({v}) > {n}")),
+            Constraint::Pattern(pat) => match pattern::to_micropython(pat) {
+                Ok(re) => self.using(
+                    Helper::Search,
+                    format!("re.search({}, {v}) is None", py_str(&re)),
+                ),
+                Err(why) => {
+                    let refusal = PatternRefusal {
+                        pattern: pat.clone(),
+                        why,
+                    };
+                    if !self.unsupported.contains(&refusal) {
+                        self.unsupported.push(refusal);
+                    }
+                    return None;
+                }
+            },
+            Constraint::MinItems(n) => format!("len({v}) < {n}"),
+            Constraint::MaxItems(n) => format!("len({v}) > {n}"),
+            Constraint::UniqueItems => self.using(Helper::Unique, format!("not _unique({v})")),
+        })
+    }
+
     /// Lines checking the value `v` (an expression) at path `p` (an expression).
     #[allow(clippy::too_many_arguments)]
     fn shape(
@@ -311,96 +373,23 @@ impl<'a> ValidatorWriter<'a> {
                 let test = self.using(Helper::IsInt, format!("if not _is_int({v}):"));
                 out.push(line(depth, &test));
                 out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::Integer)));
-                if let Some(min) = i.min {
-                    out.push(line(depth, &format!("if {v} < {min}:")));
-                    out.push(fail(depth + 1, p, &Rule::Minimum(Num::Int(min))));
-                }
-                if let Some(max) = i.max {
-                    out.push(line(depth, &format!("if {v} > {max}:")));
-                    out.push(fail(depth + 1, p, &Rule::Maximum(Num::Int(max))));
-                }
-                if let Some(m) = i.multiple_of {
-                    out.push(line(depth, &format!("if {v} % {m} != 0:")));
-                    out.push(fail(depth + 1, p, &Rule::MultipleOf(Num::Int(m.into()))));
-                }
+                self.constraints(&i.constraints, v, p, depth, out);
             }
             Shape::Number(n) => {
                 let test = self.using(Helper::IsNum, format!("if not _is_num({v}):"));
                 out.push(line(depth, &test));
                 out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::Number)));
-                let bounds: [Bound; 4] = [
-                    (n.minimum, "<", Rule::Minimum),
-                    (n.exclusive_minimum, "<=", Rule::ExclusiveMinimum),
-                    (n.maximum, ">", Rule::Maximum),
-                    (n.exclusive_maximum, ">=", Rule::ExclusiveMaximum),
-                ];
-                for (bound, op, rule) in bounds {
-                    if let Some(b) = bound {
-                        out.push(line(depth, &format!("if {v} {op} {}:", py_float(b))));
-                        out.push(fail(depth + 1, p, &rule(Num::Float(b))));
-                    }
-                }
-                if let Some(m) = n.multiple_of {
-                    let test = self.using(
-                        Helper::Multiple,
-                        format!("if not _multiple({v}, {}):", py_float(m)),
-                    );
-                    out.push(line(depth, &test));
-                    out.push(fail(depth + 1, p, &Rule::MultipleOf(Num::Float(m))));
-                }
+                self.constraints(&n.constraints, v, p, depth, out);
             }
             Shape::String(s) => {
                 out.push(line(depth, &format!("if not isinstance({v}, str):")));
                 out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::String)));
-                // `_chars`: JSON Schema's length, a surrogate pair counting once.
-                if let Some(n) = s.min_length {
-                    let test = self.using(Helper::Chars, format!("if _chars({v}) < {n}:"));
-                    out.push(line(depth, &test));
-                    out.push(fail(depth + 1, p, &Rule::MinLength(n)));
-                }
-                if let Some(n) = s.max_length {
-                    let test = self.using(Helper::Chars, format!("if _chars({v}) > {n}:"));
-                    out.push(line(depth, &test));
-                    out.push(fail(depth + 1, p, &Rule::MaxLength(n)));
-                }
-                if let Some(pat) = &s.pattern {
-                    match pattern::to_micropython(pat) {
-                        Ok(re) => {
-                            let test = self.using(
-                                Helper::Search,
-                                format!("if re.search({}, {v}) is None:", py_str(&re)),
-                            );
-                            out.push(line(depth, &test));
-                            out.push(fail(depth + 1, p, &Rule::Pattern(pat)));
-                        }
-                        Err(why) => {
-                            let refusal = PatternRefusal {
-                                pattern: pat.clone(),
-                                why,
-                            };
-                            if !self.unsupported.contains(&refusal) {
-                                self.unsupported.push(refusal);
-                            }
-                        }
-                    }
-                }
+                self.constraints(&s.constraints, v, p, depth, out);
             }
             Shape::Array(a) => {
                 out.push(line(depth, &format!("if not isinstance({v}, list):")));
                 out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::Array)));
-                if let Some(n) = a.min_items {
-                    out.push(line(depth, &format!("if len({v}) < {n}:")));
-                    out.push(fail(depth + 1, p, &Rule::MinItems(n)));
-                }
-                if let Some(n) = a.max_items {
-                    out.push(line(depth, &format!("if len({v}) > {n}:")));
-                    out.push(fail(depth + 1, p, &Rule::MaxItems(n)));
-                }
-                if a.unique_items {
-                    let test = self.using(Helper::Unique, format!("if not _unique({v}):"));
-                    out.push(line(depth, &test));
-                    out.push(fail(depth + 1, p, &Rule::UniqueItems));
-                }
+                self.constraints(&a.constraints, v, p, depth, out);
                 let i = self.fresh("i");
                 let mut inner = Vec::new();
                 let path = self.using(Helper::Idx, format!("_idx({p}, {i})"));
@@ -474,9 +463,6 @@ impl<'a> ValidatorWriter<'a> {
         }
     }
 }
-
-/// A number bound: its value, the Python comparison that fails it, and its rule.
-type Bound = (Option<f64>, &'static str, fn(Num) -> Rule<'static>);
 
 fn line(depth: usize, text: &str) -> String {
     format!("{}{text}", "    ".repeat(depth))

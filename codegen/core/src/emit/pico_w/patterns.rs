@@ -40,9 +40,9 @@ pub fn collect(types: &TypeSpace) -> Vec<String> {
 fn walk(shape: &Shape, out: &mut Vec<String>) {
     match shape {
         Shape::String(s) => {
-            if let Some(p) = &s.pattern {
-                if !out.contains(p) {
-                    out.push(p.clone());
+            if let Some(p) = s.pattern() {
+                if !out.iter().any(|known| known == p) {
+                    out.push(p.to_string());
                 }
             }
         }

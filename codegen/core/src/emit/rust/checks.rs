@@ -6,9 +6,11 @@ use quote::{format_ident, quote};
 
 use super::types::type_ident;
 use super::Codec;
+use lua_device_core::rule::Num;
+
 use crate::ir::{
-    Additional, Discriminant, JsonType, NumShape, Shape, StructDef, TypeDefKind, TypeId, TypeSpace,
-    UnionDef,
+    Additional, Constraint, Discriminant, JsonType, Shape, StructDef, TypeDefKind, TypeId,
+    TypeSpace, UnionDef,
 };
 
 pub(super) struct CheckEmitter<'a> {
@@ -17,13 +19,6 @@ pub(super) struct CheckEmitter<'a> {
     /// See [`super::RustOptions::pattern_tables`].
     tables: Option<&'a [String]>,
     codec: Codec,
-}
-
-fn opt<T: quote::ToTokens>(v: Option<T>) -> TokenStream {
-    match v {
-        Some(v) => quote!(::core::option::Option::Some(#v)),
-        None => quote!(::core::option::Option::None),
-    }
 }
 
 fn f64_lit(v: f64) -> Literal {
@@ -84,49 +79,31 @@ impl<'a> CheckEmitter<'a> {
         match shape {
             Shape::Any => quote!(::core::result::Result::<(), CommandError>::Ok(())),
             Shape::Boolean => quote!(typed::boolean(#v, path)),
-            Shape::Integer(i) => {
-                let min = opt(i.min.map(Literal::i128_suffixed));
-                let max = opt(i.max.map(Literal::i128_suffixed));
-                let mult = opt(i.multiple_of.map(Literal::u64_suffixed));
-                let fits = format_ident!("{}", i.repr.name().to_uppercase());
-                quote!(typed::integer(#v, path, #min, #max, #mult, typed::Int::#fits))
-            }
-            Shape::Number(n) => {
-                let bounds = self.bounds(n);
-                quote!(typed::number(#v, path, #bounds))
-            }
-            Shape::String(s) => {
-                let min = opt(s.min_length.map(Literal::u64_suffixed));
-                let max = opt(s.max_length.map(Literal::u64_suffixed));
-                match &s.pattern {
-                    Some(p) => {
-                        let pattern = self.pattern(p);
-                        quote! {{
-                            static PATTERN: typed::Pattern = #pattern;
-                            typed::string(#v, path, #min, #max, ::core::option::Option::Some(&PATTERN)).map(|_| ())
-                        }}
-                    }
-                    None => {
-                        quote!(typed::string(#v, path, #min, #max, ::core::option::Option::None).map(|_| ()))
-                    }
-                }
-            }
-            Shape::Array(a) if matches!(a.items, Shape::Any) => {
-                let min = opt(a.min_items.map(Literal::u64_suffixed));
-                let max = opt(a.max_items.map(Literal::u64_suffixed));
-                let unique = a.unique_items;
-                quote!(typed::array(#v, path, #min, #max, #unique).map(|_| ()))
-            }
+            Shape::Integer(i) => self.with_plan(
+                &i.constraints,
+                |plan| quote!(typed::integer(#v, path, #plan)),
+            ),
+            Shape::Number(n) => self.with_plan(
+                &n.constraints,
+                |plan| quote!(typed::number(#v, path, #plan)),
+            ),
+            Shape::String(s) => self.with_plan(
+                &s.constraints,
+                |plan| quote!(typed::string(#v, path, #plan).map(|_| ())),
+            ),
+            Shape::Array(a) if matches!(a.items, Shape::Any) => self.with_plan(
+                &a.constraints,
+                |plan| quote!(typed::array(#v, path, #plan).map(|_| ())),
+            ),
             Shape::Array(a) => {
-                let min = opt(a.min_items.map(Literal::u64_suffixed));
-                let max = opt(a.max_items.map(Literal::u64_suffixed));
-                let unique = a.unique_items;
                 let item = self.check(&a.items, &quote!(item));
-                quote! {
-                    typed::array(#v, path, #min, #max, #unique).and_then(|items| {
-                        items.iter().enumerate().try_for_each(|(i, item)| path.index(i, |path| #item))
-                    })
-                }
+                self.with_plan(&a.constraints, |plan| {
+                    quote! {
+                        typed::array(#v, path, #plan).and_then(|items| {
+                            items.iter().enumerate().try_for_each(|(i, item)| path.index(i, |path| #item))
+                        })
+                    }
+                })
             }
             Shape::Map { values } if matches!(values.as_ref(), Shape::Any) => {
                 quote!(typed::object(#v, path, &[], ::core::option::Option::None).map(|_| ()))
@@ -158,20 +135,87 @@ impl<'a> CheckEmitter<'a> {
         }
     }
 
-    fn bounds(&self, n: &NumShape) -> TokenStream {
-        let f = |v: Option<f64>| opt(v.filter(|x| x.is_finite()).map(f64_lit));
-        let (min, xmin, max, xmax, mult) = (
-            f(n.minimum),
-            f(n.exclusive_minimum),
-            f(n.maximum),
-            f(n.exclusive_maximum),
-            f(n.multiple_of),
-        );
-        quote! {
-            typed::NumberBounds {
-                minimum: #min, exclusive_minimum: #xmin, maximum: #max,
-                exclusive_maximum: #xmax, multiple_of: #mult,
+    /// `call(plan)`, `plan` being an expression of type `&[typed::Constraint]` holding
+    /// `constraints`: a constant slice, or, when a pattern is among them, a static beside the
+    /// pattern's own.
+    fn with_plan(
+        &self,
+        constraints: &[Constraint],
+        call: impl FnOnce(TokenStream) -> TokenStream,
+    ) -> TokenStream {
+        let items = constraints.iter().map(|c| self.constraint(c));
+        let Some(pattern) = constraints.iter().find_map(|c| match c {
+            Constraint::Pattern(p) => Some(self.pattern(p)),
+            _ => None,
+        }) else {
+            return call(quote!(&[#(#items),*]));
+        };
+        let n = constraints.len();
+        let call = call(quote!(&PLAN));
+        quote! {{
+            static PATTERN: typed::Pattern = #pattern;
+            static PLAN: [typed::Constraint; #n] = [#(#items),*];
+            #call
+        }}
+    }
+
+    /// One step of a check plan as a `typed::Constraint` value.
+    fn constraint(&self, c: &Constraint) -> TokenStream {
+        let num = |n: &Num| match n {
+            Num::Int(i) => {
+                let i = Literal::i128_suffixed(*i);
+                quote!(typed::Num::Int(#i))
             }
+            Num::Float(f) => {
+                let f = f64_lit(*f);
+                quote!(typed::Num::Float(#f))
+            }
+        };
+        let count = |n: &u64| Literal::u64_suffixed(*n);
+        match c {
+            Constraint::Minimum(n) => {
+                let n = num(n);
+                quote!(typed::Constraint::Minimum(#n))
+            }
+            Constraint::ExclusiveMinimum(n) => {
+                let n = num(n);
+                quote!(typed::Constraint::ExclusiveMinimum(#n))
+            }
+            Constraint::Maximum(n) => {
+                let n = num(n);
+                quote!(typed::Constraint::Maximum(#n))
+            }
+            Constraint::ExclusiveMaximum(n) => {
+                let n = num(n);
+                quote!(typed::Constraint::ExclusiveMaximum(#n))
+            }
+            Constraint::MultipleOf(n) => {
+                let n = num(n);
+                quote!(typed::Constraint::MultipleOf(#n))
+            }
+            Constraint::Range { min, max } => {
+                let (min, max) = (Literal::i128_suffixed(*min), Literal::i128_suffixed(*max));
+                quote!(typed::Constraint::Range { min: #min, max: #max })
+            }
+            Constraint::MinLength(n) => {
+                let n = count(n);
+                quote!(typed::Constraint::MinLength(#n))
+            }
+            Constraint::MaxLength(n) => {
+                let n = count(n);
+                quote!(typed::Constraint::MaxLength(#n))
+            }
+            // The one pattern of a plan is the static `with_plan` puts beside it.
+            Constraint::Pattern(_) => quote!(typed::Constraint::Pattern(&PATTERN)),
+            Constraint::MinItems(n) => {
+                let n = count(n);
+                quote!(typed::Constraint::MinItems(#n))
+            }
+            Constraint::MaxItems(n) => {
+                let n = count(n);
+                quote!(typed::Constraint::MaxItems(#n))
+            }
+            Constraint::UniqueItems => quote!(typed::Constraint::UniqueItems),
         }
     }
 
