@@ -67,11 +67,12 @@ fn main() -> Result<(), luagen::BuildError> {
                     .iter()
                     .map(|t| (t.payload, t.payload_schema.as_ref())),
             );
+        let types = luagen::emit::rust::DeviceNames::new(&device).types;
         for (id, schema) in roots {
             let (Some(id), Some(schema)) = (id, schema) else {
                 continue;
             };
-            let ty = &device.types.get(id).name.rust;
+            let ty = types.ty(id);
             let schema = device.standalone_schema(schema).to_string();
             writeln!(
                 table,

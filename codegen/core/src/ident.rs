@@ -177,8 +177,8 @@ pub fn rust_type(name: &str) -> String {
 
 /// The Rust items generated beside a device's payload types, named from the device name: the
 /// handler trait, the dispatch adapter, the trigger senders, the connected handle, the agent
-/// client and the macro's state wrapper, in that order. The IR reserves them, so no payload
-/// type takes one; the Rust emitter names its items with them.
+/// client and the macro's state wrapper, in that order. The Rust naming pass reserves them
+/// ([`crate::names`]), so no payload type takes one; the Rust emitter names its items with them.
 pub fn rust_device_items(device_name: &str) -> [String; 6] {
     let base = pascal(device_name);
     ["Handler", "Device", "Triggers", "Handle", "Agent", "State"]

@@ -15,6 +15,7 @@ pub mod ir;
 pub mod load;
 pub mod manifest;
 pub mod model;
+pub mod names;
 pub mod source;
 mod suggest;
 #[cfg(feature = "firmware")]

@@ -242,9 +242,6 @@ fn build_types(root: &Node) -> (crate::ir::TypeSpace, Roots, Vec<Diagnostic>) {
         return (crate::ir::TypeSpace::default(), Roots::new(), problems);
     }
     let mut builder = IrBuilder::new(&definitions);
-    if let Some(name) = root.get("name").and_then(Node::as_str) {
-        builder.reserve_names(crate::ident::rust_device_items(name));
-    }
     builder.define_all();
     let mut roots = Roots::new();
     for (ptr, type_name) in schemas(root) {

@@ -35,22 +35,23 @@ struct Summary<'a> {
     name: &'a str,
     group: Option<&'a str>,
     commands: Vec<CommandSummary<'a>>,
-    triggers: Vec<(&'a str, Option<&'a str>)>,
+    triggers: Vec<(&'a str, Option<String>)>,
     types: &'a luagen::ir::TypeSpace,
 }
 
 #[derive(Serialize)]
 struct CommandSummary<'a> {
     name: &'a str,
-    input: Option<&'a str>,
-    output: Option<&'a str>,
+    input: Option<String>,
+    output: Option<String>,
     timeout_ms: u32,
     retry: Option<luagen::Retry>,
 }
 
 fn summarize(device: &luagen::Device) -> Summary<'_> {
-    let name =
-        |id: Option<luagen::ir::TypeId>| id.map(|id| device.types.get(id).name.rust.as_str());
+    // The names a Rust user writes for the payload types.
+    let types = luagen::emit::rust::DeviceNames::new(device).types;
+    let name = |id: Option<luagen::ir::TypeId>| id.map(|id| types.ty(id).to_string());
     Summary {
         name: &device.name,
         group: device.group.as_deref(),

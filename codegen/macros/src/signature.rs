@@ -7,8 +7,9 @@ use syn::{
     FnArg, GenericArgument, ImplItem, ImplItemFn, ItemImpl, PathArguments, ReturnType, Type,
 };
 
-use luagen::emit::rust::{HandlerShape, Receiver, Returns};
+use luagen::emit::rust::{DeviceNames, HandlerShape, Receiver, Returns};
 use luagen::model::Command;
+use luagen::names::Names;
 use luagen::Device;
 
 /// The impl's type, which must be a plain named type.
@@ -42,6 +43,7 @@ pub fn match_handlers(
     item: &ItemImpl,
     attr: Span,
 ) -> syn::Result<Vec<HandlerShape>> {
+    let types = DeviceNames::new(device).types;
     let mut errors: Vec<syn::Error> = Vec::new();
     let mut handlers = Vec::new();
     // Commands a misspelled method was matched to: their "missing handler" would repeat it.
@@ -76,7 +78,7 @@ pub fn match_handlers(
             ));
             continue;
         };
-        match check(device, command, f) {
+        match check(device, &types, command, f) {
             Ok(shape) => handlers.push(shape),
             Err(e) => errors.push(e),
         }
@@ -113,7 +115,12 @@ fn errors_mention(errors: &[syn::Error], command: &Command) -> bool {
         .any(|e| e.to_string().contains(&needle) && e.to_string().contains("expected"))
 }
 
-fn check(device: &Device, command: &Command, f: &ImplItemFn) -> syn::Result<HandlerShape> {
+fn check(
+    device: &Device,
+    types: &Names,
+    command: &Command,
+    f: &ImplItemFn,
+) -> syn::Result<HandlerShape> {
     let expected = luagen::emit::rust::expected_signature(device, command);
     let mismatch = |span: Span, what: String| {
         syn::Error::new(
@@ -136,9 +143,7 @@ fn check(device: &Device, command: &Command, f: &ImplItemFn) -> syn::Result<Hand
         }
     };
     let params: Vec<&FnArg> = inputs.collect();
-    let input_type = command
-        .input
-        .map(|id| device.types.get(id).name.rust.clone());
+    let input_type = command.input.map(|id| types.ty(id).to_string());
     match (&input_type, params.as_slice()) {
         (None, []) => {}
         (Some(expected_ty), [FnArg::Typed(arg)]) => {
@@ -169,9 +174,7 @@ fn check(device: &Device, command: &Command, f: &ImplItemFn) -> syn::Result<Hand
             ))
         }
     }
-    let output_type = command
-        .output
-        .map(|id| device.types.get(id).name.rust.clone());
+    let output_type = command.output.map(|id| types.ty(id).to_string());
     let returns = returns(&f.sig.output, output_type.as_deref()).map_err(|found| {
         let what = match &output_type {
             Some(t) => format!("handler `{name}` must return `{t}` or `Result<{t}, E>`, found `{found}`"),

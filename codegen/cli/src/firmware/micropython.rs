@@ -1,8 +1,9 @@
 //! The `micropython` target: a Pico W project on stock MicroPython (see
 //! `luagen::emit::micropython`). This file only does the I/O around the core generator.
 
-use luagen::emit::micropython::{mpy, MicroPythonProject, Options};
+use luagen::emit::micropython::{mpy, Options};
 use luagen::emit::project::WriteReport;
+use luagen::emit::Target;
 use luagen::Device;
 
 use super::{Failure, FirmwareArgs};
@@ -18,7 +19,7 @@ pub fn generate(device: &Device, args: &FirmwareArgs) -> Result<WriteReport, Fai
         mpy: args.mpy,
         board: args.board(),
     };
-    let project = MicroPythonProject::generate(device, &options).map_err(Failure::Refused)?;
+    let project = options.project(device).map_err(Failure::Refused)?;
     let mut report = project.write(&args.out, args.force)?;
     if args.mpy {
         report

@@ -10,3 +10,8 @@ pub mod project;
 #[cfg(feature = "firmware")]
 pub mod refusal;
 pub mod rust;
+#[cfg(feature = "firmware")]
+pub mod target;
+
+#[cfg(feature = "firmware")]
+pub use target::Target;

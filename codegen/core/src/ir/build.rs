@@ -123,8 +123,8 @@ pub struct IrBuilder<'a> {
     definitions: &'a IndexMap<String, Value>,
     def_ids: HashMap<String, TypeId>,
     space: TypeSpace,
-    rust_types: Namer,
-    python_types: Namer,
+    /// The types' neutral names (each target's naming pass spells its own from them).
+    type_names: Namer,
     problems: Vec<Problem>,
     /// Each distinct `pattern` parsed once, with its error (a catalogue repeats its patterns).
     patterns: HashMap<String, Option<String>>,
@@ -136,18 +136,9 @@ impl<'a> IrBuilder<'a> {
             definitions,
             def_ids: HashMap::new(),
             space: TypeSpace::default(),
-            rust_types: Namer::new(),
-            python_types: Namer::new(),
+            type_names: Namer::new(),
             problems: Vec::new(),
             patterns: HashMap::new(),
-        }
-    }
-
-    /// Keep `names` from payload types (the device-level items generated beside them).
-    pub fn reserve_names(&mut self, names: impl IntoIterator<Item = String>) {
-        for name in names {
-            self.rust_types.claim(name.clone());
-            self.python_types.claim(name);
         }
     }
 
@@ -184,10 +175,7 @@ impl<'a> IrBuilder<'a> {
     fn reserve(&mut self, name: &str, pointer: &str) -> TypeId {
         let id = TypeId(self.space.types.len());
         self.space.types.push(TypeDef {
-            name: TypeName {
-                rust: self.rust_types.claim(ident::rust_type(name)),
-                python: self.python_types.claim(ident::python_type(name)),
-            },
+            name: self.type_names.claim(ident::pascal(name)),
             doc: None,
             origin: pointer.to_string(),
             kind: TypeDefKind::Alias { shape: Shape::Any },
@@ -196,7 +184,7 @@ impl<'a> IrBuilder<'a> {
     }
 
     fn fill(&mut self, id: TypeId, schema: &Value, pointer: &str) {
-        let hint = self.space.get(id).name.rust.clone();
+        let hint = self.space.get(id).name.clone();
         let shape = self.shape(schema, pointer, &hint, Some(id));
         let def = &mut self.space.types[id.0];
         def.doc = doc_of(schema);
@@ -410,15 +398,11 @@ impl<'a> IrBuilder<'a> {
         let non_null: Vec<&Value> = values.iter().filter(|v| !v.is_null()).collect();
         let reserved = if nullable { None } else { reserved };
         let shape = if !non_null.is_empty() && non_null.iter().all(|v| v.is_string()) {
-            let mut rust = Namer::new();
-            let mut python = Namer::new();
             let variants = non_null
                 .iter()
                 .filter_map(|v| v.as_str())
                 .map(|wire| EnumVariant {
                     wire: wire.to_string(),
-                    rust_name: rust.claim(ident::rust_type(wire)),
-                    python_name: python.claim(ident::python_snake(wire).to_ascii_uppercase()),
                 })
                 .collect();
             let doc = doc_of_map(map);
@@ -510,14 +494,14 @@ impl<'a> IrBuilder<'a> {
                     None => format!("Variant{}", i + 1),
                 },
             };
-            let rust_name = names.claim(ident::rust_type(&label));
+            let label = names.claim(label);
             let shape = self.shape(
                 variant,
                 &format!("{ptr}/{i}"),
-                &format!("{hint}{rust_name}"),
+                &format!("{hint}{label}"),
                 None,
             );
-            built.push((rust_name, tag_value, json_type, shape));
+            built.push((label, tag_value, json_type, shape));
         }
         let discriminant = if let Some((property, _)) = &tag {
             Discriminant::Tag {
@@ -554,9 +538,8 @@ impl<'a> IrBuilder<'a> {
         };
         let variants = built
             .into_iter()
-            .map(|(rust_name, tag, json_type, shape)| UnionVariant {
-                python_name: ident::python_type(&rust_name),
-                rust_name,
+            .map(|(label, tag, json_type, shape)| UnionVariant {
+                label,
                 tag,
                 json_type: json_type.unwrap_or(JsonType::Object),
                 shape,
@@ -839,8 +822,6 @@ impl<'a> IrBuilder<'a> {
                 Additional::Forbidden => {}
             }
         }
-        let mut rust = Namer::new();
-        let mut python = Namer::new();
         let mut fields = Vec::new();
         for (wire, schema) in properties {
             let field_ptr = format!("{ptr}/properties/{}", escape(wire));
@@ -852,8 +833,6 @@ impl<'a> IrBuilder<'a> {
             );
             fields.push(Field {
                 wire_name: wire.clone(),
-                rust_name: rust.claim(ident::rust_snake(wire)),
-                python_name: python.claim(ident::python_snake(wire)),
                 doc: doc_of(schema),
                 required: required.contains(&wire.as_str()),
                 default: schema.get("default").cloned(),

@@ -33,19 +33,14 @@ impl TypeSpace {
 /// A named type: a struct, a string enum, a union, or a name for another shape.
 #[derive(Clone, Debug, Serialize)]
 pub struct TypeDef {
-    pub name: TypeName,
+    /// PascalCase words, unique within the device: what each target's naming pass
+    /// ([`crate::names`]) spells its identifier from.
+    pub name: String,
     /// From the schema's `description` (or `title`).
     pub doc: Option<String>,
     /// JSON pointer of the schema in the manifest, for messages.
     pub origin: String,
     pub kind: TypeDefKind,
-}
-
-/// A type's identifier in each target language.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TypeName {
-    pub rust: String,
-    pub python: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -80,10 +75,8 @@ pub enum Additional {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Field {
-    /// The property name on the wire, never changed.
+    /// The property name on the wire, never changed (targets name the field from it).
     pub wire_name: String,
-    pub rust_name: String,
-    pub python_name: String,
     pub doc: Option<String>,
     pub required: bool,
     /// The schema's `default`, already checked against the field's schema.
@@ -98,9 +91,8 @@ pub struct EnumDef {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct EnumVariant {
+    /// The value on the wire (targets name the variant from it).
     pub wire: String,
-    pub rust_name: String,
-    pub python_name: String,
 }
 
 /// `oneOf`/`anyOf` whose variants a validator can tell apart without trying each one.
@@ -124,8 +116,9 @@ pub enum Discriminant {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct UnionVariant {
-    pub rust_name: String,
-    pub python_name: String,
+    /// PascalCase words unique within the union (its tag, title or JSON type): what targets
+    /// name the variant from.
+    pub label: String,
     /// With [`Discriminant::Tag`], this variant's tag value.
     pub tag: Option<String>,
     pub json_type: JsonType,

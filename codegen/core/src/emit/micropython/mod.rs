@@ -26,6 +26,7 @@ use crate::emit::project::{GeneratedFile, Project};
 use crate::ident::{self, Namer};
 use crate::ir::{Shape, TypeDefKind, TypeSpace};
 use crate::model::Device;
+use crate::names::{self, Names};
 use crate::trust;
 
 /// The runtime module, the same for every device.
@@ -147,6 +148,20 @@ impl Default for Options {
 
 /// A MicroPython project for one device.
 pub struct MicroPythonProject;
+
+impl crate::emit::Target for Options {
+    fn title(&self) -> String {
+        format!("MicroPython on the {}", self.board.title)
+    }
+
+    fn names(&self, device: &Device) -> Names {
+        names::python(&device.types)
+    }
+
+    fn project(&self, device: &Device) -> Result<Project, Diagnostics> {
+        MicroPythonProject::generate(device, self)
+    }
+}
 
 impl MicroPythonProject {
     /// Every file of the project for `device`; what MicroPython cannot check (a schema
@@ -346,7 +361,7 @@ const MODULE_NAMES: &[&str] = &[
 
 impl Context {
     fn new(device: &Device, options: &Options) -> Result<Self, Vec<PatternRefusal>> {
-        let types = &device.types;
+        let types = &PyTypes::new(&device.types);
         let mut writer = ValidatorWriter::new(types);
         let mut validator_names = Namer::new();
         let mut handler_names = Namer::new();
@@ -425,24 +440,22 @@ impl Context {
             });
             let (kind, params, signature) = match (t.payload, fields) {
                 (None, _) => ("none", Vec::new(), "_wait_ms: int = 10000".to_string()),
-                (Some(_), Some(s)) => {
+                (Some(id), Some(s)) => {
                     let mut params: Vec<(ParamCtx, String)> = s
                         .fields
                         .iter()
-                        .map(|f| {
+                        .enumerate()
+                        .map(|(i, f)| {
+                            let name = types.names.member(id, i);
                             let ann = annotation(types, &f.shape);
                             let decl = if f.required {
-                                format!("{}: {ann}", f.python_name)
+                                format!("{name}: {ann}")
                             } else {
-                                format!(
-                                    "{}: \"Optional[{}]\" = None",
-                                    f.python_name,
-                                    ann.trim_matches('"')
-                                )
+                                format!("{name}: \"Optional[{}]\" = None", ann.trim_matches('"'))
                             };
                             (
                                 ParamCtx {
-                                    name: f.python_name.clone(),
+                                    name: name.to_string(),
                                     wire: py_str(&f.wire_name),
                                     required: f.required,
                                     doc: field_line(types, f),
@@ -522,7 +535,7 @@ impl Context {
 }
 
 /// The Python annotation for a value of `shape` (a string, so no runtime import is needed).
-fn annotation(types: &TypeSpace, shape: &Shape) -> &'static str {
+fn annotation(types: &PyTypes, shape: &Shape) -> &'static str {
     match shape {
         Shape::Boolean => "bool",
         Shape::Integer(_) => "int",
@@ -537,6 +550,29 @@ fn annotation(types: &TypeSpace, shape: &Shape) -> &'static str {
             TypeDefKind::Union(_) => "\"Any\"",
         },
         _ => "\"Any\"",
+    }
+}
+
+/// The device's payload types with their Python names (the naming pass).
+struct PyTypes<'a> {
+    space: &'a TypeSpace,
+    names: Names,
+}
+
+impl<'a> PyTypes<'a> {
+    fn new(space: &'a TypeSpace) -> Self {
+        Self {
+            space,
+            names: names::python(space),
+        }
+    }
+}
+
+impl std::ops::Deref for PyTypes<'_> {
+    type Target = TypeSpace;
+
+    fn deref(&self) -> &TypeSpace {
+        self.space
     }
 }
 
@@ -555,7 +591,7 @@ fn with_plan(ty: &str, plan: &[crate::ir::Constraint]) -> String {
 }
 
 /// A short description of a value's type and constraints for docstrings.
-fn describe(types: &TypeSpace, shape: &Shape) -> String {
+fn describe(types: &PyTypes, shape: &Shape) -> String {
     match shape {
         Shape::Any => "any JSON value".into(),
         Shape::Boolean => "bool".into(),
@@ -583,7 +619,7 @@ fn describe(types: &TypeSpace, shape: &Shape) -> String {
         Shape::Named { id } => {
             let def = types.get(*id);
             match &def.kind {
-                TypeDefKind::Struct(_) => format!("{} (dict)", def.name.python),
+                TypeDefKind::Struct(_) => format!("{} (dict)", types.names.ty(*id)),
                 TypeDefKind::Enum(e) => format!(
                     "one of {}",
                     e.variants
@@ -594,10 +630,9 @@ fn describe(types: &TypeSpace, shape: &Shape) -> String {
                 ),
                 TypeDefKind::Union(u) => format!(
                     "{}: {}",
-                    def.name.python,
-                    u.variants
-                        .iter()
-                        .map(|v| v.python_name.clone())
+                    types.names.ty(*id),
+                    (0..u.variants.len())
+                        .map(|i| types.names.member(*id, i))
                         .collect::<Vec<_>>()
                         .join(" | ")
                 ),
@@ -608,7 +643,7 @@ fn describe(types: &TypeSpace, shape: &Shape) -> String {
 }
 
 /// `wire (type, required): doc`, escaped for a docstring.
-fn field_line(types: &TypeSpace, f: &crate::ir::Field) -> String {
+fn field_line(types: &PyTypes, f: &crate::ir::Field) -> String {
     let mut s = format!(
         "{} ({}, {}",
         f.wire_name,
@@ -627,7 +662,7 @@ fn field_line(types: &TypeSpace, f: &crate::ir::Field) -> String {
 }
 
 /// Docstring lines for a payload: its fields (one level of nesting shown), or its type.
-fn describe_fields(types: &TypeSpace, shape: &Shape) -> Vec<String> {
+fn describe_fields(types: &PyTypes, shape: &Shape) -> Vec<String> {
     let mut out = Vec::new();
     let Shape::Named { id } = shape else {
         return vec![doc_inline(&describe(types, shape))];

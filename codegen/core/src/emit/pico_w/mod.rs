@@ -21,6 +21,7 @@ use crate::emit::refusal;
 use crate::emit::rust::{format_source, Codec, RustEmitter, RustOptions};
 use crate::ident;
 use crate::model::Device;
+use crate::names::Names;
 
 /// The files of the runtime core, `lua-device-core`, vendored verbatim into `lua-device/src/`.
 const RUNTIME: &[(&str, &str)] = &[
@@ -227,11 +228,34 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The no_std Rust target: embassy firmware for a board.
+#[derive(Clone, Copy, Debug)]
+pub struct Embassy {
+    pub board: &'static Board,
+}
+
+impl crate::emit::Target for Embassy {
+    fn title(&self) -> String {
+        format!("no_std Rust on embassy for the {}", self.board.title)
+    }
+
+    /// The Rust emitter's: its payload code is that emitter's output.
+    fn names(&self, device: &Device) -> Names {
+        crate::names::rust(device)
+    }
+
+    fn project(&self, device: &Device) -> Result<Project, Diagnostics> {
+        PicoWProject::new(device).board(self.board).project()
+    }
+}
+
 /// An embassy firmware project for one device on one board (the Pico W unless
 /// [`PicoWProject::board`] says otherwise).
 pub struct PicoWProject<'a> {
     device: &'a Device,
     board: &'static Board,
+    /// The payload types' Rust names, as the Rust emitter gives them.
+    types: Names,
 }
 
 #[derive(Serialize)]
@@ -257,6 +281,7 @@ impl<'a> PicoWProject<'a> {
         Self {
             device,
             board: &board::PICO_W,
+            types: crate::names::rust(device),
         }
     }
 
@@ -374,7 +399,7 @@ impl<'a> PicoWProject<'a> {
     }
 
     fn type_name(&self, id: Option<crate::ir::TypeId>) -> Option<String> {
-        id.map(|id| self.device.types.get(id).name.rust.clone())
+        id.map(|id| self.types.ty(id).to_string())
     }
 
     fn context(&self) -> minijinja::Value {

@@ -6,6 +6,7 @@ use quote::{format_ident, quote};
 
 use super::types::type_ident;
 use super::Codec;
+use crate::names::Names;
 use lua_device_core::rule::Num;
 
 use crate::ir::{
@@ -15,6 +16,7 @@ use crate::ir::{
 
 pub(super) struct CheckEmitter<'a> {
     space: &'a TypeSpace,
+    names: &'a Names,
     rt: &'a TokenStream,
     /// See [`super::RustOptions::pattern_tables`].
     tables: Option<&'a [String]>,
@@ -28,12 +30,14 @@ fn f64_lit(v: f64) -> Literal {
 impl<'a> CheckEmitter<'a> {
     pub fn new(
         space: &'a TypeSpace,
+        names: &'a Names,
         rt: &'a TokenStream,
         tables: Option<&'a [String]>,
         codec: Codec,
     ) -> Self {
         Self {
             space,
+            names,
             rt,
             tables,
             codec,
@@ -61,7 +65,7 @@ impl<'a> CheckEmitter<'a> {
 
     /// The `Check` impl of type `id`.
     pub fn impl_for(&self, id: TypeId) -> TokenStream {
-        let ty = type_ident(self.space, id);
+        let ty = type_ident(self.names, id);
         let body = match &self.space.get(id).kind {
             TypeDefKind::Struct(s) => self.struct_body(s),
             TypeDefKind::Enum(e) => {
@@ -129,7 +133,7 @@ impl<'a> CheckEmitter<'a> {
                 quote!(typed::one_of_values(#v, path, #json))
             }
             Shape::Named { id } => {
-                let ty = type_ident(self.space, *id);
+                let ty = type_ident(self.names, *id);
                 quote!(<super::#ty as Check>::check(#v, path))
             }
         }

@@ -62,13 +62,13 @@ impl<'a> DeviceEmitter<'a> {
     }
 
     fn input_type(&self, c: &Command) -> Option<Ident> {
-        c.input.map(|id| type_ident(&self.device.types, id))
+        c.input.map(|id| type_ident(&self.names.types, id))
     }
 
     fn output_type(&self, c: &Command) -> TokenStream {
         match c.output {
             Some(id) => {
-                let t = type_ident(&self.device.types, id);
+                let t = type_ident(&self.names.types, id);
                 quote!(#t)
             }
             None => quote!(()),
@@ -286,7 +286,7 @@ impl<'a> DeviceEmitter<'a> {
             let docs = doc_attrs(Some(&t.description));
             match t.payload {
                 Some(id) => {
-                    let ty = type_ident(&self.device.types, id);
+                    let ty = type_ident(&self.names.types, id);
                     quote! {
                         #docs
                         /// The payload is checked against the manifest before it is sent.

@@ -60,7 +60,8 @@ fn slice_texts(device: &Device, options: &RustOptions) -> Vec<String> {
     let slices = slices(device, options);
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     if workers < 2 || device.types.types.len() < PARALLEL_FROM_TYPES {
-        let formatter = Formatter::new(device, options);
+        let names = DeviceNames::new(device);
+        let formatter = Formatter::new(device, options, &names);
         return slices.iter().map(|s| formatter.format(*s)).collect();
     }
     // Tokens are not `Send` (proc_macro2 shares them with `Rc`), so each thread builds its
@@ -87,7 +88,8 @@ fn slice_texts(device: &Device, options: &RustOptions) -> Vec<String> {
                     // `RustEmitter::source` formats other codecs in one piece.
                     codec: super::Codec::Serde,
                 };
-                let formatter = Formatter::new(device, &options);
+                let names = DeviceNames::new(device);
+                let formatter = Formatter::new(device, &options, &names);
                 while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let text = formatter.format(slices[i]);
                     done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(text);
@@ -125,20 +127,21 @@ fn slices(device: &Device, options: &RustOptions) -> Vec<Slice> {
 struct Formatter<'a> {
     device: &'a Device,
     options: &'a RustOptions,
-    names: DeviceNames,
+    names: &'a DeviceNames,
     types: TypeEmitter<'a>,
     checks: CheckEmitter<'a>,
 }
 
 impl<'a> Formatter<'a> {
-    fn new(device: &'a Device, options: &'a RustOptions) -> Self {
+    fn new(device: &'a Device, options: &'a RustOptions, names: &'a DeviceNames) -> Self {
         Self {
             device,
             options,
-            names: DeviceNames::new(device),
-            types: TypeEmitter::new(&device.types, &options.runtime, Codec::Serde),
+            names,
+            types: TypeEmitter::new(&device.types, &names.types, &options.runtime, Codec::Serde),
             checks: CheckEmitter::new(
                 &device.types,
+                &names.types,
                 &options.runtime,
                 options.pattern_tables.as_deref(),
                 Codec::Serde,
@@ -177,7 +180,7 @@ impl<'a> Formatter<'a> {
                     .to_string()
             }
             Slice::ChecksClose => "}\n".to_string(),
-            Slice::Device(i) => DeviceEmitter::new(self.device, &self.names, self.options)
+            Slice::Device(i) => DeviceEmitter::new(self.device, self.names, self.options)
                 .part(i)
                 .map(unparse)
                 .unwrap_or_default(),

@@ -7,26 +7,29 @@
 //! built after its check passed, so the readers only move fields out of the object: they add
 //! no messages of their own.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 use super::checks::value_pattern;
+use super::types::{extra_field, type_ident};
 use crate::ir::{
-    Additional, Discriminant, EnumDef, StructDef, TypeDef, TypeDefKind, TypeSpace, UnionDef,
+    Discriminant, EnumDef, StructDef, TypeDef, TypeDefKind, TypeId, TypeSpace, UnionDef,
 };
+use crate::names::Names;
 
 /// The reader and writer of every type in `space`.
-pub(super) fn all(space: &TypeSpace) -> TokenStream {
-    let codecs = space.iter().map(|(_, def)| codec(def));
+pub(super) fn all(space: &TypeSpace, names: &Names) -> TokenStream {
+    let codecs = space.iter().map(|(id, def)| codec(names, id, def));
     quote!(#(#codecs)*)
 }
 
-fn codec(def: &TypeDef) -> TokenStream {
-    let name = format_ident!("{}", def.name.rust);
+fn codec(names: &Names, id: TypeId, def: &TypeDef) -> TokenStream {
+    let name = type_ident(names, id);
+    let member = |i: usize| format_ident!("{}", names.member(id, i));
     let (read, write) = match &def.kind {
-        TypeDefKind::Struct(s) => struct_codec(s),
-        TypeDefKind::Enum(e) => enum_codec(e),
-        TypeDefKind::Union(u) => union_codec(u),
+        TypeDefKind::Struct(s) => struct_codec(s, &member, extra_field(names, id, s)),
+        TypeDefKind::Enum(e) => enum_codec(e, &member),
+        TypeDefKind::Union(u) => union_codec(u, &member),
         TypeDefKind::Alias { .. } => (
             quote!(FromJson::from_json(value).map(Self)),
             quote!(ToJson::to_json(&self.0)),
@@ -57,11 +60,15 @@ fn codec(def: &TypeDef) -> TokenStream {
 /// Members by their wire names; optional ones missing (or `null`) are `None`, defaults are
 /// read from the schema's JSON text, and with typed `additionalProperties` the members left
 /// over fill the extra map (declared in the struct after every field, so it is read last).
-fn struct_codec(s: &StructDef) -> (TokenStream, TokenStream) {
+fn struct_codec(
+    s: &StructDef,
+    member: &dyn Fn(usize) -> Ident,
+    extra: Option<Ident>,
+) -> (TokenStream, TokenStream) {
     let mut reads = Vec::new();
     let mut writes = Vec::new();
-    for field in &s.fields {
-        let ident = format_ident!("{}", field.rust_name);
+    for (i, field) in s.fields.iter().enumerate() {
+        let ident = member(i);
         let wire = &field.wire_name;
         let read = match (&field.default, field.required) {
             (_, true) => quote!(FromJson::from_json(map.remove(#wire)?)?),
@@ -92,13 +99,7 @@ fn struct_codec(s: &StructDef) -> (TokenStream, TokenStream) {
             quote!(map.insert(#wire.into(), ToJson::to_json(&self.#ident));)
         });
     }
-    if let Additional::Typed(_) = &s.additional {
-        let taken: Vec<&str> = s.fields.iter().map(|f| f.rust_name.as_str()).collect();
-        let mut extra = String::from("additional_properties");
-        while taken.contains(&extra.as_str()) {
-            extra.push('_');
-        }
-        let extra = format_ident!("{extra}");
+    if let Some(extra) = extra {
         reads.push(quote!(#extra: FromJson::from_json(Value::Object(map))?,));
         writes.push(quote!(for (k, v) in &self.#extra {
             map.insert(k.clone(), ToJson::to_json(v));
@@ -119,9 +120,9 @@ fn struct_codec(s: &StructDef) -> (TokenStream, TokenStream) {
     )
 }
 
-fn enum_codec(e: &EnumDef) -> (TokenStream, TokenStream) {
-    let arms = e.variants.iter().map(|v| {
-        let ident = format_ident!("{}", v.rust_name);
+fn enum_codec(e: &EnumDef, member: &dyn Fn(usize) -> Ident) -> (TokenStream, TokenStream) {
+    let arms = e.variants.iter().enumerate().map(|(i, v)| {
+        let ident = member(i);
         let wire = &v.wire;
         quote!(#wire => ::core::option::Option::Some(Self::#ident),)
     });
@@ -138,11 +139,11 @@ fn enum_codec(e: &EnumDef) -> (TokenStream, TokenStream) {
 
 /// The variant the check chose: by the tag's value, or by JSON type (the first variant of
 /// that type, as the check's match arms).
-fn union_codec(u: &UnionDef) -> (TokenStream, TokenStream) {
+fn union_codec(u: &UnionDef, member: &dyn Fn(usize) -> Ident) -> (TokenStream, TokenStream) {
     let read = match &u.discriminant {
         Discriminant::Tag { property } => {
-            let arms = u.variants.iter().map(|v| {
-                let ident = format_ident!("{}", v.rust_name);
+            let arms = u.variants.iter().enumerate().map(|(i, v)| {
+                let ident = member(i);
                 let tag = v.tag.as_deref().unwrap_or_default();
                 quote!(#tag => FromJson::from_json(value).map(Self::#ident),)
             });
@@ -155,8 +156,8 @@ fn union_codec(u: &UnionDef) -> (TokenStream, TokenStream) {
             }
         }
         Discriminant::JsonType => {
-            let arms = u.variants.iter().map(|v| {
-                let ident = format_ident!("{}", v.rust_name);
+            let arms = u.variants.iter().enumerate().map(|(i, v)| {
+                let ident = member(i);
                 let pattern = value_pattern(v.json_type);
                 quote!(#pattern => FromJson::from_json(value).map(Self::#ident),)
             });
@@ -169,8 +170,8 @@ fn union_codec(u: &UnionDef) -> (TokenStream, TokenStream) {
             }
         }
     };
-    let arms = u.variants.iter().map(|v| {
-        let ident = format_ident!("{}", v.rust_name);
+    let arms = u.variants.iter().enumerate().map(|(i, _)| {
+        let ident = member(i);
         quote!(Self::#ident(v) => ToJson::to_json(v),)
     });
     (read, quote!(match self { #(#arms)* }))

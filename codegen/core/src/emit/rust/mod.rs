@@ -109,9 +109,12 @@ impl<'a> RustEmitter<'a> {
     /// checks (no_std: core + alloc).
     pub fn types(&self) -> TokenStream {
         let codec = self.options.codec;
-        let types = types::TypeEmitter::new(&self.device.types, &self.options.runtime, codec).all();
+        let names = &self.names.types;
+        let types =
+            types::TypeEmitter::new(&self.device.types, names, &self.options.runtime, codec).all();
         let checks = checks::CheckEmitter::new(
             &self.device.types,
+            names,
             &self.options.runtime,
             self.options.pattern_tables.as_deref(),
             codec,
@@ -120,7 +123,7 @@ impl<'a> RustEmitter<'a> {
         let readers = match codec {
             Codec::Serde => TokenStream::new(),
             #[cfg(feature = "firmware")]
-            Codec::CoreJson => json_codec::all(&self.device.types),
+            Codec::CoreJson => json_codec::all(&self.device.types, names),
         };
         quote!(#types #checks #readers)
     }
@@ -182,15 +185,15 @@ fn header(manifest: &str) -> String {
 
 /// The handler a command expects, as a user would write it (for messages).
 pub fn expected_signature(device: &Device, command: &crate::model::Command) -> String {
+    let names = DeviceNames::new(device).types;
     let method = crate::ident::rust_snake(&command.name);
     let input = command
         .input
-        .map(|id| format!(", input: {}", device.types.get(id).name.rust))
+        .map(|id| format!(", input: {}", names.ty(id)))
         .unwrap_or_default();
-    let output = command.output.map_or_else(
-        || "()".to_string(),
-        |id| device.types.get(id).name.rust.clone(),
-    );
+    let output = command
+        .output
+        .map_or_else(|| "()".to_string(), |id| names.ty(id).to_string());
     format!("async fn {method}(&self{input}) -> Result<{output}, CommandError>")
 }
 

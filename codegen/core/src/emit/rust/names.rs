@@ -5,6 +5,7 @@ use quote::format_ident;
 
 use crate::ident;
 use crate::model::Device;
+use crate::names::{self, Names};
 
 /// The generated device-level item names, derived from the device name
 /// ([`ident::rust_device_items`], which the IR reserves, so no payload type can take one).
@@ -24,18 +25,20 @@ pub struct DeviceNames {
     pub checks_module: Ident,
     /// `__lua_device_state_greenhouse_sensor`: the macro's wrapper around a user's state.
     pub state_wrapper: Ident,
+    /// The payload types' and their members' Rust names (the naming pass, after the items
+    /// above).
+    pub types: Names,
 }
 
 impl DeviceNames {
     pub fn new(device: &Device) -> Self {
-        Self::for_name(&device.name)
-    }
-
-    pub fn for_name(name: &str) -> Self {
+        let name = &device.name;
+        let types = names::rust(device);
         let [handler_trait, adapter, triggers, handle, agent, state_wrapper] =
             ident::rust_device_items(name).map(|item| format_ident!("{item}"));
         let snake = ident::rust_snake(name);
         Self {
+            types,
             handler_trait,
             adapter,
             triggers,

@@ -10,9 +10,11 @@ use crate::ir::{
     Additional, Discriminant, EnumDef, JsonType, Shape, StructDef, TypeDef, TypeDefKind, TypeId,
     TypeSpace, UnionDef,
 };
+use crate::names::Names;
 
 pub(super) struct TypeEmitter<'a> {
     pub(super) space: &'a TypeSpace,
+    pub(super) names: &'a Names,
     rt: &'a TokenStream,
     codec: Codec,
 }
@@ -30,13 +32,30 @@ pub(super) fn doc_attrs(doc: Option<&str>) -> TokenStream {
     quote!(#(#lines)*)
 }
 
-pub(super) fn type_ident(space: &TypeSpace, id: TypeId) -> Ident {
-    format_ident!("{}", space.get(id).name.rust)
+pub(super) fn type_ident(names: &Names, id: TypeId) -> Ident {
+    format_ident!("{}", names.ty(id))
+}
+
+/// The field holding a struct's typed `additionalProperties`, named clear of its fields.
+pub(super) fn extra_field(names: &Names, id: TypeId, s: &StructDef) -> Option<Ident> {
+    let Additional::Typed(_) = &s.additional else {
+        return None;
+    };
+    let mut extra = String::from("additional_properties");
+    while (0..s.fields.len()).any(|i| names.member(id, i) == extra) {
+        extra.push('_');
+    }
+    Some(format_ident!("{extra}"))
 }
 
 impl<'a> TypeEmitter<'a> {
-    pub fn new(space: &'a TypeSpace, rt: &'a TokenStream, codec: Codec) -> Self {
-        Self { space, rt, codec }
+    pub fn new(space: &'a TypeSpace, names: &'a Names, rt: &'a TokenStream, codec: Codec) -> Self {
+        Self {
+            space,
+            names,
+            rt,
+            codec,
+        }
     }
 
     /// Every type as tokens.
@@ -119,7 +138,7 @@ impl<'a> TypeEmitter<'a> {
                 _ => quote!(#json::Value),
             },
             Shape::Named { id } => {
-                let name = type_ident(self.space, *id);
+                let name = type_ident(self.names, *id);
                 match owner {
                     Some(owner) if self.reaches(*id, owner) => quote!(#p::Box<#name>),
                     _ => quote!(#name),
@@ -156,10 +175,10 @@ impl<'a> TypeEmitter<'a> {
 
     pub(super) fn type_def(&self, id: TypeId, def: &TypeDef) -> TokenStream {
         let docs = doc_attrs(def.doc.as_deref());
-        let name = type_ident(self.space, id);
+        let name = type_ident(self.names, id);
         match &def.kind {
             TypeDefKind::Struct(s) => self.struct_def(id, &name, docs, s),
-            TypeDefKind::Enum(e) => self.enum_def(&name, docs, e),
+            TypeDefKind::Enum(e) => self.enum_def(id, &name, docs, e),
             TypeDefKind::Union(u) => self.union_def(id, &name, docs, u),
             // A newtype, not a `type` alias: it carries its own schema check (an alias of a
             // foreign type could not implement `Check`).
@@ -187,8 +206,9 @@ impl<'a> TypeEmitter<'a> {
         let p = self.private();
         let mut fields = Vec::new();
         let mut default_fns = Vec::new();
-        for field in &s.fields {
-            let ident = format_ident!("{}", field.rust_name);
+        for (i, field) in s.fields.iter().enumerate() {
+            let field_name = self.names.member(id, i);
+            let ident = format_ident!("{field_name}");
             let wire = &field.wire_name;
             let doc = doc_attrs(field.doc.as_deref());
             let optional_shape = match &field.shape {
@@ -197,10 +217,7 @@ impl<'a> TypeEmitter<'a> {
             };
             let (ty, attrs) = if let (false, Some(default)) = (field.required, &field.default) {
                 let ty = self.rust_type(&field.shape, Some(id));
-                let f = format_ident!(
-                    "__luagen_default_{}",
-                    field.rust_name.trim_start_matches('_')
-                );
+                let f = format_ident!("__luagen_default_{}", field_name.trim_start_matches('_'));
                 let path = format!("{name}::{f}");
                 let json = Literal::string(&default.to_string());
                 // Without serde the reader applies the default itself (`json_codec`).
@@ -229,14 +246,10 @@ impl<'a> TypeEmitter<'a> {
             let attrs = self.serde_attr(attrs);
             fields.push(quote!(#doc #attrs pub #ident: #ty,));
         }
-        if let Additional::Typed(values) = &s.additional {
+        if let (Additional::Typed(values), Some(extra)) =
+            (&s.additional, extra_field(self.names, id, s))
+        {
             let v = self.rust_type(values, Some(id));
-            let taken: Vec<&str> = s.fields.iter().map(|f| f.rust_name.as_str()).collect();
-            let mut extra = String::from("additional_properties");
-            while taken.contains(&extra.as_str()) {
-                extra.push('_');
-            }
-            let extra = format_ident!("{extra}");
             let flatten = self.serde_attr(quote!(#[serde(flatten)]));
             fields.push(quote! {
                 /// Properties beyond the declared ones (`additionalProperties`).
@@ -254,17 +267,17 @@ impl<'a> TypeEmitter<'a> {
         }
     }
 
-    fn enum_def(&self, name: &Ident, docs: TokenStream, e: &EnumDef) -> TokenStream {
+    fn enum_def(&self, id: TypeId, name: &Ident, docs: TokenStream, e: &EnumDef) -> TokenStream {
         let derives = self.derives(quote!(Copy, Eq, Hash,));
-        let variants = e.variants.iter().map(|v| {
-            let ident = format_ident!("{}", v.rust_name);
+        let variants = e.variants.iter().enumerate().map(|(i, v)| {
+            let ident = format_ident!("{}", self.names.member(id, i));
             let wire = &v.wire;
             let doc = format!(" `{}`", wire.replace('`', "'"));
             let rename = self.serde_attr(quote!(#[serde(rename = #wire)]));
             quote!(#[doc = #doc] #rename #ident,)
         });
-        let arms = e.variants.iter().map(|v| {
-            let ident = format_ident!("{}", v.rust_name);
+        let arms = e.variants.iter().enumerate().map(|(i, v)| {
+            let ident = format_ident!("{}", self.names.member(id, i));
             let wire = &v.wire;
             quote!(Self::#ident => #wire,)
         });
@@ -287,8 +300,9 @@ impl<'a> TypeEmitter<'a> {
         let variants: Vec<TokenStream> = u
             .variants
             .iter()
-            .map(|v| {
-                let ident = format_ident!("{}", v.rust_name);
+            .enumerate()
+            .map(|(i, v)| {
+                let ident = format_ident!("{}", self.names.member(id, i));
                 let ty = self.rust_type(&v.shape, Some(id));
                 quote!(#ident(#ty),)
             })
@@ -315,8 +329,8 @@ impl<'a> TypeEmitter<'a> {
             }
             // Deserialized by the tag's value, so a variant never matches another's payload.
             Discriminant::Tag { property } => {
-                let arms = u.variants.iter().map(|v| {
-                    let ident = format_ident!("{}", v.rust_name);
+                let arms = u.variants.iter().enumerate().map(|(i, v)| {
+                    let ident = format_ident!("{}", self.names.member(id, i));
                     let tag = v.tag.as_deref().unwrap_or_default();
                     quote!(::core::option::Option::Some(#tag) => #p::serde_json::from_value(value).map(Self::#ident).map_err(D::Error::custom),)
                 });
