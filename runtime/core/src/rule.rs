@@ -11,7 +11,7 @@
 use alloc::string::String;
 
 use crate::json;
-use crate::value::{self, Value};
+use crate::value::{self, Map, Value};
 
 /// A JSON type, as JSON Schema names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -250,6 +250,8 @@ pub enum Subject<'v> {
     Str(&'v str),
     /// An array's items.
     Items(&'v [Value]),
+    /// An object's members.
+    Members(&'v Map<String, Value>),
 }
 
 /// How a device searches a `pattern` (implemented by [`crate::typed::Pattern`]).

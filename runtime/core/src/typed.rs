@@ -151,16 +151,19 @@ fn must_be(path: &FieldPath, expected: JsonType, value: &Value) -> CommandError 
     })
 }
 
-/// The object at `path`; `required` keys must be present and, when `closed`, no others.
+/// The object at `path` meeting its `constraints`; `required` keys must be present and, when
+/// `closed`, no others.
 pub fn object<'v>(
     value: &'v Value,
     path: &mut FieldPath,
+    constraints: &[Constraint],
     required: &[&'static str],
     closed: Option<&[&'static str]>,
 ) -> Result<&'v Map<String, Value>, CommandError> {
     let Value::Object(map) = value else {
         return Err(must_be(path, JsonType::Object, value));
     };
+    enforce(path, Subject::Members(map), constraints)?;
     for key in required {
         if !map.contains_key(*key) {
             return Err(path.key(key, |p| p.fail(Rule::Required)));
@@ -415,7 +418,7 @@ pub fn tag<'v>(
     property: &'static str,
     allowed: &[&str],
 ) -> Result<&'v str, CommandError> {
-    let map = object(value, path, &[property], None)?;
+    let map = object(value, path, &[], &[property], None)?;
     match map.get(property) {
         Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(s),
         _ => Err(path.key(property, |p| p.fail(Rule::OneOfStrings(allowed)))),
@@ -963,20 +966,20 @@ mod tests {
             r#"payload: must be one of "low", "high""#
         );
         assert_eq!(
-            object(&j(r#"{}"#), &mut p, &["enabled"], None)
+            object(&j(r#"{}"#), &mut p, &[], &["enabled"], None)
                 .unwrap_err()
                 .to_string(),
             "enabled: is required"
         );
         assert_eq!(
-            object(&j(r#"{"a":1,"b":2}"#), &mut p, &[], Some(&["a"]))
+            object(&j(r#"{"a":1,"b":2}"#), &mut p, &[], &[], Some(&["a"]))
                 .unwrap_err()
                 .to_string(),
             "b: is not allowed"
         );
         // The first unknown key by name, in any map order.
         assert_eq!(
-            object(&j(r#"{"z":1,"a":2,"c":3}"#), &mut p, &[], Some(&["a"]))
+            object(&j(r#"{"z":1,"a":2,"c":3}"#), &mut p, &[], &[], Some(&["a"]))
                 .unwrap_err()
                 .to_string(),
             "c: is not allowed"

@@ -773,6 +773,11 @@ impl<'a> IrBuilder<'a> {
         }))
     }
 
+    /// An object's check plan: the constraints on its members as a whole.
+    fn members(&mut self, _map: &Map<String, Value>, _ptr: &str) -> Vec<Constraint> {
+        Vec::new()
+    }
+
     fn object(
         &mut self,
         map: &Map<String, Value>,
@@ -811,14 +816,21 @@ impl<'a> IrBuilder<'a> {
                 None,
             ))),
         };
+        let constraints = self.members(map, ptr);
         if properties.is_empty() {
             match additional {
                 Additional::Ignored => {
                     return Shape::Map {
                         values: Box::new(Shape::Any),
+                        constraints,
                     }
                 }
-                Additional::Typed(values) => return Shape::Map { values },
+                Additional::Typed(values) => {
+                    return Shape::Map {
+                        values,
+                        constraints,
+                    }
+                }
                 Additional::Forbidden => {}
             }
         }
@@ -840,7 +852,11 @@ impl<'a> IrBuilder<'a> {
             });
         }
         let doc = doc_of_map(map);
-        let def = StructDef { fields, additional };
+        let def = StructDef {
+            fields,
+            constraints,
+            additional,
+        };
         Shape::Named {
             id: self.define(hint, ptr, doc, reserved, TypeDefKind::Struct(def)),
         }

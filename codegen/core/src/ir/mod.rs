@@ -58,6 +58,8 @@ pub enum TypeDefKind {
 #[derive(Clone, Debug, Serialize)]
 pub struct StructDef {
     pub fields: Vec<Field>,
+    /// The object's check plan (member counts), checked before its members.
+    pub constraints: Vec<Constraint>,
     /// What to do with keys that are not declared fields.
     pub additional: Additional,
 }
@@ -151,6 +153,8 @@ pub enum Shape {
     /// A JSON object used as a dictionary: `additionalProperties: {schema}` and no properties.
     Map {
         values: Box<Shape>,
+        /// The object's check plan (member counts), checked before its members.
+        constraints: Vec<Constraint>,
     },
     /// `type: [T, "null"]`, or a `null` in an `enum`.
     Nullable {

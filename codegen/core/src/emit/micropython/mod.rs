@@ -605,7 +605,10 @@ fn describe(types: &PyTypes, shape: &Shape) -> String {
             }
         }
         Shape::Array(a) => format!("list of {}", describe(types, &a.items)),
-        Shape::Map { values } => format!("dict of {}", describe(types, values)),
+        Shape::Map {
+            values,
+            constraints,
+        } => with_plan(&format!("dict of {}", describe(types, values)), constraints),
         Shape::Nullable { inner } => format!("{} or None", describe(types, inner)),
         Shape::Const { value } => format!("always {value}"),
         Shape::Literals { values, .. } => format!(

@@ -245,6 +245,7 @@ impl<'a> ValidatorWriter<'a> {
     fn structure(&mut self, s: &StructDef, p: &str, body: &mut Vec<String>) {
         body.push(line(1, "if not isinstance(v, dict):"));
         body.push(self.wrong(2, p, "v", &[JsonType::Object]));
+        self.constraints(&s.constraints, "v", p, 1, body);
         for field in &s.fields {
             let key = py_str(&field.wire_name);
             let x = self.fresh("x");
@@ -406,9 +407,13 @@ impl<'a> ValidatorWriter<'a> {
                     out.extend(inner);
                 }
             }
-            Shape::Map { values } => {
+            Shape::Map {
+                values,
+                constraints,
+            } => {
                 out.push(line(depth, &format!("if not isinstance({v}, dict):")));
                 out.push(self.wrong(depth + 1, p, v, &with_null(JsonType::Object)));
+                self.constraints(constraints, v, p, depth, out);
                 let k = self.fresh("k");
                 let mut inner = Vec::new();
                 let path = self.at(p, &k);

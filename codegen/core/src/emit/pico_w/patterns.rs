@@ -47,7 +47,7 @@ fn walk(shape: &Shape, out: &mut Vec<String>) {
             }
         }
         Shape::Array(a) => walk(&a.items, out),
-        Shape::Map { values } => walk(values, out),
+        Shape::Map { values, .. } => walk(values, out),
         Shape::Nullable { inner } => walk(inner, out),
         _ => {}
     }

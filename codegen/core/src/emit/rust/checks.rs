@@ -109,16 +109,24 @@ impl<'a> CheckEmitter<'a> {
                     }
                 })
             }
-            Shape::Map { values } if matches!(values.as_ref(), Shape::Any) => {
-                quote!(typed::object(#v, path, &[], ::core::option::Option::None).map(|_| ()))
-            }
-            Shape::Map { values } => {
+            Shape::Map {
+                values,
+                constraints,
+            } if matches!(values.as_ref(), Shape::Any) => self.with_plan(constraints, |plan| {
+                quote!(typed::object(#v, path, #plan, &[], ::core::option::Option::None).map(|_| ()))
+            }),
+            Shape::Map {
+                values,
+                constraints,
+            } => {
                 let item = self.check(values, &quote!(item));
-                quote! {
-                    typed::object(#v, path, &[], ::core::option::Option::None).and_then(|map| {
-                        map.iter().try_for_each(|(key, item)| path.dynamic_key(key, |path| #item))
-                    })
-                }
+                self.with_plan(constraints, |plan| {
+                    quote! {
+                        typed::object(#v, path, #plan, &[], ::core::option::Option::None).and_then(|map| {
+                            map.iter().try_for_each(|(key, item)| path.dynamic_key(key, |path| #item))
+                        })
+                    }
+                })
             }
             Shape::Nullable { inner } => {
                 let inner = self.check(inner, v);
@@ -256,8 +264,12 @@ impl<'a> CheckEmitter<'a> {
             }
             _ => quote!(),
         };
+        let map = self.with_plan(
+            &s.constraints,
+            |plan| quote!(typed::object(value, path, #plan, &[#(#required),*], #closed)),
+        );
         quote! {
-            let map = typed::object(value, path, &[#(#required),*], #closed)?;
+            let map = #map?;
             #(#fields)*
             #extra
             ::core::result::Result::Ok(())

@@ -123,7 +123,7 @@ impl<'a> TypeEmitter<'a> {
                 let item = self.rust_type(&a.items, None);
                 quote!(#p::Vec<#item>)
             }
-            Shape::Map { values } => {
+            Shape::Map { values, .. } => {
                 let v = self.rust_type(values, None);
                 quote!(#p::BTreeMap<#p::String, #v>)
             }
