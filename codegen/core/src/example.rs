@@ -336,6 +336,38 @@ impl Generator<'_> {
                 out.insert(name.clone(), value);
             }
         }
+        // Still short of `minProperties`: undeclared members, where the schema allows them.
+        let open = object.get("additionalProperties") != Some(&Value::Bool(false));
+        let mut n = 0;
+        while open && (out.len() as u64) < min {
+            n += 1;
+            let name = format!("key{n}");
+            if out.contains_key(&name) {
+                continue;
+            }
+            let value = match extra {
+                Some(s) => self
+                    .generate(s, depth + 1)
+                    .map_err(|e| e.within(format_args!("property `{name}`")))?,
+                None => json!({}),
+            };
+            out.insert(name, value);
+        }
+        let count = out.len() as u64;
+        if count < min {
+            return Err(ExampleError::new(format!(
+                "only {count} properties can be given, fewer than minProperties {min}"
+            )));
+        }
+        if let Some(max) = object
+            .get("maxProperties")
+            .and_then(Value::as_u64)
+            .filter(|max| count > *max)
+        {
+            return Err(ExampleError::new(format!(
+                "{count} properties are required, more than maxProperties {max}"
+            )));
+        }
         Ok(Value::Object(out))
     }
 
@@ -509,6 +541,25 @@ mod tests {
         assert!(example(&remote).is_err());
         let unique = json!({"type": "array", "minItems": 2, "uniqueItems": true});
         assert!(example(&unique).is_err());
+    }
+
+    #[test]
+    fn member_counts_are_met_with_declared_then_undeclared_members() {
+        let two = json!({"type": "object", "properties": {"a": {"type": "integer"}},
+            "additionalProperties": {"type": "string"}, "minProperties": 2});
+        assert_eq!(example(&two).unwrap(), json!({"a": 0, "key1": "a"}));
+        let closed = json!({"type": "object", "properties": {"a": {}},
+            "additionalProperties": false, "minProperties": 2});
+        assert!(example(&closed)
+            .unwrap_err()
+            .to_string()
+            .contains("minProperties 2"));
+        let crowded = json!({"type": "object", "properties": {"a": {}, "b": {}},
+            "required": ["a", "b"], "maxProperties": 1});
+        assert!(example(&crowded)
+            .unwrap_err()
+            .to_string()
+            .contains("maxProperties 1"));
     }
 
     #[test]

@@ -237,6 +237,10 @@ pub enum Constraint<P> {
     MaxItems(u64),
     /// `uniqueItems: true`.
     UniqueItems,
+    /// `minProperties`: members of any name, declared or not.
+    MinProperties(u64),
+    /// `maxProperties`.
+    MaxProperties(u64),
 }
 
 /// What a [`Constraint`] is checked on: the value, once its JSON type is known.
@@ -285,6 +289,8 @@ impl<P: AsRef<str>> Constraint<P> {
             Self::MinItems(n) => Rule::MinItems(*n),
             Self::MaxItems(n) => Rule::MaxItems(*n),
             Self::UniqueItems => Rule::UniqueItems,
+            Self::MinProperties(n) => Rule::MinProperties(*n),
+            Self::MaxProperties(n) => Rule::MaxProperties(*n),
         }
     }
 }
@@ -312,6 +318,8 @@ impl<P: Search> Constraint<P> {
                 .iter()
                 .enumerate()
                 .all(|(i, item)| !items[..i].iter().any(|earlier| json_equal(earlier, item))),
+            (Self::MinProperties(m), Subject::Members(map)) => map.len() as u64 >= *m,
+            (Self::MaxProperties(m), Subject::Members(map)) => map.len() as u64 <= *m,
             _ => true,
         }
     }
@@ -374,6 +382,10 @@ pub enum Rule<'a> {
     MaxItems(u64),
     /// `uniqueItems`.
     UniqueItems,
+    /// `minProperties`.
+    MinProperties(u64),
+    /// `maxProperties`.
+    MaxProperties(u64),
 }
 
 impl Rule<'_> {
@@ -415,6 +427,8 @@ impl Rule<'_> {
             Self::MaxLength(n) => return counted(out, "must have at most ", n, " characters"),
             Self::MinItems(n) => return counted(out, "must have at least ", n, " items"),
             Self::MaxItems(n) => return counted(out, "must have at most ", n, " items"),
+            Self::MinProperties(n) => return counted(out, "must have at least ", n, " properties"),
+            Self::MaxProperties(n) => return counted(out, "must have at most ", n, " properties"),
             Self::Pattern(p) => {
                 out.push_str("does not match ");
                 return out.push_str(p);
@@ -515,7 +529,25 @@ mod tests {
             value::from_str("1").unwrap(),
             value::from_str("1.0").unwrap(),
         ];
-        let cases: [(C<Prefix>, Subject, Subject, &str); 12] = [
+        let (Value::Object(one), Value::Object(two)) = (
+            value::from_str("{\"a\":1}").unwrap(),
+            value::from_str("{\"a\":1,\"b\":2}").unwrap(),
+        ) else {
+            unreachable!("objects parse as objects")
+        };
+        let cases: [(C<Prefix>, Subject, Subject, &str); 14] = [
+            (
+                C::MinProperties(2),
+                Subject::Members(&two),
+                Subject::Members(&one),
+                "must have at least 2 properties",
+            ),
+            (
+                C::MaxProperties(1),
+                Subject::Members(&one),
+                Subject::Members(&two),
+                "must have at most 1 properties",
+            ),
             (
                 C::Minimum(Num::Int(0)),
                 Subject::Int(0),
@@ -643,6 +675,8 @@ mod tests {
             Rule::MinItems(1),
             Rule::MaxItems(8),
             Rule::UniqueItems,
+            Rule::MinProperties(1),
+            Rule::MaxProperties(2),
         ];
         let texts: Vec<String> = rules.iter().map(Rule::text).collect();
         assert_eq!(
@@ -669,6 +703,8 @@ mod tests {
                 "must have at least 1 items",
                 "must have at most 8 items",
                 "must not contain duplicate items",
+                "must have at least 1 properties",
+                "must have at most 2 properties",
             ]
         );
     }

@@ -35,6 +35,8 @@ const SUPPORTED: &[&str] = &[
     "minItems",
     "maxItems",
     "uniqueItems",
+    "minProperties",
+    "maxProperties",
     "minimum",
     "maximum",
     "exclusiveMinimum",
@@ -79,14 +81,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("dependencies", "use oneOf with a const tag property"),
     ("contains", "constrain every item with items"),
     ("additionalItems", "use a single items schema"),
-    (
-        "minProperties",
-        "declare the properties and mark them required",
-    ),
-    (
-        "maxProperties",
-        "declare the properties with additionalProperties: false",
-    ),
     (
         "definitions",
         "move shared schemas to the manifest's top-level `definitions`",
@@ -774,8 +768,68 @@ impl<'a> IrBuilder<'a> {
     }
 
     /// An object's check plan: the constraints on its members as a whole.
-    fn members(&mut self, _map: &Map<String, Value>, _ptr: &str) -> Vec<Constraint> {
-        Vec::new()
+    fn members(&mut self, map: &Map<String, Value>, ptr: &str) -> Vec<Constraint> {
+        let min = map.get("minProperties").and_then(Value::as_u64);
+        let max = map.get("maxProperties").and_then(Value::as_u64);
+        if let (Some(lo), Some(hi)) = (min, max) {
+            if lo > hi {
+                self.problem(
+                    ptr,
+                    format!(
+                        "minProperties {lo} is greater than maxProperties {hi}: no object is valid"
+                    ),
+                    None,
+                );
+            }
+        }
+        let constraints = [
+            min.map(Constraint::MinProperties),
+            max.map(Constraint::MaxProperties),
+        ];
+        constraints.into_iter().flatten().collect()
+    }
+
+    /// Member counts hold for a struct only if its typed value keeps every member as it came:
+    /// one that drops undeclared members, fills in defaults or reads `null` as absent would
+    /// turn a valid payload into an invalid one on its way through a device.
+    fn counted_members(
+        &mut self,
+        map: &Map<String, Value>,
+        ptr: &str,
+        fields: &[Field],
+        additional: &Additional,
+    ) {
+        let keyword = if map.contains_key("minProperties") {
+            "minProperties"
+        } else {
+            "maxProperties"
+        };
+        let why = if matches!(additional, Additional::Ignored) {
+            Some("undeclared members, which a typed struct does not keep".to_string())
+        } else {
+            fields.iter().filter(|f| !f.required).find_map(|f| {
+                if f.default.is_some() {
+                    Some(format!(
+                        "`{}`, whose default a typed struct fills in",
+                        f.wire_name
+                    ))
+                } else if matches!(f.shape, Shape::Nullable { .. }) {
+                    Some(format!(
+                        "`{}`, whose null a typed struct reads as absent",
+                        f.wire_name
+                    ))
+                } else {
+                    None
+                }
+            })
+        };
+        if let Some(why) = why {
+            self.problem(
+                &format!("{ptr}/{keyword}"),
+                format!("{keyword} would count {why}"),
+                Some("give additionalProperties: false or a schema, and optional properties neither a default nor null".into()),
+            );
+        }
     }
 
     fn object(
@@ -850,6 +904,9 @@ impl<'a> IrBuilder<'a> {
                 default: schema.get("default").cloned(),
                 shape,
             });
+        }
+        if !constraints.is_empty() {
+            self.counted_members(map, ptr, &fields, &additional);
         }
         let doc = doc_of_map(map);
         let def = StructDef {

@@ -343,6 +343,8 @@ impl<'a> ValidatorWriter<'a> {
             Constraint::MinItems(n) => format!("len({v}) < {n}"),
             Constraint::MaxItems(n) => format!("len({v}) > {n}"),
             Constraint::UniqueItems => self.using(Helper::Unique, format!("not _unique({v})")),
+            Constraint::MinProperties(n) => format!("len({v}) < {n}"),
+            Constraint::MaxProperties(n) => format!("len({v}) > {n}"),
         })
     }
 

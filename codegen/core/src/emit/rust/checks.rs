@@ -228,6 +228,14 @@ impl<'a> CheckEmitter<'a> {
                 quote!(typed::Constraint::MaxItems(#n))
             }
             Constraint::UniqueItems => quote!(typed::Constraint::UniqueItems),
+            Constraint::MinProperties(n) => {
+                let n = count(n);
+                quote!(typed::Constraint::MinProperties(#n))
+            }
+            Constraint::MaxProperties(n) => {
+                let n = count(n);
+                quote!(typed::Constraint::MaxProperties(#n))
+            }
         }
     }
 
