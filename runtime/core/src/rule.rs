@@ -273,25 +273,58 @@ impl<T: Search + ?Sized> Search for &T {
 impl<P: AsRef<str>> Constraint<P> {
     /// The rule a value breaks when it fails this constraint.
     pub fn rule(&self) -> Rule<'_> {
-        match self {
-            Self::Minimum(n) => Rule::Minimum(*n),
-            Self::ExclusiveMinimum(n) => Rule::ExclusiveMinimum(*n),
-            Self::Maximum(n) => Rule::Maximum(*n),
-            Self::ExclusiveMaximum(n) => Rule::ExclusiveMaximum(*n),
-            Self::MultipleOf(n) => Rule::MultipleOf(*n),
-            Self::Range { min, max } => Rule::Range {
+        Rule::Constraint(match self {
+            Self::Pattern(p) => Constraint::Pattern(p.as_ref()),
+            Self::Minimum(n) => Constraint::Minimum(*n),
+            Self::ExclusiveMinimum(n) => Constraint::ExclusiveMinimum(*n),
+            Self::Maximum(n) => Constraint::Maximum(*n),
+            Self::ExclusiveMaximum(n) => Constraint::ExclusiveMaximum(*n),
+            Self::MultipleOf(n) => Constraint::MultipleOf(*n),
+            Self::Range { min, max } => Constraint::Range {
                 min: *min,
                 max: *max,
             },
-            Self::MinLength(n) => Rule::MinLength(*n),
-            Self::MaxLength(n) => Rule::MaxLength(*n),
-            Self::Pattern(p) => Rule::Pattern(p.as_ref()),
-            Self::MinItems(n) => Rule::MinItems(*n),
-            Self::MaxItems(n) => Rule::MaxItems(*n),
-            Self::UniqueItems => Rule::UniqueItems,
-            Self::MinProperties(n) => Rule::MinProperties(*n),
-            Self::MaxProperties(n) => Rule::MaxProperties(*n),
-        }
+            Self::MinLength(n) => Constraint::MinLength(*n),
+            Self::MaxLength(n) => Constraint::MaxLength(*n),
+            Self::MinItems(n) => Constraint::MinItems(*n),
+            Self::MaxItems(n) => Constraint::MaxItems(*n),
+            Self::UniqueItems => Constraint::UniqueItems,
+            Self::MinProperties(n) => Constraint::MinProperties(*n),
+            Self::MaxProperties(n) => Constraint::MaxProperties(*n),
+        })
+    }
+}
+
+impl Constraint<&str> {
+    /// Append the words of the rule a value breaks when it fails this constraint.
+    fn write(&self, out: &mut String) {
+        let (words, n) = match *self {
+            Self::Minimum(n) => ("must be at least ", n),
+            Self::Maximum(n) => ("must be at most ", n),
+            Self::ExclusiveMinimum(n) => ("must be greater than ", n),
+            Self::ExclusiveMaximum(n) => ("must be less than ", n),
+            Self::MultipleOf(n) => ("must be a multiple of ", n),
+            Self::Range { min, max } => {
+                out.push_str("must be from ");
+                write_i128(out, min);
+                out.push_str(" to ");
+                write_i128(out, max);
+                return out.push_str(", the range this device supports");
+            }
+            Self::MinLength(n) => return counted(out, "must have at least ", n, " characters"),
+            Self::MaxLength(n) => return counted(out, "must have at most ", n, " characters"),
+            Self::Pattern(p) => {
+                out.push_str("does not match ");
+                return out.push_str(p);
+            }
+            Self::MinItems(n) => return counted(out, "must have at least ", n, " items"),
+            Self::MaxItems(n) => return counted(out, "must have at most ", n, " items"),
+            Self::UniqueItems => return out.push_str("must not contain duplicate items"),
+            Self::MinProperties(n) => return counted(out, "must have at least ", n, " properties"),
+            Self::MaxProperties(n) => return counted(out, "must have at most ", n, " properties"),
+        };
+        out.push_str(words);
+        n.write(out);
     }
 }
 
@@ -349,43 +382,13 @@ pub enum Rule<'a> {
     Required,
     /// A property `additionalProperties: false` forbids.
     NotAllowed,
-    /// `minimum`.
-    Minimum(Num),
-    /// `maximum`.
-    Maximum(Num),
-    /// `exclusiveMinimum`.
-    ExclusiveMinimum(Num),
-    /// `exclusiveMaximum`.
-    ExclusiveMaximum(Num),
-    /// `multipleOf`.
-    MultipleOf(Num),
-    /// An integer the schema allows but the device's field type cannot hold.
-    Range {
-        /// The type's smallest value.
-        min: i128,
-        /// The type's largest value.
-        max: i128,
-    },
-    /// `minLength`, in characters.
-    MinLength(u64),
-    /// `maxLength`, in characters.
-    MaxLength(u64),
-    /// `pattern`, as written.
-    Pattern(&'a str),
     /// A string `enum`, or the tag of a tagged union.
     OneOfStrings(&'a [&'a str]),
     /// Any other `enum`, or a `const` (one value).
     OneOf(&'a [Value]),
-    /// `minItems`.
-    MinItems(u64),
-    /// `maxItems`.
-    MaxItems(u64),
-    /// `uniqueItems`.
-    UniqueItems,
-    /// `minProperties`.
-    MinProperties(u64),
-    /// `maxProperties`.
-    MaxProperties(u64),
+    /// A constraint of the check plan (a keyword's bound, length, pattern or count), its
+    /// pattern as written.
+    Constraint(Constraint<&'a str>),
 }
 
 impl Rule<'_> {
@@ -398,7 +401,7 @@ impl Rule<'_> {
 
     /// Append the rule's text.
     pub fn write(&self, out: &mut String) {
-        let (words, n) = match *self {
+        match *self {
             Self::Type { expected, found } => {
                 out.push_str("must be ");
                 write_types(out, expected);
@@ -406,40 +409,16 @@ impl Rule<'_> {
                     out.push_str(", found ");
                     out.push_str(found.name());
                 }
-                return;
             }
-            Self::Required => return out.push_str("is required"),
-            Self::NotAllowed => return out.push_str("is not allowed"),
-            Self::UniqueItems => return out.push_str("must not contain duplicate items"),
-            Self::Minimum(n) => ("must be at least ", n),
-            Self::Maximum(n) => ("must be at most ", n),
-            Self::ExclusiveMinimum(n) => ("must be greater than ", n),
-            Self::ExclusiveMaximum(n) => ("must be less than ", n),
-            Self::MultipleOf(n) => ("must be a multiple of ", n),
-            Self::Range { min, max } => {
-                out.push_str("must be from ");
-                write_i128(out, min);
-                out.push_str(" to ");
-                write_i128(out, max);
-                return out.push_str(", the range this device supports");
-            }
-            Self::MinLength(n) => return counted(out, "must have at least ", n, " characters"),
-            Self::MaxLength(n) => return counted(out, "must have at most ", n, " characters"),
-            Self::MinItems(n) => return counted(out, "must have at least ", n, " items"),
-            Self::MaxItems(n) => return counted(out, "must have at most ", n, " items"),
-            Self::MinProperties(n) => return counted(out, "must have at least ", n, " properties"),
-            Self::MaxProperties(n) => return counted(out, "must have at most ", n, " properties"),
-            Self::Pattern(p) => {
-                out.push_str("does not match ");
-                return out.push_str(p);
-            }
+            Self::Required => out.push_str("is required"),
+            Self::NotAllowed => out.push_str("is not allowed"),
+            Self::Constraint(c) => c.write(out),
             Self::OneOfStrings(items) => {
                 one_of(out, items.len());
                 for (i, s) in items.iter().enumerate() {
                     separate(out, i);
                     json::write_str(out, s);
                 }
-                return;
             }
             Self::OneOf(values) => {
                 one_of(out, values.len());
@@ -447,11 +426,8 @@ impl Rule<'_> {
                     separate(out, i);
                     value::write(out, v);
                 }
-                return;
             }
-        };
-        out.push_str(words);
-        n.write(out);
+        }
     }
 }
 
@@ -656,27 +632,27 @@ mod tests {
             },
             Rule::Required,
             Rule::NotAllowed,
-            Rule::Minimum(Num::Int(-5)),
-            Rule::Maximum(Num::Float(20.0)),
-            Rule::ExclusiveMinimum(Num::Float(0.1)),
-            Rule::ExclusiveMaximum(Num::Float(1e-7)),
-            Rule::MultipleOf(Num::Float(0.25)),
-            Rule::Range {
+            Rule::Constraint(Constraint::Minimum(Num::Int(-5))),
+            Rule::Constraint(Constraint::Maximum(Num::Float(20.0))),
+            Rule::Constraint(Constraint::ExclusiveMinimum(Num::Float(0.1))),
+            Rule::Constraint(Constraint::ExclusiveMaximum(Num::Float(1e-7))),
+            Rule::Constraint(Constraint::MultipleOf(Num::Float(0.25))),
+            Rule::Constraint(Constraint::Range {
                 min: 0,
                 max: u64::MAX.into(),
-            },
-            Rule::MinLength(8),
-            Rule::MaxLength(20),
-            Rule::Pattern("^[A-Z0-9]{8,20}$"),
+            }),
+            Rule::Constraint(Constraint::MinLength(8)),
+            Rule::Constraint(Constraint::MaxLength(20)),
+            Rule::Constraint(Constraint::Pattern("^[A-Z0-9]{8,20}$")),
             Rule::OneOfStrings(&["on", "o\"ff"]),
             Rule::OneOfStrings(&["only"]),
             Rule::OneOf(&values),
             Rule::OneOf(&one),
-            Rule::MinItems(1),
-            Rule::MaxItems(8),
-            Rule::UniqueItems,
-            Rule::MinProperties(1),
-            Rule::MaxProperties(2),
+            Rule::Constraint(Constraint::MinItems(1)),
+            Rule::Constraint(Constraint::MaxItems(8)),
+            Rule::Constraint(Constraint::UniqueItems),
+            Rule::Constraint(Constraint::MinProperties(1)),
+            Rule::Constraint(Constraint::MaxProperties(2)),
         ];
         let texts: Vec<String> = rules.iter().map(Rule::text).collect();
         assert_eq!(

@@ -796,7 +796,9 @@ mod tests {
     fn paths_read_like_code() {
         let mut p = FieldPath::root();
         let e = p.key("labelData", |p| {
-            p.key("tracking", |p| p.fail(Rule::Pattern("^[A-Z]$")))
+            p.key("tracking", |p| {
+                p.fail(Rule::Constraint(rule::Constraint::Pattern("^[A-Z]$")))
+            })
         });
         assert_eq!(e.to_string(), "labelData.tracking: does not match ^[A-Z]$");
         let e = p.key("items", |p| {
