@@ -9,15 +9,12 @@ use std::time::{Duration, Instant};
 use lua_device::dedup::DedupConfig;
 use lua_device::mqtt::{Client, DeviceConfig, DeviceSession, Inbound, Incoming};
 use lua_device::session::Step;
-use lua_device::typed::{self, Constraint, FieldPath, Num};
+use lua_device::typed::{self, Constraint, FieldPath, Int, Num};
 
 /// What luagen generates for `{type: integer, minimum: 1}` (a u64 field).
 static AT_LEAST_ONE: [Constraint; 2] = [
     Constraint::Minimum(Num::Int(1)),
-    Constraint::Range {
-        min: 0,
-        max: u64::MAX as i128,
-    },
+    Constraint::Range(Int::U64),
 ];
 use lua_device::{CommandError, CommandSpec};
 use lua_testkit::gateway::Gateway;

@@ -91,21 +91,135 @@ impl JsonType {
     }
 }
 
+/// The Rust integer type a generated field has, and so the integers the device can take.
+///
+/// luagen picks the narrowest type holding the schema's bounds; a side the schema leaves
+/// open takes 64 bits: `u64` when `minimum >= 0`, else `i64`. JSON Schema counts any whole
+/// number as an integer (`9223372036854775808`, `5.4e37`), so an unbounded field can be sent
+/// one its type cannot hold: the typed checks refuse it naming the field and this range. No wider
+/// type would help: serde_json's `Value` holds integers only up to `u64` (beyond, it keeps an
+/// `f64`, which has already rounded the integer away), and so does the chip's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "lowercase")
+)]
+pub enum Int {
+    /// `u8`.
+    U8,
+    /// `u16`.
+    U16,
+    /// `u32`.
+    U32,
+    /// `u64`.
+    U64,
+    /// `i8`.
+    I8,
+    /// `i16`.
+    I16,
+    /// `i32`.
+    I32,
+    /// `i64`.
+    #[default]
+    I64,
+}
+
+impl Int {
+    /// Every type, unsigned first, each kind narrowest first: the order
+    /// [`Int::narrowest`] tries them in.
+    pub const ALL: [Int; 8] = [
+        Self::U8,
+        Self::U16,
+        Self::U32,
+        Self::U64,
+        Self::I8,
+        Self::I16,
+        Self::I32,
+        Self::I64,
+    ];
+
+    /// The narrowest type holding `min..=max`, a side left open taking 64 bits (`u64` when
+    /// `min >= 0`, else `i64`); `None` when no type here holds the range.
+    pub fn narrowest(min: Option<i128>, max: Option<i128>) -> Option<Int> {
+        let unsigned = min.is_some_and(|m| m >= 0);
+        let lo = min.unwrap_or(i64::MIN.into());
+        let hi = max.unwrap_or(if unsigned {
+            u64::MAX.into()
+        } else {
+            i64::MAX.into()
+        });
+        Self::ALL
+            .into_iter()
+            .filter(|t| (t.range().0 == 0) == unsigned)
+            .find(|t| lo >= t.range().0 && hi <= t.range().1)
+    }
+
+    /// The Rust type's name: `u8`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::U8 => "u8",
+            Self::U16 => "u16",
+            Self::U32 => "u32",
+            Self::U64 => "u64",
+            Self::I8 => "i8",
+            Self::I16 => "i16",
+            Self::I32 => "i32",
+            Self::I64 => "i64",
+        }
+    }
+
+    /// The smallest and largest value of the type.
+    pub fn range(self) -> (i128, i128) {
+        match self {
+            Self::U8 => (0, u8::MAX.into()),
+            Self::U16 => (0, u16::MAX.into()),
+            Self::U32 => (0, u32::MAX.into()),
+            Self::U64 => (0, u64::MAX.into()),
+            Self::I8 => (i8::MIN.into(), i8::MAX.into()),
+            Self::I16 => (i16::MIN.into(), i16::MAX.into()),
+            Self::I32 => (i32::MIN.into(), i32::MAX.into()),
+            Self::I64 => (i64::MIN.into(), i64::MAX.into()),
+        }
+    }
+}
+
 /// A number a rule names: a schema's bound or step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize), serde(untagged))]
 pub enum Num {
-    /// An integer bound.
-    Int(i128),
+    /// An integer bound that fits `i64`.
+    Int(i64),
+    /// A larger one that fits `u64` (every integer field's bounds fit one of the two).
+    UInt(u64),
     /// Any other number.
     Float(f64),
 }
 
 impl Num {
+    /// An integer bound: `Int` or `UInt` where it fits, else the nearest float.
+    pub fn int(i: i128) -> Self {
+        match (i64::try_from(i), u64::try_from(i)) {
+            (Ok(i), _) => Self::Int(i),
+            (_, Ok(u)) => Self::UInt(u),
+            _ => Self::Float(i as f64),
+        }
+    }
+
+    /// The integer, if it is one.
+    pub fn as_i128(self) -> Option<i128> {
+        match self {
+            Self::Int(i) => Some(i.into()),
+            Self::UInt(u) => Some(u.into()),
+            Self::Float(_) => None,
+        }
+    }
+
     /// The number as a float (an integer bound past 2^53 rounds, as JSON numbers do).
     pub fn as_f64(self) -> f64 {
         match self {
             Self::Int(i) => i as f64,
+            Self::UInt(u) => u as f64,
             Self::Float(f) => f,
         }
     }
@@ -114,7 +228,8 @@ impl Num {
     /// others with the fewest digits that read back to the same `f64`, as JSON writes them.
     pub fn write(self, out: &mut String) {
         match self {
-            Self::Int(i) => write_i128(out, i),
+            Self::Int(i) => write_i128(out, i.into()),
+            Self::UInt(u) => json::write_u64(out, u),
             // Whole numbers below 1e16 convert to i64 exactly; from there on JSON's exponent
             // form is the shorter text.
             Self::Float(f) if f.abs() < 1e16 && f == (f as i64) as f64 => {
@@ -217,14 +332,9 @@ pub enum Constraint<P> {
     /// `multipleOf` (greater than zero).
     MultipleOf(Num),
     /// The range of the integer type a typed device holds the value in, where the schema's
-    /// bounds leave a side open (see [`crate::typed::Int`]). A target whose integers are
-    /// unbounded (Python) may leave it out, as PROTOCOL.md says.
-    Range {
-        /// The type's smallest value.
-        min: i128,
-        /// The type's largest value.
-        max: i128,
-    },
+    /// bounds leave a side open (see [`Int`]). A target whose integers are unbounded (Python)
+    /// may leave it out, as PROTOCOL.md says.
+    Range(Int),
     /// `minLength`, in characters (Unicode code points, as JSON Schema counts).
     MinLength(u64),
     /// `maxLength`, in characters.
@@ -280,10 +390,7 @@ impl<P: AsRef<str>> Constraint<P> {
             Self::Maximum(n) => Constraint::Maximum(*n),
             Self::ExclusiveMaximum(n) => Constraint::ExclusiveMaximum(*n),
             Self::MultipleOf(n) => Constraint::MultipleOf(*n),
-            Self::Range { min, max } => Constraint::Range {
-                min: *min,
-                max: *max,
-            },
+            Self::Range(t) => Constraint::Range(*t),
             Self::MinLength(n) => Constraint::MinLength(*n),
             Self::MaxLength(n) => Constraint::MaxLength(*n),
             Self::MinItems(n) => Constraint::MinItems(*n),
@@ -304,7 +411,8 @@ impl Constraint<&str> {
             Self::ExclusiveMinimum(n) => ("must be greater than ", n),
             Self::ExclusiveMaximum(n) => ("must be less than ", n),
             Self::MultipleOf(n) => ("must be a multiple of ", n),
-            Self::Range { min, max } => {
+            Self::Range(t) => {
+                let (min, max) = t.range();
                 out.push_str("must be from ");
                 write_i128(out, min);
                 out.push_str(" to ");
@@ -338,10 +446,15 @@ impl<P: Search> Constraint<P> {
             (Self::ExclusiveMinimum(b), s) => compare(s, *b).is_none_or(|o| o == Greater),
             (Self::Maximum(b), s) => compare(s, *b).is_none_or(|o| o != Greater),
             (Self::ExclusiveMaximum(b), s) => compare(s, *b).is_none_or(|o| o == Less),
-            (Self::MultipleOf(Num::Int(m)), Subject::Int(n)) => *m != 0 && n % *m == 0,
+            (Self::MultipleOf(m), Subject::Int(n)) if m.as_i128().is_some() => {
+                m.as_i128().is_some_and(|m| m != 0 && n % m == 0)
+            }
             (Self::MultipleOf(m), Subject::Int(n)) => is_multiple_of(n as f64, m.as_f64()),
             (Self::MultipleOf(m), Subject::Number(n)) => is_multiple_of(n, m.as_f64()),
-            (Self::Range { min, max }, Subject::Int(n)) => (*min..=*max).contains(&n),
+            (Self::Range(t), Subject::Int(n)) => {
+                let (min, max) = t.range();
+                (min..=max).contains(&n)
+            }
             (Self::MinLength(m), Subject::Str(s)) => s.chars().count() as u64 >= *m,
             (Self::MaxLength(m), Subject::Str(s)) => s.chars().count() as u64 <= *m,
             (Self::Pattern(p), Subject::Str(s)) => p.is_match(s),
@@ -361,8 +474,10 @@ impl<P: Search> Constraint<P> {
 /// How a number subject compares with a bound; `None` for a subject that is not a number.
 fn compare(subject: Subject<'_>, bound: Num) -> Option<core::cmp::Ordering> {
     match (subject, bound) {
-        (Subject::Int(n), Num::Int(b)) => Some(n.cmp(&b)),
-        (Subject::Int(n), Num::Float(b)) => (n as f64).partial_cmp(&b),
+        (Subject::Int(n), b) => match b.as_i128() {
+            Some(b) => Some(n.cmp(&b)),
+            None => (n as f64).partial_cmp(&b.as_f64()),
+        },
         (Subject::Number(n), b) => n.partial_cmp(&b.as_f64()),
         _ => None,
     }
@@ -561,7 +676,7 @@ mod tests {
                 "must be a multiple of 0.1",
             ),
             (
-                C::Range { min: 0, max: 255 },
+                C::Range(Int::U8),
                 Subject::Int(255),
                 Subject::Int(256),
                 "must be from 0 to 255, the range this device supports",
@@ -637,10 +752,7 @@ mod tests {
             Rule::Constraint(Constraint::ExclusiveMinimum(Num::Float(0.1))),
             Rule::Constraint(Constraint::ExclusiveMaximum(Num::Float(1e-7))),
             Rule::Constraint(Constraint::MultipleOf(Num::Float(0.25))),
-            Rule::Constraint(Constraint::Range {
-                min: 0,
-                max: u64::MAX.into(),
-            }),
+            Rule::Constraint(Constraint::Range(Int::U64)),
             Rule::Constraint(Constraint::MinLength(8)),
             Rule::Constraint(Constraint::MaxLength(20)),
             Rule::Constraint(Constraint::Pattern("^[A-Z0-9]{8,20}$")),
@@ -692,14 +804,15 @@ mod tests {
             n.write(&mut s);
             s
         };
-        assert_eq!(text(Num::Int(i64::MIN.into())), "-9223372036854775808");
-        assert_eq!(text(Num::Int(u64::MAX.into())), "18446744073709551615");
-        // Past 64 bits: a float of the whole value, not of its high half alone.
+        assert_eq!(text(Num::int(i64::MIN.into())), "-9223372036854775808");
+        assert_eq!(text(Num::int(u64::MAX.into())), "18446744073709551615");
+        assert_eq!(Num::int(u64::MAX.into()), Num::UInt(u64::MAX));
+        // Past 64 bits: a float of the whole value.
         let past = (1i128 << 64) + (1i128 << 63);
         let mut want = String::new();
         json::write_f64(&mut want, past as f64);
-        assert_eq!(text(Num::Int(past)), want);
-        assert_eq!(text(Num::Int(-past)), alloc::format!("-{want}"));
+        assert_eq!(text(Num::int(past)), want);
+        assert_eq!(text(Num::int(-past)), alloc::format!("-{want}"));
         assert_eq!(text(Num::Int(0)), "0");
         assert_eq!(text(Num::Float(-0.0)), "0");
         assert_eq!(text(Num::Float(-3.5)), "-3.5");

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::dispatch::CommandError;
 use crate::rule::{self, Rule, Search, Subject};
-pub use crate::rule::{json_equal, JsonType, Num};
+pub use crate::rule::{json_equal, Int, JsonType, Num};
 use crate::value::{Map, Value};
 
 /// Re-exports the generated code names through `::lua_device::typed::__private`, so a device
@@ -220,99 +220,6 @@ pub fn null(value: &Value, path: &mut FieldPath) -> Result<(), CommandError> {
     match value {
         Value::Null => Ok(()),
         _ => Err(must_be(path, JsonType::Null, value)),
-    }
-}
-
-/// The Rust integer type a generated field has, and so the integers the device can take.
-///
-/// luagen picks the narrowest type holding the schema's bounds; a side the schema leaves
-/// open takes 64 bits: `u64` when `minimum >= 0`, else `i64`. JSON Schema counts any whole
-/// number as an integer (`9223372036854775808`, `5.4e37`), so an unbounded field can be sent
-/// one its type cannot hold: [`integer`] refuses it naming the field and this range. No wider
-/// type would help: serde_json's `Value` holds integers only up to `u64` (beyond, it keeps an
-/// `f64`, which has already rounded the integer away), and so does the chip's.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize),
-    serde(rename_all = "lowercase")
-)]
-pub enum Int {
-    /// `u8`.
-    U8,
-    /// `u16`.
-    U16,
-    /// `u32`.
-    U32,
-    /// `u64`.
-    U64,
-    /// `i8`.
-    I8,
-    /// `i16`.
-    I16,
-    /// `i32`.
-    I32,
-    /// `i64`.
-    #[default]
-    I64,
-}
-
-impl Int {
-    /// Every type, unsigned first, each kind narrowest first: the order
-    /// [`Int::narrowest`] tries them in.
-    pub const ALL: [Int; 8] = [
-        Self::U8,
-        Self::U16,
-        Self::U32,
-        Self::U64,
-        Self::I8,
-        Self::I16,
-        Self::I32,
-        Self::I64,
-    ];
-
-    /// The narrowest type holding `min..=max`, a side left open taking 64 bits (`u64` when
-    /// `min >= 0`, else `i64`); `None` when no type here holds the range.
-    pub fn narrowest(min: Option<i128>, max: Option<i128>) -> Option<Int> {
-        let unsigned = min.is_some_and(|m| m >= 0);
-        let lo = min.unwrap_or(i64::MIN.into());
-        let hi = max.unwrap_or(if unsigned {
-            u64::MAX.into()
-        } else {
-            i64::MAX.into()
-        });
-        Self::ALL
-            .into_iter()
-            .filter(|t| (t.range().0 == 0) == unsigned)
-            .find(|t| lo >= t.range().0 && hi <= t.range().1)
-    }
-
-    /// The Rust type's name: `u8`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::U8 => "u8",
-            Self::U16 => "u16",
-            Self::U32 => "u32",
-            Self::U64 => "u64",
-            Self::I8 => "i8",
-            Self::I16 => "i16",
-            Self::I32 => "i32",
-            Self::I64 => "i64",
-        }
-    }
-
-    /// The smallest and largest value of the type.
-    pub fn range(self) -> (i128, i128) {
-        match self {
-            Self::U8 => (0, u8::MAX.into()),
-            Self::U16 => (0, u16::MAX.into()),
-            Self::U32 => (0, u32::MAX.into()),
-            Self::U64 => (0, u64::MAX.into()),
-            Self::I8 => (i8::MIN.into(), i8::MAX.into()),
-            Self::I16 => (i16::MIN.into(), i16::MAX.into()),
-            Self::I32 => (i32::MIN.into(), i32::MAX.into()),
-            Self::I64 => (i64::MIN.into(), i64::MAX.into()),
-        }
     }
 }
 
@@ -848,14 +755,8 @@ mod tests {
     #[test]
     fn rules_and_wording() {
         use Constraint as C;
-        const I64: C = C::Range {
-            min: i64::MIN as i128,
-            max: i64::MAX as i128,
-        };
-        const U64: C = C::Range {
-            min: 0,
-            max: u64::MAX as i128,
-        };
+        const I64: C = C::Range(Int::I64);
+        const U64: C = C::Range(Int::U64);
         let mut p = FieldPath::root();
         let ten = [C::Minimum(Num::Int(0)), C::Maximum(Num::Int(10))];
         assert!(integer(&j(r#"5"#), &mut p, &ten).is_ok());

@@ -618,15 +618,14 @@ impl<'a> IrBuilder<'a> {
             }
         };
         let mut constraints: Vec<Constraint> = min
-            .map(|m| Constraint::Minimum(Num::Int(m)))
+            .map(|m| Constraint::Minimum(Num::int(m)))
             .into_iter()
-            .chain(max.map(|m| Constraint::Maximum(Num::Int(m))))
+            .chain(max.map(|m| Constraint::Maximum(Num::int(m))))
             .collect();
         if min.is_none() || max.is_none() {
-            let (min, max) = repr.range();
-            constraints.push(Constraint::Range { min, max });
+            constraints.push(Constraint::Range(repr));
         }
-        constraints.extend(multiple_of.map(|m| Constraint::MultipleOf(Num::Int(m.into()))));
+        constraints.extend(multiple_of.map(|m| Constraint::MultipleOf(Num::UInt(m))));
         Shape::Integer(IntShape { repr, constraints })
     }
 

@@ -582,7 +582,7 @@ fn with_plan(ty: &str, plan: &[crate::ir::Constraint]) -> String {
     let mut s = ty.to_string();
     for c in plan {
         // Python's integers hold any value: the range is a typed device's (PROTOCOL.md).
-        if !matches!(c, crate::ir::Constraint::Range { .. }) {
+        if !matches!(c, crate::ir::Constraint::Range(_)) {
             s.push_str(", ");
             s.push_str(&c.rule().text());
         }

@@ -308,6 +308,7 @@ impl<'a> ValidatorWriter<'a> {
     fn fails(&mut self, c: &Constraint, v: &str) -> Option<String> {
         let num = |n: &Num| match n {
             Num::Int(i) => i.to_string(),
+            Num::UInt(u) => u.to_string(),
             Num::Float(f) => py_float(*f),
         };
         Some(match c {
@@ -315,12 +316,14 @@ impl<'a> ValidatorWriter<'a> {
             Constraint::ExclusiveMinimum(n) => format!("{v} <= {}", num(n)),
             Constraint::Maximum(n) => format!("{v} > {}", num(n)),
             Constraint::ExclusiveMaximum(n) => format!("{v} >= {}", num(n)),
-            Constraint::MultipleOf(Num::Int(m)) => format!("{v} % {m} != 0"),
+            Constraint::MultipleOf(m @ (Num::Int(_) | Num::UInt(_))) => {
+                format!("{v} % {} != 0", num(m))
+            }
             Constraint::MultipleOf(m) => {
                 self.using(Helper::Multiple, format!("not _multiple({v}, {})", num(m)))
             }
             // Python's integers hold any value: the range is a typed device's (PROTOCOL.md).
-            Constraint::Range { .. } => return None,
+            Constraint::Range(_) => return None,
             // `_chars`: JSON Schema's length, a surrogate pair counting once.
             Constraint::MinLength(n) => self.using(Helper::Chars, format!("_chars({v}) < {n}")),
             Constraint::MaxLength(n) => self.using(Helper::Chars, format!("_chars({v}) > {n}")),

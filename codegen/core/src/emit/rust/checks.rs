@@ -175,8 +175,12 @@ impl<'a> CheckEmitter<'a> {
     fn constraint(&self, c: &Constraint) -> TokenStream {
         let num = |n: &Num| match n {
             Num::Int(i) => {
-                let i = Literal::i128_suffixed(*i);
+                let i = Literal::i64_suffixed(*i);
                 quote!(typed::Num::Int(#i))
+            }
+            Num::UInt(u) => {
+                let u = Literal::u64_suffixed(*u);
+                quote!(typed::Num::UInt(#u))
             }
             Num::Float(f) => {
                 let f = f64_lit(*f);
@@ -205,9 +209,9 @@ impl<'a> CheckEmitter<'a> {
                 let n = num(n);
                 quote!(typed::Constraint::MultipleOf(#n))
             }
-            Constraint::Range { min, max } => {
-                let (min, max) = (Literal::i128_suffixed(*min), Literal::i128_suffixed(*max));
-                quote!(typed::Constraint::Range { min: #min, max: #max })
+            Constraint::Range(t) => {
+                let t = format_ident!("{}", t.name().to_uppercase());
+                quote!(typed::Constraint::Range(typed::Int::#t))
             }
             Constraint::MinLength(n) => {
                 let n = count(n);
