@@ -8,7 +8,8 @@ use crate::model::Device;
 use crate::names::{self, Names};
 
 /// The generated device-level item names, derived from the device name
-/// ([`ident::rust_device_items`], which the IR reserves, so no payload type can take one).
+/// ([`ident::rust_device_items`], which the Rust naming pass keeps free, so no payload type
+/// can take one).
 #[derive(Clone, Debug)]
 pub struct DeviceNames {
     /// `GreenhouseSensorHandler`: the trait with one method per command.
