@@ -580,12 +580,9 @@ impl std::ops::Deref for PyTypes<'_> {
 /// at least 0, must be at most 100`.
 fn with_plan(ty: &str, plan: &[crate::ir::Constraint]) -> String {
     let mut s = ty.to_string();
-    for c in plan {
-        // Python's integers hold any value: the range is a typed device's (PROTOCOL.md).
-        if !matches!(c, crate::ir::Constraint::Range(_)) {
-            s.push_str(", ");
-            s.push_str(&c.rule().text());
-        }
+    for c in plan.iter().filter(|c| validators::checked(c)) {
+        s.push_str(", ");
+        s.push_str(&c.rule().text());
     }
     s
 }

@@ -294,7 +294,7 @@ impl<'a> ValidatorWriter<'a> {
         depth: usize,
         out: &mut Vec<String>,
     ) {
-        for c in plan {
+        for c in plan.iter().filter(|c| checked(c)) {
             let Some(fails) = self.fails(c, v) else {
                 continue;
             };
@@ -322,7 +322,7 @@ impl<'a> ValidatorWriter<'a> {
             Constraint::MultipleOf(m) => {
                 self.using(Helper::Multiple, format!("not _multiple({v}, {})", num(m)))
             }
-            // Python's integers hold any value: the range is a typed device's (PROTOCOL.md).
+            // Not `checked`.
             Constraint::Range(_) => return None,
             // `_chars`: JSON Schema's length, a surrogate pair counting once.
             Constraint::MinLength(n) => self.using(Helper::Chars, format!("_chars({v}) < {n}")),
@@ -472,6 +472,12 @@ impl<'a> ValidatorWriter<'a> {
             }
         }
     }
+}
+
+/// Whether MicroPython holds a value to `c`: its integers hold any value, so the range of a
+/// typed device's field (PROTOCOL.md) is not its rule.
+pub(super) fn checked(c: &Constraint) -> bool {
+    !matches!(c, Constraint::Range(_))
 }
 
 fn line(depth: usize, text: &str) -> String {

@@ -1,18 +1,17 @@
 //! Schema checks as generated code: `impl Check for T` for every named type, calling the
 //! runtime's `typed` helpers so each rule has one implementation and one wording (no_std).
 
+use lua_device_core::rule::Num;
 use proc_macro2::{Ident, Literal, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, ToTokens};
 
 use super::types::type_ident;
 use super::Codec;
-use crate::names::Names;
-use lua_device_core::rule::Num;
-
 use crate::ir::{
     Additional, Constraint, Discriminant, JsonType, Shape, StructDef, TypeDefKind, TypeId,
     TypeSpace, UnionDef,
 };
+use crate::names::Names;
 
 pub(super) struct CheckEmitter<'a> {
     space: &'a TypeSpace,
@@ -187,59 +186,32 @@ impl<'a> CheckEmitter<'a> {
                 quote!(typed::Num::Float(#f))
             }
         };
-        let count = |n: &u64| Literal::u64_suffixed(*n);
-        match c {
-            Constraint::Minimum(n) => {
-                let n = num(n);
-                quote!(typed::Constraint::Minimum(#n))
-            }
-            Constraint::ExclusiveMinimum(n) => {
-                let n = num(n);
-                quote!(typed::Constraint::ExclusiveMinimum(#n))
-            }
-            Constraint::Maximum(n) => {
-                let n = num(n);
-                quote!(typed::Constraint::Maximum(#n))
-            }
-            Constraint::ExclusiveMaximum(n) => {
-                let n = num(n);
-                quote!(typed::Constraint::ExclusiveMaximum(#n))
-            }
-            Constraint::MultipleOf(n) => {
-                let n = num(n);
-                quote!(typed::Constraint::MultipleOf(#n))
-            }
+        let count = |n: &u64| Literal::u64_suffixed(*n).into_token_stream();
+        // The variant's name, and its argument as `typed::Constraint` takes it.
+        let (variant, argument) = match c {
+            Constraint::Minimum(n) => ("Minimum", Some(num(n))),
+            Constraint::ExclusiveMinimum(n) => ("ExclusiveMinimum", Some(num(n))),
+            Constraint::Maximum(n) => ("Maximum", Some(num(n))),
+            Constraint::ExclusiveMaximum(n) => ("ExclusiveMaximum", Some(num(n))),
+            Constraint::MultipleOf(n) => ("MultipleOf", Some(num(n))),
             Constraint::Range(t) => {
                 let t = format_ident!("{}", t.name().to_uppercase());
-                quote!(typed::Constraint::Range(typed::Int::#t))
+                ("Range", Some(quote!(typed::Int::#t)))
             }
-            Constraint::MinLength(n) => {
-                let n = count(n);
-                quote!(typed::Constraint::MinLength(#n))
-            }
-            Constraint::MaxLength(n) => {
-                let n = count(n);
-                quote!(typed::Constraint::MaxLength(#n))
-            }
+            Constraint::MinLength(n) => ("MinLength", Some(count(n))),
+            Constraint::MaxLength(n) => ("MaxLength", Some(count(n))),
             // The one pattern of a plan is the static `with_plan` puts beside it.
-            Constraint::Pattern(_) => quote!(typed::Constraint::Pattern(&PATTERN)),
-            Constraint::MinItems(n) => {
-                let n = count(n);
-                quote!(typed::Constraint::MinItems(#n))
-            }
-            Constraint::MaxItems(n) => {
-                let n = count(n);
-                quote!(typed::Constraint::MaxItems(#n))
-            }
-            Constraint::UniqueItems => quote!(typed::Constraint::UniqueItems),
-            Constraint::MinProperties(n) => {
-                let n = count(n);
-                quote!(typed::Constraint::MinProperties(#n))
-            }
-            Constraint::MaxProperties(n) => {
-                let n = count(n);
-                quote!(typed::Constraint::MaxProperties(#n))
-            }
+            Constraint::Pattern(_) => ("Pattern", Some(quote!(&PATTERN))),
+            Constraint::MinItems(n) => ("MinItems", Some(count(n))),
+            Constraint::MaxItems(n) => ("MaxItems", Some(count(n))),
+            Constraint::UniqueItems => ("UniqueItems", None),
+            Constraint::MinProperties(n) => ("MinProperties", Some(count(n))),
+            Constraint::MaxProperties(n) => ("MaxProperties", Some(count(n))),
+        };
+        let variant = format_ident!("{variant}");
+        match argument {
+            Some(argument) => quote!(typed::Constraint::#variant(#argument)),
+            None => quote!(typed::Constraint::#variant),
         }
     }
 
