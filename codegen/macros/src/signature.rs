@@ -78,7 +78,7 @@ pub fn match_handlers(
             ));
             continue;
         };
-        match check(device, &types, command, f) {
+        match check(&types, command, f) {
             Ok(shape) => handlers.push(shape),
             Err(e) => errors.push(e),
         }
@@ -93,7 +93,7 @@ pub fn match_handlers(
                     "missing handler for command `{}` of `{}`; add:\n    {}",
                     command.name,
                     device.name,
-                    luagen::emit::rust::expected_signature(device, command)
+                    luagen::emit::rust::expected_signature(&types, command)
                 ),
             ));
         }
@@ -115,13 +115,8 @@ fn errors_mention(errors: &[syn::Error], command: &Command) -> bool {
         .any(|e| e.to_string().contains(&needle) && e.to_string().contains("expected"))
 }
 
-fn check(
-    device: &Device,
-    types: &Names,
-    command: &Command,
-    f: &ImplItemFn,
-) -> syn::Result<HandlerShape> {
-    let expected = luagen::emit::rust::expected_signature(device, command);
+fn check(types: &Names, command: &Command, f: &ImplItemFn) -> syn::Result<HandlerShape> {
+    let expected = luagen::emit::rust::expected_signature(types, command);
     let mismatch = |span: Span, what: String| {
         syn::Error::new(
             span,

@@ -183,17 +183,17 @@ fn header(manifest: &str) -> String {
     )
 }
 
-/// The handler a command expects, as a user would write it (for messages).
-pub fn expected_signature(device: &Device, command: &crate::model::Command) -> String {
-    let names = DeviceNames::new(device).types;
+/// The handler a command expects, as a user would write it (for messages), its payload types
+/// named by the device's Rust naming pass (`types`, from [`DeviceNames`]).
+pub fn expected_signature(types: &crate::names::Names, command: &crate::model::Command) -> String {
     let method = crate::ident::rust_snake(&command.name);
     let input = command
         .input
-        .map(|id| format!(", input: {}", names.ty(id)))
+        .map(|id| format!(", input: {}", types.ty(id)))
         .unwrap_or_default();
     let output = command
         .output
-        .map_or_else(|| "()".to_string(), |id| names.ty(id).to_string());
+        .map_or_else(|| "()".to_string(), |id| types.ty(id).to_string());
     format!("async fn {method}(&self{input}) -> Result<{output}, CommandError>")
 }
 
