@@ -1,5 +1,6 @@
 //! The server's part of the protocol, played for every device that connects: registration
-//! check and manifest record, `connected` confirmation, trigger acks, heartbeat pongs, and the
+//! check and manifest record, `connected` confirmation, trigger acks (and, when configured,
+//! trigger results: [`crate::answer`]), heartbeat pongs, and the
 //! online/offline bookkeeping published as the retained device directory.
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::answer::{Answering, TriggerAnswers, TriggerCall};
 use crate::directory::{directory_topic, DeviceRecord};
 use crate::keys::{is_registration, loggable_payload, KeyPolicy};
 use crate::link::nodelay;
@@ -28,6 +30,8 @@ pub(crate) struct Emulator {
     keys: Arc<KeyPolicy>,
     devices: Devices,
     next_trigger: AtomicU64,
+    /// What answers triggers after their ack, when something does.
+    answering: Option<Answering>,
 }
 
 impl Emulator {
@@ -37,6 +41,7 @@ impl Emulator {
         ticket: &str,
         keys: Arc<KeyPolicy>,
         devices: Devices,
+        answers: &TriggerAnswers,
     ) -> Result<JoinHandle<()>> {
         let mut options = MqttOptions::new(
             "luagen-gateway-emulator",
@@ -55,6 +60,7 @@ impl Emulator {
             keys,
             devices,
             next_trigger: AtomicU64::new(1),
+            answering: Answering::new(answers, client.clone()),
         });
         let (ready_tx, ready_rx) = oneshot::channel();
         let task = tokio::spawn(async move {
@@ -240,6 +246,16 @@ impl Emulator {
                 Suffix::TriggerAck,
                 json!({"triggerId": trigger_id, "received": true}),
             );
+            let named = trigger.get("triggerName").and_then(Value::as_str);
+            if let (Some(answering), Some(name)) = (&self.answering, named) {
+                answering.dispatch(TriggerCall {
+                    agent_id: agent.to_string(),
+                    device_name: device.to_string(),
+                    trigger_name: name.to_string(),
+                    trigger_id,
+                    payload: trigger.get("payload").cloned().unwrap_or_else(|| json!({})),
+                });
+            }
         } else {
             tracing::warn!("{agent}:{device} TRIGGER {name} from an unregistered device: refused");
             self.send(

@@ -19,8 +19,8 @@
 //! - An **agent** (username `{agentId}`, any client id) subscribes under its own devices
 //!   `lua/devices/{agentId}/` and its directory `luagen/gateway/devices/{agentId}/` only
 //!   (`#`, `lua/#`, `lua/devices/+/...` or another agent's prefix get a SUBACK failure), and
-//!   publishes only `command`, `trigger_ack` and `trigger_result` to its own devices, never
-//!   retained. So the retained status of a device is written by that device (and its last
+//!   publishes only `command`, `trigger_ack`, `trigger_result` and `error` to its own devices,
+//!   never retained. So the retained status of a device is written by that device (and its last
 //!   will) alone, and the directory by the gateway alone.
 //! - **Registrations** (a device's status carrying its `apiKey`) reach the gateway's emulator
 //!   and no client, whatever it subscribed to: the front door withholds them on the way out
@@ -36,6 +36,7 @@
 //!   reported as `PACKET_TOO_LARGE` on the concerned device's `error` topic; any other
 //!   too-large packet ends the connection.
 
+pub mod answer;
 pub mod call;
 pub mod demo;
 pub mod devices;
@@ -46,6 +47,7 @@ pub mod link;
 pub mod mock;
 pub mod monitor;
 pub mod principal;
+pub mod send;
 
 mod broker;
 mod delivery;
@@ -63,6 +65,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+pub use answer::TriggerAnswers;
 pub use directory::{DeviceRecord, Directory};
 pub use keys::{KeyPolicy, Keys};
 pub use limits::Limits;
@@ -83,6 +86,8 @@ pub struct GatewayConfig {
     pub keys: KeyPolicy,
     /// Caps on connections and on what an unauthenticated peer may send.
     pub limits: Limits,
+    /// What answers triggers after their ack (by default nothing: acks only).
+    pub answers: TriggerAnswers,
 }
 
 /// A PEM certificate chain and its private key.
@@ -103,6 +108,7 @@ impl GatewayConfig {
             tls: None,
             keys,
             limits: Limits::default(),
+            answers: TriggerAnswers::default(),
         }
     }
 
@@ -114,6 +120,7 @@ impl GatewayConfig {
             tls: None,
             keys,
             limits: Limits::default(),
+            answers: TriggerAnswers::default(),
         }
     }
 }
@@ -142,8 +149,14 @@ impl Gateway {
         let keys = Arc::new(config.keys);
         let devices: emulator::Devices = Arc::new(Mutex::new(BTreeMap::new()));
         let mut tasks = vec![
-            emulator::Emulator::start(broker, &ticket, Arc::clone(&keys), Arc::clone(&devices))
-                .await?,
+            emulator::Emulator::start(
+                broker,
+                &ticket,
+                Arc::clone(&keys),
+                Arc::clone(&devices),
+                &config.answers,
+            )
+            .await?,
         ];
         let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
         let door = Arc::new(FrontDoor::new(keys, broker, ticket, config.limits));

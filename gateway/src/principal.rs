@@ -9,9 +9,10 @@
 //!   `lua/devices/{agentId}/{deviceName}/` only.
 //! - An agent (`{agentId}`) subscribes under its own agent's devices `lua/devices/{agentId}/`
 //!   and its directory `luagen/gateway/devices/{agentId}/` only, and publishes only what the
-//!   agent's side of `PROTOCOL.md` publishes (`command`, `trigger_ack`, `trigger_result`) to
-//!   its own devices, never retained: the retained status of a device is the device's own (and
-//!   its last will's), the directory the gateway's.
+//!   agent's side of `PROTOCOL.md` publishes (`command`, `trigger_ack`, `trigger_result`) and
+//!   the server's `error` (so a developer can try a device's error handling: `luagen send
+//!   error`) to its own devices, never retained: the retained status of a device is the
+//!   device's own (and its last will's), the directory the gateway's.
 //! - Client ids live in one namespace per principal ([`Principal::upstream_client_id`]), so no
 //!   client can take over another principal's session or the gateway's own.
 
@@ -113,7 +114,10 @@ impl Principal {
                         t.agent_id == agent_id
                             && matches!(
                                 t.suffix,
-                                Suffix::Command | Suffix::TriggerAck | Suffix::TriggerResult
+                                Suffix::Command
+                                    | Suffix::TriggerAck
+                                    | Suffix::TriggerResult
+                                    | Suffix::Error
                             )
                     })
             }
@@ -212,17 +216,13 @@ mod tests {
         let a = Principal::from_username("agent-1").unwrap();
         assert!(a.may_publish("lua/devices/agent-1/dev-a/command", false));
         assert!(a.may_publish("lua/devices/agent-1/dev-a/trigger_result", false));
+        assert!(a.may_publish("lua/devices/agent-1/dev-a/error", false));
+        assert!(!a.may_publish("lua/devices/agent-1/dev-a/error", true));
+        assert!(!a.may_publish("lua/devices/agent-2/dev-a/error", false));
         assert!(!a.may_publish("lua/devices/agent-1/dev-a/command", true));
         assert!(!a.may_publish("lua/devices/agent-2/dev-a/command", false));
         assert!(!a.may_publish("lua/devices/agent-1x/dev-a/command", false));
-        for suffix in [
-            "status",
-            "response",
-            "trigger",
-            "connected",
-            "error",
-            "pong",
-        ] {
+        for suffix in ["status", "response", "trigger", "connected", "pong"] {
             let topic = format!("lua/devices/agent-1/dev-a/{suffix}");
             assert!(!a.may_publish(&topic, false), "{topic}");
         }

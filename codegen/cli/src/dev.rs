@@ -1,12 +1,17 @@
 //! `luagen dev`: the local gateway (embedded broker + emulator) until Ctrl-C.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
-use luagen_gateway::{Gateway, GatewayConfig, KeyPolicy, Keys, TlsFiles};
+use luagen_gateway::answer::{FirstAnswer, FixedResults, ScriptAnswerer, TriggerAnswerer};
+use luagen_gateway::{Gateway, GatewayConfig, KeyPolicy, Keys, TlsFiles, TriggerAnswers};
+use serde_json::Value;
 
 use crate::agent_args::run_async;
 
@@ -33,16 +38,86 @@ pub struct DevArgs {
     /// Private key (PEM) of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Answer every trigger NAME with a trigger_result carrying JSON (after its ack), e.g.
+    /// --trigger-result 'humidity_alert={"action":"vent"}'. Repeatable, one per trigger.
+    #[arg(long, value_name = "NAME=JSON", value_parser = trigger_result)]
+    trigger_result: Vec<(String, Value)>,
+    /// Run CMD (with sh -c) for each trigger --trigger-result does not answer: it reads
+    /// {"agentId","deviceName","triggerName","triggerId","payload"} on stdin and prints the
+    /// result as JSON (nothing: no result). A non-zero exit or output that is not JSON sends
+    /// the device an error naming the trigger; its stderr goes to this log only.
+    #[arg(long, value_name = "CMD")]
+    trigger_script: Option<String>,
+    /// How long one trigger's answer may take; a script still running is killed (with its
+    /// children) and the device gets a TRIGGER_RESULT_TIMEOUT error.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    trigger_timeout_ms: u64,
+}
+
+/// `NAME=JSON`: the JSON is checked here, so a typo fails at start, not at the first trigger.
+fn trigger_result(arg: &str) -> Result<(String, Value), String> {
+    let Some((name, json)) = arg.split_once('=') else {
+        return Err("expected NAME=JSON, e.g. humidity_alert={\"action\":\"vent\"}".into());
+    };
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "`{name}` is not a trigger name (letters, digits and underscores): expected NAME=JSON"
+        ));
+    }
+    serde_json::from_str(json)
+        .map(|v| (name.to_string(), v))
+        .map_err(|e| format!("the result for {name} is not JSON: {e} (quote it for the shell: '{name}={{\"ok\":true}}')"))
+}
+
+/// The answerer the flags describe; an error when one trigger is given two results.
+fn answers(args: &DevArgs) -> Result<TriggerAnswers, String> {
+    let mut chain: Vec<Arc<dyn TriggerAnswerer>> = Vec::new();
+    if !args.trigger_result.is_empty() {
+        let mut fixed = BTreeMap::new();
+        for (name, result) in &args.trigger_result {
+            if fixed.insert(name.clone(), result.clone()).is_some() {
+                return Err(format!(
+                    "--trigger-result gives {name} more than one result"
+                ));
+            }
+        }
+        chain.push(Arc::new(FixedResults(fixed)));
+    }
+    if let Some(script) = &args.trigger_script {
+        if script.trim().is_empty() {
+            return Err("--trigger-script is empty".into());
+        }
+        chain.push(Arc::new(ScriptAnswerer::new(script.clone())));
+    }
+    if args.trigger_timeout_ms == 0 {
+        return Err("--trigger-timeout-ms must be more than 0".into());
+    }
+    Ok(TriggerAnswers {
+        answerer: match chain.len() {
+            0 => None,
+            1 => chain.pop(),
+            _ => Some(Arc::new(FirstAnswer(chain))),
+        },
+        timeout: Duration::from_millis(args.trigger_timeout_ms),
+        ..TriggerAnswers::default()
+    })
 }
 
 /// `luagen dev --help`'s account of what `run` returns.
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  stopped with Ctrl-C
-  2  usage error, the keys file could not be read, or the gateway could not start (a port
-     in use, unreadable TLS files)";
+  2  usage error (a --trigger-result that is not NAME=JSON), the keys file could not be
+     read, or the gateway could not start (a port in use, unreadable TLS files)";
 
 pub fn run(args: DevArgs) -> ExitCode {
+    let answers = match answers(&args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let keys = match &args.keys {
         Some(path) => match Keys::load(path) {
             Ok(keys) => KeyPolicy::Keys(keys),
@@ -54,6 +129,7 @@ pub fn run(args: DevArgs) -> ExitCode {
         None => KeyPolicy::AnyKey,
     };
     let mut config = GatewayConfig::new(keys);
+    config.answers = answers;
     config.tcp = Some(args.listen);
     config.ws = (!args.no_ws).then_some(args.ws_listen);
     config.tls = args

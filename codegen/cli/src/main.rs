@@ -19,6 +19,8 @@ mod firmware;
 mod monitor;
 mod report;
 mod rust;
+#[cfg(feature = "gateway")]
+mod send;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,7 +75,7 @@ enum Cmd {
     /// Every client is confined to its own topics. A device (username agentId:deviceName)
     /// uses lua/devices/{agentId}/{deviceName}/ only. An agent (username agentId) subscribes
     /// under its own lua/devices/{agentId}/ and luagen/gateway/devices/{agentId}/ only, and
-    /// publishes only command, trigger_ack and trigger_result to its own devices, never
+    /// publishes only command, trigger_ack, trigger_result and error to its own devices, never
     /// retained. Registrations (they carry the API key) reach the gateway and no client.
     /// Client ids are bound to the username. Before logging in a client has 5 s and 16 KiB;
     /// 32 may wait at once, 256 connections are served in all. Packets over 2 MiB (what
@@ -88,6 +90,10 @@ enum Cmd {
     /// Call a device command (validated against its inputSchema first); prints the response.
     #[command(after_help = call::EXIT_CODES)]
     Call(call::CallArgs),
+    #[cfg(feature = "gateway")]
+    /// Send a device an error or a trigger_result by hand, to try its handlers.
+    #[command(after_help = send::EXIT_CODES, subcommand_value_name = "WHAT")]
+    Send(send::SendArgs),
     #[cfg(feature = "gateway")]
     /// Tail the traffic of one device or all.
     #[command(after_help = monitor::EXIT_CODES)]
@@ -171,6 +177,8 @@ fn main() -> ExitCode {
         Cmd::Devices(args) => devices::run(args),
         #[cfg(feature = "gateway")]
         Cmd::Call(args) => call::run(args),
+        #[cfg(feature = "gateway")]
+        Cmd::Send(args) => send::run(args),
         #[cfg(feature = "gateway")]
         Cmd::Monitor(args) => monitor::run(args),
         #[cfg(feature = "gateway")]
