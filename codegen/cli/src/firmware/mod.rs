@@ -1,6 +1,7 @@
 //! `luagen firmware --target <language> --board <board> device.yaml -o <dir>`: a complete
-//! project for a board.
+//! project for a board (or, `--target python`, for a computer running CPython).
 
+mod cpython;
 mod micropython;
 mod pico_w;
 
@@ -41,6 +42,10 @@ pub enum Target {
     /// no_std Rust on embassy, a cargo project (`pico-w`, its first spelling, still works).
     #[value(alias = "pico-w")]
     RustEmbassy,
+    /// CPython 3.11+ on a computer: a typed project on the official `lua-device-client`
+    /// (`--board` does not apply).
+    #[value(alias = "cpython")]
+    Python,
 }
 
 impl FirmwareArgs {
@@ -66,6 +71,7 @@ pub fn run(args: FirmwareArgs) -> ExitCode {
     let result = match args.target {
         Target::Micropython => micropython::generate(&device, &args),
         Target::RustEmbassy => pico_w::generate(&device, &args),
+        Target::Python => cpython::generate(&device, &args),
     };
     match result {
         Err(Failure::Refused(d)) => {

@@ -1,6 +1,8 @@
 //! Emitters: everything that turns a validated [`crate::Device`] into files.
 
 #[cfg(feature = "firmware")]
+pub mod cpython;
+#[cfg(feature = "firmware")]
 pub mod markdown;
 #[cfg(feature = "firmware")]
 pub mod micropython;
@@ -12,6 +14,8 @@ pub mod refusal;
 pub mod rust;
 #[cfg(feature = "firmware")]
 pub mod target;
+#[cfg(feature = "firmware")]
+pub mod typescript;
 
 #[cfg(feature = "firmware")]
 pub use target::Target;

@@ -213,7 +213,7 @@ impl MicroPythonProject {
 }
 
 /// At most two blank lines in a row (helpers left out leave their spacing behind).
-fn collapse_blank_lines(text: &str) -> String {
+pub(crate) fn collapse_blank_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut blank = 0;
     for line in text.split_inclusive('\n') {
@@ -267,7 +267,7 @@ struct Context {
 /// Which helper functions the generated checks call: only those are emitted, since every
 /// function costs heap on the board.
 #[derive(Serialize)]
-struct Helpers {
+pub(crate) struct Helpers {
     found: bool,
     at: bool,
     idx: bool,
@@ -284,7 +284,7 @@ struct Helpers {
 
 impl Helpers {
     /// The helpers `validators` recorded as it wrote its calls, with the helpers those call.
-    fn used_by(validators: &validators::Validators) -> Self {
+    pub(crate) fn used_by(validators: &validators::Validators) -> Self {
         use validators::Helper;
         let calls = |h: Helper| validators.helpers.contains(&h);
         let one_of = calls(Helper::OneOf);
@@ -554,13 +554,13 @@ fn annotation(types: &PyTypes, shape: &Shape) -> &'static str {
 }
 
 /// The device's payload types with their Python names (the naming pass).
-struct PyTypes<'a> {
+pub(crate) struct PyTypes<'a> {
     space: &'a TypeSpace,
-    names: Names,
+    pub(crate) names: Names,
 }
 
 impl<'a> PyTypes<'a> {
-    fn new(space: &'a TypeSpace) -> Self {
+    pub(crate) fn new(space: &'a TypeSpace) -> Self {
         Self {
             space,
             names: names::python(space),
@@ -643,7 +643,7 @@ fn describe(types: &PyTypes, shape: &Shape) -> String {
 }
 
 /// `wire (type, required): doc`, escaped for a docstring.
-fn field_line(types: &PyTypes, f: &crate::ir::Field) -> String {
+pub(crate) fn field_line(types: &PyTypes, f: &crate::ir::Field) -> String {
     let mut s = format!(
         "{} ({}, {}",
         f.wire_name,
@@ -662,7 +662,7 @@ fn field_line(types: &PyTypes, f: &crate::ir::Field) -> String {
 }
 
 /// Docstring lines for a payload: its fields (one level of nesting shown), or its type.
-fn describe_fields(types: &PyTypes, shape: &Shape) -> Vec<String> {
+pub(crate) fn describe_fields(types: &PyTypes, shape: &Shape) -> Vec<String> {
     let mut out = Vec::new();
     let Shape::Named { id } = shape else {
         return vec![doc_inline(&describe(types, shape))];
