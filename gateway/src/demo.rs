@@ -2,25 +2,33 @@
 //! manifest (the greenhouse sensor of the transport guide unless another is given), starts the
 //! embedded gateway on free loopback ports, runs a [`MockDevice`] of it in process on the Rust
 //! runtime, calls each command with an example payload, shows one payload refused before it
-//! is sent, fires each trigger, and prints each round trip.
+//! is sent, fires each trigger (which the gateway acknowledges and answers with a
+//! `trigger_result`), sends the device one `error`, and prints each round trip.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use lua_device::Config;
+use lua_device::{Config, DeviceEvent};
 use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::answer::FixedResults;
 
 use crate::call::{CallOptions, Caller, Target};
 use crate::keys::Keys;
 use crate::link::AgentLogin;
 use crate::mock::MockDevice;
+use crate::send::{send, Notice};
 use crate::{count, Gateway, GatewayConfig, KeyPolicy};
 
 /// The manifest the demo runs when given none.
 pub const DEFAULT_MANIFEST_PATH: &str = "manifests/greenhouse-sensor.yaml";
 const DEFAULT_MANIFEST: &str = include_str!("../../manifests/greenhouse-sensor.yaml");
 const AGENT_ID: &str = "demo-agent";
+/// How long the device waits for a trigger_result or an error.
+const ANSWER_WAIT: Duration = Duration::from_secs(5);
 
 /// Run the demo on the manifest `(path, text)` (the greenhouse when `None`), writing its
 /// report to `out`.
@@ -42,10 +50,17 @@ pub async fn run(manifest: Option<(&str, &str)>, out: &mut dyn Write) -> Result<
     }
 
     let api_key = format!("demo-key-{:x}", std::process::id());
-    let gateway = Gateway::start(GatewayConfig::ephemeral(KeyPolicy::Keys(Keys::single(
-        AGENT_ID, &api_key,
-    ))))
-    .await?;
+    let mut config = GatewayConfig::ephemeral(KeyPolicy::Keys(Keys::single(AGENT_ID, &api_key)));
+    // The gateway answers each trigger after its ack, as `luagen dev --trigger-result` does.
+    let results = manifest
+        .triggers
+        .iter()
+        .map(|t| (t.name.clone(), trigger_result(&t.name)))
+        .collect();
+    if !manifest.triggers.is_empty() {
+        config.answers.answerer = Some(Arc::new(FixedResults(results)));
+    }
+    let gateway = Gateway::start(config).await?;
     let url = gateway
         .url()
         .context("the demo gateway has a TCP listener")?;
@@ -74,12 +89,12 @@ pub async fn run(manifest: Option<(&str, &str)>, out: &mut dyn Write) -> Result<
         record.group.as_deref().unwrap_or("-")
     )?;
 
-    let caller = Caller::connect(&AgentLogin {
+    let login = AgentLogin {
         url: url.clone(),
         agent_id: AGENT_ID.into(),
         api_key: Some(api_key.clone()),
-    })
-    .await?;
+    };
+    let caller = Caller::connect(&login).await?;
     let target = Target::Device(manifest.name.clone());
     let mut calls = Vec::new();
     for command in &manifest.commands {
@@ -131,33 +146,85 @@ pub async fn run(manifest: Option<(&str, &str)>, out: &mut dyn Write) -> Result<
             .unwrap_or_default();
         writeln!(out, "\n→ trigger {} {payload}", trigger.name)?;
         let fired = Instant::now();
-        let ack = device
-            .fire(&trigger.name)
+        let (ack, result) = device
+            .fire_for_result(&trigger.name, ANSWER_WAIT)
             .await
             .with_context(|| format!("trigger `{}` was not acknowledged", trigger.name))?;
         writeln!(
             out,
-            "← trigger_ack triggerId={} received={} in {:.1} ms",
-            ack.trigger_id,
-            ack.received,
-            ms(fired)
+            "← trigger_ack triggerId={} received={}",
+            ack.trigger_id, ack.received,
         )?;
         if !ack.received {
             bail!("the gateway did not accept the trigger");
         }
+        let Some(result) = result else {
+            bail!(
+                "the device got no trigger_result for `{}` within {ANSWER_WAIT:?}",
+                trigger.name
+            );
+        };
+        writeln!(
+            out,
+            "← trigger_result {result}, received by the device {:.1} ms after firing",
+            ms(fired)
+        )?;
     }
+
+    // One server error, as `luagen send error` sends it: the device surfaces it and goes on.
+    let (code, message) = (
+        "DEMO_NOTICE",
+        "an error from the gateway: the device reports it and keeps running",
+    );
+    writeln!(
+        out,
+        "
+→ error {code}: {message}"
+    )?;
+    let mut events = device.handle().events();
+    let sent = Instant::now();
+    let notice = Notice::Error {
+        code: code.into(),
+        message: message.into(),
+    };
+    send(&login, &manifest.name, &notice, false).await?;
+    let received = tokio::time::timeout(ANSWER_WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(DeviceEvent::ServerError { error, .. }) => return Some(error),
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+    .context("the device got no error message")?;
+    writeln!(
+        out,
+        "← the device's error event got code={} message={:?} in {:.1} ms",
+        received.code.as_deref().unwrap_or("-"),
+        received.message.as_deref().unwrap_or(""),
+        ms(sent)
+    )?;
 
     device.shutdown().await?;
     caller.close().await;
     writeln!(
         out,
-        "\ndemo finished in {:.0} ms: {}, {} refused locally, {}",
+        "\ndemo finished in {:.0} ms: {}, {} refused locally, {} answered, 1 error delivered",
         ms(started),
         count(answered, "call"),
         refused,
         count(manifest.triggers.len(), "trigger")
     )?;
     Ok(())
+}
+
+/// What the demo's gateway answers `trigger` with.
+fn trigger_result(trigger: &str) -> Value {
+    json!({"handledBy": "luagen demo", "trigger": trigger})
 }
 
 fn compact(v: &Value) -> String {

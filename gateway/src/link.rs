@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use lua_device::transport::{BrokerUrl, Scheme};
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, MqttOptions, Packet, QoS, SubscribeFilter,
+    AsyncClient, ConnectionError, Event, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter,
     SubscribeReasonCode, Transport,
 };
 use tokio::sync::{broadcast, oneshot};
@@ -155,6 +155,8 @@ impl AgentLink {
                             retain: p.retain,
                         });
                     }
+                    // Our own DISCONNECT: the broker closes next, which is no loss.
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
                     Ok(_) => {}
                     Err(ConnectionError::RequestsDone) => return,
                     Err(e) => {

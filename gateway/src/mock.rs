@@ -5,12 +5,16 @@
 //! and for the demo.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use lua_device::message::TriggerAck;
-use lua_device::{CommandError, CommandResult, CommandSpec, Config, Device, DeviceHandle};
+use lua_device::{
+    CommandError, CommandResult, CommandSpec, Config, Device, DeviceEvent, DeviceHandle,
+};
 use luagen::validator::{Dialect, Validator};
 use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
 
 /// A connected mock of one manifest's device.
 pub struct MockDevice {
@@ -75,6 +79,32 @@ impl MockDevice {
             .with_context(|| format!("the manifest declares no trigger `{trigger}`"))?
             .clone();
         Ok(self.handle.trigger(trigger, payload).await?)
+    }
+
+    /// Fire `trigger` like [`fire`](Self::fire), then wait up to `within` for the
+    /// `trigger_result` that answers it (`None`: none came).
+    pub async fn fire_for_result(
+        &self,
+        trigger: &str,
+        within: Duration,
+    ) -> Result<(TriggerAck, Option<Value>)> {
+        // Listening before firing, so a quick answer is not missed.
+        let mut events = self.handle.events();
+        let ack = self.fire(trigger).await?;
+        if !ack.received {
+            return Ok((ack, None));
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Err(_) | Ok(Err(RecvError::Closed)) => return Ok((ack, None)),
+                Ok(Ok(DeviceEvent::TriggerResult {
+                    trigger_name,
+                    result,
+                })) if trigger_name == trigger => return Ok((ack, Some(result))),
+                Ok(_) => {}
+            }
+        }
     }
 
     /// Disconnect cleanly (the device's offline status is published first).

@@ -666,3 +666,27 @@ async fn the_micropython_device_gets_both_through_its_documented_callbacks() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn luagen_demo_shows_a_trigger_result_and_an_error_reaching_the_device() {
+    let out = luagen(vec!["demo".into()]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    for expected in [
+        "← trigger_ack triggerId=trg-",
+        "← trigger_result {\"handledBy\":\"luagen demo\",\"trigger\":\"humidity_alert\"}, received by the device",
+        "→ error DEMO_NOTICE: ",
+        "← the device's error event got code=DEMO_NOTICE message=",
+        "1 trigger answered, 1 error delivered",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+}
