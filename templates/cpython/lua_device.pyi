@@ -22,6 +22,7 @@ class TriggerAckMessage:
     trigger_id: str
     received: bool
     error: Optional[str]
+    def __init__(self, trigger_id: str, received: bool, error: Optional[str] = ...) -> None: ...
 
 class DeviceClient:
     def __init__(
