@@ -475,3 +475,79 @@ fn a_pattern_a_target_cannot_check_is_refused_at_its_line_and_column() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn dev_checks_its_trigger_results_before_starting() {
+    // Each is refused at parse time, before any port is bound: exit 2 naming the problem.
+    for (args, message) in [
+        (
+            &["--trigger-result", "alert={bad"][..],
+            "the result for alert is not JSON",
+        ),
+        (&["--trigger-result", "alert"], "expected NAME=JSON"),
+        (&["--trigger-result", "no-such=1"], "not a trigger name"),
+        (
+            &["--trigger-result", "a=1", "--trigger-result", "a=2"],
+            "gives a more than one result",
+        ),
+        (
+            &["--trigger-script", "true", "--trigger-timeout-ms", "0"],
+            "must be more than 0",
+        ),
+    ] {
+        let mut all = vec!["dev", "--insecure-any-key", "--listen", "127.0.0.1:1"];
+        all.extend_from_slice(args);
+        let out = luagen_within(Duration::from_secs(15), &all);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    let help = text(&luagen(&["dev", "--help"]).stdout);
+    for flag in [
+        "--trigger-result <NAME=JSON>",
+        "--trigger-script <CMD>",
+        "--trigger-timeout-ms <MS>",
+    ] {
+        assert!(help.contains(flag), "{flag}: {help}");
+    }
+}
+
+#[test]
+fn send_without_a_broker_says_how_to_get_one_and_a_bad_result_is_a_usage_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    for command in [
+        &["send", "error", "some-device", "CODE", "text"][..],
+        &[
+            "send",
+            "trigger-result",
+            "some-device",
+            "alert",
+            "{\"ok\":true}",
+        ],
+    ] {
+        let args: Vec<&str> = command.iter().copied().chain(["--broker", &url]).collect();
+        let out = luagen_within(Duration::from_secs(15), &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("no MQTT broker answered at {url}"))
+                && stderr.contains("`luagen dev"),
+            "{command:?}: {stderr}"
+        );
+    }
+    let out = luagen(&["send", "trigger-result", "d", "alert", "{nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not JSON"),
+        "{}",
+        text(&out.stderr)
+    );
+    for what in ["error", "trigger-result"] {
+        let help = text(&luagen(&["send", what, "--help"]).stdout);
+        assert!(help.contains("\nExit codes:\n  0  "), "{what}: {help}");
+    }
+}
