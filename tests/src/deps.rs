@@ -67,6 +67,14 @@ pub fn ensure_all() -> Result<()> {
             eprintln!("\n!!! the Python venv could not be made ({e:#}); going on\n");
         }
     }
+    // The agent side (lua-cli modules) runs on Node; without it its tests skip, loudly.
+    if crate::node::unavailable().is_none() {
+        if let Err(e) = crate::node::packages() {
+            eprintln!(
+                "\n!!! the agent-side npm packages could not be installed ({e:#}); going on\n"
+            );
+        }
+    }
     // A fresh machine builds firmware by Debian's rustc (rustup cannot download the target).
     if let Err(e) = crate::thumbv6m::route(crate::thumbv6m::Kind::Debian) {
         eprintln!("\n!!! no Debian thumbv6m route ({e:#}); going on\n");

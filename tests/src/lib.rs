@@ -21,6 +21,7 @@ pub mod fixtures;
 pub mod gateway;
 pub mod micropython;
 pub mod mosquitto;
+pub mod node;
 pub mod pki;
 pub mod plan;
 pub mod plan_facts;

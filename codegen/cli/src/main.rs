@@ -5,6 +5,7 @@
 
 #[cfg(feature = "gateway")]
 mod agent_args;
+mod agent_module;
 #[cfg(feature = "gateway")]
 mod call;
 mod check;
@@ -66,6 +67,9 @@ enum Cmd {
     /// Print (or write) the Rust the macro and build.rs generate for a manifest.
     #[command(after_help = rust::EXIT_CODES)]
     Rust(rust::RustArgs),
+    /// Write the agent's lua-cli module for a device (TypeScript, zod schemas).
+    #[command(after_help = agent_module::EXIT_CODES)]
+    Agent(agent_module::AgentArgs),
     /// Generate a complete device project for a board.
     #[command(after_help = firmware::EXIT_CODES)]
     Firmware(firmware::FirmwareArgs),
@@ -170,6 +174,7 @@ fn main() -> ExitCode {
             Err(e) => report::load_error(&e),
         },
         Cmd::Rust(args) => rust::run(args),
+        Cmd::Agent(args) => agent_module::run(args),
         Cmd::Firmware(args) => firmware::run(args),
         #[cfg(feature = "gateway")]
         Cmd::Dev(args) => dev::run(args),

@@ -200,6 +200,83 @@ pub fn python_snake(name: &str) -> String {
     s
 }
 
+/// JavaScript's reserved words (strict mode and modules), and names a module cannot rebind.
+const JAVASCRIPT_RESERVED: &[&str] = &[
+    "arguments",
+    "await",
+    "break",
+    "case",
+    "catch",
+    "class",
+    "const",
+    "continue",
+    "debugger",
+    "default",
+    "delete",
+    "do",
+    "else",
+    "enum",
+    "eval",
+    "export",
+    "extends",
+    "false",
+    "finally",
+    "for",
+    "function",
+    "if",
+    "implements",
+    "import",
+    "in",
+    "instanceof",
+    "interface",
+    "let",
+    "new",
+    "null",
+    "package",
+    "private",
+    "protected",
+    "public",
+    "return",
+    "static",
+    "super",
+    "switch",
+    "this",
+    "throw",
+    "true",
+    "try",
+    "typeof",
+    "undefined",
+    "var",
+    "void",
+    "while",
+    "with",
+    "yield",
+];
+
+/// `humidity_alert` -> `humidityAlert`: a TypeScript function or constant name.
+pub fn typescript_camel(name: &str) -> String {
+    let mut s = String::new();
+    for (i, w) in words(name).iter().enumerate() {
+        let mut cs = w.chars();
+        match (i, cs.next()) {
+            (0, Some(f)) => s.push(f),
+            (_, Some(f)) => s.push(f.to_ascii_uppercase()),
+            (_, None) => {}
+        }
+        s.push_str(cs.as_str());
+    }
+    if s.is_empty() {
+        s = "value".into();
+    }
+    if s.starts_with(|c: char| c.is_ascii_digit()) {
+        s.insert(0, '_');
+    }
+    if JAVASCRIPT_RESERVED.contains(&s.as_str()) {
+        s.push('_');
+    }
+    s
+}
+
 /// A Python class name.
 pub fn python_type(name: &str) -> String {
     let mut s = pascal(name);

@@ -37,6 +37,53 @@ pub const PYTHON: Style = Style {
     union_variant: ident::python_type,
 };
 
+/// TypeScript: `SetLevelInput` for a zod schema and its inferred type (members keep their
+/// wire names, as object keys and string literals).
+pub const TYPESCRIPT: Style = Style {
+    ty: typescript_type,
+    field: ident::pascal,
+    enum_variant: ident::pascal,
+    union_variant: ident::pascal,
+};
+
+/// The global names a generated TypeScript module uses (or a reader expects to mean the
+/// global), which a payload type must not shadow.
+const TYPESCRIPT_GLOBALS: &[&str] = &[
+    "Array",
+    "Boolean",
+    "Error",
+    "Function",
+    "Infinity",
+    "JSON",
+    "Map",
+    "Math",
+    "NaN",
+    "NonNullable",
+    "Number",
+    "Object",
+    "Parameters",
+    "Promise",
+    "Record",
+    "RegExp",
+    "Set",
+    "String",
+    "Symbol",
+];
+
+fn typescript_type(name: &str) -> String {
+    let mut s = ident::pascal(name);
+    if TYPESCRIPT_GLOBALS.contains(&s.as_str()) {
+        s.push('_');
+    }
+    s
+}
+
+/// The TypeScript names of a device's payload types, clear of the `reserved` names the agent
+/// module declares beside them.
+pub fn typescript(space: &TypeSpace, reserved: impl IntoIterator<Item = String>) -> Names {
+    Names::new(space, TYPESCRIPT, reserved)
+}
+
 fn python_constant(wire: &str) -> String {
     ident::python_snake(wire).to_ascii_uppercase()
 }
