@@ -9,6 +9,7 @@
 //! `LUAGEN_DIFF_CASES` sets the values per schema (default 1000: about 22,000 values).
 
 mod values;
+mod verdicts;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use luagen::emit::micropython::{MicroPythonProject, Options};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
+use verdicts::{disagreement, hex, seed, validator, values_per_schema};
 
 /// Values that split the verdicts once, or that the strategies rarely reach (a trailing
 /// newline against a `$` anchor, characters outside the BMP against a length, integers past
@@ -229,103 +231,6 @@ fn run(project: &Project, values: &[(usize, Value)]) -> Vec<Option<String>> {
     verdicts
 }
 
-fn validator(schema: &Value) -> jsonschema::Validator {
-    // Formats are annotations in luagen's checks (draft 7 makes format validation optional).
-    jsonschema::draft7::options()
-        .should_validate_formats(false)
-        .build(schema)
-        .unwrap()
-}
-
-/// The path a refusal names (`a.b[2]: rule`, or `payload: rule` at the root).
-fn message_path(message: &str) -> &str {
-    message
-        .split_once(": ")
-        .map(|(path, _)| path)
-        .unwrap_or_else(|| panic!("a refusal is `<path>: <rule>`: {message}"))
-}
-
-/// A JSON Pointer into `value` written as a refusal writes its field: keys joined by `.`,
-/// indices in brackets, `payload` for the root (and before a leading index).
-fn field_path(value: &Value, pointer: &str) -> String {
-    let mut out = String::new();
-    let mut at = Some(value);
-    for segment in pointer.split('/').skip(1) {
-        let segment = segment.replace("~1", "/").replace("~0", "~");
-        match at {
-            Some(Value::Array(items)) => {
-                if out.is_empty() {
-                    out.push_str("payload");
-                }
-                let i: usize = segment.parse().unwrap();
-                write!(out, "[{i}]").unwrap();
-                at = items.get(i);
-            }
-            other => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(&segment);
-                at = other.and_then(|v| v.get(&segment));
-            }
-        }
-    }
-    if out.is_empty() {
-        out.push_str("payload");
-    }
-    out
-}
-
-/// Compare one verdict with jsonschema; a description of the disagreement, if any.
-fn disagreement(
-    reference: &jsonschema::Validator,
-    value: &Value,
-    verdict: &Option<String>,
-) -> Option<String> {
-    let valid = reference.is_valid(value);
-    match verdict {
-        None if valid => None,
-        None => Some(format!(
-            "accepted, jsonschema refuses: {}",
-            reference
-                .iter_errors(value)
-                .map(|e| format!("{} at {}", e, e.instance_path()))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )),
-        Some(message) if valid => Some(format!("refused ({message}), jsonschema accepts")),
-        Some(message) => {
-            // The named field lies in (or is) a value jsonschema faults: a `required` or
-            // `additionalProperties` error sits on the object, a union's on the union.
-            let ours = message_path(message);
-            let faulted: Vec<String> = reference
-                .iter_errors(value)
-                .map(|e| field_path(value, e.instance_path().as_str()))
-                .collect();
-            let within = |theirs: &String| {
-                theirs == "payload"
-                    || ours.strip_prefix(theirs.as_str()).is_some_and(|rest| {
-                        rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')
-                    })
-            };
-            if faulted.iter().any(within) {
-                None
-            } else {
-                Some(format!(
-                    "refused at {ours} ({message}), jsonschema faults {faulted:?}"
-                ))
-            }
-        }
-    }
-}
-
-fn values_per_schema() -> usize {
-    std::env::var("LUAGEN_DIFF_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000)
-}
-
 #[test]
 fn generated_micropython_checks_accept_exactly_what_jsonschema_accepts() {
     let per_schema = values_per_schema();
@@ -398,21 +303,6 @@ fn generated_micropython_checks_accept_exactly_what_jsonschema_accepts() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-}
-
-/// A fixed seed, so a failure reproduces; `LUAGEN_DIFF_SEED` (32 hex digits... or any text,
-/// hashed) explores further.
-fn seed() -> [u8; 32] {
-    let text = std::env::var("LUAGEN_DIFF_SEED").unwrap_or_else(|_| "luagen".into());
-    let mut seed = [0u8; 32];
-    for (i, b) in text.bytes().enumerate() {
-        seed[i % 32] = seed[i % 32].wrapping_mul(31).wrapping_add(b);
-    }
-    seed
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
@@ -515,17 +405,4 @@ fn past_the_field_type(value: &Value, message: &str) -> bool {
     let mut found = Vec::new();
     integers(value, &mut found);
     found.iter().any(|n| *n < lo || *n > hi)
-}
-
-#[test]
-fn json_pointers_are_written_as_refusals_write_fields() {
-    let value = serde_json::json!({"tree": {"children": [{"label": 1}]}, "a.b": [[0]]});
-    assert_eq!(field_path(&value, ""), "payload");
-    assert_eq!(
-        field_path(&value, "/tree/children/0/label"),
-        "tree.children[0].label"
-    );
-    assert_eq!(field_path(&value, "/a.b/0/0"), "a.b[0][0]");
-    assert_eq!(field_path(&serde_json::json!([1, 2]), "/1"), "payload[1]");
-    assert_eq!(message_path("labelData.to: is required"), "labelData.to");
 }
