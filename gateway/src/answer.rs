@@ -415,3 +415,65 @@ fn publish_error(client: &AsyncClient, topics: &Topics, call: &TriggerCall, erro
         tracing::error!(error = %e, "could not publish an error");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(name: &str) -> TriggerCall {
+        TriggerCall {
+            agent_id: "a".into(),
+            device_name: "d".into(),
+            trigger_name: name.into(),
+            trigger_id: "trg-1".into(),
+            payload: json!({"level": 3}),
+        }
+    }
+
+    struct Failing;
+
+    impl TriggerAnswerer for Failing {
+        fn answer(&self, call: TriggerCall) -> AnswerFuture {
+            Box::pin(async move { Err(AnswerError::failed(call.trigger_name)) })
+        }
+
+        fn describe(&self) -> String {
+            "failure".into()
+        }
+    }
+
+    #[test]
+    fn the_call_is_the_documented_json() {
+        assert_eq!(
+            serde_json::to_value(call("alert")).unwrap(),
+            json!({"agentId": "a", "deviceName": "d", "triggerName": "alert",
+                "triggerId": "trg-1", "payload": {"level": 3}})
+        );
+    }
+
+    #[tokio::test]
+    async fn the_first_answer_wins_and_an_error_stops_the_chain() {
+        let fixed = FixedResults([("alert".to_string(), json!(1))].into());
+        let chain = FirstAnswer(vec![Arc::new(fixed.clone()), Arc::new(Failing)]);
+        assert_eq!(chain.answer(call("alert")).await, Ok(Some(json!(1))));
+        assert_eq!(
+            chain.answer(call("other")).await,
+            Err(AnswerError::failed("other"))
+        );
+        assert_eq!(fixed.answer(call("other")).await, Ok(None));
+        assert_eq!(chain.describe(), "fixed results for alert, then failure");
+    }
+
+    #[tokio::test]
+    async fn a_script_that_prints_nothing_answers_nothing_and_one_too_large_is_refused() {
+        let quiet = ScriptAnswerer::new("cat >/dev/null");
+        assert_eq!(quiet.answer(call("alert")).await, Ok(None));
+        let json = ScriptAnswerer::new("echo ' [1, 2] '");
+        assert_eq!(json.answer(call("alert")).await, Ok(Some(json!([1, 2]))));
+        // 3 MB of digits: read to the end (the script is not left blocked), kept to the limit.
+        let huge = ScriptAnswerer::new("head -c 3000000 /dev/zero | tr '\\0' 1");
+        let error = huge.answer(call("alert")).await.unwrap_err();
+        assert_eq!(error.code, "TRIGGER_RESULT_TOO_LARGE", "{error}");
+        assert!(error.message.contains("3000000 bytes"), "{error}");
+    }
+}
