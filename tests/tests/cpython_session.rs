@@ -274,3 +274,70 @@ fn the_generated_device_is_indistinguishable_from_the_official_client_on_every_m
         passed.join(", ")
     );
 }
+
+/// `handlers.py` of the conformance fixture on the generated CPython project: the handler
+/// semantics of `tests/python/official_device.py`, written the way a user fills in the typed
+/// stubs (and checked by mypy --strict as they are).
+const CONFORMANCE_HANDLERS: &str = r#"import asyncio
+import typing as _t
+
+import payloads
+import triggers
+
+_executions = [0]
+
+
+async def echo(payload: payloads.EchoInput) -> payloads.EchoOutput:
+    return payload
+
+
+async def fail(payload: _t.Any) -> object:
+    raise RuntimeError("deliberate failure")
+
+
+async def count(payload: _t.Any) -> payloads.CountOutput:
+    _executions[0] += 1
+    return {"count": _executions[0]}
+
+
+async def no_output(payload: _t.Any) -> object:
+    return None
+
+
+async def fire_trigger(payload: payloads.FireTriggerInput) -> payloads.FireTriggerOutput:
+    ack = await triggers.alert(level=payload["level"])
+    return {"triggerId": ack.trigger_id, "received": ack.received}
+
+
+async def slow(payload: payloads.SlowInput) -> payloads.SlowOutput:
+    await asyncio.sleep(payload["ms"] / 1000)
+    return {"slept": payload["ms"]}
+"#;
+
+/// The strict session of the conformance fixture (typed trigger round trip, duplicates,
+/// concurrent commands, graceful disconnect, last will): the generated device with the
+/// fixture's handlers against the official client's own fixture device.
+#[test]
+fn the_generated_conformance_device_is_indistinguishable_from_the_official_client() {
+    let dir = scratch_dir("cpython-conformance").unwrap();
+    generate(&session::fixture_manifest(), &dir);
+    std::fs::write(dir.join("handlers.py"), CONFORMANCE_HANDLERS).unwrap();
+    let output = mypy_strict(&dir);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let generated = session::run(&device(&dir)).unwrap_or_else(|e| panic!("{e:?}"));
+    let official = session::run(&fixtures::official_device().expect("official client venv"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let first = generated.responses_to(session::ids::COUNT_FIRST);
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0], first[1]);
+    lua_testkit::conformance::assert_indistinguishable(
+        &official,
+        &generated,
+        "ms: must be an integer, found string",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
