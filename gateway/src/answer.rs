@@ -167,7 +167,10 @@ impl TriggerAnswerer for FirstAnswer {
 /// only. Dropping the answer kills the command's whole process group.
 #[derive(Clone, Debug)]
 pub struct ScriptAnswerer {
-    command: String,
+    /// The program and its arguments.
+    argv: Vec<std::ffi::OsString>,
+    /// How the log names it.
+    shown: String,
 }
 
 /// How much of a script's stderr the log shows.
@@ -176,28 +179,42 @@ const STDERR_SHOWN: usize = 4096;
 impl ScriptAnswerer {
     /// Run `command` with `sh -c` per trigger.
     pub fn new(command: impl Into<String>) -> Self {
+        let command = command.into();
         Self {
-            command: command.into(),
+            argv: vec!["sh".into(), "-c".into(), command.clone().into()],
+            shown: format!("the trigger script `{command}`"),
+        }
+    }
+
+    /// Run `argv` itself (no shell) per trigger; `shown` names it in the log.
+    pub fn exec(argv: Vec<std::ffi::OsString>, shown: impl Into<String>) -> Self {
+        assert!(!argv.is_empty(), "a program to run");
+        Self {
+            argv,
+            shown: shown.into(),
         }
     }
 }
 
 impl TriggerAnswerer for ScriptAnswerer {
     fn answer(&self, call: TriggerCall) -> AnswerFuture {
-        let command = self.command.clone();
-        Box::pin(async move { run_script(&command, &call).await })
+        let (argv, shown) = (self.argv.clone(), self.shown.clone());
+        Box::pin(async move { run_script(&argv, &shown, &call).await })
     }
 
     fn describe(&self) -> String {
-        format!("the trigger script `{}`", self.command)
+        self.shown.clone()
     }
 }
 
-async fn run_script(command: &str, call: &TriggerCall) -> Result<Option<Value>, AnswerError> {
+async fn run_script(
+    argv: &[std::ffi::OsString],
+    shown: &str,
+    call: &TriggerCall,
+) -> Result<Option<Value>, AnswerError> {
     let name = &call.trigger_name;
-    let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(command)
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -205,7 +222,7 @@ async fn run_script(command: &str, call: &TriggerCall) -> Result<Option<Value>, 
     #[cfg(unix)]
     cmd.process_group(0);
     let mut child = cmd.spawn().map_err(|e| {
-        tracing::error!(error = %e, "could not start the trigger script `{command}`");
+        tracing::error!(error = %e, "could not start {shown}");
         AnswerError::failed(format!(
             "trigger {name}: the trigger script could not start"
         ))

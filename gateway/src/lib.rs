@@ -36,6 +36,7 @@
 //!   reported as `PACKET_TOO_LARGE` on the concerned device's `error` topic; any other
 //!   too-large packet ends the connection.
 
+pub mod agent_module;
 pub mod answer;
 pub mod call;
 pub mod demo;

@@ -690,3 +690,68 @@ async fn luagen_demo_shows_a_trigger_result_and_an_error_reaching_the_device() {
         );
     }
 }
+
+/// The greenhouse's lua-cli module (`luagen agent`) in a project with lua-cli installed, its
+/// `humidity_alert` handler written as a user would: it decides from the checked payload.
+fn greenhouse_agent_module() -> Option<PathBuf> {
+    if !lua_testkit::node::available("the dev gateway answering with a lua-cli module") {
+        return None;
+    }
+    use luagen::emit::typescript::{AgentModule, Options};
+    let manifest = lua_testkit::deps::workspace_root().join("manifests/greenhouse-sensor.yaml");
+    let device = luagen::load_file(&manifest).unwrap();
+    let out = PathBuf::from("greenhouse-sensor.ts");
+    let project = AgentModule::generate(&device, &Options::for_paths(&manifest, &out)).unwrap();
+    let dir = lua_testkit::node::scratch("agent-module").unwrap();
+    project.write(&dir, true).unwrap();
+    let handlers = dir.join("greenhouse-sensor.triggers.ts");
+    let stub = std::fs::read_to_string(&handlers).unwrap();
+    let written = stub.replacen(
+        "return null;",
+        "return { vent: payload.humidity > payload.threshold, unit: context.device.name };",
+        1,
+    );
+    assert_ne!(
+        stub, written,
+        "the stub returns null for the user to replace"
+    );
+    std::fs::write(&handlers, written).unwrap();
+    Some(dir.join("greenhouse-sensor.ts"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_lua_cli_module_answers_with_its_trigger_handler() {
+    let Some(module) = greenhouse_agent_module() else {
+        return;
+    };
+    let answerer = luagen_gateway::agent_module::AgentModule::new(&module).unwrap();
+    let gw = gateway_answering(Some(Arc::new(answerer)), Duration::from_secs(20), 16).await;
+    let mut device = RustDevice::start(&gw, &["humidity_alert", "door_open"]).await;
+    device
+        .fire("humidity_alert", json!({"humidity": 91, "threshold": 80}))
+        .await;
+    let (name, result) = device.next_result(WAIT).await.expect("a trigger_result");
+    assert_eq!(name, "humidity_alert");
+    assert_eq!(result, json!({"vent": true, "unit": DEVICE}));
+    // A payload the module's schema refuses (humidity is 0..100) never reaches the handler:
+    // the device is told, naming the trigger.
+    device
+        .fire("humidity_alert", json!({"humidity": 910, "threshold": 80}))
+        .await;
+    let error = device.next_error(WAIT).await.expect("an error");
+    assert_eq!(error["code"], "TRIGGER_RESULT_FAILED", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("humidity_alert"),
+        "{error}"
+    );
+    assert_eq!(device.next_result(Duration::from_millis(300)).await, None);
+    // A trigger the module does not declare gets no answer.
+    device.fire("door_open", json!({})).await;
+    assert_eq!(device.next_result(Duration::from_secs(3)).await, None);
+    assert_eq!(device.next_error(Duration::from_millis(200)).await, None);
+    device.handle.shutdown().await.unwrap();
+    std::fs::remove_dir_all(module.parent().unwrap()).unwrap();
+}

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use luagen_gateway::agent_module::AgentModule;
 use luagen_gateway::answer::{FirstAnswer, FixedResults, ScriptAnswerer, TriggerAnswerer};
 use luagen_gateway::{Gateway, GatewayConfig, KeyPolicy, Keys, TlsFiles, TriggerAnswers};
 use serde_json::Value;
@@ -48,6 +49,12 @@ pub struct DevArgs {
     /// the device an error naming the trigger; its stderr goes to this log only.
     #[arg(long, value_name = "CMD")]
     trigger_script: Option<String>,
+    /// Answer triggers with the agent's own lua-cli module (the .ts `luagen agent` writes,
+    /// in a project with lua-cli installed): each trigger runs its `execute` handler under
+    /// Node, what it returns is the trigger_result, a thrown error (a payload its schema
+    /// refuses) an error to the device. Asked after --trigger-result, before --trigger-script.
+    #[arg(long, value_name = "FILE")]
+    agent_module: Option<PathBuf>,
     /// How long one trigger's answer may take; a script still running is killed (with its
     /// children) and the device gets a TRIGGER_RESULT_TIMEOUT error.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
@@ -82,6 +89,11 @@ fn answers(args: &DevArgs) -> Result<TriggerAnswers, String> {
             }
         }
         chain.push(Arc::new(FixedResults(fixed)));
+    }
+    if let Some(module) = &args.agent_module {
+        let module = AgentModule::new(module)
+            .map_err(|e| format!("--agent-module {}: {e}", module.display()))?;
+        chain.push(Arc::new(module));
     }
     if let Some(script) = &args.trigger_script {
         if script.trim().is_empty() {
