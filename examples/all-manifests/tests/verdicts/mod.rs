@@ -136,3 +136,86 @@ mod tests {
         assert_eq!(message_path("labelData.to: is required"), "labelData.to");
     }
 }
+
+/// Values that split the verdicts once, or that the strategies rarely reach (a trailing
+/// newline against a `$` anchor, characters outside the BMP against a length, integers past
+/// 64 bits, negative zero): (manifest, `command X` or `trigger X`, values). Each also goes
+/// through the generated Rust check of the same schema.
+pub const REGRESSIONS: &[(&str, &str, &[&str])] = &[
+    (
+        SMART_LOCK,
+        "command add_code",
+        &[
+            r#"{"label": "a", "code": "1234\n"}"#,
+            r#"{"label": "a", "code": "\n1234"}"#,
+            r#"{"label": "a", "code": "١٢٣٤"}"#,
+            r#"{"label": "😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀", "code": "1234"}"#,
+            r#"{"label": "😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀", "code": "1234"}"#,
+            r#"{"label": "\u0000", "code": "1234"}"#,
+        ],
+    ),
+    (
+        SMART_LOCK,
+        "command set_lock",
+        &[
+            r#"{"action": {"kind": "unlock", "relockAfterSeconds": 5.0}}"#,
+            r#"{"action": {"kind": "unlock", "relockAfterSeconds": 3600.0000000001}}"#,
+            r#"{"action": {"kind": "lock", "relockAfterSeconds": "x"}}"#,
+            r#"{"action": {"kind": "lock", "kind": "unlock"}}"#,
+        ],
+    ),
+    (
+        LABEL_PRINTER,
+        "command print_label",
+        &[
+            r#"{"labelData": {"tracking": "ABCDEFGH\n", "carrier": "ups", "to": {"name": "A", "street": "S", "city": "C", "postalCode": "1", "country": "DE"}}}"#,
+            r#"{"labelData": {"tracking": "ABCDEFGH", "carrier": "ups", "to": {"name": "A", "street": "S", "city": "C", "postalCode": "1", "country": "DE\n"}}}"#,
+        ],
+    ),
+    (
+        EVERY_SHAPE,
+        "command configure",
+        &[
+            r#"{"enabled": true, "percent": -0.0}"#,
+            r#"{"enabled": true, "percent": 1e2}"#,
+            r#"{"enabled": true, "percent": 0, "count": 18446744073709551616}"#,
+            r#"{"enabled": true, "percent": 0, "delta": -9223372036854775809}"#,
+            r#"{"enabled": true, "percent": 0, "step": 1e20}"#,
+            r#"{"enabled": true, "percent": 0, "step": 0.5e1}"#,
+            r#"{"enabled": true, "percent": 0, "ratio": 5e-324}"#,
+            r#"{"enabled": true, "percent": 0, "priority": 1.0}"#,
+            r#"{"enabled": true, "percent": 0, "version": 2.0}"#,
+            r#"{"enabled": true, "percent": 0, "tags": ["a", "b", "a"]}"#,
+            r#"{"enabled": true, "percent": 0, "address": {"street": "x", "zip": "12345\n"}}"#,
+            r#"{"enabled": true, "percent": 0, "maybe_level": false}"#,
+            r#"{"enabled": true, "percent": 0, "value": 1.0}"#,
+            r#"{"enabled": true, "percent": 0, "value": []}"#,
+            r#"{"enabled": true, "percent": 0, "shape": {"kind": "circle", "radius": 1, "side": 1}}"#,
+        ],
+    ),
+    (EVERY_SHAPE, "command echo_text", &[r#""😀""#]),
+    (
+        EVERY_SHAPE,
+        "trigger moved",
+        &[r#"{"street": "", "zip": "00000"}"#],
+    ),
+    (
+        TRICKY,
+        "command type",
+        &[
+            r#"{"type": "t", "match": 0, "": 5}"#,
+            r#"{"type": "t", "match": 0, "a/b~c": 1}"#,
+            r#"{"type": "t", "match": 0, "None": 0}"#,
+        ],
+    ),
+    (
+        TRICKY,
+        "command class",
+        &[r#"{"mode": "quote\"d"}"#, r#"{"mode": "unicode"}"#],
+    ),
+];
+
+const SMART_LOCK: &str = "manifests/smart-lock.yaml";
+const LABEL_PRINTER: &str = "manifests/label-printer.yaml";
+const EVERY_SHAPE: &str = "codegen/core/tests/corpus/valid/every-shape.yaml";
+const TRICKY: &str = "codegen/core/tests/corpus/valid/tricky-names.yaml";

@@ -322,10 +322,10 @@ impl<'a> ZodWriter<'a> {
                 Constraint::ExclusiveMaximum(n) => {
                     natives.push_str(&format!(".lt({}, {rule})", num(*n)))
                 }
-                Constraint::Range(t) => {
-                    let (min, max) = t.range();
-                    natives.push_str(&format!(".gte({min}, {rule}).lte({max}, {rule})"));
-                }
+                // The schema's integers, as Python targets keep them: the 64-bit range is a
+                // typed Rust device's own limit (PROTOCOL.md), which it answers itself, and
+                // past 2^53 a JavaScript number cannot tell its ends apart anyway.
+                Constraint::Range(_) => {}
                 // Whole multiples of a whole step: the remainder, exact on doubles.
                 Constraint::MultipleOf(m) if integer && m.as_i128().is_some() => {
                     refines.push_str(&format!(".refine((n) => n % {} === 0, {rule})", num(*m)))
