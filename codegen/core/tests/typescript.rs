@@ -1,6 +1,7 @@
 //! The agent's lua-cli module: every repository manifest's module is a snapshot; every valid
 //! manifest's module (and some written to break it) type-checks with `tsc --strict` against
-//! lua-cli's own declarations from npm; regeneration keeps the user's trigger handlers.
+//! lua-cli's own declarations from npm, in a project set up as lua-cli's template sets one up;
+//! regeneration keeps the user's trigger handlers.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -119,26 +120,30 @@ fn every_module_type_checks_against_lua_cli() {
         "hostile".into(),
         luagen::load_str("hostile.yaml", HOSTILE).unwrap(),
     ));
+    // A lua-cli project as `lua init` makes it: its template's tsconfig (strict, and
+    // skipLibCheck: lua-cli's declarations import its private workspace packages, which npm
+    // does not have), each module in `src/devices/`, and the agent declaring one device.
+    let template = node::packages()
+        .unwrap()
+        .join("node_modules/lua-cli/template");
+    std::fs::copy(template.join("tsconfig.json"), dir.join("tsconfig.json")).unwrap();
     for (stem, device) in &manifests {
         let project = AgentModule::generate(device, &options(stem)).unwrap();
-        // Each module in its own folder, as a lua-cli project keeps `src/devices/`.
-        project.write(&dir.join(stem), true).unwrap();
+        project
+            .write(&dir.join("src/devices").join(stem), true)
+            .unwrap();
     }
     std::fs::write(
-        dir.join("tsconfig.json"),
-        // lua-cli's declarations import its private workspace packages, which npm does not
-        // have: skipLibCheck leaves their insides unchecked, never the modules' use of them.
-        r#"{
-  "compilerOptions": {
-    "strict": true,
-    "noEmit": true,
-    "target": "ES2022",
-    "module": "ESNext",
-    "moduleResolution": "bundler",
-    "skipLibCheck": true
-  },
-  "include": ["**/*.ts"]
-}
+        dir.join("src/index.ts"),
+        r#"import { LuaAgent } from "lua-cli";
+import { greenhouseSensor } from "./devices/greenhouse-sensor/greenhouse-sensor";
+
+export const agent = new LuaAgent({
+  name: "greenhouse-agent",
+  persona: "Keeps the greenhouse",
+  skills: [],
+  devices: [greenhouseSensor],
+});
 "#,
     )
     .unwrap();
@@ -156,7 +161,7 @@ fn every_module_type_checks_against_lua_cli() {
     eprintln!("{} modules type-check", manifests.len());
     assert!(manifests.len() > 10);
     // A mistake in a handler is tsc's to find: a wrong payload field.
-    let broken = dir.join("greenhouse-sensor/greenhouse-sensor.triggers.ts");
+    let broken = dir.join("src/devices/greenhouse-sensor/greenhouse-sensor.triggers.ts");
     let source = std::fs::read_to_string(&broken).unwrap();
     std::fs::write(
         &broken,
