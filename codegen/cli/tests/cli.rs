@@ -551,3 +551,77 @@ fn send_without_a_broker_says_how_to_get_one_and_a_bad_result_is_a_usage_error()
         assert!(help.contains("\nExit codes:\n  0  "), "{what}: {help}");
     }
 }
+
+#[test]
+fn agent_writes_the_module_and_keeps_the_trigger_handlers() {
+    let out_dir = std::env::temp_dir().join(format!("luagen-agent-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let module = out_dir.join("src/devices/greenhouse-sensor.ts");
+    let module_arg = module.to_str().unwrap();
+    let first = luagen(&[
+        "agent",
+        "manifests/greenhouse-sensor.yaml",
+        "-o",
+        module_arg,
+    ]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let handlers = out_dir.join("src/devices/greenhouse-sensor.triggers.ts");
+    assert!(
+        text(&first.stdout).contains("wrote"),
+        "{}",
+        text(&first.stdout)
+    );
+    assert!(std::fs::read_to_string(&module)
+        .unwrap()
+        .contains("export const greenhouseSensor = defineDevice({"));
+    // The user's handler survives regeneration; --force replaces it.
+    std::fs::write(
+        &handlers,
+        "export async function humidityAlert() { return 1; }\n",
+    )
+    .unwrap();
+    let again = luagen(&[
+        "agent",
+        "manifests/greenhouse-sensor.yaml",
+        "-o",
+        module_arg,
+    ]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stdout).contains("kept"),
+        "{}",
+        text(&again.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&handlers).unwrap(),
+        "export async function humidityAlert() { return 1; }\n"
+    );
+    let forced = luagen(&[
+        "agent",
+        "manifests/greenhouse-sensor.yaml",
+        "-o",
+        module_arg,
+        "--force",
+    ]);
+    assert!(forced.status.success());
+    assert!(std::fs::read_to_string(&handlers)
+        .unwrap()
+        .contains("device.HumidityAlert"));
+    // Not a module path, an invalid manifest: usage (2), invalid (1), nothing written.
+    let bad = luagen(&[
+        "agent",
+        "manifests/greenhouse-sensor.yaml",
+        "-o",
+        "out/device.js",
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    let invalid = luagen(&[
+        "agent",
+        "codegen/core/tests/corpus/invalid/bad-names.yaml",
+        "-o",
+        out_dir.join("bad.ts").to_str().unwrap(),
+    ]);
+    assert_eq!(invalid.status.code(), Some(1), "{}", text(&invalid.stderr));
+    assert!(!out_dir.join("bad.ts").exists());
+    std::fs::remove_dir_all(&out_dir).unwrap();
+}
