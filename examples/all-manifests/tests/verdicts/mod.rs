@@ -119,24 +119,6 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_pointers_are_written_as_refusals_write_fields() {
-        let value = serde_json::json!({"tree": {"children": [{"label": 1}]}, "a.b": [[0]]});
-        assert_eq!(field_path(&value, ""), "payload");
-        assert_eq!(
-            field_path(&value, "/tree/children/0/label"),
-            "tree.children[0].label"
-        );
-        assert_eq!(field_path(&value, "/a.b/0/0"), "a.b[0][0]");
-        assert_eq!(field_path(&serde_json::json!([1, 2]), "/1"), "payload[1]");
-        assert_eq!(message_path("labelData.to: is required"), "labelData.to");
-    }
-}
-
 /// Values that split the verdicts once, or that the strategies rarely reach (a trailing
 /// newline against a `$` anchor, characters outside the BMP against a length, integers past
 /// 64 bits, negative zero): (manifest, `command X` or `trigger X`, values). Each also goes
@@ -219,3 +201,21 @@ const SMART_LOCK: &str = "manifests/smart-lock.yaml";
 const LABEL_PRINTER: &str = "manifests/label-printer.yaml";
 const EVERY_SHAPE: &str = "codegen/core/tests/corpus/valid/every-shape.yaml";
 const TRICKY: &str = "codegen/core/tests/corpus/valid/tricky-names.yaml";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_pointers_are_written_as_refusals_write_fields() {
+        let value = serde_json::json!({"tree": {"children": [{"label": 1}]}, "a.b": [[0]]});
+        assert_eq!(field_path(&value, ""), "payload");
+        assert_eq!(
+            field_path(&value, "/tree/children/0/label"),
+            "tree.children[0].label"
+        );
+        assert_eq!(field_path(&value, "/a.b/0/0"), "a.b[0][0]");
+        assert_eq!(field_path(&serde_json::json!([1, 2]), "/1"), "payload[1]");
+        assert_eq!(message_path("labelData.to: is required"), "labelData.to");
+    }
+}
