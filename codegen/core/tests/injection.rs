@@ -1,9 +1,11 @@
 //! Manifest strings crafted to break out of where they land stay inert in every emitter:
 //! the generated Rust (typed device and Pico W project), Python (MicroPython project), TOML
-//! (the Pico W Cargo.toml) and Markdown (both READMEs). Each payload tries to define or call
+//! (the Pico W Cargo.toml), TypeScript (the agent's lua-cli module) and Markdown (both
+//! READMEs). Each payload tries to define or call
 //! something named `injected`; the generated files are parsed by the real parsers (syn,
 //! CPython's `ast`, `tomllib`) and no `injected` may appear as code (identifiers derived from
-//! names, like `x_injected_1`, are sanitised and fine), a TOML key, or Markdown structure. The manifest's file name is hostile too: it is printed in generated headers.
+//! names, like `x_injected_1`, are sanitised and fine), a TOML key, or Markdown structure.
+//! TypeScript is parsed by the `typescript` package the suite installs from npm. The manifest's file name is hostile too: it is printed in generated headers.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -238,6 +240,69 @@ fn micropython_python_and_readme_are_inert() {
     let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
     assert_python_and_toml_inert(&out, &modules);
     assert_markdown_inert("MicroPython README", text(&project, "README.md"));
+    std::fs::remove_dir_all(out).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Parse each module with TypeScript's own parser: a syntax error, or an identifier named
+/// `injected`, is listed.
+const TS_CHECK: &str = r#"
+const ts = require("typescript");
+const fs = require("fs");
+const bad = [];
+for (const path of process.argv.slice(2)) {
+  const file = ts.createSourceFile(path, fs.readFileSync(path, "utf8"), ts.ScriptTarget.ES2022, true);
+  for (const d of file.parseDiagnostics) {
+    bad.push(path + ": " + ts.flattenDiagnosticMessageText(d.messageText, " "));
+  }
+  (function walk(node) {
+    if (ts.isIdentifier(node) && node.text === "injected") {
+      bad.push(path + ": identifier injected at " + node.pos);
+    }
+    ts.forEachChild(node, walk);
+  })(file);
+}
+process.stdout.write(bad.join("\n"));
+"#;
+
+#[test]
+fn typescript_agent_module_is_inert() {
+    use lua_testkit::node;
+    use luagen::emit::typescript::{AgentModule, Options};
+    if !node::available("the agent module's injection test (TypeScript's parser)") {
+        return;
+    }
+    let (dir, device) = manifest("ts");
+    let manifest = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // The module's own name is hostile too: it is imported by the triggers file and named
+    // in both headers.
+    let options = Options::for_paths(&manifest, Path::new("src/devices/host\"; injected();\n.ts"));
+    let project = AgentModule::generate(&device, &options).unwrap();
+    let out = node::scratch("injection").unwrap();
+    project.write(&out, true).unwrap();
+    std::fs::write(out.join("check.cjs"), TS_CHECK).unwrap();
+    let files: Vec<PathBuf> = project.files.iter().map(|f| out.join(&f.path)).collect();
+    assert_eq!(files.len(), 2, "the module and its triggers file");
+    let result = node::node(Path::new("check.cjs"), &out)
+        .unwrap()
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let bad = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        bad.trim().is_empty(),
+        "the manifest became TypeScript:\n{bad}"
+    );
     std::fs::remove_dir_all(out).unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -197,7 +197,10 @@ struct Context {
     title: String,
     manifest: String,
     out: String,
-    stem: String,
+    /// How each file imports the other, and how a comment names the triggers file.
+    triggers_import: String,
+    module_import: String,
+    triggers_doc: String,
     helpers: Helpers,
     tolerance: String,
     types: Vec<TypeCtx>,
@@ -329,7 +332,9 @@ impl Context {
             title: doc_inline(&device.name),
             manifest: doc_inline(&options.manifest),
             out: doc_inline(&options.out),
-            stem: options.stem.clone(),
+            triggers_import: ts_str(&format!("./{}.triggers", options.stem)),
+            module_import: ts_str(&format!("./{}", options.stem)),
+            triggers_doc: doc_inline(&format!("./{}.triggers.ts", options.stem)),
             helpers: Helpers {
                 json: helpers.contains(&Helper::Json),
                 chars: helpers.contains(&Helper::Chars),
