@@ -70,7 +70,8 @@ fn greenhouse_project_files() {
     }
 }
 
-/// One validator generator: the CPython project's checks are the MicroPython project's.
+/// One validator generator: the CPython project's checks are the MicroPython project's, their
+/// patterns read by CPython's `re`.
 #[test]
 fn the_validators_are_micropythons() {
     for manifest in [
@@ -84,9 +85,11 @@ fn the_validators_are_micropythons() {
             &luagen::emit::micropython::Options::default(),
         )
         .unwrap();
+        // Line for line, but for the end anchor: CPython's `$` also matches before a final
+        // newline, so its patterns end at `\Z`.
         assert_eq!(
             text(&cpython, "validators.py"),
-            text(&micropython, "validators.py"),
+            text(&micropython, "validators.py").replace("$\", x", "\\\\Z\", x"),
             "{manifest}"
         );
     }

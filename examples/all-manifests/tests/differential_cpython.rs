@@ -22,7 +22,7 @@ use luagen::emit::micropython::escape::py_str;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
-use verdicts::{disagreement, hex, seed, validator, values_per_schema};
+use verdicts::{disagreement, hex, seed, validator, values_per_schema, REGRESSIONS};
 
 /// One validator of a generated project and the schema it was generated from.
 struct Target {
@@ -257,4 +257,40 @@ fn a_validator_of_another_schema_disagrees() {
     let accepting = validator(&serde_json::json!({"type": "object"}));
     assert!(disagreement(&accepting, &value, &verdicts[0]).is_some());
     std::fs::remove_dir_all(&project.dir).unwrap();
+}
+
+/// The values that once split a device target's verdicts, or that strategies rarely reach: on
+/// CPython, whose `$` also matches before a final newline (`"1234\n"` against `^[0-9]{4,8}$`).
+#[test]
+fn regressions() {
+    let root = lua_testkit::deps::workspace_root();
+    let mut manifests: Vec<&str> = REGRESSIONS.iter().map(|(m, _, _)| *m).collect();
+    manifests.dedup();
+    let mut problems = Vec::new();
+    for manifest in manifests {
+        let project = project(&root.join(manifest));
+        let mut values = Vec::new();
+        for (_, label, cases) in REGRESSIONS.iter().filter(|(m, _, _)| *m == manifest) {
+            let target = project
+                .targets
+                .iter()
+                .position(|t| t.label == *label)
+                .unwrap_or_else(|| panic!("{manifest} has no {label}"));
+            for case in *cases {
+                values.push((target, serde_json::from_str::<Value>(case).unwrap()));
+            }
+        }
+        let verdicts = run(&project, &values);
+        for ((target, value), verdict) in values.iter().zip(&verdicts) {
+            let target = &project.targets[*target];
+            if let Some(problem) = disagreement(&validator(&target.schema), value, verdict) {
+                problems.push(format!(
+                    "{manifest} {}: {value}\n    {problem}",
+                    target.label
+                ));
+            }
+        }
+        std::fs::remove_dir_all(&project.dir).unwrap();
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

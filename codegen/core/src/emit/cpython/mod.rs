@@ -19,6 +19,7 @@ use self::payloads::PayloadWriter;
 use crate::diagnostic::Diagnostics;
 use crate::emit::markdown::md_inline;
 use crate::emit::micropython::escape::{doc_inline, doc_lines, py_str};
+use crate::emit::micropython::pattern;
 use crate::emit::micropython::validators::ValidatorWriter;
 use crate::emit::micropython::{collapse_blank_lines, describe_fields, Helpers, PyTypes};
 use crate::emit::project::{GeneratedFile, Project};
@@ -258,7 +259,8 @@ const CALLBACKS: &[&str] = &[
 impl Context {
     fn new(device: &Device) -> Result<Self, Vec<refusal::PatternRefusal>> {
         let types = &PyTypes::new(&device.types);
-        let mut writer = ValidatorWriter::new(types);
+        // MicroPython's checks, but for where CPython's `re` reads `$` differently.
+        let mut writer = ValidatorWriter::for_engine(types, pattern::Engine::CPython);
         let mut annotations = PayloadWriter::new(types);
         let mut validator_names = Namer::new();
         let mut handler_names = Namer::new();

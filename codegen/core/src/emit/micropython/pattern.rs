@@ -12,8 +12,32 @@ use regex_syntax::hir::{Class, Hir, HirKind, Look};
 /// Above this, an expanded pattern costs more RAM on the device than it is worth.
 const MAX_EXPANDED: usize = 2048;
 
+/// Which Python's `re` runs the pattern: they read one source the same way but for `$`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// MicroPython's re1.5, whose `$` is the end of the text only.
+    #[default]
+    MicroPython,
+    /// CPython's `re`, whose `$` also matches before a final newline: the end is `\Z`.
+    CPython,
+}
+
+impl Engine {
+    fn end(self) -> &'static str {
+        match self {
+            Engine::MicroPython => "$",
+            Engine::CPython => "\\Z",
+        }
+    }
+}
+
 /// `pattern` as MicroPython `re` source, or why it cannot be.
 pub fn to_micropython(pattern: &str) -> Result<String, String> {
+    to_python(pattern, Engine::MicroPython)
+}
+
+/// `pattern` as source for `engine`'s `re`, or why it cannot be.
+pub fn to_python(pattern: &str, engine: Engine) -> Result<String, String> {
     let hir = regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)
@@ -25,7 +49,7 @@ pub fn to_micropython(pattern: &str) -> Result<String, String> {
                 e.to_string().lines().last().unwrap_or("")
             )
         })?;
-    let out = print(&hir)?;
+    let out = print(&hir, engine)?;
     if out.len() > MAX_EXPANDED {
         return Err(format!(
             "with its counted repetitions expanded it is {} characters long (limit {MAX_EXPANDED}); use smaller counts or `+`/`*`",
@@ -35,7 +59,7 @@ pub fn to_micropython(pattern: &str) -> Result<String, String> {
     Ok(out)
 }
 
-fn print(hir: &Hir) -> Result<String, String> {
+fn print(hir: &Hir, engine: Engine) -> Result<String, String> {
     Ok(match hir.kind() {
         HirKind::Empty => String::new(),
         HirKind::Literal(lit) => {
@@ -46,7 +70,7 @@ fn print(hir: &Hir) -> Result<String, String> {
         HirKind::Class(class) => print_class(class)?,
         HirKind::Look(look) => match look {
             Look::Start => "^".into(),
-            Look::End => "$".into(),
+            Look::End => engine.end().into(),
             other => {
                 return Err(format!(
                     "MicroPython's re has no {}",
@@ -59,7 +83,7 @@ fn print(hir: &Hir) -> Result<String, String> {
             }
         },
         HirKind::Repetition(rep) => {
-            let atom = atom(&rep.sub)?;
+            let atom = atom(&rep.sub, engine)?;
             let lazy = if rep.greedy { "" } else { "?" };
             match (rep.min, rep.max) {
                 (0, None) => format!("{atom}*{lazy}"),
@@ -87,28 +111,28 @@ fn print(hir: &Hir) -> Result<String, String> {
                 }
             }
         }
-        HirKind::Capture(cap) => format!("({})", print(&cap.sub)?),
+        HirKind::Capture(cap) => format!("({})", print(&cap.sub, engine)?),
         HirKind::Concat(parts) => {
             let mut s = String::new();
             for p in parts {
                 match p.kind() {
-                    HirKind::Alternation(_) => s.push_str(&format!("(?:{})", print(p)?)),
-                    _ => s.push_str(&print(p)?),
+                    HirKind::Alternation(_) => s.push_str(&format!("(?:{})", print(p, engine)?)),
+                    _ => s.push_str(&print(p, engine)?),
                 }
             }
             s
         }
         HirKind::Alternation(parts) => parts
             .iter()
-            .map(print)
+            .map(|p| print(p, engine))
             .collect::<Result<Vec<_>, _>>()?
             .join("|"),
     })
 }
 
 /// `hir` as something a repetition operator can follow.
-fn atom(hir: &Hir) -> Result<String, String> {
-    let s = print(hir)?;
+fn atom(hir: &Hir, engine: Engine) -> Result<String, String> {
+    let s = print(hir, engine)?;
     let single = match hir.kind() {
         HirKind::Class(_) | HirKind::Capture(_) => true,
         HirKind::Literal(lit) => std::str::from_utf8(&lit.0).is_ok_and(|t| t.chars().count() == 1),

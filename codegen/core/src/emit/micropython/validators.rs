@@ -67,11 +67,19 @@ pub struct ValidatorWriter<'a> {
     counter: usize,
     found: bool,
     helpers: BTreeSet<Helper>,
+    engine: pattern::Engine,
 }
 
 impl<'a> ValidatorWriter<'a> {
+    /// Checks for MicroPython (whose `re` CPython's reads alike, but for `$`).
     pub fn new(space: &'a TypeSpace) -> Self {
+        Self::for_engine(space, pattern::Engine::MicroPython)
+    }
+
+    /// Checks whose patterns `engine`'s `re` runs.
+    pub fn for_engine(space: &'a TypeSpace, engine: pattern::Engine) -> Self {
         Self {
+            engine,
             space,
             out: String::new(),
             done: BTreeSet::new(),
@@ -327,7 +335,7 @@ impl<'a> ValidatorWriter<'a> {
             // `_chars`: JSON Schema's length, a surrogate pair counting once.
             Constraint::MinLength(n) => self.using(Helper::Chars, format!("_chars({v}) < {n}")),
             Constraint::MaxLength(n) => self.using(Helper::Chars, format!("_chars({v}) > {n}")),
-            Constraint::Pattern(pat) => match pattern::to_micropython(pat) {
+            Constraint::Pattern(pat) => match pattern::to_python(pat, self.engine) {
                 Ok(re) => self.using(
                     Helper::Search,
                     format!("re.search({}, {v}) is None", py_str(&re)),
