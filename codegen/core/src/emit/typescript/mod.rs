@@ -10,6 +10,7 @@
 //! which this module does not declare).
 
 pub mod escape;
+pub mod layout;
 pub mod pattern;
 pub mod zod;
 
@@ -270,9 +271,11 @@ impl Context {
         let mut writer = ZodWriter::new(&device.types, names);
         let mut types = Vec::new();
         for id in writer.declaration_order() {
-            let expr = writer.definition(id);
             let def = device.types.get(id);
             let name = names.ty(id).to_string();
+            // `export const Name = ` (a recursive one's annotation is on a line of its own
+            // accord: its schema starts on the next line).
+            let expr = layout::chain(&writer.definition(id), 0, name.len() + 16);
             let recursive = writer.is_recursive(id).then(|| {
                 let input = writer
                     .input_name(id)

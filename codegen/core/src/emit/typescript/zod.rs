@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::escape::ts_str;
-use super::pattern;
+use super::{layout, pattern};
 use crate::emit::refusal::PatternRefusal;
 use crate::ir::{Additional, Constraint, Field, Shape, TypeDefKind, TypeId, TypeSpace};
 use crate::names::Names;
@@ -178,7 +178,9 @@ impl<'a> ZodWriter<'a> {
             TypeDefKind::Struct(s) => {
                 let mut out = String::from("z.object({");
                 for f in &s.fields {
-                    out.push_str(&format!("\n  {}: {},", key(&f.wire_name), self.field(f)));
+                    let key = key(&f.wire_name);
+                    let field = layout::chain(&self.field(f), 2, key.len() + 2);
+                    out.push_str(&format!("\n  {key}: {field},"));
                 }
                 if !s.fields.is_empty() {
                     out.push('\n');
