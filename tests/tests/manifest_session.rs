@@ -151,3 +151,35 @@ fn the_official_client_meets_the_session_of_every_repository_manifest() {
         lua_testkit::conformance::assert_plan_conforms(&official, &plan);
     }
 }
+
+/// `luagen mock` of every repository manifest runs the session of that manifest as a device
+/// does: indistinguishable from the official client's transcript, and refusing the invalid
+/// payload naming its field (the mock checks inputs as generated devices do).
+#[test]
+fn luagen_mock_passes_the_session_of_every_repository_manifest() {
+    let luagen = lua_testkit::micropython::luagen().expect("building luagen");
+    let mut manifests: Vec<_> = std::fs::read_dir(workspace_root().join("manifests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    manifests.sort();
+    assert!(manifests.len() >= 5);
+    for manifest in manifests {
+        let plan = Plan::from_manifest(&manifest).unwrap_or_else(|e| panic!("{e:?}"));
+        let mock = DeviceLauncher::new(
+            "luagen mock",
+            &luagen,
+            &["mock", manifest.to_str().unwrap(), "--latency", "5..40"],
+        );
+        if plan.invalid.is_some() {
+            assert_example_passes(&mock, &plan);
+        } else {
+            let official = run(
+                &fixtures::official_generic_device(&plan).expect("official client venv"),
+                &plan,
+            );
+            assert_plan_indistinguishable(&official, &run(&mock, &plan), &plan);
+        }
+    }
+}

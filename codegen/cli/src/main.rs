@@ -17,6 +17,8 @@ mod dev;
 mod devices;
 mod firmware;
 #[cfg(feature = "gateway")]
+mod mock;
+#[cfg(feature = "gateway")]
 mod monitor;
 mod report;
 mod rust;
@@ -103,6 +105,11 @@ enum Cmd {
     #[command(after_help = monitor::EXIT_CODES)]
     Monitor(monitor::MonitorArgs),
     #[cfg(feature = "gateway")]
+    /// Run a mock of a manifest's device on any broker: schema-valid answers after a chosen
+    /// latency, a chosen share of failures, triggers fired on request.
+    #[command(after_help = mock::EXIT_CODES)]
+    Mock(mock::MockArgs),
+    #[cfg(feature = "gateway")]
     /// Try it all with no account, broker or network: a mock of a manifest's device (the
     /// greenhouse sensor by default) on a local gateway, every command called, every trigger
     /// fired.
@@ -186,6 +193,8 @@ fn main() -> ExitCode {
         Cmd::Send(args) => send::run(args),
         #[cfg(feature = "gateway")]
         Cmd::Monitor(args) => monitor::run(args),
+        #[cfg(feature = "gateway")]
+        Cmd::Mock(args) => mock::run(args),
         #[cfg(feature = "gateway")]
         Cmd::Demo { manifest } => demo::run(manifest.as_deref()),
     }
