@@ -21,6 +21,10 @@ pub struct AgentArgs {
     /// Overwrite the trigger handlers you own with fresh stubs.
     #[arg(long)]
     pub force: bool,
+    /// Regenerate whenever the manifest changes, until Ctrl-C (your handlers are kept;
+    /// --force applies to the first generation only).
+    #[arg(long)]
+    pub watch: bool,
 }
 
 fn ts_path(s: &str) -> Result<PathBuf, String> {
@@ -40,6 +44,13 @@ Exit codes:
      JavaScript cannot run as the device does), or a file could not be written";
 
 pub fn run(args: AgentArgs) -> ExitCode {
+    if !args.watch {
+        return once(&args, args.force);
+    }
+    crate::watch::watch(&args.manifest, |first| once(&args, args.force && first))
+}
+
+fn once(args: &AgentArgs, force: bool) -> ExitCode {
     let device = match luagen::load_file(&args.manifest) {
         Ok(device) => device,
         Err(e) => return report::load_error(&e),
@@ -49,7 +60,7 @@ pub fn run(args: AgentArgs) -> ExitCode {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    if !args.force {
+    if !force {
         options.existing_triggers =
             std::fs::read_to_string(dir.join(format!("{}.triggers.ts", options.stem))).ok();
     }
@@ -60,7 +71,7 @@ pub fn run(args: AgentArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match project.write(&dir, args.force) {
+    match project.write(&dir, force) {
         Ok(written) => {
             for path in &written.written {
                 println!("wrote {}", dir.join(path).display());

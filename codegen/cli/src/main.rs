@@ -24,6 +24,7 @@ mod report;
 mod rust;
 #[cfg(feature = "gateway")]
 mod send;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

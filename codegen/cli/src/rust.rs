@@ -19,6 +19,9 @@ pub struct RustArgs {
     /// Also generate the typed agent-side client.
     #[arg(long)]
     pub agent: bool,
+    /// Regenerate whenever the manifest changes, until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// `luagen rust --help`'s account of what `run` returns.
@@ -29,6 +32,13 @@ Exit codes:
   2  usage error, the manifest could not be read, or --out could not be written";
 
 pub fn run(args: RustArgs) -> ExitCode {
+    if args.watch {
+        return crate::watch::watch(&args.manifest, |_| once(&args));
+    }
+    once(&args)
+}
+
+fn once(args: &RustArgs) -> ExitCode {
     let device = match luagen::load_file(&args.manifest) {
         Ok(device) => device,
         Err(e) => return report::load_error(&e),
@@ -40,7 +50,10 @@ pub fn run(args: RustArgs) -> ExitCode {
     let source = RustEmitter::with_options(&device, options).source();
     match &args.out {
         Some(path) => match std::fs::write(path, source) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => {
+                eprintln!("wrote {}", path.display());
+                ExitCode::SUCCESS
+            }
             Err(e) => {
                 eprintln!("error: cannot write {}: {e}", path.display());
                 ExitCode::from(2)

@@ -14,7 +14,7 @@ use luagen::board::{self, Board};
 
 use crate::report;
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct FirmwareArgs {
     /// What the firmware is written in.
     #[arg(long, value_enum)]
@@ -33,6 +33,10 @@ pub struct FirmwareArgs {
     /// MicroPython only: also precompile the modules to .mpy with mpy-cross.
     #[arg(long)]
     pub mpy: bool,
+    /// Regenerate whenever the manifest changes, until Ctrl-C (your files are kept; --force
+    /// applies to the first generation only).
+    #[arg(long)]
+    pub watch: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -64,14 +68,26 @@ Exit codes:
      pattern the board cannot check), a file could not be written, or mpy-cross failed";
 
 pub fn run(args: FirmwareArgs) -> ExitCode {
+    if !args.watch {
+        return once(&args);
+    }
+    crate::watch::watch(&args.manifest, |first| {
+        once(&FirmwareArgs {
+            force: args.force && first,
+            ..args.clone()
+        })
+    })
+}
+
+fn once(args: &FirmwareArgs) -> ExitCode {
     let device = match luagen::load_file(&args.manifest) {
         Ok(device) => device,
         Err(e) => return report::load_error(&e),
     };
     let result = match args.target {
-        Target::Micropython => micropython::generate(&device, &args),
-        Target::RustEmbassy => pico_w::generate(&device, &args),
-        Target::Python => cpython::generate(&device, &args),
+        Target::Micropython => micropython::generate(&device, args),
+        Target::RustEmbassy => pico_w::generate(&device, args),
+        Target::Python => cpython::generate(&device, args),
     };
     match result {
         Err(Failure::Refused(d)) => {
