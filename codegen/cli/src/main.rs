@@ -15,6 +15,7 @@ mod demo;
 mod dev;
 #[cfg(feature = "gateway")]
 mod devices;
+mod diff;
 mod firmware;
 #[cfg(feature = "gateway")]
 mod mock;
@@ -73,6 +74,9 @@ enum Cmd {
     /// Write the agent's lua-cli module for a device (TypeScript, zod schemas).
     #[command(after_help = agent_module::EXIT_CODES)]
     Agent(agent_module::AgentArgs),
+    /// Compare two versions of a manifest: every change, breaking or compatible, and for whom.
+    #[command(after_help = diff::EXIT_CODES)]
+    Diff(diff::DiffArgs),
     /// Generate a complete device project for a board.
     #[command(after_help = firmware::EXIT_CODES)]
     Firmware(firmware::FirmwareArgs),
@@ -183,6 +187,7 @@ fn main() -> ExitCode {
         },
         Cmd::Rust(args) => rust::run(args),
         Cmd::Agent(args) => agent_module::run(args),
+        Cmd::Diff(args) => diff::run(args),
         Cmd::Firmware(args) => firmware::run(args),
         #[cfg(feature = "gateway")]
         Cmd::Dev(args) => dev::run(args),

@@ -8,6 +8,7 @@ pub mod board;
 #[cfg(feature = "format")]
 mod builder;
 pub mod diagnostic;
+pub mod diff;
 pub mod emit;
 pub mod example;
 pub mod ident;
