@@ -1,7 +1,11 @@
 //! Emitters: everything that turns a validated [`crate::Device`] into files.
 
 #[cfg(feature = "firmware")]
+pub mod asyncapi;
+#[cfg(feature = "firmware")]
 pub mod cpython;
+#[cfg(feature = "firmware")]
+pub mod docs;
 #[cfg(feature = "firmware")]
 pub mod markdown;
 #[cfg(feature = "firmware")]
