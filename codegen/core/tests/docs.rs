@@ -168,9 +168,15 @@ fn the_page_names_every_tool_and_the_rules_in_the_device_words() {
     assert!(page.contains("must have at least 1 characters"), "{page}");
     assert!(page.contains("must be from 1 to 70000") || page.contains("must be at least 1"));
     assert!(page.contains(r"must match `^[A-Z0-9]{8,20}$`"), "{page}");
-    assert!(page.contains(r#"must be one of "ups", "fedex", "dhl", "usps""#), "{page}");
+    assert!(
+        page.contains(r#"must be one of "ups", "fedex", "dhl", "usps""#),
+        "{page}"
+    );
     // Nested fields by the paths the device's messages use, definitions linked.
     assert!(page.contains("| `labelData.tracking` |"), "{page}");
     assert!(page.contains("[Address](#definition-0)"), "{page}");
-    assert!(page.contains("Fields not listed here are refused."), "{page}");
+    assert!(
+        page.contains("Fields not listed here are refused."),
+        "{page}"
+    );
 }
