@@ -278,6 +278,14 @@ impl Comparer<'_> {
         });
     }
 
+    /// For a member agents read: that they may no longer find it.
+    fn readers(&self) -> &'static str {
+        match self.flow {
+            Flow::ToAgent => " (agents that read it may not get it)",
+            Flow::ToDevice => "",
+        }
+    }
+
     fn shapes(&mut self, at: &At, old: &Shape, new: &Shape) {
         let (ov, oid, optr) = view(self.old, old);
         let (nv, nid, nptr) = view(self.new, new);
@@ -423,7 +431,7 @@ impl Comparer<'_> {
                     json!("number"),
                     what,
                 );
-                self.bounds(at, a, b);
+                self.bounds(at, &written(a), b);
                 self.multiple_of(at, a, b);
             }
             (View::Number(a), View::Integer(b)) => {
@@ -436,7 +444,7 @@ impl Comparer<'_> {
                     json!("integer"),
                     what,
                 );
-                self.bounds(at, a, b);
+                self.bounds(at, a, &written(b));
                 self.multiple_of(at, a, b);
             }
             (View::String(a), View::String(b)) => self.strings(at, a, b),
@@ -536,11 +544,13 @@ impl Comparer<'_> {
                     None => continue,
                 },
             };
-            let keyword = n.or(o).map_or("", |b| b.keyword);
+            // The keyword the new schema writes, else the old one; a side only the integer
+            // type bounds is shown where its keyword would be.
             let keyword = match (n, o) {
                 (Some(n), _) if n.keyword != "range" => n.keyword,
                 (_, Some(o)) if o.keyword != "range" => o.keyword,
-                _ => keyword,
+                _ if lower => "minimum",
+                _ => "maximum",
             };
             let what = format!(
                 "{keyword} {} from {} to {}",
@@ -553,7 +563,12 @@ impl Comparer<'_> {
             } else {
                 (Kind::BoundLoosened, Effect::Widened)
             };
-            let value = |b: Option<Bound>| b.map_or(Value::Null, |b| json!(b.value));
+            // A number, or `{"exclusive": n}` for an exclusive bound.
+            let value = |b: Option<Bound>| match b {
+                None => Value::Null,
+                Some(b) if b.exclusive => json!({ "exclusive": b.value }),
+                Some(b) => json!(b.value),
+            };
             self.push(&at.key(keyword), kind, effect, value(o), value(n), what);
         }
     }
@@ -690,7 +705,7 @@ impl Comparer<'_> {
                 Effect::Widened,
                 json!(true),
                 json!(false),
-                format!("`{name}` is no longer required"),
+                format!("`{name}` is no longer required{}", self.readers()),
             ),
             _ => {}
         }
@@ -756,7 +771,10 @@ impl Comparer<'_> {
                 Effect::Changed,
                 format!("required `{name}` removed; undeclared members are refused"),
             ),
-            (true, _) => (Effect::Widened, format!("required `{name}` removed")),
+            (true, _) => (
+                Effect::Widened,
+                format!("required `{name}` removed{}", self.readers()),
+            ),
             (false, Open::Forbidden) => (
                 Effect::Narrowed,
                 format!("optional `{name}` removed; undeclared members are refused"),
@@ -809,7 +827,7 @@ impl Comparer<'_> {
             let key = variant_key(o.tag.as_deref(), o.json_type);
             let here = At {
                 location: format!("{}/{keyword}/{}", at.location, escape(&key)),
-                old: format!("{}/{i}", at.old),
+                old: format!("{}/{i}", variants_ptr(&at.old, old.one_of)),
                 new: at.new.clone(),
             };
             let found = new
@@ -820,7 +838,7 @@ impl Comparer<'_> {
             match found {
                 Some((j, n)) => {
                     let here = At {
-                        new: format!("{}/{j}", at.new),
+                        new: format!("{}/{j}", variants_ptr(&at.new, new.one_of)),
                         ..here
                     };
                     self.shapes(&here, &o.shape, &n.shape);
@@ -845,7 +863,7 @@ impl Comparer<'_> {
                 let here = At {
                     location: format!("{}/{keyword}/{}", at.location, escape(&key)),
                     old: at.old.clone(),
-                    new: format!("{}/{j}", at.new),
+                    new: format!("{}/{j}", variants_ptr(&at.new, new.one_of)),
                 };
                 self.push(
                     &here,
@@ -904,14 +922,14 @@ impl Comparer<'_> {
             let here = At {
                 location: format!("{}/{keyword}/{}", at.location, escape(&vkey)),
                 old: if union_old {
-                    format!("{}/{i}", at.old)
+                    format!("{}/{i}", variants_ptr(&at.old, union.one_of))
                 } else {
                     at.old.clone()
                 },
                 new: if union_old {
                     at.new.clone()
                 } else {
-                    format!("{}/{i}", at.new)
+                    format!("{}/{i}", variants_ptr(&at.new, union.one_of))
                 },
             };
             if i == m {
@@ -940,6 +958,26 @@ impl Comparer<'_> {
                 );
             }
         }
+    }
+}
+
+/// The constraints a schema writes, without the range of the integer type a typed device holds
+/// (which means nothing once the value is a number of another type).
+fn written(constraints: &[Constraint]) -> Vec<Constraint> {
+    constraints
+        .iter()
+        .filter(|c| !matches!(c, Constraint::Range(_)))
+        .cloned()
+        .collect()
+}
+
+/// The pointer of a union's variant list: a union written as a command's whole schema is named
+/// after the schema, others after their `oneOf`/`anyOf`.
+fn variants_ptr(ptr: &str, one_of: bool) -> String {
+    if ptr.ends_with("/oneOf") || ptr.ends_with("/anyOf") {
+        ptr.to_string()
+    } else {
+        format!("{ptr}/{}", if one_of { "oneOf" } else { "anyOf" })
     }
 }
 
