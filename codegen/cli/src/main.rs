@@ -16,6 +16,8 @@ mod dev;
 #[cfg(feature = "gateway")]
 mod devices;
 mod diff;
+mod docs;
+mod export;
 mod firmware;
 #[cfg(feature = "gateway")]
 mod mock;
@@ -77,6 +79,13 @@ enum Cmd {
     /// Compare two versions of a manifest: every change, breaking or compatible, and for whom.
     #[command(after_help = diff::EXIT_CODES)]
     Diff(diff::DiffArgs),
+    /// Print (or write) a Markdown reference of a device: its tools, commands, triggers,
+    /// each payload's fields with their rules, and an example of each.
+    #[command(after_help = docs::EXIT_CODES)]
+    Docs(docs::DocsArgs),
+    /// Export a device's API in a standard format (AsyncAPI 3.0).
+    #[command(after_help = export::EXIT_CODES, subcommand_value_name = "FORMAT")]
+    Export(export::ExportArgs),
     /// Generate a complete device project for a board.
     #[command(after_help = firmware::EXIT_CODES)]
     Firmware(firmware::FirmwareArgs),
@@ -188,6 +197,8 @@ fn main() -> ExitCode {
         Cmd::Rust(args) => rust::run(args),
         Cmd::Agent(args) => agent_module::run(args),
         Cmd::Diff(args) => diff::run(args),
+        Cmd::Docs(args) => docs::run(args),
+        Cmd::Export(args) => export::run(args),
         Cmd::Firmware(args) => firmware::run(args),
         #[cfg(feature = "gateway")]
         Cmd::Dev(args) => dev::run(args),
