@@ -306,3 +306,170 @@ fn typescript_agent_module_is_inert() {
     std::fs::remove_dir_all(out).unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The shape of a Markdown page, line by line: blank, heading level, fence, anchor, list
+/// item, table row with its cell count (pipes not escaped), code-block line, or text. A
+/// manifest string that broke out of its place would change it.
+fn markdown_skeleton(page: &str) -> Vec<String> {
+    let mut fenced = false;
+    page.lines()
+        .map(|line| {
+            if line.starts_with("```") {
+                fenced = !fenced;
+                return format!("fence {line}");
+            }
+            if fenced {
+                return "code".into();
+            }
+            let bytes = line.as_bytes();
+            let pipes = (0..bytes.len())
+                .filter(|&i| bytes[i] == b'|' && (i == 0 || bytes[i - 1] != b'\\'))
+                .count();
+            if line.is_empty() {
+                "blank".into()
+            } else if line.starts_with('#') {
+                line.split(' ').next().unwrap().to_string()
+            } else if line.starts_with("<a id=") || line.starts_with("<!--") {
+                "html".into()
+            } else if line.starts_with("- ") {
+                "item".into()
+            } else if line.starts_with('|') {
+                format!("row {pipes}")
+            } else {
+                "text".into()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn docs_page_is_inert() {
+    let (dir, device) = manifest("docs");
+    let hostile = luagen::emit::docs::docs(&device);
+    let quoted = serde_json::to_string(PAYLOAD).unwrap();
+    let plain = luagen::load_str(
+        "plain.yaml",
+        &manifest_text().replace(&quoted, "plain words"),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let benign = luagen::emit::docs::docs(&plain);
+    assert_eq!(
+        markdown_skeleton(&hostile),
+        markdown_skeleton(&benign),
+        "the manifest's strings changed the page's structure:\n{hostile}"
+    );
+    // Outside the JSON examples (where a fence cannot close: every line of pretty JSON starts
+    // with a space or a bracket), no line is live Markdown made from the payload.
+    let mut fenced = false;
+    let prose: Vec<&str> = hostile
+        .lines()
+        .filter(|line| {
+            if line.starts_with("```") {
+                fenced = !fenced;
+            }
+            !fenced
+        })
+        .collect();
+    assert!(prose.iter().any(|l| l.contains("injected")), "{hostile}");
+    assert_markdown_inert("docs page", &prose.join("\n"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Every `description` of the document outside payload schemas (those are the manifest's
+/// own, sent as the device registers them): the Markdown the document composes.
+fn composed_descriptions<'v>(value: &'v serde_json::Value, out: &mut Vec<&'v str>) {
+    match value {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v) {
+                    ("payload", _) => {}
+                    ("description", serde_json::Value::String(s)) => out.push(s),
+                    _ => composed_descriptions(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                composed_descriptions(item, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn asyncapi_document_is_inert() {
+    use luagen::emit::asyncapi::{document, to_yaml, Options};
+    use serde_json::Value;
+    let (dir, device) = manifest("asyncapi");
+    let doc = document(&device, &Options::default());
+    // The manifest's strings stay strings: both forms read back as the same value.
+    let json = serde_json::to_string_pretty(&doc).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), doc);
+    let yaml = to_yaml(&doc);
+    let back = yaml_rust2::YamlLoader::load_from_str(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    fn to_json(y: &yaml_rust2::Yaml) -> Value {
+        use yaml_rust2::Yaml;
+        match y {
+            Yaml::Null => Value::Null,
+            Yaml::Boolean(b) => Value::Bool(*b),
+            Yaml::Integer(i) => Value::from(*i),
+            Yaml::String(s) => Value::from(s.as_str()),
+            Yaml::Array(a) => Value::Array(a.iter().map(to_json).collect()),
+            Yaml::Hash(h) => Value::Object(
+                h.iter()
+                    .map(|(k, v)| (k.as_str().expect("string keys").to_string(), to_json(v)))
+                    .collect(),
+            ),
+            other => panic!("unexpected YAML {other:?}"),
+        }
+    }
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        to_json(&back[0]),
+        doc,
+        "the YAML reads back differently:\n{yaml}"
+    );
+    assert!(
+        yaml.lines()
+            .all(|l| !l.trim_start().starts_with("injected")),
+        "a manifest string became a YAML key:\n{yaml}"
+    );
+    let mut descriptions = Vec::new();
+    composed_descriptions(&doc, &mut descriptions);
+    assert!(descriptions.iter().any(|d| d.contains("injected")));
+    for d in descriptions {
+        assert_markdown_inert("AsyncAPI description", d);
+    }
+    // And the official parser still reads one document with the operations it should have.
+    if lua_testkit::node::available("the hostile AsyncAPI document's check by @asyncapi/parser") {
+        let out = lua_testkit::node::scratch("injection-asyncapi").unwrap();
+        std::fs::write(out.join("doc.yaml"), &yaml).unwrap();
+        std::fs::write(
+            out.join("parse.cjs"),
+            r#"const { Parser } = require("@asyncapi/parser");
+(async () => {
+  const { document, diagnostics } = await new Parser().parse(require("fs").readFileSync("doc.yaml", "utf8"));
+  const bad = diagnostics.filter((d) => d.severity === 0).map((d) => d.code + ": " + d.message);
+  if (!document) bad.push("no document");
+  else bad.push(...document.operations().all().map((o) => "operation " + o.id()));
+  process.stdout.write(bad.join("\n"));
+})();"#,
+        )
+        .unwrap();
+        let result = lua_testkit::node::node(Path::new("parse.cjs"), &out)
+            .unwrap()
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&result.stdout);
+        let lines: Vec<&str> = report.lines().collect();
+        assert!(
+            lines.iter().all(|l| l.starts_with("operation ")),
+            "{report}"
+        );
+        assert!(lines.contains(&"operation command.do_it"), "{report}");
+        assert!(lines.contains(&"operation trigger.went_off"), "{report}");
+        std::fs::remove_dir_all(out).unwrap();
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
