@@ -712,3 +712,155 @@ fn docs_prints_or_writes_the_page_and_export_writes_asyncapi_in_yaml_or_json() {
     }
     std::fs::remove_dir_all(&out_dir).unwrap();
 }
+
+/// `luagen args...` run in `dir` (for `REV:path`, which git reads from the current directory).
+fn luagen_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_luagen"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the luagen binary runs")
+}
+
+#[test]
+fn diff_classifies_changes_and_fails_on_breaking_only_when_asked() {
+    let pair = |rule: &str| {
+        let dir = format!("codegen/core/tests/diff/{rule}");
+        (format!("{dir}/old.yaml"), format!("{dir}/new.yaml"))
+    };
+    let (old, new) = pair("bound-tightened");
+    let plain = luagen(&["diff", &old, &new]);
+    assert_eq!(plain.status.code(), Some(0), "{}", text(&plain.stderr));
+    let out = text(&plain.stdout);
+    assert!(out.contains("2 breaking, 1 compatible, 0 info"), "{out}");
+    assert!(out.contains("\nbreaking (2):\n  commands/set_level/inputSchema/properties/level/maximum  [breaks agents]\n"), "{out}");
+    assert!(out.contains(&format!("at {new}:6:84")), "{out}");
+
+    let failing = luagen(&["diff", &old, &new, "--fail-on-breaking"]);
+    assert_eq!(failing.status.code(), Some(1));
+    assert_eq!(failing.stdout, plain.stdout);
+
+    let (old, new) = pair("bound-loosened");
+    let json = luagen(&["diff", "--format", "json", "--fail-on-breaking", &new, &old]);
+    // Backwards, loosened is tightened: the output's maxItems shrinks (compatible), the input's
+    // minimum rises (breaking).
+    assert_eq!(json.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["summary"]["breaking"], 1, "{report}");
+    assert_eq!(report["findings"][0]["kind"], "bound-tightened");
+    assert_eq!(
+        report["findings"][0]["breaks"],
+        serde_json::json!(["agents"])
+    );
+    // Compatible changes pass the gate.
+    let (old, new) = pair("timeout-changed");
+    let compatible = luagen(&["diff", "--fail-on-breaking", &old, &new]);
+    assert_eq!(
+        compatible.status.code(),
+        Some(0),
+        "{}",
+        text(&compatible.stdout)
+    );
+
+    let same = luagen(&[
+        "diff",
+        "manifests/smart-lock.yaml",
+        "manifests/smart-lock.yaml",
+    ]);
+    assert_eq!(same.status.code(), Some(0));
+    assert_eq!(
+        text(&same.stdout),
+        "manifests/smart-lock.yaml -> manifests/smart-lock.yaml: no changes\n"
+    );
+}
+
+#[test]
+fn diff_of_an_unreadable_or_invalid_manifest_is_2_with_its_problems() {
+    let missing = luagen(&["diff", "manifests/smart-lock.yaml", "no/such.yaml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).contains("no/such.yaml: cannot read"),
+        "{}",
+        text(&missing.stderr)
+    );
+    // 2, not 1: with --fail-on-breaking, 1 only ever means a breaking change.
+    let invalid = luagen(&[
+        "diff",
+        "--fail-on-breaking",
+        "codegen/core/tests/corpus/invalid/unknown-keys.yaml",
+        "manifests/smart-lock.yaml",
+    ]);
+    assert_eq!(invalid.status.code(), Some(2), "{}", text(&invalid.stderr));
+    assert!(
+        text(&invalid.stderr).contains("error:"),
+        "{}",
+        text(&invalid.stderr)
+    );
+    assert!(invalid.stdout.is_empty());
+    let usage = luagen(&["diff", "manifests/smart-lock.yaml"]);
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+#[test]
+fn diff_reads_rev_colon_path_through_git() {
+    let dir = std::env::temp_dir().join(format!("luagen-diff-git-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.com",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    };
+    let manifests = root().join("codegen/core/tests/diff/value-removed");
+    let old = std::fs::read_to_string(manifests.join("old.yaml")).unwrap();
+    let new = std::fs::read_to_string(manifests.join("new.yaml")).unwrap();
+    git(&["init", "-q"]);
+    std::fs::write(dir.join("device.yaml"), &old).unwrap();
+    git(&["add", "device.yaml"]);
+    git(&["commit", "-q", "-m", "v1"]);
+    std::fs::write(dir.join("device.yaml"), &new).unwrap();
+
+    let out = luagen_in(
+        &dir,
+        &[
+            "diff",
+            "--fail-on-breaking",
+            "HEAD:device.yaml",
+            "device.yaml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let out = text(&out.stdout);
+    assert!(
+        out.starts_with("HEAD:device.yaml -> device.yaml: 1 breaking, 1 compatible"),
+        "{out}"
+    );
+    assert!(out.contains("at device.yaml:6:56"), "{out}");
+
+    let unknown_rev = luagen_in(&dir, &["diff", "v9:device.yaml", "device.yaml"]);
+    assert_eq!(unknown_rev.status.code(), Some(2));
+    let err = text(&unknown_rev.stderr);
+    assert!(
+        err.contains("error: cannot read v9:device.yaml from git:"),
+        "{err}"
+    );
+    let unknown_path = luagen_in(&dir, &["diff", "HEAD:nothere.yaml", "device.yaml"]);
+    assert_eq!(unknown_path.status.code(), Some(2));
+    let err = text(&unknown_path.stderr);
+    assert!(
+        err.contains("nothere.yaml") && err.contains("does not exist"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

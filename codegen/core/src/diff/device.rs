@@ -162,7 +162,11 @@ fn commands(old: &Device, new: &Device, out: &mut Vec<Raw>) {
             (Some(format!("/commands/{i}")), None),
         );
         if let Some((_, n)) = renames.iter().find(|(o, _)| o == &c.name) {
-            r.hint = Some(format!("`{n}` was added with the same schemas: renamed to `{n}`? Agents must call {} instead", format!("device__{}__{n}", new.name)));
+            r.hint = Some(format!(
+                "`{n}` was added with the same schemas: renamed to `{n}`? Agents must call \
+                 device__{}__{n} instead",
+                new.name
+            ));
         }
         out.push(r);
     }
@@ -333,12 +337,7 @@ fn horizon_ms(c: &Command) -> u64 {
     lua_device_core::ledger::retry_horizon_ms(c.timeout_ms.into(), c.retry.map(core_retry))
 }
 
-fn timing(
-    old: &Device,
-    (j, o): (usize, &Command),
-    (i, c): (usize, &Command),
-    out: &mut Vec<Raw>,
-) {
+fn timing(old: &Device, (j, o): (usize, &Command), (i, c): (usize, &Command), out: &mut Vec<Raw>) {
     let location = format!("commands/{}", c.name);
     let ptr = |i: usize, key: &str| format!("/commands/{i}/{key}");
     if o.timeout_ms != c.timeout_ms {
