@@ -65,7 +65,7 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-pub fn assert_yaml_reads_back(name: &str, doc: &Value) {
+fn assert_yaml_reads_back(name: &str, doc: &Value) {
     let text = to_yaml(doc);
     let docs = YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
     assert_eq!(docs.len(), 1, "{name}");
@@ -172,7 +172,7 @@ fn the_greenhouse_document() {
 
 /// Parse each document given on the command line with the official parser and print its
 /// error and warning diagnostics (severity 0 and 1), one per line.
-pub const PARSE: &str = r#"
+const PARSE: &str = r#"
 const { Parser } = require("@asyncapi/parser");
 const fs = require("fs");
 (async () => {
@@ -196,7 +196,7 @@ const fs = require("fs");
 "#;
 
 /// Run [`PARSE`] on `files` (in `dir`, below the installed packages); the problems it printed.
-pub fn official_parser_errors(dir: &Path, files: &[PathBuf]) -> String {
+fn official_parser_errors(dir: &Path, files: &[PathBuf]) -> String {
     std::fs::write(dir.join("parse.cjs"), PARSE).unwrap();
     let out = node::node(Path::new("parse.cjs"), dir)
         .unwrap()

@@ -155,7 +155,7 @@ fn every_repository_manifest_has_a_page_whose_examples_the_device_accepts() {
 #[test]
 fn the_page_names_every_tool_and_the_rules_in_the_device_words() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests");
-    let device = luagen::load_file(&root.join("label-printer.yaml")).unwrap();
+    let device = luagen::load_file(root.join("label-printer.yaml")).unwrap();
     let page = docs(&device);
     for c in &device.commands {
         assert!(
