@@ -51,6 +51,9 @@ pub const TRIGGER: &str = include_str!("../../../../../templates/micropython/lua
 /// Setting the clock by NTP, imported by `lua_connect` and the runtime for each sync.
 pub const NTP: &str = include_str!("../../../../../templates/micropython/lua_ntp.py");
 
+/// Uploads to and downloads from the Lua CDN, imported only by the user's code that calls it.
+pub const CDN: &str = include_str!("../../../../../templates/micropython/lua_cdn.py");
+
 /// The runtime modules, the same for every device: (file name, source).
 pub const RUNTIME_MODULES: &[(&str, &str)] = &[
     ("lua_runtime.py", RUNTIME),
@@ -60,6 +63,7 @@ pub const RUNTIME_MODULES: &[(&str, &str)] = &[
     ("lua_ws.py", WEBSOCKET),
     ("lua_trigger.py", TRIGGER),
     ("lua_ntp.py", NTP),
+    ("lua_cdn.py", CDN),
 ];
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -118,6 +122,7 @@ pub const MODULES: &[&str] = &[
     "lua_ws.py",
     "lua_trigger.py",
     "lua_ntp.py",
+    "lua_cdn.py",
     "device_spec.py",
     "device_registration.py",
     "validators.py",
