@@ -577,16 +577,18 @@ fn rule_list(constraints: &[Constraint]) -> Vec<String> {
 #[derive(Clone, Default)]
 struct Path {
     text: String,
+    /// Below the payload's root (a field may be named `""`).
+    inside: bool,
 }
 
 impl Path {
     fn key(&self, key: &str) -> Path {
-        let text = if self.text.is_empty() {
-            key.to_string()
-        } else {
+        let text = if self.inside {
             format!("{}.{key}", self.text)
+        } else {
+            key.to_string()
         };
-        Path { text }
+        Path { text, inside: true }
     }
 
     fn any_key(&self) -> Path {
@@ -594,21 +596,18 @@ impl Path {
     }
 
     fn items(&self) -> Path {
-        let base = if self.text.is_empty() {
-            "payload"
-        } else {
-            &self.text
-        };
+        let base = if self.inside { &self.text } else { "payload" };
         Path {
             text: format!("{base}[]"),
+            inside: true,
         }
     }
 
     fn markdown(&self) -> String {
-        if self.text.is_empty() {
-            "(the value)".into()
-        } else {
-            code(&self.text)
+        match (self.inside, self.text.is_empty()) {
+            (false, _) => "(the value)".into(),
+            (true, true) => "`\"\"` (an empty name)".into(),
+            (true, false) => code(&self.text),
         }
     }
 }
