@@ -223,7 +223,9 @@ impl Page<'_> {
              \"data\"?}}` or `{{\"commandId\", \"success\": false, \"error\"}}`, where a payload \
              that breaks a rule above is refused as `<field>: <rule>`. A trigger is published on \
              `trigger` as `{{\"triggerName\", \"payload\"}}`. `luagen export asyncapi` describes \
-             every message.\n\n",
+             every message. An integer the rules leave open on a side is also refused by a typed \
+             Rust device past 64 bits: from -9223372036854775808 to 9223372036854775807, or \
+             from 0 to 18446744073709551615 when its minimum is not negative.\n\n",
             name = d.name
         );
         out.push_str(
@@ -561,10 +563,13 @@ fn rule_words(constraints: &[Constraint]) -> String {
 }
 
 /// Each constraint in the words of the device's error message; a pattern says what a value
-/// must match (its rule says what a refused one does not) and shows the pattern as code.
+/// must match (its rule says what a refused one does not) and shows the pattern as code. The
+/// 64-bit range of an open-ended integer is a typed Rust device's own limit, not the
+/// manifest's (PROTOCOL.md), and is left to the protocol section's note on integers.
 fn rule_list(constraints: &[Constraint]) -> Vec<String> {
     constraints
         .iter()
+        .filter(|c| !matches!(c, Constraint::Range(_)))
         .map(|c| match c {
             Constraint::Pattern(p) => format!("must match {}", code(p)),
             other => md_inline(&other.rule().text()),
