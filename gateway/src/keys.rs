@@ -23,6 +23,17 @@ impl KeyPolicy {
             KeyPolicy::AnyKey => !key.is_empty(),
         }
     }
+
+    /// Whether `key` may act for some agent: the CDN's bearer keys name no agent.
+    pub fn accepts_some_agent(&self, key: &str) -> bool {
+        match self {
+            KeyPolicy::Keys(keys) => keys
+                .entries
+                .iter()
+                .any(|(_, k)| constant_time_eq(k.as_bytes(), key.as_bytes())),
+            KeyPolicy::AnyKey => !key.is_empty(),
+        }
+    }
 }
 
 /// A keys file: one key per line, either `KEY` (valid for every agent) or `AGENT_ID KEY`
@@ -150,6 +161,9 @@ mod tests {
         assert!(keys.accepts("agent-a", "key-a"));
         assert!(!keys.accepts("agent-b", "key-a"));
         assert!(!keys.accepts("agent-a", "key-"));
+        let policy = KeyPolicy::Keys(keys);
+        assert!(policy.accepts_some_agent("key-a") && policy.accepts_some_agent("global-key"));
+        assert!(!policy.accepts_some_agent("key-") && !policy.accepts_some_agent(""));
         assert!(Keys::parse("a b c").is_err());
         assert!(Keys::parse("# nothing").is_err());
     }

@@ -39,6 +39,7 @@
 pub mod agent_module;
 pub mod answer;
 pub mod call;
+pub mod cdn;
 pub mod demo;
 pub mod devices;
 pub mod directory;
@@ -67,6 +68,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 pub use answer::TriggerAnswers;
+pub use cdn::CdnConfig;
 pub use directory::{DeviceRecord, Directory};
 pub use keys::{KeyPolicy, Keys};
 pub use limits::Limits;
@@ -89,6 +91,8 @@ pub struct GatewayConfig {
     pub limits: Limits,
     /// What answers triggers after their ack (by default nothing: acks only).
     pub answers: TriggerAnswers,
+    /// The local CDN (`None`: off), HTTPS when `tls` is set. Default 127.0.0.1:8084.
+    pub cdn: Option<CdnConfig>,
 }
 
 /// A PEM certificate chain and its private key.
@@ -110,6 +114,7 @@ impl GatewayConfig {
             keys,
             limits: Limits::default(),
             answers: TriggerAnswers::default(),
+            cdn: Some(CdnConfig::default()),
         }
     }
 
@@ -122,6 +127,7 @@ impl GatewayConfig {
             keys,
             limits: Limits::default(),
             answers: TriggerAnswers::default(),
+            cdn: Some(CdnConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)))),
         }
     }
 }
@@ -132,6 +138,7 @@ pub struct Gateway {
     tcp: Option<SocketAddr>,
     ws: Option<SocketAddr>,
     tls: bool,
+    cdn: Option<cdn::Cdn>,
     devices: emulator::Devices,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -160,6 +167,10 @@ impl Gateway {
             .await?,
         ];
         let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
+        let cdn = match config.cdn {
+            Some(cdn) => Some(cdn::Cdn::start(cdn, Arc::clone(&keys), tls.clone()).await?),
+            None => None,
+        };
         let door = Arc::new(FrontDoor::new(keys, broker, ticket, config.limits));
         let mut bound = [None, None];
         for (slot, (addr, transport)) in [
@@ -184,10 +195,14 @@ impl Gateway {
             tcp: bound[0],
             ws: bound[1],
             tls: tls.is_some(),
+            cdn,
             devices,
             tasks,
         };
-        for url in [gateway.url(), gateway.ws_url()].into_iter().flatten() {
+        for url in [gateway.url(), gateway.ws_url(), gateway.cdn_url()]
+            .into_iter()
+            .flatten()
+        {
             tracing::info!("gateway listening on {url}");
         }
         Ok(gateway)
@@ -203,6 +218,18 @@ impl Gateway {
     pub fn ws_url(&self) -> Option<String> {
         let scheme = if self.tls { "wss" } else { "ws" };
         self.ws.map(|a| format!("{scheme}://{a}/mqtt"))
+    }
+
+    /// `http://` (or `https://`) URL of the CDN: uploads go to `{url}/upload`, files are at
+    /// `{url}/{fileId}`.
+    pub fn cdn_url(&self) -> Option<String> {
+        let scheme = if self.tls { "https" } else { "http" };
+        self.cdn.as_ref().map(|c| format!("{scheme}://{}", c.addr))
+    }
+
+    /// The folder the CDN stores its files in.
+    pub fn cdn_dir(&self) -> Option<&std::path::Path> {
+        self.cdn.as_ref().map(|c| c.dir())
     }
 
     /// Every device seen so far.
@@ -242,6 +269,9 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
+        }
+        if let Some(cdn) = &self.cdn {
+            cdn.task.abort();
         }
     }
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 use clap::Args;
 use luagen_gateway::agent_module::AgentModule;
 use luagen_gateway::answer::{FirstAnswer, FixedResults, ScriptAnswerer, TriggerAnswerer};
-use luagen_gateway::{Gateway, GatewayConfig, KeyPolicy, Keys, TlsFiles, TriggerAnswers};
+use luagen_gateway::{
+    CdnConfig, Gateway, GatewayConfig, KeyPolicy, Keys, TlsFiles, TriggerAnswers,
+};
 use serde_json::Value;
 
 use crate::agent_args::run_async;
@@ -59,6 +61,22 @@ pub struct DevArgs {
     /// children) and the device gets a TRIGGER_RESULT_TIMEOUT error.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     trigger_timeout_ms: u64,
+    /// The local Lua CDN (HTTP; HTTPS with --tls-cert): POST /upload with an accepted API
+    /// key, GET /{fileId} for anyone.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8084")]
+    cdn_listen: SocketAddr,
+    /// Serve no CDN.
+    #[arg(long, conflicts_with_all = ["cdn_listen", "cdn_dir"])]
+    no_cdn: bool,
+    /// Keep the CDN's uploads in this folder (default: a temporary folder removed at exit).
+    #[arg(long, value_name = "DIR")]
+    cdn_dir: Option<PathBuf>,
+    /// Largest file the CDN accepts, in bytes (more: 413).
+    #[arg(long, value_name = "BYTES", default_value_t = luagen_gateway::cdn::DEFAULT_MAX_FILE_BYTES)]
+    cdn_max_bytes: u64,
+    /// Most bytes the CDN stores in all (more: 507).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    cdn_max_total_bytes: u64,
 }
 
 /// `NAME=JSON`: the JSON is checked here, so a typo fails at start, not at the first trigger.
@@ -118,9 +136,10 @@ fn answers(args: &DevArgs) -> Result<TriggerAnswers, String> {
 /// `luagen dev --help`'s account of what `run` returns.
 pub const EXIT_CODES: &str = "\
 Exit codes:
-  0  stopped with Ctrl-C
+  0  stopped with Ctrl-C (or SIGTERM)
   2  usage error (a --trigger-result that is not NAME=JSON), the keys file could not be
-     read, or the gateway could not start (a port in use, unreadable TLS files)";
+     read, or the gateway could not start (a port in use, unreadable TLS files, a --cdn-dir
+     that cannot be made)";
 
 pub fn run(args: DevArgs) -> ExitCode {
     let answers = match answers(&args) {
@@ -144,6 +163,12 @@ pub fn run(args: DevArgs) -> ExitCode {
     config.answers = answers;
     config.tcp = Some(args.listen);
     config.ws = (!args.no_ws).then_some(args.ws_listen);
+    config.cdn = (!args.no_cdn).then(|| CdnConfig {
+        dir: args.cdn_dir,
+        max_file_bytes: args.cdn_max_bytes,
+        max_total_bytes: args.cdn_max_total_bytes,
+        ..CdnConfig::new(args.cdn_listen)
+    });
     config.tls = args
         .tls_cert
         .zip(args.tls_key)
@@ -161,8 +186,26 @@ pub fn run(args: DevArgs) -> ExitCode {
             // A closed stdout must not take the gateway down.
             let _ = writeln!(stdout, "luagen dev gateway: {url}");
         }
+        if let Some(url) = gateway.cdn_url() {
+            let _ = writeln!(stdout, "luagen dev gateway: {url} (CDN)");
+        }
         let _ = stdout.flush();
-        let _ = tokio::signal::ctrl_c().await;
+        stopped().await;
         ExitCode::SUCCESS
     })
+}
+
+/// Ctrl-C, or SIGTERM where there is one: either way the gateway is dropped, so a temporary
+/// CDN folder goes with it.
+async fn stopped() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        return;
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
