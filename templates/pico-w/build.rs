@@ -4,7 +4,8 @@
 //! where `src/config.rs` embeds them: the user's CA (`LUA_MQTT_CA`, PEM, PEM bundle or DER,
 //! converted to DER) or, without one, the default store `roots.der` (concatenated DER) as it is.
 //! `LUA_DEVICE_NAME` and `LUA_DEVICE_GROUP` give this unit its own name and group (empty: the
-//! manifest's); `{uid}` in the name becomes the flash chip's unique id at boot.
+//! manifest's); `{uid}` in the name becomes the flash chip's unique id at boot. With the `cdn`
+//! feature, `LUA_CDN_URL` (default the hosted CDN) is split the same way for `src/cdn.rs`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ fn main() {
         "LUA_MQTT_CA",
         "LUA_DEVICE_NAME",
         "LUA_DEVICE_GROUP",
+        "LUA_CDN_URL",
     ]) {
         println!("cargo:rerun-if-env-changed={key}");
         if let Ok(value) = env::var(key) {
@@ -59,15 +61,36 @@ fn main() {
         );
     }
     let broker = broker(&config["LUA_MQTT_URL"]);
-    secure(broker.tls, &config, &out);
+    let cdn = env::var_os("CARGO_FEATURE_CDN").map(|_| {
+        let url = config
+            .get("LUA_CDN_URL")
+            .filter(|u| !u.is_empty())
+            .map_or(DEFAULT_CDN_URL, String::as_str);
+        cdn(url)
+    });
+    secure(
+        broker.tls,
+        cdn.as_ref().is_some_and(|c| c.tls),
+        &config,
+        &out,
+    );
     // The link is chosen here, at build time, so the firmware carries the code of one link
     // only (TLS, WebSocket, both or neither) and not the session compiled once for each.
-    println!("cargo:rustc-check-cfg=cfg(mqtt_tls, mqtt_ws)");
+    println!("cargo:rustc-check-cfg=cfg(mqtt_tls, mqtt_ws, cdn_tls)");
     if broker.tls {
         println!("cargo:rustc-cfg=mqtt_tls");
     }
     if broker.websocket {
         println!("cargo:rustc-cfg=mqtt_ws");
+    }
+    if let Some(cdn) = cdn {
+        if cdn.tls {
+            println!("cargo:rustc-cfg=cdn_tls");
+        }
+        config.insert("LUA_CDN_URL".into(), cdn.url);
+        config.insert("LUA_CDN_HOST".into(), cdn.host);
+        config.insert("LUA_CDN_PORT".into(), cdn.port.to_string());
+        config.insert("LUA_CDN_UPLOAD_PATH".into(), cdn.upload_path);
     }
     // Always set, so the firmware never picks up a stray variable of the shell: empty means
     // the manifest's (already checked by luagen).
@@ -219,18 +242,84 @@ pub fn broker(url: &str) -> Broker {
     }
 }
 
-/// TLS needs the `tls` feature and something to verify the broker against: the user's CA,
-/// else the default store (a firmware that connects unverified is never built).
-fn secure(tls: bool, config: &BTreeMap<String, String>, out: &std::path::Path) {
+/// The Lua CDN, where `cdn::upload` sends files when `LUA_CDN_URL` names no other.
+pub const DEFAULT_CDN_URL: &str = "https://cdn.heylua.ai";
+
+/// Where `LUA_CDN_URL` points.
+pub struct Cdn {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// The URL without a trailing slash: a file's public URL is this, a slash and its id.
+    pub url: String,
+    /// The upload's request target: the URL's path and `/upload`.
+    pub upload_path: String,
+}
+
+/// `LUA_CDN_URL` (`https://` or `http://`, `host[:port][/path]`) taken apart.
+pub fn cdn(url: &str) -> Cdn {
+    let trimmed = url.trim_end_matches('/');
+    let Some((rest, tls, default_port)) = [("https://", true, 443), ("http://", false, 80)]
+        .iter()
+        .find_map(|&(s, tls, port)| Some((trimmed.strip_prefix(s)?, tls, port)))
+    else {
+        panic!("LUA_CDN_URL={url}: the CDN's URL starts with https:// or http://");
+    };
+    let at = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(at);
+    if authority.contains('@') || path.contains(['?', '#']) {
+        panic!(
+            "LUA_CDN_URL={url}: a base URL without credentials, query or fragment (the API \
+             key is sent as a header)."
+        );
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (
+            host,
+            port.parse()
+                .unwrap_or_else(|_| panic!("LUA_CDN_URL={url}: bad port")),
+        ),
+        None => (authority, default_port),
+    };
+    if host.is_empty() {
+        panic!("LUA_CDN_URL={url}: no host");
+    }
+    if !path.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        panic!(
+            "LUA_CDN_URL={url}: the path must be printable ASCII without spaces \
+             (percent-encode anything else)."
+        );
+    }
+    Cdn {
+        tls,
+        host: host.to_string(),
+        port,
+        url: trimmed.to_string(),
+        upload_path: format!("{path}/upload"),
+    }
+}
+
+/// TLS needs the `tls` feature and something to verify the broker (and the CDN, `cdn_tls`)
+/// against: the user's CA, else the default store (a firmware that connects unverified is
+/// never built). Both links trust the same store.
+fn secure(mqtt_tls: bool, cdn_tls: bool, config: &BTreeMap<String, String>, out: &std::path::Path) {
     let url = &config["LUA_MQTT_URL"];
     let feature = env::var_os("CARGO_FEATURE_TLS").is_some();
-    if tls && !feature {
+    if mqtt_tls && !feature {
         panic!(
             "LUA_MQTT_URL={url} asks for TLS, which is the `tls` feature, on by default: this \
              build turned it off (`--no-default-features`). Build without that flag, or add \
              `--features tls`."
         );
     }
+    if cdn_tls && !feature {
+        panic!(
+            "LUA_CDN_URL (default {DEFAULT_CDN_URL}) is https://, which is the `tls` feature: \
+             this build turned it off (`--no-default-features`). Add `--features tls`, or set \
+             an http:// LUA_CDN_URL."
+        );
+    }
+    let tls = mqtt_tls || cdn_tls;
     if !tls {
         if feature {
             println!(

@@ -34,10 +34,10 @@ pub fn timestamp() -> String {
 
 /// The wall clock for TLS certificate validity: Unix seconds, once SNTP has set it.
 /// embedded-tls checks the broker certificate's notBefore/notAfter only when this is `Some`.
-#[cfg(mqtt_tls)]
+#[cfg(any(mqtt_tls, cdn_tls))]
 pub struct Wall;
 
-#[cfg(mqtt_tls)]
+#[cfg(any(mqtt_tls, cdn_tls))]
 impl embedded_tls::TlsClock for Wall {
     fn now() -> Option<u64> {
         is_set().then(|| (BOOT_UNIX_MS.load(Ordering::Relaxed) + now_ms()) / 1000)

@@ -4,6 +4,10 @@
 
 extern crate alloc;
 
+// Uploads to the Lua CDN (`cdn` feature), for the handlers (which use what they need).
+#[cfg(feature = "cdn")]
+#[allow(dead_code)]
+mod cdn;
 // The chip's own code: its random numbers and the unit's id (luagen writes the board's).
 mod chip;
 mod clock;
@@ -21,13 +25,14 @@ mod identity;
 #[allow(dead_code)]
 #[rustfmt::skip]
 mod payloads;
-// Set by build.rs from the URL: mqtts:// and wss:// (which the `tls` feature must allow).
-#[cfg(mqtt_tls)]
+// Set by build.rs from the URLs: mqtts:// and wss://, or an https:// CDN (which the `tls`
+// feature must allow).
+#[cfg(any(mqtt_tls, cdn_tls))]
 mod pki;
 mod sntp;
-#[cfg(mqtt_tls)]
+#[cfg(any(mqtt_tls, cdn_tls))]
 mod tls;
-#[cfg(mqtt_tls)]
+#[cfg(any(mqtt_tls, cdn_tls))]
 mod tls12;
 mod trigger_queue;
 mod watchdog;
@@ -218,8 +223,10 @@ async fn main(spawner: Spawner) {
         .set_power_management(cyw43::PowerManagementMode::PowerSave)
         .await;
 
-    // Four sockets: DHCP and DNS, always; the broker's TCP, and SNTP's UDP beside it.
-    static NET: StaticCell<StackResources<4>> = StaticCell::new();
+    // Four sockets: DHCP and DNS, always; the broker's TCP, and SNTP's UDP beside it; and the
+    // CDN's TCP with the `cdn` feature.
+    const SOCKETS: usize = 4 + cfg!(feature = "cdn") as usize;
+    static NET: StaticCell<StackResources<SOCKETS>> = StaticCell::new();
     let (stack, runner) = embassy_net::new(
         net_device,
         Config::dhcpv4(Default::default()),
@@ -227,6 +234,8 @@ async fn main(spawner: Spawner) {
         chip::Rng.next_u64(),
     );
     unwrap!(spawner.spawn(net_task(runner)));
+    #[cfg(feature = "cdn")]
+    cdn::init(stack);
 
     // Join with retry: a router that is still booting, or out of range, is not fatal.
     let mut delay_ms = 1_000;

@@ -126,6 +126,14 @@ const STATIC: &[(&str, &str)] = &[
         include_str!("../../../../../templates/pico-w/src/main.rs"),
     ),
     (
+        "src/cdn.rs",
+        include_str!("../../../../../templates/pico-w/src/cdn.rs"),
+    ),
+    (
+        "src/cdn/http.rs",
+        include_str!("../../../../../templates/pico-w/src/cdn/http.rs"),
+    ),
+    (
         "src/clock.rs",
         include_str!("../../../../../templates/pico-w/src/clock.rs"),
     ),
