@@ -301,3 +301,139 @@ async fn cut_and_stalled_uploads_leave_nothing() {
     let (status, _) = upload(&addr, KEY, b"after").await;
     assert_eq!(status, 200, "the server keeps serving");
 }
+
+mod rust_client {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use lua_device::cdn::{Cdn, CdnError, Progress};
+    use lua_testkit::tls::Certificates;
+    use luagen_gateway::TlsFiles;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn uploads_downloads_and_names_urls() {
+        let gw = gateway_with(|_| {}).await;
+        let cdn = Cdn::new(KEY, gw.cdn_url().unwrap()).unwrap();
+        let data = pattern(10_000);
+        let up = cdn
+            .upload(data.clone(), "note.txt", "text/plain")
+            .await
+            .unwrap();
+        assert_eq!(
+            (up.media_type.as_str(), up.extension.as_str()),
+            ("text/plain", "txt")
+        );
+        assert_eq!(up.url, format!("{}/{}", gw.cdn_url().unwrap(), up.file_id));
+        assert_eq!(cdn.url(&up.file_id), up.url);
+        assert_eq!(cdn.download(&up.file_id).await.unwrap(), data);
+        match cdn.download("0123456789abcdef0123456789abcdef.txt").await {
+            Err(CdnError::Status {
+                status: 404,
+                message,
+            }) => {
+                assert!(message.contains("no file"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let stranger = Cdn::new("key-wrong", gw.cdn_url().unwrap()).unwrap();
+        match stranger.upload(b"x".to_vec(), "x.txt", "text/plain").await {
+            Err(CdnError::Unauthorized(message)) => assert!(message.contains("unknown API key")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// 5 MB streamed from a file, with progress; over the cap is `TooLarge`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn streams_a_file_with_progress() {
+        let gw = gateway_with(|c| c.max_file_bytes = 6_000_000).await;
+        let cdn = Cdn::new(KEY, gw.cdn_url().unwrap()).unwrap();
+        let dir = std::env::temp_dir().join(format!("luagen-cdn-rs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("frame.raw");
+        let data = pattern(5_000_000);
+        std::fs::write(&path, &data).unwrap();
+
+        let seen: Arc<Mutex<Vec<Progress>>> = Arc::default();
+        let started = Instant::now();
+        let up = cdn
+            .upload_file_with_progress(&path, "application/octet-stream", {
+                let seen = Arc::clone(&seen);
+                move |p| seen.lock().unwrap().push(p)
+            })
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        eprintln!("5 MB streamed upload: {took:?}");
+        let seen = seen.lock().unwrap().clone();
+        assert!(seen.len() > 10, "{} progress reports", seen.len());
+        assert!(seen.windows(2).all(|w| w[0].sent < w[1].sent));
+        let last = seen.last().unwrap();
+        assert_eq!(
+            (last.sent, last.total, last.fraction()),
+            (5_000_000, 5_000_000, 1.0)
+        );
+        assert_eq!((up.bytes, up.extension.as_str()), (5_000_000, "raw"));
+        assert_eq!(cdn.download(&up.file_id).await.unwrap(), data);
+
+        std::fs::write(&path, pattern(6_000_001)).unwrap();
+        match cdn.upload_file(&path, "application/octet-stream").await {
+            Err(CdnError::TooLarge(message)) => assert!(message.contains("6000000")),
+            other => panic!("{other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A server that reads a little of the request and closes: an error, not a hang.
+    #[tokio::test]
+    async fn an_interrupted_upload_is_an_error() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                drop(stream);
+            }
+        });
+        let cdn = Cdn::new(KEY, format!("http://{addr}")).unwrap();
+        let result = tokio::time::timeout(
+            Duration::from_secs(20),
+            cdn.upload(pattern(2_000_000), "big.bin", "application/octet-stream"),
+        )
+        .await
+        .expect("no hang");
+        assert!(matches!(result, Err(CdnError::Io(_))), "{result:?}");
+    }
+
+    /// `https://` with the gateway's TLS: verified against the test CA, refused without it.
+    #[tokio::test]
+    async fn https_is_verified_like_the_mqtt_transport() {
+        let certs = Certificates::generate().unwrap();
+        let mut config = GatewayConfig::ephemeral(KeyPolicy::Keys(Keys::single(AGENT, KEY)));
+        config.tcp = None;
+        config.ws = None;
+        config.tls = Some(TlsFiles {
+            cert: certs.path("server.pem"),
+            key: certs.path("server.key"),
+        });
+        let gw = Gateway::start(config).await.unwrap();
+        let url = gw.cdn_url().unwrap();
+        assert!(url.starts_with("https://"), "{url}");
+        // The test certificate names localhost, not 127.0.0.1.
+        let url = url.replace("127.0.0.1", "localhost");
+        let ca = std::fs::read(certs.path("ca.pem")).unwrap();
+        let cdn = Cdn::with_ca_pem(KEY, &url, Some(&ca)).unwrap();
+        let up = cdn
+            .upload(b"over tls".to_vec(), "tls.txt", "text/plain")
+            .await
+            .unwrap();
+        assert_eq!(cdn.download(&up.file_id).await.unwrap(), b"over tls");
+        let untrusting = Cdn::new(KEY, &url).unwrap();
+        let refused = untrusting
+            .upload(b"x".to_vec(), "x.txt", "text/plain")
+            .await;
+        assert!(matches!(refused, Err(CdnError::Tls(_))), "{refused:?}");
+    }
+}

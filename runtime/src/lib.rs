@@ -22,6 +22,8 @@ pub use lua_device_core::{
 
 #[cfg(feature = "agent")]
 pub mod agent;
+#[cfg(feature = "cdn")]
+pub mod cdn;
 #[cfg(feature = "std")]
 pub mod transport;
 

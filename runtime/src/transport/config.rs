@@ -13,6 +13,9 @@ use super::Error;
 /// The gateway's public broker.
 pub const DEFAULT_URL: &str = "wss://mqtt.heylua.ai/mqtt";
 
+/// The Lua CDN (`lua_device::cdn`, feature `cdn`).
+pub const DEFAULT_CDN_URL: &str = "https://cdn.heylua.ai";
+
 /// Everything a device needs to connect. `Debug` masks the API key.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -53,8 +56,12 @@ pub struct Config {
     pub dedup: DedupConfig,
     /// Reconnect delays.
     pub backoff: BackoffPolicy,
-    /// PEM of the only CA to trust for `mqtts`/`wss`; `None` trusts the Mozilla roots.
+    /// PEM of the only CA to trust for `mqtts`/`wss` (and the CDN's `https`); `None` trusts
+    /// the Mozilla roots.
     pub ca_pem: Option<Vec<u8>>,
+    /// Base URL of the Lua CDN (`LUA_CDN_URL`), default `https://cdn.heylua.ai`: uploads go to
+    /// `{cdn_url}/upload`, files are at `{cdn_url}/{fileId}`.
+    pub cdn_url: String,
     /// Largest MQTT packet sent or accepted. 2 MiB by default, so a 1 MiB command payload
     /// (and its echo) fits with room for the envelope.
     pub max_packet_size: usize,
@@ -93,6 +100,7 @@ impl Config {
             dedup: DedupConfig::default(),
             backoff: BackoffPolicy::default(),
             ca_pem: None,
+            cdn_url: DEFAULT_CDN_URL.into(),
             max_packet_size: 2 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(5),
             event_capacity: 256,
@@ -100,8 +108,9 @@ impl Config {
         }
     }
 
-    /// Read `LUA_AGENT_ID`, `LUA_API_KEY` (required), `LUA_MQTT_URL`, `LUA_DEVICE_GROUP` and
-    /// `LUA_DEVICE_NAME` (all optional; the name falls back to `device_name`).
+    /// Read `LUA_AGENT_ID`, `LUA_API_KEY` (required), `LUA_MQTT_URL`, `LUA_DEVICE_GROUP`,
+    /// `LUA_DEVICE_NAME` and `LUA_CDN_URL` (all optional; the name falls back to
+    /// `device_name`).
     pub fn from_env(device_name: &str) -> Result<Self, Error> {
         Self::from_lookup(device_name, |key| std::env::var(key).ok())
     }
@@ -120,6 +129,9 @@ impl Config {
             config.url = url;
         }
         config.group = get("LUA_DEVICE_GROUP");
+        if let Some(url) = get("LUA_CDN_URL") {
+            config.cdn_url = url;
+        }
         Ok(config)
     }
 
@@ -127,6 +139,21 @@ impl Config {
     pub fn with_url(mut self, url: impl Into<String>) -> Self {
         self.url = url.into();
         self
+    }
+
+    /// Set the CDN's base URL.
+    pub fn with_cdn_url(mut self, url: impl Into<String>) -> Self {
+        self.cdn_url = url.into();
+        self
+    }
+
+    /// The rustls client settings of `mqtts`/`wss`, for the CDN's `https` too: one place
+    /// decides what a Lua client trusts (here because the `tls` module is the transport's).
+    #[cfg(feature = "cdn")]
+    pub(crate) fn tls_client_config(
+        ca_pem: Option<&[u8]>,
+    ) -> Result<std::sync::Arc<rustls::ClientConfig>, Error> {
+        super::tls::client_config(ca_pem)
     }
 
     /// Set the device group.
@@ -233,6 +260,7 @@ impl fmt::Debug for Config {
             .field("dedup", &self.dedup)
             .field("backoff", &self.backoff)
             .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))
+            .field("cdn_url", &self.cdn_url)
             .field("max_packet_size", &self.max_packet_size)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("event_capacity", &self.event_capacity)
@@ -265,6 +293,7 @@ mod tests {
             (c.device_name.as_str(), c.url.as_str(), c.group),
             ("greenhouse-sensor", DEFAULT_URL, None)
         );
+        assert_eq!(c.cdn_url, DEFAULT_CDN_URL);
         let c = Config::from_lookup(
             "x",
             lookup(&[
@@ -273,6 +302,7 @@ mod tests {
                 ("LUA_MQTT_URL", "mqtt://h"),
                 ("LUA_DEVICE_GROUP", "g"),
                 ("LUA_DEVICE_NAME", "other"),
+                ("LUA_CDN_URL", "http://127.0.0.1:8084"),
             ]),
         )
         .unwrap();
@@ -280,6 +310,7 @@ mod tests {
             (c.device_name.as_str(), c.url.as_str(), c.group.as_deref()),
             ("other", "mqtt://h", Some("g"))
         );
+        assert_eq!(c.cdn_url, "http://127.0.0.1:8084");
         assert!(matches!(
             Config::from_lookup("x", lookup(&[("LUA_AGENT_ID", "a")])),
             Err(Error::Config(_))
