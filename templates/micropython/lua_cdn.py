@@ -54,17 +54,23 @@ def _since(t: "Any") -> int:
 
 
 def _why(e: BaseException) -> str:
-    """An OSError's errno by name (ECONNRESET, ETIMEDOUT), or its text."""
+    """An OSError in words: the usual errno's meaning and name, or its text."""
     if not e.args:
         return type(e).__name__
     code = e.args[0]
-    if isinstance(code, int):
-        try:
-            import errno
-            return errno.errorcode.get(code, "errno " + str(code))  # type: ignore
-        except ImportError:
-            return "errno " + str(code)
-    return str(code)
+    if not isinstance(code, int):
+        return str(code)
+    known = {32: "the connection was closed (EPIPE)", 103: "the connection was aborted "
+             "(ECONNABORTED)", 104: "the connection was reset (ECONNRESET)", 110: "timed out "
+             "(ETIMEDOUT)", 111: "the connection was refused (ECONNREFUSED)",
+             113: "no route to the host (EHOSTUNREACH)"}
+    if code in known:
+        return known[code]
+    try:
+        import errno
+        return errno.errorcode.get(code, "errno " + str(code))  # type: ignore
+    except ImportError:
+        return "errno " + str(code)
 
 
 def _quote(s: str) -> str:
@@ -374,7 +380,11 @@ def upload(data: "Any", filename: str, content_type: str = "application/octet-st
         if http.wait(_CONTINUE_MS):
             status = http.head()
         buf = bytearray(_CHUNK)
-        if status == 100:
+        if status < 200:
+            # Said between chunks too: a CDN that refuses after its go-ahead (a wrong key, a
+            # file too large) is heard at once, not after the whole file.
+            heard = select.poll()
+            heard.register(http.stream, select.POLLIN)
             try:
                 http.write(part)
                 mv = memoryview(buf)
@@ -391,7 +401,12 @@ def upload(data: "Any", filename: str, content_type: str = "application/octet-st
                     if progress is not None:
                         progress(sent, size)
                     run.tick()
-                http.write(end)
+                    if heard.poll(0):
+                        status = http.head()  # a late 100 Continue, or the CDN's verdict
+                        if status >= 200:
+                            break
+                if status < 200:
+                    http.write(end)
             except OSError as e:
                 # The CDN may have answered and closed (a file too large): its words, if so.
                 try:
@@ -399,10 +414,12 @@ def upload(data: "Any", filename: str, content_type: str = "application/octet-st
                     status = http.final()
                 except Exception:
                     raise e
-            else:
+            if status < 200:
                 if not http.wait(_ANSWER_MS):
                     raise OSError("no answer within " + str(_ANSWER_MS // 1000) + " s")
                 status = http.final()
+            elif status < 300 and sent < size:
+                raise OSError("the CDN answered " + str(status) + " before the whole file came")
         body = http.answer(buf)
     except OSError as e:
         raise CdnError(0, _why(e) + " (after " + str(sent) + " of " + str(size) +
