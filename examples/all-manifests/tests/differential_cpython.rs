@@ -11,7 +11,6 @@
 mod values;
 mod verdicts;
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -19,25 +18,17 @@ use lua_testkit::deps::python_venv;
 use lua_testkit::micropython::scratch_dir;
 use luagen::emit::cpython::{CPythonProject, Options};
 use luagen::emit::micropython::escape::py_str;
-use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
-use verdicts::{disagreement, hex, seed, validator, values_per_schema, REGRESSIONS};
+use verdicts::{checked_of, disagreement, parse_verdicts, validator, values_file, Checked, Checks};
 
-/// One validator of a generated project and the schema it was generated from.
-struct Target {
-    /// `command X` or `trigger X`.
-    label: String,
-    /// The function of `validators.py` that checks it.
-    function: String,
-    schema: Value,
-}
-
-/// A manifest generated for CPython into a scratch directory, with its validators.
+/// A manifest generated for CPython into a scratch directory (removed when dropped), with its
+/// validators.
 struct Project {
     manifest: PathBuf,
     dir: PathBuf,
-    targets: Vec<Target>,
+    checked: Vec<Checked>,
+    /// Per schema, the function of `validators.py` that checks it.
+    functions: Vec<String>,
 }
 
 fn project(manifest: &Path) -> Project {
@@ -47,29 +38,28 @@ fn project(manifest: &Path) -> Project {
     generated.write(&dir, true).unwrap();
     let device_py = std::fs::read_to_string(dir.join("device.py")).unwrap();
     let triggers_py = std::fs::read_to_string(dir.join("triggers.py")).unwrap();
-    let mut targets = Vec::new();
-    for c in &device.commands {
-        if let Some(schema) = &c.input_schema {
-            targets.push(Target {
-                label: format!("command {}", c.name),
-                function: command_validator(&device_py, &c.name),
-                schema: device.standalone_schema(schema),
-            });
-        }
-    }
-    for t in &device.triggers {
-        if let Some(schema) = &t.payload_schema {
-            targets.push(Target {
-                label: format!("trigger {}", t.name),
-                function: sent_after(&triggers_py, &format!("({}, payload)", py_str(&t.name))),
-                schema: device.standalone_schema(schema),
-            });
-        }
-    }
+    let checked = checked_of(&device);
+    let functions = checked
+        .iter()
+        .map(|c| match c.label.split_once(' ') {
+            Some(("command", name)) => command_validator(&device_py, name),
+            Some(("trigger", name)) => {
+                sent_after(&triggers_py, &format!("({}, payload)", py_str(name)))
+            }
+            _ => unreachable!("{}", c.label),
+        })
+        .collect();
     Project {
         manifest: manifest.to_path_buf(),
         dir,
-        targets,
+        checked,
+        functions,
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -123,118 +113,42 @@ with open("values.txt", encoding="utf-8") as f:
             print("invalid " + e.args[0].replace("\n", "\\n"))
 "#;
 
-/// What the generated validators say of each `(target, value)`: `None` (valid) or the message.
-fn run(project: &Project, values: &[(usize, Value)]) -> Vec<Option<String>> {
-    let functions: Vec<String> = project
-        .targets
-        .iter()
-        .map(|t| format!("validators.{}", t.function))
-        .collect();
-    let driver = DRIVER.replace("CHECKS", &functions.join(", "));
-    std::fs::write(project.dir.join("driver.py"), driver).unwrap();
-    let mut lines = String::new();
-    for (target, value) in values {
-        writeln!(lines, "{target}\t{value}").unwrap();
+impl Checks for Project {
+    fn checked(&self) -> &[Checked] {
+        &self.checked
     }
-    std::fs::write(project.dir.join("values.txt"), lines).unwrap();
-    let out = Command::new(python_venv().unwrap())
-        .arg("driver.py")
-        .current_dir(&project.dir)
-        // Verdicts hold the manifest's non-ASCII text: UTF-8 whatever the locale.
-        .env("PYTHONIOENCODING", "utf-8")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "{}: python3 failed after {} verdicts:\n{}",
-        project.manifest.display(),
-        stdout.lines().count(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let verdicts: Vec<Option<String>> = stdout
-        .lines()
-        .map(|l| match l {
-            "ok" => None,
-            other => Some(
-                other
-                    .strip_prefix("invalid ")
-                    .unwrap_or_else(|| panic!("not a verdict: {other}"))
-                    .to_string(),
-            ),
-        })
-        .collect();
-    assert_eq!(verdicts.len(), values.len(), "{stdout}");
-    verdicts
+
+    fn verdicts(&self, values: &[(usize, Value)]) -> Vec<Option<String>> {
+        let functions: Vec<String> = self
+            .functions
+            .iter()
+            .map(|f| format!("validators.{f}"))
+            .collect();
+        let driver = DRIVER.replace("CHECKS", &functions.join(", "));
+        std::fs::write(self.dir.join("driver.py"), driver).unwrap();
+        std::fs::write(self.dir.join("values.txt"), values_file(values)).unwrap();
+        let out = Command::new(python_venv().unwrap())
+            .arg("driver.py")
+            .current_dir(&self.dir)
+            // Verdicts hold the manifest's non-ASCII text: UTF-8 whatever the locale.
+            .env("PYTHONIOENCODING", "utf-8")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "{}: python3 failed after {} verdicts:\n{}",
+            self.manifest.display(),
+            stdout.lines().count(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        parse_verdicts(&stdout, values.len())
+    }
 }
 
 #[test]
 fn generated_cpython_checks_accept_exactly_what_jsonschema_accepts() {
-    let per_schema = values_per_schema();
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed()),
-    );
-    let mut schemas = 0;
-    let mut total = 0;
-    let mut problems = Vec::new();
-    for manifest in lua_testkit::corpus::valid_manifests() {
-        let project = project(&manifest);
-        let mut values = Vec::new();
-        for (i, target) in project.targets.iter().enumerate() {
-            let depth = values::depth_for(&target.schema);
-            let strategy = values::near(&target.schema, &target.schema, depth);
-            for _ in 0..per_schema {
-                values.push((i, strategy.new_tree(&mut runner).unwrap().current()));
-            }
-        }
-        let verdicts = run(&project, &values);
-        let references: Vec<jsonschema::Validator> = project
-            .targets
-            .iter()
-            .map(|t| validator(&t.schema))
-            .collect();
-        let mut refused = vec![0usize; project.targets.len()];
-        for ((target, value), verdict) in values.iter().zip(&verdicts) {
-            refused[*target] += usize::from(verdict.is_some());
-            if let Some(problem) = disagreement(&references[*target], value, verdict) {
-                problems.push(format!(
-                    "{} {}: {value}\n    {problem}",
-                    manifest.file_name().unwrap().to_string_lossy(),
-                    project.targets[*target].label,
-                ));
-            }
-        }
-        for (target, refused) in project.targets.iter().zip(&refused) {
-            // A strategy that only ever produced one verdict would prove little.
-            assert!(
-                *refused > 0 && *refused < per_schema,
-                "{} {}: {refused} of {per_schema} refused",
-                manifest.display(),
-                target.label
-            );
-        }
-        schemas += project.targets.len();
-        total += values.len();
-        std::fs::remove_dir_all(&project.dir).unwrap();
-    }
-    eprintln!(
-        "CPython: {total} values over {schemas} schemas, {} disagreements",
-        problems.len()
-    );
-    assert!(schemas > 15, "every manifest's payload schemas are covered");
-    assert!(
-        problems.is_empty(),
-        "{} disagreements with jsonschema (seed {}):\n{}",
-        problems.len(),
-        hex(&seed()),
-        problems
-            .iter()
-            .take(30)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    verdicts::corpus_agrees("CPython", lua_testkit::corpus::valid_manifests(), project);
 }
 
 /// The comparison can fail: a value jsonschema refuses, checked by a validator of another
@@ -244,53 +158,23 @@ fn a_validator_of_another_schema_disagrees() {
     let root = lua_testkit::deps::workspace_root();
     let project = project(&root.join("manifests/greenhouse-sensor.yaml"));
     let toggle = project
-        .targets
+        .checked
         .iter()
         .position(|t| t.label == "command toggle_irrigation")
         .unwrap();
     let value = serde_json::json!({"enabled": "yes"});
-    let verdicts = run(&project, &[(toggle, value.clone())]);
+    let verdicts = project.verdicts(&[(toggle, value.clone())]);
     assert_eq!(
         verdicts[0].as_deref(),
         Some("enabled: must be a boolean, found string")
     );
     let accepting = validator(&serde_json::json!({"type": "object"}));
     assert!(disagreement(&accepting, &value, &verdicts[0]).is_some());
-    std::fs::remove_dir_all(&project.dir).unwrap();
 }
 
 /// The values that once split a device target's verdicts, or that strategies rarely reach: on
 /// CPython, whose `$` also matches before a final newline (`"1234\n"` against `^[0-9]{4,8}$`).
 #[test]
 fn regressions() {
-    let root = lua_testkit::deps::workspace_root();
-    let mut manifests: Vec<&str> = REGRESSIONS.iter().map(|(m, _, _)| *m).collect();
-    manifests.dedup();
-    let mut problems = Vec::new();
-    for manifest in manifests {
-        let project = project(&root.join(manifest));
-        let mut values = Vec::new();
-        for (_, label, cases) in REGRESSIONS.iter().filter(|(m, _, _)| *m == manifest) {
-            let target = project
-                .targets
-                .iter()
-                .position(|t| t.label == *label)
-                .unwrap_or_else(|| panic!("{manifest} has no {label}"));
-            for case in *cases {
-                values.push((target, serde_json::from_str::<Value>(case).unwrap()));
-            }
-        }
-        let verdicts = run(&project, &values);
-        for ((target, value), verdict) in values.iter().zip(&verdicts) {
-            let target = &project.targets[*target];
-            if let Some(problem) = disagreement(&validator(&target.schema), value, verdict) {
-                problems.push(format!(
-                    "{manifest} {}: {value}\n    {problem}",
-                    target.label
-                ));
-            }
-        }
-        std::fs::remove_dir_all(&project.dir).unwrap();
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    verdicts::regressions_agree(project, |_, _, _| None);
 }

@@ -11,35 +11,26 @@
 mod values;
 mod verdicts;
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lua_testkit::micropython::{scratch_dir, venv_tool};
 use luagen::emit::micropython::escape::py_str;
 use luagen::emit::micropython::{MicroPythonProject, Options};
-use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
-use verdicts::{disagreement, hex, seed, validator, values_per_schema, REGRESSIONS};
+use verdicts::{checked_of, disagreement, parse_verdicts, values_file, Checked, Checks};
 
-/// One validator of a generated project and the schema it was generated from.
-struct Target {
-    /// `command X` or `trigger X`.
-    label: String,
-    /// A Python expression for the validator function, with `device_spec` and `validators`
-    /// imported.
-    function: String,
-    schema: Value,
-}
-
-/// A manifest generated for MicroPython into a scratch directory, with its validators.
+/// A manifest generated for MicroPython into a scratch directory (removed when dropped), with
+/// its validators.
 struct Project {
     /// The device name, as `all_manifests::checks()` knows it.
     device: String,
     manifest: PathBuf,
     dir: PathBuf,
-    targets: Vec<Target>,
+    checked: Vec<Checked>,
+    /// Per schema, a Python expression for its validator, with `device_spec` and `validators`
+    /// imported.
+    functions: Vec<String>,
 }
 
 fn project(manifest: &Path) -> Project {
@@ -48,30 +39,29 @@ fn project(manifest: &Path) -> Project {
     let dir = scratch_dir("differential").unwrap();
     generated.write(&dir, true).unwrap();
     let triggers_py = std::fs::read_to_string(dir.join("triggers.py")).unwrap();
-    let mut targets = Vec::new();
-    for c in &device.commands {
-        if let Some(schema) = &c.input_schema {
-            targets.push(Target {
-                label: format!("command {}", c.name),
-                function: format!("device_spec.COMMANDS[{}][1]", py_str(&c.name)),
-                schema: device.standalone_schema(schema),
-            });
-        }
-    }
-    for t in &device.triggers {
-        if let Some(schema) = &t.payload_schema {
-            targets.push(Target {
-                label: format!("trigger {}", t.name),
-                function: format!("validators.{}", trigger_validator(&triggers_py, &t.name)),
-                schema: device.standalone_schema(schema),
-            });
-        }
-    }
+    let checked = checked_of(&device);
+    let functions = checked
+        .iter()
+        .map(|c| match c.label.split_once(' ') {
+            Some(("command", name)) => format!("device_spec.COMMANDS[{}][1]", py_str(name)),
+            Some(("trigger", name)) => {
+                format!("validators.{}", trigger_validator(&triggers_py, name))
+            }
+            _ => unreachable!("{}", c.label),
+        })
+        .collect();
     Project {
         device: device.name.clone(),
         manifest: manifest.to_path_buf(),
         dir,
-        targets,
+        checked,
+        functions,
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -105,188 +95,66 @@ with open("values.txt") as f:
             print("invalid " + e.args[0].replace("\n", "\\n"))
 "#;
 
-/// What the generated validators say of each `(target, value)`: `None` (valid) or the message.
-fn run(project: &Project, values: &[(usize, Value)]) -> Vec<Option<String>> {
-    let functions: Vec<&str> = project
-        .targets
-        .iter()
-        .map(|t| t.function.as_str())
-        .collect();
-    let driver = DRIVER.replace("CHECKS", &functions.join(", "));
-    std::fs::write(project.dir.join("driver.py"), driver).unwrap();
-    let mut lines = String::new();
-    for (target, value) in values {
-        writeln!(lines, "{target}\t{value}").unwrap();
+impl Checks for Project {
+    fn checked(&self) -> &[Checked] {
+        &self.checked
     }
-    std::fs::write(project.dir.join("values.txt"), lines).unwrap();
-    let out = Command::new(venv_tool("micropython").unwrap())
-        .arg("driver.py")
-        .current_dir(&project.dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "{}: micropython failed after {} verdicts:\n{}",
-        project.manifest.display(),
-        stdout.lines().count(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let verdicts: Vec<Option<String>> = stdout
-        .lines()
-        .map(|l| match l {
-            "ok" => None,
-            other => Some(
-                other
-                    .strip_prefix("invalid ")
-                    .unwrap_or_else(|| panic!("not a verdict: {other}"))
-                    .to_string(),
-            ),
-        })
-        .collect();
-    assert_eq!(verdicts.len(), values.len(), "{stdout}");
-    verdicts
+
+    fn verdicts(&self, values: &[(usize, Value)]) -> Vec<Option<String>> {
+        let driver = DRIVER.replace("CHECKS", &self.functions.join(", "));
+        std::fs::write(self.dir.join("driver.py"), driver).unwrap();
+        std::fs::write(self.dir.join("values.txt"), values_file(values)).unwrap();
+        let out = Command::new(venv_tool("micropython").unwrap())
+            .arg("driver.py")
+            .current_dir(&self.dir)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "{}: micropython failed after {} verdicts:\n{}",
+            self.manifest.display(),
+            stdout.lines().count(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        parse_verdicts(&stdout, values.len())
+    }
 }
 
 #[test]
 fn generated_micropython_checks_accept_exactly_what_jsonschema_accepts() {
-    let per_schema = values_per_schema();
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed()),
-    );
-    let mut schemas = 0;
-    let mut total = 0;
-    let mut problems = Vec::new();
-    for manifest in lua_testkit::corpus::valid_manifests() {
-        let project = project(&manifest);
-        let mut values = Vec::new();
-        for (i, target) in project.targets.iter().enumerate() {
-            let depth = values::depth_for(&target.schema);
-            let strategy = values::near(&target.schema, &target.schema, depth);
-            for _ in 0..per_schema {
-                values.push((i, strategy.new_tree(&mut runner).unwrap().current()));
-            }
-        }
-        let verdicts = run(&project, &values);
-        let references: Vec<jsonschema::Validator> = project
-            .targets
-            .iter()
-            .map(|t| validator(&t.schema))
-            .collect();
-        let mut refused = vec![0usize; project.targets.len()];
-        for ((target, value), verdict) in values.iter().zip(&verdicts) {
-            refused[*target] += usize::from(verdict.is_some());
-            if let Some(problem) = disagreement(&references[*target], value, verdict) {
-                problems.push(format!(
-                    "{} {}: {value}\n    {problem}",
-                    manifest.file_name().unwrap().to_string_lossy(),
-                    project.targets[*target].label,
-                ));
-            }
-        }
-        for (target, refused) in project.targets.iter().zip(&refused) {
-            // A strategy that only ever produced one verdict would prove little.
-            eprintln!(
-                "{} {}: {refused} of {per_schema} refused",
-                manifest.file_name().unwrap().to_string_lossy(),
-                target.label
-            );
-            assert!(
-                *refused > 0 && *refused < per_schema,
-                "{} {}: {refused} of {per_schema} refused",
-                manifest.display(),
-                target.label
-            );
-        }
-        schemas += project.targets.len();
-        total += values.len();
-        std::fs::remove_dir_all(&project.dir).unwrap();
-    }
-    eprintln!(
-        "{total} values over {schemas} schemas, {} disagreements",
-        problems.len()
-    );
-    assert!(schemas > 15, "every manifest's payload schemas are covered");
-    assert!(
-        problems.is_empty(),
-        "{} disagreements with jsonschema (seed {}):\n{}",
-        problems.len(),
-        hex(&seed()),
-        problems
-            .iter()
-            .take(30)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+    verdicts::corpus_agrees(
+        "MicroPython",
+        lua_testkit::corpus::valid_manifests(),
+        project,
     );
 }
 
+/// The regression values, on MicroPython and through the generated Rust check of the same
+/// schema.
 #[test]
 fn regressions() {
-    let root = lua_testkit::deps::workspace_root();
-    let mut by_manifest: Vec<(&str, Vec<(&str, Value)>)> = Vec::new();
-    for (manifest, label, values) in REGRESSIONS {
-        let values = values
+    let rust = all_manifests::checks();
+    verdicts::regressions_agree(project, |project, checked, value| {
+        let case = rust
             .iter()
-            .map(|v| (*label, serde_json::from_str(v).unwrap()));
-        match by_manifest.iter_mut().find(|(m, _)| m == manifest) {
-            Some((_, v)) => v.extend(values),
-            None => by_manifest.push((manifest, values.collect())),
-        }
-    }
-    let mut problems = Vec::new();
-    for (manifest, cases) in by_manifest {
-        let project = project(&root.join(manifest));
-        let values: Vec<(usize, Value)> = cases
-            .iter()
-            .map(|(label, value)| {
-                let target = project
-                    .targets
-                    .iter()
-                    .position(|t| t.label == *label)
-                    .unwrap_or_else(|| panic!("{manifest} has no {label}"));
-                (target, value.clone())
+            .find(|c| {
+                c.device == project.device
+                    && serde_json::from_str::<Value>(c.schema).unwrap() == checked.schema
             })
-            .collect();
-        let verdicts = run(&project, &values);
-        let rust = all_manifests::checks();
-        for ((target, value), verdict) in values.iter().zip(&verdicts) {
-            let target = &project.targets[*target];
-            let reference = validator(&target.schema);
-            if let Some(problem) = disagreement(&reference, value, verdict) {
-                problems.push(format!(
-                    "{manifest} {}: {value}\n    {problem}",
-                    target.label
-                ));
-            }
-            // The same value through the generated Rust check of the same schema.
-            let case = rust
-                .iter()
-                .find(|c| {
-                    c.device == project.device
-                        && serde_json::from_str::<Value>(c.schema).unwrap() == target.schema
-                })
-                .unwrap_or_else(|| panic!("no Rust check for {manifest} {}", target.label));
-            let ours = (case.check)(value).err().map(|e| e.to_string());
-            if ours
-                .as_deref()
-                .is_some_and(|m| past_the_field_type(value, m))
-            {
-                // The documented limit of a typed device (PROTOCOL.md): MicroPython holds any
-                // integer, a Rust field only its type's range.
-                continue;
-            }
-            if let Some(problem) = disagreement(&reference, value, &ours) {
-                problems.push(format!(
-                    "{manifest} {} (Rust): {value}\n    {problem}",
-                    target.label
-                ));
-            }
+            .unwrap_or_else(|| panic!("no Rust check for {}", checked.label));
+        let ours = (case.check)(value).err().map(|e| e.to_string());
+        if ours
+            .as_deref()
+            .is_some_and(|m| past_the_field_type(value, m))
+        {
+            // The documented limit of a typed device (PROTOCOL.md): MicroPython holds any
+            // integer, a Rust field only its type's range.
+            return None;
         }
-        std::fs::remove_dir_all(&project.dir).unwrap();
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+        disagreement(&verdicts::validator(&checked.schema), value, &ours)
+            .map(|problem| format!("(Rust) {problem}"))
+    });
 }
 
 /// Whether `message` is the typed device's refusal of an integer past its field's type

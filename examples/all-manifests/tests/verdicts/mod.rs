@@ -1,11 +1,208 @@
-//! What the differential tests share: the reference verdict (the `jsonschema` crate), how a
-//! refusal's field is compared with jsonschema's, the seed and the number of values. Each
+//! What the differential tests share: the run itself ([`corpus_agrees`], [`regressions_agree`]:
+//! values from and near every payload schema of every manifest, each target's verdicts
+//! compared with the reference), the reference verdict (the `jsonschema` crate), how a
+//! refusal's field is compared with jsonschema's, the seed and the number of values. A target
+//! is a [`Checks`]: one manifest's generated checks, run over many values at once. Each
 //! differential test file is a crate of its own and uses a part of this.
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
+
+use super::values;
+
+/// A schema a target checks: `command X` (its input) or `trigger X` (its payload), standalone.
+pub struct Checked {
+    pub label: String,
+    pub schema: Value,
+}
+
+/// Every command input and trigger payload schema of `device`, in the manifest's order.
+pub fn checked_of(device: &luagen::Device) -> Vec<Checked> {
+    let commands = device.commands.iter().filter_map(|c| {
+        c.input_schema.as_ref().map(|s| Checked {
+            label: format!("command {}", c.name),
+            schema: device.standalone_schema(s),
+        })
+    });
+    let triggers = device.triggers.iter().filter_map(|t| {
+        t.payload_schema.as_ref().map(|s| Checked {
+            label: format!("trigger {}", t.name),
+            schema: device.standalone_schema(s),
+        })
+    });
+    commands.chain(triggers).collect()
+}
+
+/// One manifest's generated checks on one target.
+pub trait Checks {
+    /// The schemas checked, in the order values index them.
+    fn checked(&self) -> &[Checked];
+
+    /// What the target says of each `(schema index, value)`: `None` (accepted) or its
+    /// refusal, `<field>: <rule>`.
+    fn verdicts(&self, values: &[(usize, Value)]) -> Vec<Option<String>>;
+
+    /// Whether the target can be held to the reference on `value` at all.
+    fn comparable(&self, _value: &Value) -> bool {
+        true
+    }
+}
+
+/// A target's output, one `ok` or `invalid <message>` line per value.
+pub fn parse_verdicts(stdout: &str, expected: usize) -> Vec<Option<String>> {
+    let verdicts: Vec<Option<String>> = stdout
+        .lines()
+        .map(|l| match l {
+            "ok" => None,
+            other => Some(
+                other
+                    .strip_prefix("invalid ")
+                    .unwrap_or_else(|| panic!("not a verdict: {other}"))
+                    .to_string(),
+            ),
+        })
+        .collect();
+    assert_eq!(verdicts.len(), expected, "{stdout}");
+    verdicts
+}
+
+/// The values file every driver reads: one `<schema index>\t<json>` line per value.
+pub fn values_file(values: &[(usize, Value)]) -> String {
+    let mut lines = String::new();
+    for (target, value) in values {
+        writeln!(lines, "{target}\t{value}").unwrap();
+    }
+    lines
+}
+
+/// `target` (`"MicroPython"`) over values from and near every schema `open` finds in each of
+/// `manifests`: it must refuse exactly what jsonschema refuses, naming a field inside a value
+/// jsonschema faults, and every schema must see both verdicts (a strategy that only ever made
+/// one would prove little). Panics with the disagreements.
+pub fn corpus_agrees<C: Checks>(
+    target: &str,
+    manifests: impl IntoIterator<Item = PathBuf>,
+    open: impl Fn(&Path) -> C,
+) {
+    let per_schema = values_per_schema();
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed()),
+    );
+    let (mut schemas, mut total, mut skipped) = (0, 0, 0);
+    let mut problems = Vec::new();
+    for manifest in manifests {
+        let checks = open(&manifest);
+        let name = manifest.file_name().unwrap().to_string_lossy().into_owned();
+        let mut values = Vec::new();
+        for (i, checked) in checks.checked().iter().enumerate() {
+            let depth = values::depth_for(&checked.schema);
+            let strategy = values::near(&checked.schema, &checked.schema, depth);
+            for _ in 0..per_schema {
+                values.push((i, strategy.new_tree(&mut runner).unwrap().current()));
+            }
+        }
+        let verdicts = checks.verdicts(&values);
+        let references: Vec<jsonschema::Validator> = checks
+            .checked()
+            .iter()
+            .map(|c| validator(&c.schema))
+            .collect();
+        let mut refused = vec![0usize; checks.checked().len()];
+        for ((i, value), verdict) in values.iter().zip(&verdicts) {
+            refused[*i] += usize::from(verdict.is_some());
+            if !checks.comparable(value) {
+                skipped += 1;
+                continue;
+            }
+            if let Some(problem) = disagreement(&references[*i], value, verdict) {
+                let label = &checks.checked()[*i].label;
+                problems.push(format!("{name} {label}: {value}\n    {problem}"));
+            }
+        }
+        for (checked, refused) in checks.checked().iter().zip(&refused) {
+            assert!(
+                *refused > 0 && *refused < per_schema,
+                "{name} {}: {refused} of {per_schema} refused",
+                checked.label
+            );
+        }
+        schemas += checks.checked().len();
+        total += values.len();
+    }
+    eprintln!(
+        "{target}: {total} values over {schemas} schemas, {skipped} not comparable, {} disagreements",
+        problems.len()
+    );
+    assert!(schemas > 15, "every manifest's payload schemas are covered");
+    assert!(
+        skipped * 100 < total,
+        "{skipped} of {total} values were not compared"
+    );
+    assert!(
+        problems.is_empty(),
+        "{target}: {} disagreements with jsonschema (seed {}):\n{}",
+        problems.len(),
+        hex(&seed()),
+        problems
+            .iter()
+            .take(30)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// The [`REGRESSIONS`] through `open`'s checks, each held to jsonschema; `also` may compare
+/// the same value with another check (`None`: agreed). Panics with the disagreements.
+pub fn regressions_agree<C: Checks>(
+    open: impl Fn(&Path) -> C,
+    mut also: impl FnMut(&C, &Checked, &Value) -> Option<String>,
+) {
+    let root = lua_testkit::deps::workspace_root();
+    let mut manifests: Vec<&str> = REGRESSIONS.iter().map(|(m, _, _)| *m).collect();
+    manifests.dedup();
+    let mut problems = Vec::new();
+    for manifest in manifests {
+        let checks = open(&root.join(manifest));
+        let mut values = Vec::new();
+        for (_, label, cases) in REGRESSIONS.iter().filter(|(m, _, _)| *m == manifest) {
+            let i = checks
+                .checked()
+                .iter()
+                .position(|c| c.label == *label)
+                .unwrap_or_else(|| panic!("{manifest} has no {label}"));
+            for case in *cases {
+                values.push((i, serde_json::from_str::<Value>(case).unwrap()));
+            }
+        }
+        let verdicts = checks.verdicts(&values);
+        for ((i, value), verdict) in values.iter().zip(&verdicts) {
+            let checked = &checks.checked()[*i];
+            if !checks.comparable(value) {
+                continue;
+            }
+            if let Some(problem) = disagreement(&validator(&checked.schema), value, verdict) {
+                problems.push(format!(
+                    "{manifest} {}: {value}\n    {problem}",
+                    checked.label
+                ));
+            }
+            if let Some(problem) = also(&checks, checked, value) {
+                problems.push(format!(
+                    "{manifest} {}: {value}\n    {problem}",
+                    checked.label
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
 
 pub fn validator(schema: &Value) -> jsonschema::Validator {
     // Formats are annotations in luagen's checks (draft 7 makes format validation optional).
