@@ -8,6 +8,8 @@ mod agent_args;
 mod agent_module;
 #[cfg(feature = "gateway")]
 mod call;
+#[cfg(feature = "gateway")]
+mod cdn;
 mod check;
 #[cfg(feature = "gateway")]
 mod demo;
@@ -115,6 +117,10 @@ enum Cmd {
     #[command(after_help = send::EXIT_CODES, subcommand_value_name = "WHAT")]
     Send(send::SendArgs),
     #[cfg(feature = "gateway")]
+    /// Upload a file to the Lua CDN or download one (a URL a command returned).
+    #[command(after_help = cdn::EXIT_CODES, subcommand_value_name = "WHAT")]
+    Cdn(cdn::CdnArgs),
+    #[cfg(feature = "gateway")]
     /// Tail the traffic of one device or all.
     #[command(after_help = monitor::EXIT_CODES)]
     Monitor(monitor::MonitorArgs),
@@ -208,6 +214,8 @@ fn main() -> ExitCode {
         Cmd::Call(args) => call::run(args),
         #[cfg(feature = "gateway")]
         Cmd::Send(args) => send::run(args),
+        #[cfg(feature = "gateway")]
+        Cmd::Cdn(args) => cdn::run(args),
         #[cfg(feature = "gateway")]
         Cmd::Monitor(args) => monitor::run(args),
         #[cfg(feature = "gateway")]

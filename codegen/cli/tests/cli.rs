@@ -864,3 +864,26 @@ fn diff_reads_rev_colon_path_through_git() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn cdn_commands_document_themselves_and_refuse_an_unreachable_cdn() {
+    for what in ["put", "get"] {
+        let help = text(&luagen(&["cdn", what, "--help"]).stdout);
+        assert!(help.contains("\nExit codes:\n  0  "), "{what}: {help}");
+        assert!(help.contains("LUA_CDN_URL"), "{what}: {help}");
+    }
+    // A port nobody listens on: the system's pick, released at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let out = luagen(&[
+        "cdn",
+        "get",
+        "0123456789abcdef0123456789abcdef.png",
+        "--cdn",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Connection refused"));
+}
