@@ -62,9 +62,10 @@ pub struct DevArgs {
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     trigger_timeout_ms: u64,
     /// The local Lua CDN (HTTP; HTTPS with --tls-cert): POST /upload with an accepted API
-    /// key, GET /{fileId} for anyone.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8084")]
-    cdn_listen: SocketAddr,
+    /// key, GET /{fileId} for anyone. Default 127.0.0.1:8084, or a free port when another
+    /// gateway holds that one (the CDN line printed at start says which).
+    #[arg(long, value_name = "ADDR")]
+    cdn_listen: Option<SocketAddr>,
     /// Serve no CDN.
     #[arg(long, conflicts_with_all = ["cdn_listen", "cdn_dir"])]
     no_cdn: bool,
@@ -78,6 +79,10 @@ pub struct DevArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
     cdn_max_total_bytes: u64,
 }
+
+/// Where the CDN listens unless --cdn-listen says otherwise.
+const DEFAULT_CDN_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8084);
 
 /// `NAME=JSON`: the JSON is checked here, so a typo fails at start, not at the first trigger.
 fn trigger_result(arg: &str) -> Result<(String, Value), String> {
@@ -167,7 +172,8 @@ pub fn run(args: DevArgs) -> ExitCode {
         dir: args.cdn_dir,
         max_file_bytes: args.cdn_max_bytes,
         max_total_bytes: args.cdn_max_total_bytes,
-        ..CdnConfig::new(args.cdn_listen)
+        any_port_if_taken: args.cdn_listen.is_none(),
+        ..CdnConfig::new(args.cdn_listen.unwrap_or(DEFAULT_CDN_LISTEN))
     });
     config.tls = args
         .tls_cert

@@ -40,6 +40,9 @@ pub use store::Stored;
 pub struct CdnConfig {
     /// HTTP listener (HTTPS when the gateway has TLS files). Default 127.0.0.1:8084.
     pub listen: SocketAddr,
+    /// When `listen`'s port is taken, listen on a free port of the same address instead
+    /// (the gateway's `cdn_url` says which): for a default that another gateway may hold.
+    pub any_port_if_taken: bool,
     /// Folder of uploads; `None`: a temporary folder removed when the gateway stops.
     pub dir: Option<PathBuf>,
     /// Largest file accepted. Default 64 MiB.
@@ -62,6 +65,7 @@ impl CdnConfig {
     pub fn new(listen: SocketAddr) -> Self {
         Self {
             listen,
+            any_port_if_taken: false,
             dir: None,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             max_total_bytes: 1 << 30,
@@ -102,9 +106,18 @@ impl Cdn {
                 },
             )?,
         );
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("listening on {} (CDN)", config.listen))?;
+        let listener = match TcpListener::bind(config.listen).await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && config.any_port_if_taken => {
+                let any = SocketAddr::new(config.listen.ip(), 0);
+                let listener = TcpListener::bind(any).await;
+                if let Some(bound) = listener.as_ref().ok().and_then(|l| l.local_addr().ok()) {
+                    tracing::warn!("CDN: {} is taken; listening on {bound}", config.listen);
+                }
+                listener
+            }
+            bound => bound,
+        }
+        .with_context(|| format!("listening on {} (CDN)", config.listen))?;
         let addr = listener.local_addr()?;
         let server = Arc::new(server::Server {
             store: Arc::clone(&store),
