@@ -307,13 +307,9 @@ except lua_cdn.CdnError as e:
     assert_eq!(result["status"], 401, "{}", out.stdout);
     let message = result["message"].as_str().unwrap();
     assert!(message.starts_with("unknown API key"), "{message}");
-    // The client asks with Expect: 100-continue; the dev gateway gives its go-ahead and reads
-    // the file before it answers, so how much went is the server's choice: said, not held.
-    eprintln!(
-        "refused after {} bytes of the file went: {}",
-        result["sent"],
-        out.stdout.trim()
-    );
+    // The client asks with Expect: 100-continue and the gateway refuses before its go-ahead:
+    // not a byte of the file leaves the board.
+    assert_eq!(result["sent"], 0, "{}", out.stdout);
     assert!(
         out.stdout
             .contains("CDN upload failed (401): unknown API key"),

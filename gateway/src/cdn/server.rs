@@ -149,9 +149,18 @@ impl Server {
                 answer
             }
             Err(refusal) => {
-                // Read what the client sends before answering, so it is reading when the
-                // answer comes and not writing into a closed socket.
-                drain(idle_limited(body, Duration::from_secs(1))).await;
+                // A client that waits for `100 Continue` is answered at once: hyper sends
+                // the go-ahead only when the body is first read, so the file never leaves the
+                // device. Any other client is already writing the body: read it (bounded)
+                // first, so it is reading when the answer comes and not writing into a
+                // closed socket.
+                let waits = head
+                    .headers
+                    .get(hyper::header::EXPECT)
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+                if !waits {
+                    drain(idle_limited(body, Duration::from_secs(1))).await;
+                }
                 Err(refusal)
             }
         }
