@@ -19,6 +19,8 @@ pub mod rust;
 #[cfg(feature = "firmware")]
 pub mod target;
 #[cfg(feature = "firmware")]
+mod templates;
+#[cfg(feature = "firmware")]
 pub mod typescript;
 
 #[cfg(feature = "firmware")]

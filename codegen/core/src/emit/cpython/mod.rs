@@ -5,27 +5,26 @@
 //! generated device on top of it: every payload's type (`payloads.py`, `TypedDict`s from the
 //! type IR), the checks of every input, result and trigger payload (`validators.py`, written by
 //! the MicroPython target's [`ValidatorWriter`] and template, so both targets refuse with the
-//! same words), typed trigger functions and handler stubs the user owns. `mypy --strict` checks
-//! the whole project against a stub of the client's API (`stubs/lua_device/__init__.pyi`): the
-//! client ships no type information of its own.
+//! same words), typed trigger functions and handler stubs the user owns (named and documented
+//! as the MicroPython target's, from their shared `micropython::context`). `mypy --strict`
+//! checks the whole project against a stub of the client's API (`stubs/lua_device/__init__.pyi`):
+//! the client ships no type information of its own.
 
-pub mod handlers;
 pub mod payloads;
 
-use minijinja::Environment;
 use serde::Serialize;
 
 use self::payloads::PayloadWriter;
 use crate::diagnostic::Diagnostics;
-use crate::emit::markdown::md_inline;
-use crate::emit::micropython::escape::{doc_inline, doc_lines, py_str};
-use crate::emit::micropython::pattern;
+use crate::emit::micropython::context::{
+    CommandCtx, DeviceCtx, Payload, Shared, Signature, TriggerCtx, With,
+};
 use crate::emit::micropython::validators::ValidatorWriter;
-use crate::emit::micropython::{collapse_blank_lines, describe_fields, Helpers, PyTypes};
+use crate::emit::micropython::{collapse_blank_lines, handlers, pattern, PyTypes};
 use crate::emit::project::{GeneratedFile, Project};
-use crate::emit::refusal;
-use crate::ident::{self, Namer};
-use crate::ir::{Shape, TypeDefKind};
+use crate::emit::refusal::{self, PatternRefusal};
+use crate::emit::templates;
+use crate::ir::Shape;
 use crate::model::Device;
 use crate::names::{self, Names};
 
@@ -116,24 +115,13 @@ impl CPythonProject {
     /// Every file of the project for `device`; a schema pattern Python's `re` cannot run (the
     /// MicroPython target's refusals: the same checks run here) is refused at its spans.
     pub fn generate(device: &Device, options: &Options) -> Result<Project, Diagnostics> {
-        let ctx = Context::new(device)
+        let types = PyTypes::new(&device.types);
+        let ctx = Context::new(device, &types)
             .map_err(|refused| refusal::patterns(device, "CPython", &refused))?;
-        let env = environment();
-        let render = |name: &str| -> String {
-            env.get_template(name)
-                .and_then(|t| t.render(&ctx))
-                .unwrap_or_else(|e| panic!("template {name} is broken: {e:#}"))
-        };
-        let handlers = match &options.existing_handlers {
-            None => GeneratedFile::user("handlers.py", render("handlers.py.j2")),
-            Some(existing) => match handlers::missing_stubs(&env, existing, &ctx.commands) {
-                // Stubs appended to the user's file: their text first, untouched.
-                Some(added) => {
-                    GeneratedFile::generated("handlers.py", format!("{existing}{added}"))
-                }
-                None => GeneratedFile::user("handlers.py", existing.clone()),
-            },
-        };
+        let env = templates::environment(TEMPLATES);
+        let render = |name: &str| templates::render(&env, name, &ctx);
+        let existing = options.existing_handlers.as_deref();
+        let handlers = handlers::file(&env, &ctx, existing, &ctx.commands);
         let files = vec![
             GeneratedFile::generated("main.py", render("main.py.j2")),
             GeneratedFile::generated("lua_runtime.py", RUNTIME),
@@ -155,77 +143,27 @@ impl CPythonProject {
     }
 }
 
-fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_keep_trailing_newline(true);
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    for (name, source) in TEMPLATES {
-        env.add_template(name, source)
-            .unwrap_or_else(|e| panic!("template {name} does not parse: {e:#}"));
-    }
-    env
-}
-
 /// Everything the templates see, already escaped for where it goes.
 #[derive(Serialize)]
-struct Context {
-    manifest_doc: String,
-    title: String,
-    description: Vec<String>,
+struct Context<'a> {
+    #[serde(flatten)]
+    device: DeviceCtx,
     /// The device name as it is (the manifest's rule keeps it to `a-z`, `0-9` and `-`).
     device_name: String,
-    name: String,
-    group: String,
-    registration: String,
-    commands: Vec<CommandCtx>,
-    triggers: Vec<TriggerCtx>,
+    commands: Vec<With<CommandCtx, HandlerCtx>>,
+    triggers: Vec<With<TriggerCtx<'a>, Signature>>,
     /// `payloads.py` after its imports.
     types: String,
-    /// The validator functions; `helpers` and `multiple_of_tolerance` are what the shared
-    /// validators template needs beside them.
-    code: String,
-    helpers: Helpers,
-    multiple_of_tolerance: String,
     client: &'static str,
 }
 
+/// What this target adds to a command: its handler's annotations.
 #[derive(Serialize)]
-pub(crate) struct CommandCtx {
-    wire: String,
-    wire_doc: String,
-    summary: String,
-    /// The handler in `handlers.py`.
-    pub(crate) function: String,
-    validator: Option<String>,
-    output_validator: Option<String>,
+struct HandlerCtx {
     input_type: String,
     output_type: String,
     /// `output_type` as `device.py` writes it (`payloads.` before a payload type).
     result_type: String,
-    doc: Vec<String>,
-    input_doc: Vec<String>,
-    output_doc: Vec<String>,
-    not_implemented: String,
-}
-
-#[derive(Serialize)]
-struct TriggerCtx {
-    wire: String,
-    wire_doc: String,
-    function: String,
-    signature: String,
-    kind: &'static str,
-    validator: Option<String>,
-    doc: Vec<String>,
-    params: Vec<ParamCtx>,
-}
-
-#[derive(Serialize)]
-struct ParamCtx {
-    name: String,
-    wire: String,
-    required: bool,
-    doc: String,
 }
 
 /// Names the generated modules define or import, which command, trigger and validator
@@ -256,171 +194,67 @@ const CALLBACKS: &[&str] = &[
     "on_trigger_result",
 ];
 
-impl Context {
-    fn new(device: &Device) -> Result<Self, Vec<refusal::PatternRefusal>> {
-        let types = &PyTypes::new(&device.types);
+impl<'a> Context<'a> {
+    fn new(device: &Device, types: &'a PyTypes<'_>) -> Result<Self, Vec<PatternRefusal>> {
         // MicroPython's checks, but for where CPython's `re` reads `$` differently.
-        let mut writer = ValidatorWriter::for_engine(types, pattern::Engine::CPython);
+        let writer = ValidatorWriter::for_engine(types, pattern::Engine::CPython);
+        let shared = Shared::new(device, types, writer, MODULE_NAMES, CALLBACKS)?;
         let mut annotations = PayloadWriter::new(types);
-        let mut validator_names = Namer::new();
-        let mut handler_names = Namer::new();
-        for n in MODULE_NAMES {
-            validator_names.claim((*n).to_string());
-            handler_names.claim((*n).to_string());
-        }
-        for n in CALLBACKS {
-            handler_names.claim((*n).to_string());
-        }
-        let mut commands = Vec::new();
-        for c in &device.commands {
-            let function = handler_names.claim(ident::python_snake(&c.name));
-            let validator = c.input.map(|id| {
-                let name =
-                    validator_names.claim(format!("command_{}", ident::python_snake(&c.name)));
-                writer.entry(&name, &Shape::Named { id });
-                name
-            });
-            let output_validator = c.output.map(|id| {
-                let name =
-                    validator_names.claim(format!("result_{}", ident::python_snake(&c.name)));
-                writer.entry(&name, &Shape::Named { id });
-                name
-            });
-            let input_shape = c.input.map(|id| Shape::Named { id });
-            let output_shape = c.output.map(|id| Shape::Named { id });
-            let payload_type = |annotations: &mut PayloadWriter, shape: &Option<Shape>, none| {
-                shape.as_ref().map_or_else(
-                    || String::from(none),
-                    |s| annotations.annotation(s, "payloads."),
-                )
-            };
-            // No inputSchema: whatever JSON arrived. No outputSchema: any JSON-able value.
-            let input_type = payload_type(&mut annotations, &input_shape, "_t.Any");
-            let output_type = payload_type(&mut annotations, &output_shape, "object");
-            commands.push(CommandCtx {
-                wire: py_str(&c.name),
-                // Inside a Markdown code span; the manifest checks keep command names to
-                // snake_case.
-                wire_doc: c.name.clone(),
-                summary: md_inline(&c.description),
-                validator,
-                output_validator,
-                result_type: output_type.clone(),
-                input_type,
-                output_type,
-                doc: doc_lines(&c.description),
-                input_doc: input_shape
-                    .as_ref()
-                    .map(|s| describe_fields(types, s))
-                    .unwrap_or_default(),
-                output_doc: output_shape
-                    .as_ref()
-                    .map(|s| describe_fields(types, s))
-                    .unwrap_or_default(),
-                not_implemented: py_str(&format!("{} is not implemented yet", c.name)),
-                function,
-            });
-        }
-        let mut trigger_names = Namer::new();
-        for n in MODULE_NAMES {
-            trigger_names.claim((*n).to_string());
-        }
-        let mut triggers = Vec::new();
-        for t in &device.triggers {
-            let function = trigger_names.claim(ident::python_snake(&t.name));
-            let validator = t.payload.map(|id| {
-                let name =
-                    validator_names.claim(format!("trigger_{}", ident::python_snake(&t.name)));
-                writer.entry(&name, &Shape::Named { id });
-                name
-            });
-            let fields = t.payload.and_then(|id| match &types.get(id).kind {
-                TypeDefKind::Struct(s) => Some(s),
-                _ => None,
-            });
-            let (kind, params, signature) = match (t.payload, fields) {
-                (None, _) => ("none", Vec::new(), String::new()),
-                (Some(id), Some(s)) => {
-                    let mut params: Vec<(ParamCtx, String)> = s
-                        .fields
-                        .iter()
-                        .enumerate()
-                        .map(|(i, f)| {
-                            let name = types.names.member(id, i);
+        let commands = (shared.commands.into_iter())
+            .map(|shared| {
+                let mut payload_type = |shape: &Option<Shape>, none: &str| {
+                    shape.as_ref().map_or_else(
+                        || String::from(none),
+                        |s| annotations.annotation(s, "payloads."),
+                    )
+                };
+                // No inputSchema: whatever JSON arrived. No outputSchema: any JSON-able value.
+                let input_type = payload_type(&shared.input, "_t.Any");
+                let output_type = payload_type(&shared.output, "object");
+                let own = HandlerCtx {
+                    input_type,
+                    result_type: output_type.clone(),
+                    output_type,
+                };
+                With { shared, own }
+            })
+            .collect();
+        let triggers = (shared.triggers.into_iter())
+            .map(|shared| {
+                let signature = match shared.payload {
+                    Payload::None => String::new(),
+                    Payload::Object(_) => {
+                        let decls = shared.param_decls(|name, f| {
                             let ann = annotations.annotation(&f.shape, "payloads.");
-                            let decl = if f.required {
+                            if f.required {
                                 format!("{name}: {ann}")
                             } else {
                                 format!("{name}: _t.Optional[{ann}] = None")
-                            };
-                            let param = ParamCtx {
-                                name: name.to_string(),
-                                wire: py_str(&f.wire_name),
-                                required: f.required,
-                                doc: crate::emit::micropython::field_line(types, f),
-                            };
-                            (param, decl)
-                        })
-                        .collect();
-                    // Keyword-only, required first; the payload keeps the manifest's order
-                    // because each key is set by name.
-                    params.sort_by_key(|(p, _)| !p.required);
-                    let decls: Vec<String> = params.iter().map(|(_, d)| d.clone()).collect();
-                    let signature = if decls.is_empty() {
-                        String::new()
-                    } else {
-                        format!("*, {}", decls.join(", "))
-                    };
-                    (
-                        "object",
-                        params.into_iter().map(|(p, _)| p).collect(),
-                        signature,
-                    )
-                }
-                (Some(id), None) => (
-                    "value",
-                    Vec::new(),
-                    format!(
+                            }
+                        });
+                        // Keyword-only, so a call names every field it sets.
+                        match decls.is_empty() {
+                            true => String::new(),
+                            false => format!("*, {}", decls.join(", ")),
+                        }
+                    }
+                    Payload::Value(id) => format!(
                         "payload: {}",
                         annotations.annotation(&Shape::Named { id }, "payloads.")
                     ),
-                ),
-            };
-            triggers.push(TriggerCtx {
-                wire: py_str(&t.name),
-                wire_doc: t.name.clone(),
-                function,
-                signature,
-                kind,
-                validator,
-                doc: doc_lines(&t.description),
-                params,
-            });
-        }
-        let generated = writer.finish();
-        if !generated.unsupported.is_empty() {
-            return Err(generated.unsupported);
-        }
-        let registration = serde_json::to_string(&device.registration_commands())
-            .expect("JSON values always serialize");
+                };
+                With {
+                    shared,
+                    own: Signature { signature },
+                }
+            })
+            .collect();
         Ok(Self {
-            manifest_doc: doc_inline(&format!("the manifest of `{}`", device.name)),
-            title: md_inline(&device.name),
-            description: device
-                .description
-                .as_deref()
-                .map(|d| vec![md_inline(d)])
-                .unwrap_or_default(),
+            device: shared.device,
             device_name: device.name.clone(),
-            name: py_str(&device.name),
-            group: device.group.as_deref().map_or("None".into(), py_str),
-            registration: py_str(&registration),
             commands,
             triggers,
             types: annotations.module(),
-            helpers: Helpers::used_by(&generated),
-            multiple_of_tolerance: format!("{:?}", lua_device_core::rule::MULTIPLE_OF_TOLERANCE),
-            code: generated.code,
             client: CLIENT_REQUIREMENT,
         })
     }

@@ -1,37 +1,32 @@
-//! `handlers.py` belongs to the user: regeneration never rewrites it, it only appends stubs
-//! for commands the file does not define yet.
+//! `handlers.py` belongs to the user, in both Python targets: regeneration never rewrites it,
+//! it only appends stubs for commands the file does not define yet.
 
 use minijinja::{context, Environment};
+use serde::Serialize;
 
-use super::CommandCtx;
+use super::context::{CommandCtx, With};
+use crate::emit::project::GeneratedFile;
+use crate::emit::templates;
 
-/// The stubs to append to `existing` (a user's `handlers.py`), or `None` when every command
-/// already has its function.
-pub(crate) fn missing_stubs(
-    env: &Environment<'static>,
-    existing: &str,
-    commands: &[CommandCtx],
-) -> Option<String> {
-    let template = env
-        .get_template("handler.py.j2")
-        .expect("handler.py.j2 is embedded");
-    let mut added = String::new();
-    for c in commands {
-        if !defines(existing, &c.function) {
-            added.push_str(
-                &template
-                    .render(context! { c => c })
-                    .unwrap_or_else(|e| panic!("handler.py.j2 is broken: {e:#}")),
-            );
-        }
-    }
-    if added.is_empty() {
-        None
-    } else if existing.ends_with('\n') {
-        Some(added)
-    } else {
-        Some(format!("\n{added}"))
-    }
+/// `handlers.py`: `handlers.py.j2` rendered with `ctx` while the user has none (`existing`),
+/// else the user's file with `handler.py.j2`'s stub appended for each command it lacks.
+pub(crate) fn file<T: Serialize>(
+    env: &Environment<'_>,
+    ctx: impl Serialize,
+    existing: Option<&str>,
+    commands: &[With<CommandCtx, T>],
+) -> GeneratedFile {
+    templates::user_file(
+        "handlers.py",
+        existing,
+        || templates::render(env, "handlers.py.j2", ctx),
+        |existing| {
+            (commands.iter())
+                .filter(|c| !defines(existing, &c.shared.function))
+                .map(|c| templates::render(env, "handler.py.j2", context! { c => c }))
+                .collect()
+        },
+    )
 }
 
 /// Whether `source` defines a top-level function `name`.

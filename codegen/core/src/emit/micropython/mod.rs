@@ -6,6 +6,7 @@
 //! modules (`lua_runtime.py` and the parts it loads only when needed) are ours and the same
 //! for every device.
 
+pub(crate) mod context;
 pub mod escape;
 pub mod handlers;
 pub mod mpy;
@@ -16,14 +17,13 @@ use crate::board::{self, Board};
 use crate::diagnostic::Diagnostics;
 use crate::emit::refusal::{self, PatternRefusal};
 
-use minijinja::Environment;
 use serde::Serialize;
 
-use self::escape::{doc_inline, doc_lines, py_str};
+use self::context::{CommandCtx, DeviceCtx, Payload, Shared, Signature, TriggerCtx, With};
+use self::escape::{doc_inline, py_str};
 use self::validators::ValidatorWriter;
-use crate::emit::markdown::md_inline;
 use crate::emit::project::{GeneratedFile, Project};
-use crate::ident::{self, Namer};
+use crate::emit::templates;
 use crate::ir::{Shape, TypeDefKind, TypeSpace};
 use crate::model::Device;
 use crate::names::{self, Names};
@@ -172,24 +172,13 @@ impl MicroPythonProject {
     /// Every file of the project for `device`; what MicroPython cannot check (a schema
     /// pattern its `re` cannot run) is refused at the manifest's spans, all at once.
     pub fn generate(device: &Device, options: &Options) -> Result<Project, Diagnostics> {
-        let ctx = Context::new(device, options)
+        let types = PyTypes::new(&device.types);
+        let ctx = Context::new(device, &types, options)
             .map_err(|refused| refusal::patterns(device, "MicroPython", &refused))?;
-        let env = environment();
-        let render = |name: &str| -> String {
-            env.get_template(name)
-                .and_then(|t| t.render(&ctx))
-                .unwrap_or_else(|e| panic!("template {name} is broken: {e:#}"))
-        };
-        let handlers = match &options.existing_handlers {
-            None => GeneratedFile::user("handlers.py", render("handlers.py.j2")),
-            Some(existing) => match handlers::missing_stubs(&env, existing, &ctx.commands) {
-                // Stubs appended to the user's file: their text first, untouched.
-                Some(added) => {
-                    GeneratedFile::generated("handlers.py", format!("{existing}{added}"))
-                }
-                None => GeneratedFile::user("handlers.py", existing.clone()),
-            },
-        };
+        let env = templates::environment(TEMPLATES);
+        let render = |name: &str| templates::render(&env, name, &ctx);
+        let existing = options.existing_handlers.as_deref();
+        let handlers = handlers::file(&env, &ctx, existing, &ctx.commands);
         let mut files = vec![GeneratedFile::generated("main.py", render("main.py.j2"))];
         for (name, source) in RUNTIME_MODULES {
             files.push(GeneratedFile::generated(name, *source));
@@ -235,32 +224,13 @@ pub(crate) fn collapse_blank_lines(text: &str) -> String {
     out
 }
 
-fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_keep_trailing_newline(true);
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    for (name, source) in TEMPLATES {
-        env.add_template(name, source)
-            .unwrap_or_else(|e| panic!("template {name} does not parse: {e:#}"));
-    }
-    env
-}
-
 /// Everything the templates see, already escaped for where it goes.
 #[derive(Serialize)]
-struct Context {
-    manifest_doc: String,
-    title: String,
-    description: Vec<String>,
-    name: String,
-    group: String,
-    registration: String,
-    commands: Vec<CommandCtx>,
-    triggers: Vec<TriggerCtx>,
-    code: String,
-    helpers: Helpers,
-    /// `lua_device_core::rule::MULTIPLE_OF_TOLERANCE` as a Python float.
-    multiple_of_tolerance: String,
+struct Context<'a> {
+    #[serde(flatten)]
+    device: DeviceCtx,
+    commands: Vec<With<CommandCtx, HandlerCtx>>,
+    triggers: Vec<With<TriggerCtx<'a>, Signature>>,
     deploy: String,
     /// [`MODULES`] as a Python tuple's items, for the README's frozen-firmware manifest.
     frozen: String,
@@ -312,43 +282,15 @@ impl Helpers {
     }
 }
 
+/// What this target adds to a command: its entry in the dispatch table and its handler's
+/// annotations.
 #[derive(Serialize)]
-pub(crate) struct CommandCtx {
-    wire: String,
-    wire_doc: String,
-    summary: String,
-    pub(crate) function: String,
+struct HandlerCtx {
     handler_name: String,
-    validator: Option<String>,
-    /// The check of the handler's result, for a command with an outputSchema.
-    output_validator: Option<String>,
     /// How long the gateway may resend the command, PROTOCOL.md's retry horizon.
     horizon_ms: u64,
     input_type: &'static str,
     output_type: &'static str,
-    doc: Vec<String>,
-    input_doc: Vec<String>,
-    output_doc: Vec<String>,
-    not_implemented: String,
-}
-
-#[derive(Serialize)]
-struct TriggerCtx {
-    wire: String,
-    function: String,
-    signature: String,
-    kind: &'static str,
-    validator: Option<String>,
-    doc: Vec<String>,
-    params: Vec<ParamCtx>,
-}
-
-#[derive(Serialize)]
-struct ParamCtx {
-    name: String,
-    wire: String,
-    required: bool,
-    doc: String,
 }
 
 /// Names the generated modules define or import, which command and trigger functions must
@@ -364,147 +306,65 @@ const MODULE_NAMES: &[&str] = &[
     "re",
 ];
 
-impl Context {
-    fn new(device: &Device, options: &Options) -> Result<Self, Vec<PatternRefusal>> {
-        let types = &PyTypes::new(&device.types);
-        let mut writer = ValidatorWriter::new(types);
-        let mut validator_names = Namer::new();
-        let mut handler_names = Namer::new();
-        for n in MODULE_NAMES {
-            validator_names.claim((*n).to_string());
-            handler_names.claim((*n).to_string());
-        }
-        let mut commands = Vec::new();
-        for c in &device.commands {
-            let function = handler_names.claim(ident::python_snake(&c.name));
-            let validator = c.input.map(|id| {
-                let name =
-                    validator_names.claim(format!("command_{}", ident::python_snake(&c.name)));
-                writer.entry(&name, &Shape::Named { id });
-                name
-            });
-            let output_validator = c.output.map(|id| {
-                let name =
-                    validator_names.claim(format!("result_{}", ident::python_snake(&c.name)));
-                writer.entry(&name, &Shape::Named { id });
-                name
-            });
-            let input_shape = c.input.map(|id| Shape::Named { id });
-            let output_shape = c.output.map(|id| Shape::Named { id });
-            commands.push(CommandCtx {
-                wire: py_str(&c.name),
-                // Inside a Markdown code span, where escapes do not apply; the manifest
-                // checks keep command names to snake_case.
-                wire_doc: c.name.clone(),
-                summary: md_inline(&c.description),
-                handler_name: py_str(&function),
-                validator,
-                output_validator,
-                horizon_ms: c
-                    .retry
-                    .map_or(0, |r| u64::from(r.max_attempts) * u64::from(r.backoff_ms))
-                    + u64::from(c.timeout_ms),
-                input_type: input_shape
-                    .as_ref()
-                    .map_or("\"Any\"", |s| annotation(types, s)),
-                output_type: match &output_shape {
+/// The last parameter of every trigger function: how long it waits for the gateway's ack.
+const WAIT: &str = "_wait_ms: int = 10000";
+
+impl<'a> Context<'a> {
+    fn new(
+        device: &Device,
+        types: &'a PyTypes<'_>,
+        options: &Options,
+    ) -> Result<Self, Vec<PatternRefusal>> {
+        let writer = ValidatorWriter::new(types);
+        let shared = Shared::new(device, types, writer, MODULE_NAMES, &[])?;
+        let commands = (device.commands.iter().zip(shared.commands))
+            .map(|(c, shared)| {
+                let own = HandlerCtx {
+                    handler_name: py_str(&shared.function),
+                    horizon_ms: c
+                        .retry
+                        .map_or(0, |r| u64::from(r.max_attempts) * u64::from(r.backoff_ms))
+                        + u64::from(c.timeout_ms),
+                    input_type: shared
+                        .input
+                        .as_ref()
+                        .map_or("\"Any\"", |s| annotation(types, s)),
                     // No outputSchema: the manifest does not say; `data` is sent when the
                     // handler returns something.
-                    None => "\"Any\"",
-                    Some(s) => annotation(types, s),
-                },
-                doc: doc_lines(&c.description),
-                input_doc: input_shape
-                    .as_ref()
-                    .map(|s| describe_fields(types, s))
-                    .unwrap_or_default(),
-                output_doc: output_shape
-                    .as_ref()
-                    .map(|s| describe_fields(types, s))
-                    .unwrap_or_default(),
-                not_implemented: py_str(&format!("{} is not implemented yet", c.name)),
-                function,
-            });
-        }
-        let mut trigger_names = Namer::new();
-        for n in MODULE_NAMES {
-            trigger_names.claim((*n).to_string());
-        }
-        let mut triggers = Vec::new();
-        for t in &device.triggers {
-            let function = trigger_names.claim(ident::python_snake(&t.name));
-            let validator = t.payload.map(|id| {
-                let name =
-                    validator_names.claim(format!("trigger_{}", ident::python_snake(&t.name)));
-                writer.entry(&name, &Shape::Named { id });
-                name
-            });
-            let fields = t.payload.and_then(|id| match &types.get(id).kind {
-                TypeDefKind::Struct(s) => Some(s),
-                _ => None,
-            });
-            let (kind, params, signature) = match (t.payload, fields) {
-                (None, _) => ("none", Vec::new(), "_wait_ms: int = 10000".to_string()),
-                (Some(id), Some(s)) => {
-                    let mut params: Vec<(ParamCtx, String)> = s
-                        .fields
-                        .iter()
-                        .enumerate()
-                        .map(|(i, f)| {
-                            let name = types.names.member(id, i);
-                            let ann = annotation(types, &f.shape);
-                            let decl = if f.required {
-                                format!("{name}: {ann}")
-                            } else {
-                                format!("{name}: \"Optional[{}]\" = None", ann.trim_matches('"'))
-                            };
-                            (
-                                ParamCtx {
-                                    name: name.to_string(),
-                                    wire: py_str(&f.wire_name),
-                                    required: f.required,
-                                    doc: field_line(types, f),
-                                },
-                                decl,
-                            )
-                        })
-                        .collect();
-                    // Python wants parameters with defaults last; the payload keeps the
-                    // manifest's order because each key is set by name.
-                    params.sort_by_key(|(p, _)| !p.required);
-                    let mut decls: Vec<String> = params.iter().map(|(_, d)| d.clone()).collect();
-                    decls.push("_wait_ms: int = 10000".into());
-                    (
-                        "object",
-                        params.into_iter().map(|(p, _)| p).collect(),
-                        decls.join(", "),
-                    )
-                }
-                (Some(id), None) => (
-                    "value",
-                    Vec::new(),
-                    format!(
-                        "payload: {}, _wait_ms: int = 10000",
-                        annotation(types, &Shape::Named { id })
-                    ),
-                ),
-            };
-            triggers.push(TriggerCtx {
-                wire: py_str(&t.name),
-                function,
-                signature,
-                kind,
-                validator,
-                doc: doc_lines(&t.description),
-                params,
-            });
-        }
-        let generated = writer.finish();
-        if !generated.unsupported.is_empty() {
-            return Err(generated.unsupported);
-        }
-        let registration = serde_json::to_string(&device.registration_commands())
-            .expect("JSON values always serialize");
+                    output_type: shared
+                        .output
+                        .as_ref()
+                        .map_or("\"Any\"", |s| annotation(types, s)),
+                };
+                With { shared, own }
+            })
+            .collect();
+        let triggers = (shared.triggers.into_iter())
+            .map(|shared| {
+                let mut params = match shared.payload {
+                    Payload::None => Vec::new(),
+                    Payload::Object(_) => shared.param_decls(|name, f| {
+                        let ann = annotation(types, &f.shape);
+                        if f.required {
+                            format!("{name}: {ann}")
+                        } else {
+                            format!("{name}: \"Optional[{}]\" = None", ann.trim_matches('"'))
+                        }
+                    }),
+                    Payload::Value(id) => {
+                        vec![format!(
+                            "payload: {}",
+                            annotation(types, &Shape::Named { id })
+                        )]
+                    }
+                };
+                params.push(WAIT.into());
+                let own = Signature {
+                    signature: params.join(", "),
+                };
+                With { shared, own }
+            })
+            .collect();
         let ext = if options.mpy { ".mpy" } else { ".py" };
         let mut deploy = format!("main.py handlers.py config.py secrets.py {}", trust::FILE);
         for module in MODULES {
@@ -512,21 +372,9 @@ impl Context {
             deploy.push_str(&module.replace(".py", ext));
         }
         Ok(Self {
-            manifest_doc: doc_inline(&format!("the manifest of `{}`", device.name)),
-            title: md_inline(&device.name),
-            description: device
-                .description
-                .as_deref()
-                .map(|d| vec![md_inline(d)])
-                .unwrap_or_default(),
-            name: py_str(&device.name),
-            group: device.group.as_deref().map_or("None".into(), py_str),
-            registration: py_str(&registration),
+            device: shared.device,
             commands,
             triggers,
-            helpers: Helpers::used_by(&generated),
-            multiple_of_tolerance: format!("{:?}", lua_device_core::rule::MULTIPLE_OF_TOLERANCE),
-            code: generated.code,
             deploy,
             frozen: MODULES
                 .iter()

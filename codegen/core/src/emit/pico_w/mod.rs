@@ -19,6 +19,7 @@ use crate::emit::markdown::md_inline;
 use crate::emit::project::{GeneratedFile, Project};
 use crate::emit::refusal;
 use crate::emit::rust::{format_source, Codec, RustEmitter, RustOptions};
+use crate::emit::templates;
 use crate::ident;
 use crate::model::Device;
 use crate::names::Names;
@@ -484,10 +485,10 @@ fn environment() -> Environment<'static> {
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     // Addresses as a linker script writes them.
     env.add_function("hex", |n: u32| format!("{n:#x}"));
-    for (name, _, text) in TEMPLATES {
-        env.add_template(name, text)
-            .expect("pico-w templates parse");
-    }
+    templates::add(
+        &mut env,
+        TEMPLATES.iter().map(|(name, _, text)| (*name, *text)),
+    );
     env
 }
 

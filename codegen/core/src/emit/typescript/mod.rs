@@ -14,7 +14,7 @@ pub mod layout;
 pub mod pattern;
 pub mod zod;
 
-use minijinja::{context, Environment};
+use minijinja::context;
 use serde::Serialize;
 
 use self::escape::{doc_inline, doc_lines, ts_str};
@@ -22,6 +22,7 @@ use self::zod::{Helper, ZodWriter};
 use crate::diagnostic::Diagnostics;
 use crate::emit::project::{GeneratedFile, Project};
 use crate::emit::refusal;
+use crate::emit::templates;
 use crate::ident::{self, Namer};
 use crate::model::Device;
 use crate::names::{self, Names};
@@ -116,64 +117,26 @@ impl AgentModule {
         let names = options.names(device);
         let ctx = Context::new(device, options, &names)
             .map_err(|refused| refusal::patterns(device, "TypeScript", &refused))?;
-        let env = environment();
-        let render = |name: &str| -> String {
-            env.get_template(name)
-                .and_then(|t| t.render(&ctx))
-                .unwrap_or_else(|e| panic!("template {name} is broken: {e:#}"))
-        };
+        let env = templates::environment(TEMPLATES);
+        let render = |name: &str| templates::render(&env, name, &ctx);
         let mut files = vec![GeneratedFile::generated(
             format!("{}.ts", options.stem),
             render("device.ts.j2"),
         )];
         if !ctx.triggers.is_empty() {
-            let path = format!("{}.triggers.ts", options.stem);
-            files.push(match &options.existing_triggers {
-                None => GeneratedFile::user(path, render("triggers.ts.j2")),
-                Some(existing) => match missing_stubs(&env, existing, &ctx.triggers) {
-                    // Stubs appended to the user's file: their text first, untouched.
-                    Some(added) => GeneratedFile::generated(path, format!("{existing}{added}")),
-                    None => GeneratedFile::user(path, existing.clone()),
+            files.push(templates::user_file(
+                format!("{}.triggers.ts", options.stem),
+                options.existing_triggers.as_deref(),
+                || render("triggers.ts.j2"),
+                |existing| {
+                    (ctx.triggers.iter())
+                        .filter(|t| !exports(existing, &t.function))
+                        .map(|t| templates::render(&env, "trigger.ts.j2", context! { t => t }))
+                        .collect()
                 },
-            });
+            ));
         }
         Ok(Project { files })
-    }
-}
-
-fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_keep_trailing_newline(true);
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    for (name, source) in TEMPLATES {
-        env.add_template(name, source)
-            .unwrap_or_else(|e| panic!("template {name} does not parse: {e:#}"));
-    }
-    env
-}
-
-/// The stubs to append to `existing` (the user's triggers file), or `None` when every
-/// trigger has its function.
-fn missing_stubs(
-    env: &Environment<'static>,
-    existing: &str,
-    triggers: &[TriggerCtx],
-) -> Option<String> {
-    let template = env
-        .get_template("trigger.ts.j2")
-        .expect("trigger.ts.j2 is embedded");
-    let mut added = String::new();
-    for t in triggers.iter().filter(|t| !exports(existing, &t.function)) {
-        added.push_str(
-            &template
-                .render(context! { t => t })
-                .unwrap_or_else(|e| panic!("trigger.ts.j2 is broken: {e:#}")),
-        );
-    }
-    match added.is_empty() {
-        true => None,
-        false if existing.ends_with('\n') => Some(added),
-        false => Some(format!("\n{added}")),
     }
 }
 
