@@ -4,7 +4,7 @@
 //! messages), and an example of each payload made by [`crate::example`], which the device's
 //! checks accept.
 //!
-//! Manifest strings reach the page only through [`md_inline`], [`line`] and [`code`]: a
+//! Manifest strings reach the page only through `md_inline`, `line` and `code`: a
 //! description cannot start a block, close a table cell or open a link.
 
 use std::fmt::Write;
