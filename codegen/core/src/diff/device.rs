@@ -128,19 +128,25 @@ fn identity(old: &Device, new: &Device, out: &mut Vec<Raw>) {
     }
 }
 
+/// The items (with their index) only OLD has, and those only NEW has, by name.
+#[allow(clippy::type_complexity)]
+fn removed_and_added<'a, T>(
+    old: &'a [T],
+    new: &'a [T],
+    name: impl Fn(&T) -> &String,
+) -> (Vec<(usize, &'a T)>, Vec<(usize, &'a T)>) {
+    let only = |these: &'a [T], those: &'a [T]| -> Vec<(usize, &'a T)> {
+        these
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| !those.iter().any(|y| name(y) == name(x)))
+            .collect()
+    };
+    (only(old, new), only(new, old))
+}
+
 fn commands(old: &Device, new: &Device, out: &mut Vec<Raw>) {
-    let removed: Vec<(usize, &Command)> = old
-        .commands
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| !new.commands.iter().any(|n| n.name == c.name))
-        .collect();
-    let added: Vec<(usize, &Command)> = new
-        .commands
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| !old.commands.iter().any(|o| o.name == c.name))
-        .collect();
+    let (removed, added) = removed_and_added(&old.commands, &new.commands, |c| &c.name);
     let renames = pair_renames(&removed, &added, |o, n| {
         shape::same((&old.types, o.input), (&new.types, n.input))
             && shape::same((&old.types, o.output), (&new.types, n.output))
@@ -400,18 +406,7 @@ fn timing(old: &Device, (j, o): (usize, &Command), (i, c): (usize, &Command), ou
 }
 
 fn triggers(old: &Device, new: &Device, out: &mut Vec<Raw>) {
-    let removed: Vec<(usize, &Trigger)> = old
-        .triggers
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| !new.triggers.iter().any(|n| n.name == t.name))
-        .collect();
-    let added: Vec<(usize, &Trigger)> = new
-        .triggers
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| !old.triggers.iter().any(|o| o.name == t.name))
-        .collect();
+    let (removed, added) = removed_and_added(&old.triggers, &new.triggers, |t| &t.name);
     let renames = pair_renames(&removed, &added, |o, n| {
         shape::same((&old.types, o.payload), (&new.types, n.payload))
     });
