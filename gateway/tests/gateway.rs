@@ -2,11 +2,13 @@
 //! free loopback ports, register, and answer calls made with the library and the `luagen`
 //! binary; refusals (bad key, foreign topics, bad payload) and retries are checked on the wire.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::{Arc, Mutex, OnceLock};
+mod common;
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{luagen, luagen_bin};
 use lua_testkit::device::DeviceEnv;
 use lua_testkit::fixtures::{self, Profile};
 use luagen_gateway::call::{CallOptions, Caller, Target};
@@ -35,31 +37,6 @@ fn login(gw: &Gateway) -> AgentLogin {
         agent_id: AGENT.into(),
         api_key: Some(KEY.into()),
     }
-}
-
-/// The `luagen` binary, built once per test process.
-fn luagen_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        fixtures::cargo_build_binary("luagen-cli", "luagen", Profile::Dev).expect("luagen builds")
-    })
-    .clone()
-}
-
-/// Run `luagen args...` off the async runtime.
-async fn luagen(args: Vec<String>) -> Output {
-    let bin = luagen_bin();
-    tokio::task::spawn_blocking(move || {
-        Command::new(bin)
-            .args(&args)
-            .env_remove("LUA_API_KEY")
-            .env_remove("LUA_AGENT_ID")
-            .env_remove("LUA_MQTT_URL")
-            .output()
-            .expect("luagen runs")
-    })
-    .await
-    .unwrap()
 }
 
 fn call_args(gw: &Gateway, rest: &[&str]) -> Vec<String> {

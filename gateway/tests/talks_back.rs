@@ -6,15 +6,17 @@
 //! `on_trigger_result` and `DeviceEvent::ServerError`, the generated MicroPython device's
 //! `on_trigger_result` and `on_error` on the unix port.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{luagen, luagen_bin};
 use lua_device::{Config, Device, DeviceEvent, DeviceHandle};
 use lua_testkit::device::DeviceEnv;
-use lua_testkit::fixtures::{self, Profile};
 use lua_testkit::micropython;
 use luagen_gateway::answer::{FixedResults, ScriptAnswerer, TriggerAnswerer};
 use luagen_gateway::send::{send, Notice};
@@ -401,30 +403,6 @@ async fn send_error_reaches_the_agents_own_device_and_no_other_agent_reaches_it(
         ("door_open", json!({"by": "hand"}))
     );
     device.handle.shutdown().await.unwrap();
-}
-
-/// The `luagen` binary, built once per test process.
-fn luagen_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        fixtures::cargo_build_binary("luagen-cli", "luagen", Profile::Dev).expect("luagen builds")
-    })
-    .clone()
-}
-
-async fn luagen(args: Vec<String>) -> Output {
-    let bin = luagen_bin();
-    tokio::task::spawn_blocking(move || {
-        Command::new(bin)
-            .args(&args)
-            .env_remove("LUA_API_KEY")
-            .env_remove("LUA_AGENT_ID")
-            .env_remove("LUA_MQTT_URL")
-            .output()
-            .expect("luagen runs")
-    })
-    .await
-    .unwrap()
 }
 
 fn text(b: &[u8]) -> String {
