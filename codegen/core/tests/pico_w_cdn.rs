@@ -157,13 +157,20 @@ async fn main() {
 }
 "#;
 
+/// The probe, built once per test process: the tests run in parallel and would otherwise
+/// write the same project and build the same crate at once.
 fn probe() -> PathBuf {
-    let deps = [
-        probe::tls_dependencies(&["embedded-io-async", "embassy-sync"]),
-        probe::vendored_lua_device("cdn-probe-project"),
-    ]
-    .join("\n");
-    probe::Probe::build("pico-w-cdn-probe", PROBE_MAIN, &deps, "").binary
+    static PROBE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            let deps = [
+                probe::tls_dependencies(&["embedded-io-async", "embassy-sync"]),
+                probe::vendored_lua_device("cdn-probe-project"),
+            ]
+            .join("\n");
+            probe::Probe::build("pico-w-cdn-probe", PROBE_MAIN, &deps, "").binary
+        })
+        .clone()
 }
 
 /// The probe's one line for an upload of `file` to `url`.
