@@ -306,32 +306,12 @@ class Device:
                 lua_ntp.sync(self)
 
     def step(self) -> None:
-        """Run background() of handlers.py once it is due: a plain function is called again
-        after the ms it returns (BACKGROUND_MS when it returns None); a generator function
-        is started once and resumed after the ms each `yield` gives. An exception is
-        logged, and background() starts over after BACKGROUND_MS."""
-        if self.bg_at is None or _since(self.bg_at) < 0:
-            return
-        try:
-            if self.bg is None:
-                ms = self.handlers.background()
-                if hasattr(ms, "send"):
-                    self.bg = ms
-            if self.bg is not None:
-                ms = next(self.bg)
-        except StopIteration:
-            self.bg = self.bg_at = None  # the generator returned: background() is done
-            return
-        except MemoryError:
-            raise
-        except Exception as e:
-            self.bg = None
-            ms = None
-            import lua_events
-            sys.modules.pop("lua_events")
-            lua_events.event(self, "error", "background() failed: " + _error_text(e))
-        self.bg_at = time.ticks_add(time.ticks_ms(),  # type: ignore
-                                    self.bg_ms if ms is None else ms)
+        """Run background() of handlers.py if it is due."""
+        if self.bg_at is not None and _since(self.bg_at) >= 0:
+            # Loaded by the first call and kept: only a device with a background() pays for
+            # the code that runs it.
+            import lua_background
+            lua_background.step(self)
 
     def _publish_in(self, first: int, body: "Any", dispatch: bool) -> None:
         i = 2 + (body[0] << 8 | body[1])

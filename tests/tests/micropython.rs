@@ -335,12 +335,16 @@ async fn two_units_of_one_project_are_two_devices() {
     let broker = Mosquitto::start().unwrap();
     let dir = conformance_project().unwrap();
     let config = read(&dir, "config.py");
+    // Both settings are shown commented out at their defaults: uncommented, as a user would.
     assert!(
-        config.contains("\nDEVICE_NAME = None\n") && config.contains("\nDEVICE_GROUP = None\n")
+        config.contains("\n# DEVICE_NAME = None\n") && config.contains("\n# DEVICE_GROUP = None\n")
     );
     let config = config
-        .replace("\nDEVICE_NAME = None\n", "\nDEVICE_NAME = \"unit-{uid}\"\n")
-        .replace("\nDEVICE_GROUP = None\n", "\nDEVICE_GROUP = \"field\"\n");
+        .replace(
+            "\n# DEVICE_NAME = None\n",
+            "\nDEVICE_NAME = \"unit-{uid}\"\n",
+        )
+        .replace("\n# DEVICE_GROUP = None\n", "\nDEVICE_GROUP = \"field\"\n");
     std::fs::write(dir.join("config.py"), config).unwrap();
     let agent = format!("lua/devices/{AGENT_ID}/");
     let watched = [format!("{agent}+/status"), format!("{agent}+/response")];
@@ -432,7 +436,7 @@ fn a_bad_unit_name_is_refused_at_start() {
         let key = setting.split(' ').next().unwrap();
         let config = read(&dir, "config.py")
             .replace("\nAGENT_ID = \"\"\n", "\nAGENT_ID = \"a\"\n")
-            .replace(&format!("\n{key} = None\n"), &format!("\n{setting}\n"));
+            .replace(&format!("\n# {key} = None\n"), &format!("\n{setting}\n"));
         std::fs::write(dir.join("config.py"), &config).unwrap();
         let script = "import config, device_spec, handlers, lua_runtime\n\
                       lua_runtime.Device(device_spec, handlers, config, None)\n";
@@ -445,7 +449,7 @@ fn a_bad_unit_name_is_refused_at_start() {
         );
         std::fs::write(
             dir.join("config.py"),
-            config.replace(setting, &format!("{key} = None")),
+            config.replace(setting, &format!("# {key} = None")),
         )
         .unwrap();
     }

@@ -201,7 +201,12 @@ async fn micropython_device_verifies_tls_with_the_generated_config() {
     let url = format!("mqtts://localhost:{tls_port}");
     let dir = conformance_project().unwrap();
     let config = std::fs::read_to_string(dir.join("config.py")).unwrap();
-    assert!(config.contains("TLS_VERIFY = True"), "{config}");
+    // Verification is the default: the setting is shown, and no line turns it off.
+    assert!(config.contains("\n# TLS_VERIFY = True\n"), "{config}");
+    assert!(
+        !config.lines().any(|l| l.starts_with("TLS_VERIFY")),
+        "{config}"
+    );
 
     // As generated, before the CA is copied to the board: refused, and the device says why.
     let device = Device::start(&dir, url.clone());

@@ -39,6 +39,7 @@ fn conformance_device_project_files() {
             "lua_ws.py",
             "lua_trigger.py",
             "lua_ntp.py",
+            "lua_background.py",
             "lua_cdn.py",
             "device_spec.py",
             "device_registration.py",

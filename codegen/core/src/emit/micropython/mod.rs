@@ -51,6 +51,9 @@ pub const TRIGGER: &str = include_str!("../../../../../templates/micropython/lua
 /// Setting the clock by NTP, imported by `lua_connect` and the runtime for each sync.
 pub const NTP: &str = include_str!("../../../../../templates/micropython/lua_ntp.py");
 
+/// Running `background()` of handlers.py, imported the first time it is due and kept.
+pub const BACKGROUND: &str = include_str!("../../../../../templates/micropython/lua_background.py");
+
 /// Uploads to and downloads from the Lua CDN, imported only by the user's code that calls it.
 pub const CDN: &str = include_str!("../../../../../templates/micropython/lua_cdn.py");
 
@@ -63,6 +66,7 @@ pub const RUNTIME_MODULES: &[(&str, &str)] = &[
     ("lua_ws.py", WEBSOCKET),
     ("lua_trigger.py", TRIGGER),
     ("lua_ntp.py", NTP),
+    ("lua_background.py", BACKGROUND),
     ("lua_cdn.py", CDN),
 ];
 
@@ -122,6 +126,7 @@ pub const MODULES: &[&str] = &[
     "lua_ws.py",
     "lua_trigger.py",
     "lua_ntp.py",
+    "lua_background.py",
     "lua_cdn.py",
     "device_spec.py",
     "device_registration.py",
