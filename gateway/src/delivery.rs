@@ -20,7 +20,7 @@ use rumqttc::mqttbytes::QoS;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::front_door::{encode, parse, read_frame, Frame};
+use crate::frame::{encode, parse, read_frame, Frame};
 use crate::keys::is_public_status;
 use crate::principal::Principal;
 

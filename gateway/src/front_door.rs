@@ -36,6 +36,7 @@ use tokio_rustls::TlsAcceptor;
 use ws_stream_tungstenite::WsStream;
 
 use crate::delivery::{client_acked, deliver, Acks};
+use crate::frame::{encode, parse, read_frame, Frame};
 use crate::keys::{loggable_payload, mask, KeyPolicy};
 use crate::limits::{relay_limit, size, Limits};
 use crate::principal::Principal;
@@ -610,52 +611,6 @@ fn log_publish(who: &str, topic: &str, payload: &[u8], retain: bool) {
     } else {
         tracing::info!("{who} → {topic}{retained} {shown}");
     }
-}
-
-/// A packet as read: whole, or announced larger than the limit (nothing of it read past its
-/// fixed header).
-pub(crate) enum Frame {
-    Whole(Bytes),
-    TooLarge { byte1: u8, len: usize },
-}
-
-/// The next MQTT packet, raw, of at most `max` bytes after its fixed header; `None` at end of
-/// stream. A larger one is reported from its fixed header alone.
-pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
-    r: &mut R,
-    buf: &mut BytesMut,
-    max: usize,
-) -> Result<Option<Frame>> {
-    loop {
-        match rumqttc::mqttbytes::check(buf.iter(), max) {
-            Ok(header) => {
-                return Ok(Some(Frame::Whole(
-                    buf.split_to(header.frame_length()).freeze(),
-                )))
-            }
-            Err(rumqttc::mqttbytes::Error::PayloadSizeLimitExceeded(len)) => {
-                return Ok(Some(Frame::TooLarge { byte1: buf[0], len }))
-            }
-            Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {}
-            Err(e) => bail!("malformed MQTT packet: {e:?}"),
-        }
-        if r.read_buf(buf).await? == 0 {
-            return Ok(None);
-        }
-    }
-}
-
-pub(crate) fn parse(frame: &Bytes, max: usize) -> Result<Packet> {
-    let mut bytes = BytesMut::from(&frame[..]);
-    Packet::read(&mut bytes, max).map_err(|e| anyhow::anyhow!("malformed MQTT packet: {e:?}"))
-}
-
-pub(crate) fn encode(packet: Packet) -> Bytes {
-    let mut out = BytesMut::new();
-    packet
-        .write(&mut out, usize::MAX)
-        .expect("packets the door builds always encode");
-    out.freeze()
 }
 
 /// The broker's side of the relay, acknowledging every read at once. rumqttd leaves Nagle on

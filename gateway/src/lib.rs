@@ -54,6 +54,7 @@ pub mod send;
 mod broker;
 mod delivery;
 mod emulator;
+mod frame;
 mod front_door;
 
 use std::collections::BTreeMap;
