@@ -20,7 +20,7 @@ use crate::{CommandError, Dispatch};
 
 use super::backlog::Permit;
 use super::clock::monotonic_ms;
-use super::driver::Context;
+use super::context::Context;
 use super::relay;
 
 /// Handle a message on `command`, holding its place in the work queue (`permit`) until its

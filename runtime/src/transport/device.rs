@@ -1,23 +1,20 @@
-//! The builder that assembles a device and the handle the application keeps.
+//! The builder that assembles a device, connects it and starts its tasks.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
 
-use rumqttc::{AsyncClient, QoS};
+use rumqttc::AsyncClient;
 use serde_json::Value;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::dispatch::{CommandResult, CommandSpec, Dispatch};
-use crate::message::TriggerAck;
-use crate::session;
-use crate::topic::Topics;
 
-use super::driver::{self, TriggerResultCallback};
+use super::context::{Context, TriggerResultCallback};
+use super::driver;
 use super::dynamic::DynamicDispatch;
-use super::{Config, DeviceEvent, Error};
+use super::handle::{self, DeviceHandle};
+use super::{Config, Error};
 
 /// Entry point: `Device::builder(config).command(spec, handler).connect().await`.
 pub struct Device;
@@ -31,21 +28,7 @@ impl Device {
     /// A device served by `dispatcher` (e.g. generated code).
     pub fn with_dispatcher<D: Dispatch>(config: Config, dispatcher: D) -> DeviceBuilder<D> {
         let (shutdown_tx, shutdown_rx) = mpsc::channel(4);
-        let (finished_tx, _) = watch::channel(false);
-        let handle = DeviceHandle {
-            inner: Arc::new(HandleInner {
-                topics: Topics::new(&config.agent_id, &config.device_name),
-                trigger_ack_timeout: config.trigger_ack_timeout,
-                client: OnceLock::new(),
-                events: OnceLock::new(),
-                event_capacity: config.event_capacity.max(1),
-                registered: AtomicBool::new(false),
-                trigger_lock: tokio::sync::Mutex::new(()),
-                ack_slot: Mutex::new(None),
-                shutdown_tx,
-                finished: finished_tx,
-            }),
-        };
+        let handle = DeviceHandle::new(&config, shutdown_tx);
         DeviceBuilder {
             config,
             dispatcher,
@@ -115,7 +98,7 @@ impl<D: Dispatch> DeviceBuilder<D> {
         // Cannot fail: each builder owns a fresh handle and `connect` consumes the builder.
         let _ = self.handle.inner.client.set(client.clone());
         let (ready_tx, ready_rx) = oneshot::channel();
-        let ctx = driver::Context::new(
+        let ctx = Context::new(
             &self.config,
             self.dispatcher,
             client,
@@ -133,7 +116,7 @@ impl<D: Dispatch> DeviceBuilder<D> {
             self.shutdown_rx,
             ready_tx,
         )));
-        tokio::spawn(driver::heartbeat(
+        tokio::spawn(handle::heartbeat(
             self.handle.clone(),
             self.config.heartbeat_interval,
         ));
@@ -143,125 +126,4 @@ impl<D: Dispatch> DeviceBuilder<D> {
             Err(_) => Err(Error::NotConnected),
         }
     }
-}
-
-/// A cheap, cloneable handle on a running device.
-#[derive(Clone)]
-pub struct DeviceHandle {
-    pub(crate) inner: Arc<HandleInner>,
-}
-
-pub(crate) struct HandleInner {
-    pub(crate) topics: Topics,
-    trigger_ack_timeout: Duration,
-    pub(crate) client: OnceLock<AsyncClient>,
-    /// Created by the first [`DeviceHandle::events`]: a broadcast channel allocates all its
-    /// slots up front, and until someone listens every event would be dropped anyway.
-    events: OnceLock<broadcast::Sender<DeviceEvent>>,
-    event_capacity: usize,
-    pub(crate) registered: AtomicBool,
-    trigger_lock: tokio::sync::Mutex<()>,
-    pub(crate) ack_slot: Mutex<Option<oneshot::Sender<TriggerAck>>>,
-    shutdown_tx: mpsc::Sender<oneshot::Sender<()>>,
-    pub(crate) finished: watch::Sender<bool>,
-}
-
-impl HandleInner {
-    /// Tell the listeners, if any; an event nobody listens to is dropped.
-    pub(crate) fn emit(&self, event: DeviceEvent) {
-        if let Some(events) = self.events.get() {
-            let _ = events.send(event);
-        }
-    }
-}
-
-impl DeviceHandle {
-    /// Publish trigger `name` (`payload` `{}` when `Value::Null`) and wait for the gateway's
-    /// `trigger_ack`. Triggers go one at a time, as in the official client: the ack names no
-    /// trigger, so only one may be waiting for it.
-    ///
-    /// An ack that arrives after its trigger timed out is taken by the next trigger; the
-    /// protocol gives no id to tell them apart.
-    pub async fn trigger(&self, name: &str, payload: Value) -> Result<TriggerAck, Error> {
-        let client = self.inner.client.get().ok_or(Error::NotConnected)?;
-        let _one_at_a_time = self.inner.trigger_lock.lock().await;
-        let (tx, rx) = oneshot::channel();
-        *self.inner.ack_slot.lock().expect("ack slot lock") = Some(tx);
-        let payload = (!payload.is_null()).then_some(payload);
-        let publication = session::trigger(&self.inner.topics, name, payload);
-        client
-            .publish(
-                publication.topic,
-                QoS::AtLeastOnce,
-                false,
-                publication.payload,
-            )
-            .await?;
-        let waited = self.inner.trigger_ack_timeout;
-        let result = tokio::time::timeout(waited, rx).await;
-        self.inner.ack_slot.lock().expect("ack slot lock").take();
-        match result {
-            Ok(Ok(ack)) => Ok(ack),
-            Ok(Err(_)) => Err(Error::NotConnected),
-            Err(_) => Err(Error::TriggerTimeout {
-                trigger: name.to_string(),
-                waited,
-            }),
-        }
-    }
-
-    /// A stream of [`DeviceEvent`]s from now on (lagging receivers lose the oldest).
-    pub fn events(&self) -> broadcast::Receiver<DeviceEvent> {
-        self.inner
-            .events
-            .get_or_init(|| broadcast::channel(self.inner.event_capacity).0)
-            .subscribe()
-    }
-
-    /// Whether the device is connected and registered right now.
-    pub fn is_connected(&self) -> bool {
-        self.inner.registered.load(Ordering::SeqCst)
-    }
-
-    /// The device's topics.
-    pub fn topics(&self) -> &Topics {
-        &self.inner.topics
-    }
-
-    /// Publish the retained offline status (waiting for the broker's PUBACK), send
-    /// DISCONNECT and stop the event loop. Safe to call more than once.
-    pub async fn shutdown(&self) -> Result<(), Error> {
-        let (tx, rx) = oneshot::channel();
-        if self.inner.shutdown_tx.send(tx).await.is_ok() {
-            let _ = rx.await;
-        }
-        Ok(())
-    }
-
-    /// Wait for SIGINT or SIGTERM (or for the event loop to end), then shut down gracefully.
-    pub async fn run_until_shutdown(&self) -> Result<(), Error> {
-        let mut finished = self.inner.finished.subscribe();
-        tokio::select! {
-            r = shutdown_signal() => r.map_err(|e| Error::Config(format!("signal handler: {e}")))?,
-            _ = finished.wait_for(|done| *done) => return Ok(()),
-        }
-        self.shutdown().await
-    }
-}
-
-#[cfg(unix)]
-async fn shutdown_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-async fn shutdown_signal() -> std::io::Result<()> {
-    tokio::signal::ctrl_c().await
 }

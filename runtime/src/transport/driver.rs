@@ -1,94 +1,29 @@
 //! The task that drives the MQTT event loop: connection sequence, routing of incoming
 //! messages, reconnection and graceful shutdown.
 
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{
-    AsyncClient, Disconnect, Event, EventLoop, LastWill, MqttOptions, NetworkOptions, Outgoing,
-    Packet, PubAck, Publish, QoS, Request, Subscribe, SubscribeFilter, TlsConfiguration, Transport,
+    Disconnect, Event, EventLoop, LastWill, MqttOptions, NetworkOptions, Outgoing, Packet, PubAck,
+    Publish, QoS, Request, Subscribe, SubscribeFilter, TlsConfiguration, Transport,
 };
-use serde_json::Value;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::backoff::{Backoff, BackoffPolicy};
-use crate::ledger::{retry_horizon_ms, Ledger};
 use crate::message::{Connected, ServerError, TriggerAck, TriggerResult};
 use crate::session::{self, Identity, Publication, Qos, Step, Subscription};
 use crate::topic::{self, Suffix, Topics};
 use crate::Dispatch;
 
-use super::backlog::{Backlog, Held, Queue};
+use super::backlog::{Backlog, Held};
 use super::clock::{monotonic_ms, now_iso, random_u32};
-use super::device::DeviceHandle;
+use super::context::Context;
 use super::relay::Relay;
 use super::url::{BrokerUrl, Scheme};
 use super::{commands, tls, Config, DeviceEvent, Error};
-
-pub(crate) type TriggerResultCallback = Arc<dyn Fn(Value) + Send + Sync>;
-
-/// What the command tasks and the driver share.
-pub(crate) struct Context<D> {
-    pub(crate) dispatcher: Arc<D>,
-    pub(crate) client: AsyncClient,
-    pub(crate) handle: DeviceHandle,
-    pub(crate) ledger: Mutex<Ledger>,
-    pub(crate) slots: Arc<Semaphore>,
-    pub(crate) queue: Arc<Queue>,
-    max_held_bytes: usize,
-    api_key: String,
-    group: Option<String>,
-    trigger_results: HashMap<String, Vec<TriggerResultCallback>>,
-    shutdown_timeout: Duration,
-    // Lives as long as the device's connections.
-    relay: Option<Relay>,
-}
-
-impl<D: Dispatch> Context<D> {
-    pub(crate) fn new(
-        config: &Config,
-        dispatcher: D,
-        client: AsyncClient,
-        handle: DeviceHandle,
-        trigger_results: HashMap<String, Vec<TriggerResultCallback>>,
-        relay: Option<Relay>,
-    ) -> Arc<Self> {
-        // A retry the gateway may still send must find its id remembered.
-        let horizon = dispatcher
-            .commands()
-            .iter()
-            .map(|spec| retry_horizon_ms(spec.timeout_ms, spec.retry))
-            .max()
-            .unwrap_or(0);
-        Arc::new(Self {
-            dispatcher: Arc::new(dispatcher),
-            client,
-            handle,
-            ledger: Mutex::new(Ledger::new(config.dedup).with_horizon(horizon)),
-            slots: Arc::new(Semaphore::new(config.max_concurrent_commands.max(1))),
-            queue: Queue::new(config.max_queued_commands, config.max_queued_bytes),
-            max_held_bytes: config.max_held_bytes,
-            api_key: config.api_key.clone(),
-            group: config.group.clone(),
-            trigger_results,
-            shutdown_timeout: config.shutdown_timeout,
-            relay,
-        })
-    }
-}
-
-impl<D> Context<D> {
-    pub(crate) fn topics(&self) -> &Topics {
-        &self.handle.inner.topics
-    }
-
-    fn emit(&self, event: DeviceEvent) {
-        self.handle.inner.emit(event);
-    }
-}
 
 /// rumqttc options for the protocol's CONNECT: client id, username, API key as password,
 /// persistent session, 60 s keep alive, retained offline will. With a `relay`, rumqttc reaches
@@ -508,28 +443,6 @@ fn route<D: Dispatch>(ctx: &Arc<Context<D>>, publish: Publish) {
             });
         }
         _ => {}
-    }
-}
-
-/// Publish the empty heartbeat while registered, until the device stops.
-pub(crate) async fn heartbeat(handle: DeviceHandle, every: Duration) {
-    let mut finished = handle.inner.finished.subscribe();
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = finished.wait_for(|done| *done) => return,
-        }
-        let Some(client) = handle.inner.client.get() else {
-            continue;
-        };
-        if handle.is_connected() {
-            let beat = session::heartbeat(&handle.inner.topics);
-            // Never wait for a full queue: a missed beat is harmless, a stalled task is not.
-            let _ = client.try_publish(beat.topic, QoS::AtMostOnce, false, beat.payload);
-        }
     }
 }
 

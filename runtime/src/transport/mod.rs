@@ -8,11 +8,13 @@ mod backlog;
 mod clock;
 mod commands;
 mod config;
+mod context;
 mod device;
 mod driver;
 mod dynamic;
 mod error;
 mod event;
+mod handle;
 mod relay;
 mod shared;
 mod tls;
@@ -21,10 +23,11 @@ mod url;
 mod websocket;
 
 pub use config::Config;
-pub use device::{Device, DeviceBuilder, DeviceHandle};
+pub use device::{Device, DeviceBuilder};
 pub use dynamic::DynamicDispatch;
 pub use error::Error;
 pub use event::DeviceEvent;
+pub use handle::DeviceHandle;
 pub use shared::Shared;
 pub use url::{BrokerUrl, Scheme};
 
