@@ -396,6 +396,31 @@ gc.collect()
 print(gc.mem_alloc() - before)
 "#;
 
+    /// Where MEASURE_GENERATED's bytes go, in the same order: each step's growth of the heap
+    /// (new qstrs count where a step first makes them, so the parts move a little with the
+    /// order; the total is MEASURE_GENERATED's own run, without this script's helper).
+    const MEASURE_GENERATED_PARTS: &str = r#"import gc
+at = 0
+def part(label):
+    global at
+    gc.collect()
+    now = gc.mem_alloc()
+    print("part", label, now - at, sep="\t")
+    at = now
+gc.collect()
+at = gc.mem_alloc()
+import config
+part("config.py (yours)")
+import device_spec
+part("device_spec + validators (from the manifest)")
+import handlers
+part("handlers.py (yours)")
+import lua_runtime
+part("lua_runtime (the runtime that stays loaded)")
+device = lua_runtime.Device(device_spec, handlers, config, None)
+part("the device made: its state, and the names lua_connect interned reading the settings")
+"#;
+
     /// The generated bench project (`.mpy` modules only, when `mpy`).
     pub fn generated_project(mpy: bool) -> Result<PathBuf> {
         let dir = scratch_dir("bench-generated")?;
@@ -475,6 +500,29 @@ print(gc.mem_alloc() - before)
         } else {
             MEASURE_GENERATED
         };
+        // The last line: a port without a watchdog says so first.
+        measure(dir, script)?
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .context("gc.mem_alloc() output")
+    }
+
+    /// The generated device's heap bytes, step by step: (what, bytes).
+    pub fn heap_parts(dir: &Path) -> Result<Vec<(String, u64)>> {
+        measure(dir, MEASURE_GENERATED_PARTS)?
+            .lines()
+            .filter_map(|line| line.strip_prefix("part\t"))
+            .map(|line| {
+                let (what, bytes) = line.rsplit_once('\t').context("a part line")?;
+                Ok((what.to_string(), bytes.parse().context("a part's bytes")?))
+            })
+            .collect()
+    }
+
+    fn measure(dir: &Path, script: &str) -> Result<String> {
         let path = dir.join("_measure.py");
         std::fs::write(&path, script)?;
         let output = Command::new(venv_tool("micropython")?)
@@ -490,14 +538,7 @@ print(gc.mem_alloc() - before)
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        // The last line: a port without a watchdog says so first.
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim()
-            .parse()
-            .context("gc.mem_alloc() output")
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
     /// The generated device run directly by the unix port (no wrapper: RSS is its own).

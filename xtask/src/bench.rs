@@ -210,6 +210,15 @@ fn micropython(runtime: &tokio::runtime::Runtime, broker: &Mosquitto) -> Result<
     heap.note(
         "goal: the generated device (validators included, .mpy) <= 50 % of the official module",
     );
+    let mut parts = Table::new(
+        "Where the generated device's heap goes (.mpy, the same window, step by step)",
+        &["step", "bytes", "of official"],
+    );
+    for (what, bytes) in bench::heap_parts(&mpy_dir)? {
+        parts.row([what, bytes.to_string(), share(bytes)]);
+    }
+    parts.note("each step's growth of the heap after gc.collect(); a name (qstr) is counted where it is first interned, so the parts shift a little with the order, and they sum to about the total above (the stepping helper is outside the window)");
+    parts.note("qstrs are never freed: lua_connect's names stay interned after the module itself is dropped");
 
     let generated = bench::generated_device(&mpy_dir)?;
     let official = bench::official_device(&official_dir)?;
@@ -263,7 +272,7 @@ fn micropython(runtime: &tokio::runtime::Runtime, broker: &Mosquitto) -> Result<
     for dir in [official_dir, generated_dir, mpy_dir] {
         let _ = std::fs::remove_dir_all(dir);
     }
-    Ok(vec![heap, echo])
+    Ok(vec![heap, parts, echo])
 }
 
 /// Like [`measure`], but a failure with many commands in flight is reported beside the
