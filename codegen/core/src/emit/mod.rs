@@ -17,6 +17,8 @@ pub mod project;
 pub mod refusal;
 pub mod rust;
 #[cfg(feature = "firmware")]
+mod source_text;
+#[cfg(feature = "firmware")]
 pub mod target;
 #[cfg(feature = "firmware")]
 mod templates;

@@ -4,27 +4,22 @@
 
 use serde_json::Value;
 
+use crate::emit::source_text::{comment_lines, quoted};
+
 /// A double-quoted Python string literal for `s`. The literal is plain ASCII: control
 /// characters and everything outside ASCII are written as escapes, which MicroPython's
 /// parser reads the same way CPython's does.
 pub fn py_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            ' '..='~' => out.push(c),
-            c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push('"');
-    out
+    quoted(s, |c, out| {
+        let n = c as u32;
+        out.push_str(&if n < 0x100 {
+            format!("\\x{n:02x}")
+        } else if n < 0x10000 {
+            format!("\\u{n:04x}")
+        } else {
+            format!("\\U{n:08x}")
+        })
+    })
 }
 
 /// Text for comments and docstrings, one entry per line. Each line is safe both after `#`
@@ -32,29 +27,25 @@ pub fn py_str(s: &str) -> String {
 /// the docstring), and control characters and Unicode line separators, which would start a
 /// new source line, are written as `\xNN`/`\uNNNN`. Other non-ASCII text is kept readable.
 pub fn doc_lines(s: &str) -> Vec<String> {
-    let normalized = s.replace("\r\n", "\n").replace('\r', "\n");
-    normalized
-        .split('\n')
-        .map(|line| {
-            let mut out = String::with_capacity(line.len());
-            for c in line.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '"' => out.push_str("\\\""),
-                    '\t' => out.push(' '),
-                    c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => {
-                        if (c as u32) < 0x100 {
-                            out.push_str(&format!("\\x{:02x}", c as u32))
-                        } else {
-                            out.push_str(&format!("\\u{:04x}", c as u32))
-                        }
-                    }
-                    c => out.push(c),
-                }
+    comment_lines(
+        s,
+        |c, out| {
+            let n = c as u32;
+            out.push_str(&if n < 0x100 {
+                format!("\\x{n:02x}")
+            } else {
+                format!("\\u{n:04x}")
+            })
+        },
+        |c, out| match c {
+            '\\' | '"' => {
+                out.push('\\');
+                out.push(c);
+                true
             }
-            out.trim_end().to_string()
-        })
-        .collect()
+            _ => false,
+        },
+    )
 }
 
 /// [`doc_lines`] joined into one line, for short inline comments.

@@ -2,52 +2,31 @@
 //! Every manifest string reaches a generated module through one of these, so no quote,
 //! backslash, line break or `*/` can end what it sits in.
 
+use crate::emit::source_text::{comment_lines, quoted};
+
 /// A double-quoted string literal for `s`, in plain ASCII: control characters, quotes and
 /// everything outside ASCII are escapes (UTF-16, as JavaScript strings are).
 pub fn ts_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            ' '..='~' => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
+    quoted(s, |c, out| {
+        let mut units = [0u16; 2];
+        for unit in c.encode_utf16(&mut units) {
+            out.push_str(&format!("\\u{unit:04x}"));
         }
-    }
-    out.push('"');
-    out
+    })
 }
 
 /// Text for a `/** ... */` or `//` comment, one entry per line: `*/` cannot close the
 /// comment, and control characters and Unicode line separators (which would start a new
 /// source line) are written as `\uNNNN`. Other text is kept readable.
 pub fn doc_lines(s: &str) -> Vec<String> {
-    let normalized = s.replace("\r\n", "\n").replace('\r', "\n");
-    normalized
-        .split('\n')
-        .map(|line| {
-            let mut out = String::with_capacity(line.len());
-            for c in line.chars() {
-                match c {
-                    '\t' => out.push(' '),
-                    c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => {
-                        out.push_str(&format!("\\u{:04x}", c as u32))
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.replace("*/", "*\\/").trim_end().to_string()
-        })
-        .collect()
+    comment_lines(
+        s,
+        |c, out| out.push_str(&format!("\\u{:04x}", c as u32)),
+        |_, _| false,
+    )
+    .into_iter()
+    .map(|line| line.replace("*/", "*\\/"))
+    .collect()
 }
 
 /// [`doc_lines`] on one line.
