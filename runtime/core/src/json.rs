@@ -1095,21 +1095,69 @@ fn digits17(f: f64) -> (u64, i32) {
     scaled17(f)
 }
 
-/// `m * 2^e * 10^k` rounded to a whole number, for `e < 0`, when it fits the arithmetic.
+/// `m * 2^e * 10^k` rounded to a whole number, for `e < 0`, when it fits the arithmetic:
+/// `m * 5^k` within 128 bits, shifted (bits shifted out at the top are lost, as a `u128`
+/// loses them) and rounded, and the result within 64.
+///
+/// In 32-bit limbs, a multiply by 5 and a one-bit shift at a time: the Cortex-M0+ has no
+/// 64-bit multiply, and 128-bit `checked_mul`, `checked_pow` and shifts inlined there cost
+/// 1 KiB of flash. The loops' few hundred steps do not matter to a JSON writer.
 fn exact_scaled(m: u64, e: i32, k: i32) -> Option<u64> {
     if !(0..=38).contains(&k) {
         return None;
     }
-    let scaled = u128::from(m).checked_mul(5u128.checked_pow(k as u32)?)?;
+    let mut limbs = [m as u32, (m >> 32) as u32, 0, 0];
+    for _ in 0..k {
+        let mut carry = 0;
+        for limb in &mut limbs {
+            let x = u64::from(*limb) * 5 + carry;
+            *limb = x as u32;
+            carry = x >> 32;
+        }
+        if carry != 0 {
+            return None;
+        }
+    }
     let shift = -(k + e);
-    let n = if shift <= 0 {
-        scaled.checked_shl((-shift) as u32)?
-    } else if shift >= 128 {
-        0
+    if shift >= 128 {
+        return Some(0);
+    }
+    if shift <= 0 {
+        if shift <= -128 {
+            return None;
+        }
+        for _ in shift..0 {
+            let mut carry = 0;
+            for limb in &mut limbs {
+                let top = *limb >> 31;
+                *limb = *limb << 1 | carry;
+                carry = top;
+            }
+        }
     } else {
-        (scaled >> shift) + ((scaled >> (shift - 1)) & 1)
-    };
-    u64::try_from(n).ok()
+        // Down to the last bit shifted out, which rounds the rest half up.
+        for i in 0..shift {
+            let last = limbs[0] & 1;
+            let mut carry = 0;
+            for limb in limbs.iter_mut().rev() {
+                let bottom = *limb & 1;
+                *limb = *limb >> 1 | carry << 31;
+                carry = bottom;
+            }
+            if i == shift - 1 {
+                let mut carry = u64::from(last);
+                for limb in &mut limbs {
+                    let x = u64::from(*limb) + carry;
+                    *limb = x as u32;
+                    carry = x >> 32;
+                }
+            }
+        }
+    }
+    match limbs {
+        [low, high, 0, 0] => Some(u64::from(high) << 32 | u64::from(low)),
+        _ => None,
+    }
 }
 
 /// [`digits17`] by scaling in `f64`, at most 22 decimal places per (rounded) step: within a
