@@ -67,26 +67,38 @@ impl FieldPath {
 
     /// Run `f` one level down, at object key `key`.
     pub fn key<T>(&mut self, key: &'static str, f: impl FnOnce(&mut Self) -> T) -> T {
-        self.segments.push(Segment::Key(Cow::Borrowed(key)));
+        self.enter(Segment::Key(Cow::Borrowed(key)));
         let out = f(self);
-        self.segments.pop();
+        self.leave();
         out
     }
 
     /// Run `f` one level down, at a key only known at run time (map entries).
     pub fn dynamic_key<T>(&mut self, key: &str, f: impl FnOnce(&mut Self) -> T) -> T {
-        self.segments.push(Segment::Key(Cow::Owned(key.into())));
+        self.enter(Segment::Key(Cow::Owned(key.into())));
         let out = f(self);
-        self.segments.pop();
+        self.leave();
         out
     }
 
     /// Run `f` one level down, at array index `index`.
     pub fn index<T>(&mut self, index: usize, f: impl FnOnce(&mut Self) -> T) -> T {
-        self.segments.push(Segment::Index(index));
+        self.enter(Segment::Index(index));
         let out = f(self);
-        self.segments.pop();
+        self.leave();
         out
+    }
+
+    // Out of line: the generated checks call `key` and `index` once per field, and the
+    // vector's growth and the segment's drop, inlined at each, are most of a field's flash.
+    #[inline(never)]
+    fn enter(&mut self, segment: Segment) {
+        self.segments.push(segment);
+    }
+
+    #[inline(never)]
+    fn leave(&mut self) {
+        self.segments.pop();
     }
 
     /// The path a reader followed into a value ([`crate::json::Fault`]).
