@@ -88,6 +88,7 @@ fn main() {
             println!("cargo:rustc-cfg=cdn_tls");
         }
         config.insert("LUA_CDN_URL".into(), cdn.url);
+        config.insert("LUA_CDN_IPV4".into(), ipv4(&cdn.host));
         config.insert("LUA_CDN_HOST".into(), cdn.host);
         config.insert("LUA_CDN_PORT".into(), cdn.port.to_string());
         config.insert("LUA_CDN_UPLOAD_PATH".into(), cdn.upload_path);
@@ -103,6 +104,7 @@ fn main() {
     }
     config.insert("LUA_DEVICE_NAME".into(), name);
     config.insert("LUA_DEVICE_GROUP".into(), group);
+    config.insert("LUA_MQTT_IPV4".into(), ipv4(&broker.host));
     config.insert("LUA_MQTT_HOST".into(), broker.host);
     config.insert("LUA_MQTT_PORT".into(), broker.port.to_string());
     config.insert("LUA_MQTT_PATH".into(), broker.path);
@@ -114,6 +116,14 @@ fn main() {
             println!("cargo:rustc-env={key}={value}");
         }
     }
+}
+
+/// `host` as the number of its IPv4 address when it is a literal one (`config::ipv4` reads it
+/// back), else empty: a name the firmware resolves.
+pub fn ipv4(host: &str) -> String {
+    host.parse::<std::net::Ipv4Addr>()
+        .map(|ip| u32::from(ip).to_string())
+        .unwrap_or_default()
 }
 
 /// What `{uid}` stands for in a checked name: as many hex digits as the firmware puts there

@@ -192,8 +192,8 @@ async fn attempt(
 }
 
 async fn resolve(stack: Stack<'static>) -> Result<IpAddress, CdnError> {
-    if let Ok(ip) = config::CDN_HOST.parse::<core::net::Ipv4Addr>() {
-        return Ok(IpAddress::Ipv4(ip));
+    if let Some(ip) = config::CDN_IPV4 {
+        return Ok(IpAddress::Ipv4(ip.into()));
     }
     let found = stack
         .dns_query(config::CDN_HOST, embassy_net::dns::DnsQueryType::A)

@@ -139,8 +139,8 @@ pub async fn run(stack: Stack<'static>, device: &'static Device, name: &'static 
 }
 
 async fn resolve(stack: Stack<'static>) -> Result<IpAddress, Failure> {
-    if let Ok(ip) = config::MQTT_HOST.parse::<core::net::Ipv4Addr>() {
-        return Ok(IpAddress::Ipv4(ip));
+    if let Some(ip) = config::MQTT_IPV4 {
+        return Ok(IpAddress::Ipv4(ip.into()));
     }
     let found = stack
         .dns_query(config::MQTT_HOST, embassy_net::dns::DnsQueryType::A)
