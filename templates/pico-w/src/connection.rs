@@ -29,7 +29,9 @@ use embassy_time::{with_timeout, Duration, Timer};
 use embedded_io_async::Write;
 use lua_device::backoff::{Backoff, BackoffPolicy};
 use lua_device::mqtt::device::HEARTBEAT_MS;
-use lua_device::mqtt::{Client, DeviceConfig, DeviceSession, Inbound, Incoming, Skipped};
+use lua_device::mqtt::{
+    Client, ClientError, DeviceConfig, DeviceSession, Inbound, Incoming, Skipped,
+};
 use lua_device::session::Step;
 
 use crate::chip::Rng;
@@ -445,10 +447,9 @@ where
     let connack = async {
         loop {
             let n = inbox.read(&mut buf).await;
-            let events = client.receive(&buf[..n], now_ms(), &mut out).map_err(|e| {
-                warn!("{=str}", e.text().as_str());
-                Failure::Mqtt
-            })?;
+            let events = client
+                .receive(&buf[..n], now_ms(), &mut out)
+                .map_err(broken)?;
             if events
                 .iter()
                 .any(|e| matches!(e, Incoming::Connected { .. }))
@@ -498,14 +499,12 @@ where
         .await
         {
             Either4::First(n) => {
-                let events = client.receive(&buf[..n], now_ms(), &mut out).map_err(|e| {
-                    warn!("{=str}", e.text().as_str());
-                    Failure::Mqtt
-                })?;
+                let events = client
+                    .receive(&buf[..n], now_ms(), &mut out)
+                    .map_err(broken)?;
                 for event in events {
                     handle(device, session, client, work, &event, &mut out);
                 }
-                flush(writer, &mut out).await?;
             }
             Either4::Second(()) => {
                 let now = now_ms();
@@ -525,12 +524,10 @@ where
                 }
                 #[cfg(not(mqtt_tls))]
                 let _ = undated;
-                flush(writer, &mut out).await?;
             }
             Either4::Third(request) => {
                 let p = session.trigger(request.name, Some(request.payload));
                 client.publish(&p, now_ms(), &mut out);
-                flush(writer, &mut out).await?;
             }
             Either4::Fourth(done) => {
                 work.finished();
@@ -538,11 +535,21 @@ where
                     for p in session.complete(&id, result, now_ms()) {
                         client.publish(&p, now_ms(), &mut out);
                     }
-                    flush(writer, &mut out).await?;
                 }
             }
         }
+        // One send for whatever the event queued (nothing, often): one await in this loop
+        // instead of one per event is a few hundred bytes of state machine less.
+        flush(writer, &mut out).await?;
     }
+}
+
+/// The session cannot go on: the broker broke the protocol (logged) or refused us. Out of
+/// line: inlined, the log and the error's text are copied into each `map_err`.
+#[inline(never)]
+fn broken(e: ClientError) -> Failure {
+    warn!("{=str}", e.text().as_str());
+    Failure::Mqtt
 }
 
 fn handle(
