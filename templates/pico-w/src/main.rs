@@ -89,6 +89,51 @@ fn reset(mark: u32) -> ! {
     }
 }
 
+/// `memmove` as the compiler calls it (`copy_within`, `Vec::insert` and `remove`, the WiFi
+/// driver's and the network stack's buffers), in place of compiler_builtins' word-at-a-time
+/// one (700 bytes of flash). Copies that do not overlap, nearly all, go to `memcpy` (on the
+/// RP2040 the boot ROM's); overlapping ones move a byte at a time, which is slower only for
+/// those few. Volatile accesses, so that the loops are not turned back into `memmove` calls.
+mod memmove {
+    #[no_mangle]
+    unsafe extern "aapcs" fn __aeabi_memmove(dst: *mut u8, src: *const u8, n: usize) {
+        if (dst as usize).abs_diff(src as usize) >= n {
+            // SAFETY: the caller's regions, which do not overlap.
+            unsafe { core::ptr::copy_nonoverlapping(src, dst, n) };
+        } else if (dst as usize) < (src as usize) {
+            for i in 0..n {
+                // SAFETY: within the caller's regions; each byte is read before it is written
+                // over (the destination starts before the source).
+                unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
+            }
+        } else {
+            for i in (0..n).rev() {
+                // SAFETY: as above, from the end (the destination starts after the source).
+                unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
+            }
+        }
+    }
+
+    #[no_mangle]
+    unsafe extern "aapcs" fn __aeabi_memmove4(dst: *mut u8, src: *const u8, n: usize) {
+        // SAFETY: the caller's `memmove`.
+        unsafe { __aeabi_memmove(dst, src, n) }
+    }
+
+    #[no_mangle]
+    unsafe extern "aapcs" fn __aeabi_memmove8(dst: *mut u8, src: *const u8, n: usize) {
+        // SAFETY: the caller's `memmove`.
+        unsafe { __aeabi_memmove(dst, src, n) }
+    }
+
+    #[no_mangle]
+    unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+        // SAFETY: the caller's `memmove`.
+        unsafe { __aeabi_memmove(dst, src, n) };
+        dst
+    }
+}
+
 /// Seconds since boot, for the watchdog's progress marks.
 pub fn now_s() -> u32 {
     Instant::now().as_secs() as u32
