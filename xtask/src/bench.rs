@@ -61,7 +61,8 @@ struct Measurement {
 const SECTIONS: &[&str] = &[
     "runtime",
     "limits-rust",
-    "micropython",
+    "micropython-heap",
+    "micropython-echo",
     "limits-micropython",
     "codegen",
     "fleet",
@@ -116,8 +117,11 @@ pub fn run(chosen: &[String]) -> Result<()> {
     if wanted("limits-rust") {
         section("limits-rust", crate::limits_rust::tables());
     }
-    if wanted("micropython") {
-        section("micropython", micropython(&runtime, &broker));
+    if wanted("micropython-heap") {
+        section("micropython-heap", micropython_heap());
+    }
+    if wanted("micropython-echo") {
+        section("micropython-echo", micropython_echo(&runtime, &broker));
     }
     if wanted("limits-micropython") {
         section(
@@ -173,10 +177,10 @@ fn rust_devices(runtime: &tokio::runtime::Runtime, broker: &Mosquitto) -> Result
     Ok(runtime_table(&rows))
 }
 
-/// The generated MicroPython device against the official MicroPython client, both on the
-/// same unix-port binary and this broker: heap after start-up, echo latency and throughput,
-/// and RSS over a long run.
-fn micropython(runtime: &tokio::runtime::Runtime, broker: &Mosquitto) -> Result<Vec<Table>> {
+/// The generated MicroPython device's heap after start-up against the official MicroPython
+/// module's, on the same unix-port binary, and where the generated device's bytes go.
+/// Deterministic and quick, so apart from the echo (which wants a quiet machine).
+fn micropython_heap() -> Result<Vec<Table>> {
     use lua_testkit::micropython::bench;
     let official_dir = bench::official_project()?;
     let generated_dir = bench::generated_project(false)?;
@@ -219,6 +223,19 @@ fn micropython(runtime: &tokio::runtime::Runtime, broker: &Mosquitto) -> Result<
     }
     parts.note("each step's growth of the heap after gc.collect(); a name (qstr) is counted where it is first interned, so the parts shift a little with the order, and they sum to about the total above (the stepping helper is outside the window)");
     parts.note("qstrs are never freed: lua_connect's names stay interned after the module itself is dropped");
+    for dir in [official_dir, generated_dir, mpy_dir] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok(vec![heap, parts])
+}
+
+/// The generated MicroPython device against the official MicroPython client, both on the
+/// same unix-port binary and this broker: echo latency and throughput, and RSS over a long
+/// run.
+fn micropython_echo(runtime: &tokio::runtime::Runtime, broker: &Mosquitto) -> Result<Vec<Table>> {
+    use lua_testkit::micropython::bench;
+    let official_dir = bench::official_project()?;
+    let mpy_dir = bench::generated_project(true)?;
 
     let generated = bench::generated_device(&mpy_dir)?;
     let official = bench::official_device(&official_dir)?;
@@ -269,10 +286,10 @@ fn micropython(runtime: &tokio::runtime::Runtime, broker: &Mosquitto) -> Result<
         "generated MicroPython over 100,000 echoes (64 in flight): {:.0} commands/s, RSS {} KiB after 1,000, {} KiB after 100,000",
         soak.0, soak.1, soak.2
     ));
-    for dir in [official_dir, generated_dir, mpy_dir] {
+    for dir in [official_dir, mpy_dir] {
         let _ = std::fs::remove_dir_all(dir);
     }
-    Ok(vec![heap, parts, echo])
+    Ok(vec![echo])
 }
 
 /// Like [`measure`], but a failure with many commands in flight is reported beside the

@@ -173,15 +173,26 @@ pub fn update_benchmarks(path: &Path, tables: &[Table]) -> Result<()> {
     let old = std::fs::read_to_string(path)
         .with_context(|| format!("reading {} (run the full bench once first)", path.display()))?;
     let mut sections = split_sections(&old);
+    // A table new to the file goes right after the one measured before it in this run, where
+    // a full run would put it; the first of a run, at the end.
+    let mut after: Option<usize> = None;
     for table in tables {
         let title = format!("## {}", table.title);
-        match sections
-            .iter_mut()
-            .find(|s| s.lines().next() == Some(title.as_str()))
+        let at = match sections
+            .iter()
+            .position(|s| s.lines().next() == Some(title.as_str()))
         {
-            Some(section) => *section = table.markdown(),
-            None => sections.push(table.markdown()),
-        }
+            Some(at) => {
+                sections[at] = table.markdown();
+                at
+            }
+            None => {
+                let at = after.map_or(sections.len(), |a| a + 1);
+                sections.insert(at, table.markdown());
+                at
+            }
+        };
+        after = Some(at);
     }
     let when = output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let titles: Vec<&str> = tables.iter().map(|t| t.title.as_str()).collect();
