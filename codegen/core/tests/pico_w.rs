@@ -83,7 +83,22 @@ fn project_is_self_contained() {
         assert!(project.file(path).is_some(), "{path} is vendored");
     }
     let cargo = text(&project, "Cargo.toml");
-    assert!(cargo.contains(r#"lua-device = { path = "lua-device" }"#));
+    // The greenhouse's checks hold types, bounds and required members only: no rule feature.
+    assert!(cargo.contains(r#"lua-device = { path = "lua-device", features = [] }"#));
+    // The vendored copy's rule features are the core's.
+    let all_rules = |manifest: &str| {
+        manifest
+            .lines()
+            .find(|l| l.starts_with("all-rules = "))
+            .map(str::to_string)
+    };
+    let core_manifest =
+        std::fs::read_to_string(workspace().join("runtime/core/Cargo.toml")).unwrap();
+    assert!(all_rules(&core_manifest).is_some());
+    assert_eq!(
+        all_rules(text(&project, "lua-device/Cargo.toml")),
+        all_rules(&core_manifest)
+    );
     for file in &project.files {
         let s = String::from_utf8_lossy(&file.contents);
         assert!(

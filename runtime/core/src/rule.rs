@@ -11,7 +11,7 @@
 use alloc::string::String;
 
 use crate::json;
-use crate::value::{self, Map, Value};
+use crate::value::{Map, Value};
 
 /// A JSON type, as JSON Schema names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -410,7 +410,9 @@ impl Constraint<&str> {
             Self::Maximum(n) => ("must be at most ", n),
             Self::ExclusiveMinimum(n) => ("must be greater than ", n),
             Self::ExclusiveMaximum(n) => ("must be less than ", n),
+            #[cfg(feature = "multiple-of")]
             Self::MultipleOf(n) => ("must be a multiple of ", n),
+            #[cfg(feature = "int-range")]
             Self::Range(t) => {
                 let (min, max) = t.range();
                 out.push_str("must be from ");
@@ -419,17 +421,27 @@ impl Constraint<&str> {
                 write_i128(out, max);
                 return out.push_str(", the range this device supports");
             }
+            #[cfg(feature = "lengths")]
             Self::MinLength(n) => return counted(out, "must have at least ", n, " characters"),
+            #[cfg(feature = "lengths")]
             Self::MaxLength(n) => return counted(out, "must have at most ", n, " characters"),
+            #[cfg(feature = "pattern")]
             Self::Pattern(p) => {
                 out.push_str("does not match ");
                 return out.push_str(p);
             }
+            #[cfg(feature = "item-counts")]
             Self::MinItems(n) => return counted(out, "must have at least ", n, " items"),
+            #[cfg(feature = "item-counts")]
             Self::MaxItems(n) => return counted(out, "must have at most ", n, " items"),
+            #[cfg(feature = "unique-items")]
             Self::UniqueItems => return out.push_str("must not contain duplicate items"),
+            #[cfg(feature = "property-counts")]
             Self::MinProperties(n) => return counted(out, "must have at least ", n, " properties"),
+            #[cfg(feature = "property-counts")]
             Self::MaxProperties(n) => return counted(out, "must have at most ", n, " properties"),
+            #[allow(unreachable_patterns)]
+            _ => off(),
         };
         out.push_str(words);
         n.write(out);
@@ -446,29 +458,71 @@ impl<P: Search> Constraint<P> {
             (Self::ExclusiveMinimum(b), s) => compare(s, *b).is_none_or(|o| o == Greater),
             (Self::Maximum(b), s) => compare(s, *b).is_none_or(|o| o != Greater),
             (Self::ExclusiveMaximum(b), s) => compare(s, *b).is_none_or(|o| o == Less),
+            #[cfg(feature = "multiple-of")]
             (Self::MultipleOf(m), Subject::Int(n)) if m.as_i128().is_some() => {
                 m.as_i128().is_some_and(|m| m != 0 && n % m == 0)
             }
+            #[cfg(feature = "multiple-of")]
             (Self::MultipleOf(m), Subject::Int(n)) => is_multiple_of(n as f64, m.as_f64()),
+            #[cfg(feature = "multiple-of")]
             (Self::MultipleOf(m), Subject::Number(n)) => is_multiple_of(n, m.as_f64()),
+            #[cfg(feature = "int-range")]
             (Self::Range(t), Subject::Int(n)) => {
                 let (min, max) = t.range();
                 (min..=max).contains(&n)
             }
+            #[cfg(feature = "lengths")]
             (Self::MinLength(m), Subject::Str(s)) => s.chars().count() as u64 >= *m,
+            #[cfg(feature = "lengths")]
             (Self::MaxLength(m), Subject::Str(s)) => s.chars().count() as u64 <= *m,
+            #[cfg(feature = "pattern")]
             (Self::Pattern(p), Subject::Str(s)) => p.is_match(s),
+            #[cfg(feature = "item-counts")]
             (Self::MinItems(m), Subject::Items(items)) => items.len() as u64 >= *m,
+            #[cfg(feature = "item-counts")]
             (Self::MaxItems(m), Subject::Items(items)) => items.len() as u64 <= *m,
+            #[cfg(feature = "unique-items")]
             (Self::UniqueItems, Subject::Items(items)) => items
                 .iter()
                 .enumerate()
                 .all(|(i, item)| !items[..i].iter().any(|earlier| json_equal(earlier, item))),
+            #[cfg(feature = "property-counts")]
             (Self::MinProperties(m), Subject::Members(map)) => map.len() as u64 >= *m,
+            #[cfg(feature = "property-counts")]
             (Self::MaxProperties(m), Subject::Members(map)) => map.len() as u64 <= *m,
+            (c, _) if !c.compiled_in() => off(),
             _ => true,
         }
     }
+}
+
+impl<P> Constraint<P> {
+    /// Whether this crate was built with the feature that checks and words the constraint
+    /// (see Cargo.toml: firmware turns on only the ones its checks hold).
+    fn compiled_in(&self) -> bool {
+        match self {
+            Self::Minimum(_)
+            | Self::ExclusiveMinimum(_)
+            | Self::Maximum(_)
+            | Self::ExclusiveMaximum(_) => true,
+            Self::MultipleOf(_) => cfg!(feature = "multiple-of"),
+            Self::Range(_) => cfg!(feature = "int-range"),
+            Self::MinLength(_) | Self::MaxLength(_) => cfg!(feature = "lengths"),
+            Self::Pattern(_) => cfg!(feature = "pattern"),
+            Self::MinItems(_) | Self::MaxItems(_) => cfg!(feature = "item-counts"),
+            Self::UniqueItems => cfg!(feature = "unique-items"),
+            Self::MinProperties(_) | Self::MaxProperties(_) => cfg!(feature = "property-counts"),
+        }
+    }
+}
+
+/// A rule or constraint whose feature this crate was built without. The generated project
+/// turns on the feature of every one its checks name, so this is a generator bug, and it
+/// stops loudly rather than pass or word a value it cannot check.
+#[cold]
+#[allow(dead_code)]
+fn off() -> ! {
+    unreachable!("a payload rule built without its lua-device feature")
 }
 
 /// How a number subject compares with a bound; `None` for a subject that is not a number.
@@ -528,6 +582,7 @@ impl Rule<'_> {
             Self::Required => out.push_str("is required"),
             Self::NotAllowed => out.push_str("is not allowed"),
             Self::Constraint(c) => c.write(out),
+            #[cfg(feature = "one-of-strings")]
             Self::OneOfStrings(items) => {
                 one_of(out, items.len());
                 for (i, s) in items.iter().enumerate() {
@@ -535,17 +590,25 @@ impl Rule<'_> {
                     json::write_str(out, s);
                 }
             }
+            #[cfg(feature = "one-of-values")]
             Self::OneOf(values) => {
                 one_of(out, values.len());
                 for (i, v) in values.iter().enumerate() {
                     separate(out, i);
-                    value::write(out, v);
+                    crate::value::write(out, v);
                 }
             }
+            #[allow(unreachable_patterns)]
+            _ => off(),
         }
     }
 }
 
+#[cfg(any(
+    feature = "lengths",
+    feature = "item-counts",
+    feature = "property-counts"
+))]
 fn counted(out: &mut String, before: &str, n: u64, after: &str) {
     out.push_str(before);
     json::write_u64(out, n);
@@ -553,6 +616,7 @@ fn counted(out: &mut String, before: &str, n: u64, after: &str) {
 }
 
 /// One allowed value reads `must be X`; more read `must be one of X, Y`.
+#[cfg(any(feature = "one-of-strings", feature = "one-of-values"))]
 fn one_of(out: &mut String, count: usize) {
     out.push_str(if count == 1 {
         "must be "
@@ -594,6 +658,7 @@ fn write_types(out: &mut String, types: &[JsonType]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value;
     use alloc::vec;
     use alloc::vec::Vec;
 

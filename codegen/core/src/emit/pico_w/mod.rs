@@ -323,10 +323,9 @@ impl<'a> PicoWProject<'a> {
             "src/chip.rs",
             chip_module(self.board.chip.family),
         ));
-        files.push(GeneratedFile::generated(
-            "src/payloads.rs",
-            self.payloads()?,
-        ));
+        let payloads = self.payloads()?;
+        let rules = rule_features(&payloads);
+        files.push(GeneratedFile::generated("src/payloads.rs", payloads));
         files.push(GeneratedFile::generated(
             "Cargo.lock",
             lockfile::for_crate(&self.crate_name()),
@@ -337,7 +336,7 @@ impl<'a> PicoWProject<'a> {
             crate::trust::roots_der(),
         ));
         let env = environment();
-        let ctx = self.context();
+        let ctx = self.context(&rules);
         for (name, path, _) in TEMPLATES {
             let text = env
                 .get_template(name)
@@ -411,7 +410,7 @@ impl<'a> PicoWProject<'a> {
         id.map(|id| self.types.ty(id).to_string())
     }
 
-    fn context(&self) -> minijinja::Value {
+    fn context(&self, rule_features: &[&str]) -> minijinja::Value {
         let d = self.device;
         let commands: Vec<CommandCtx> = d
             .commands
@@ -469,11 +468,42 @@ impl<'a> PicoWProject<'a> {
             group_lit => d.group.as_deref().map_or_else(|| "None".to_string(), |g| format!("Some({})", rust_str(g))),
             description => d.description.as_deref().map(doc_line),
             commands_json => rust_str(&registration),
+            rule_features => rule_features,
             dispatch => self.dispatch(),
             commands => commands,
             triggers => triggers,
         }
     }
+}
+
+/// The lua-device features (see its Cargo.toml) of the payload rules `payloads` (the generated
+/// checks) name. Read from the code that is compiled, so the two cannot disagree.
+fn rule_features(payloads: &str) -> Vec<&'static str> {
+    const RULES: [(&str, &[&str]); 9] = [
+        ("multiple-of", &["Constraint::MultipleOf"]),
+        ("int-range", &["Constraint::Range"]),
+        (
+            "lengths",
+            &["Constraint::MinLength", "Constraint::MaxLength"],
+        ),
+        ("pattern", &["Constraint::Pattern"]),
+        (
+            "item-counts",
+            &["Constraint::MinItems", "Constraint::MaxItems"],
+        ),
+        ("unique-items", &["Constraint::UniqueItems"]),
+        (
+            "property-counts",
+            &["Constraint::MinProperties", "Constraint::MaxProperties"],
+        ),
+        ("one-of-strings", &["typed::one_of_strings(", "typed::tag("]),
+        ("one-of-values", &["typed::one_of_values("]),
+    ];
+    RULES
+        .iter()
+        .filter(|(_, uses)| uses.iter().any(|u| payloads.contains(u)))
+        .map(|(feature, _)| *feature)
+        .collect()
 }
 
 fn environment() -> Environment<'static> {
