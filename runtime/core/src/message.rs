@@ -56,44 +56,50 @@ impl Command {
     /// escape `"\ud800"`, nesting past [`json::MAX_DEPTH`]): the command is refused with the
     /// field and what is wrong with it, the same on the host and on the chip.
     pub fn parse(bytes: &[u8]) -> Result<Command, Rejected> {
-        let value = read(bytes)?;
-        let Value::Object(mut map) = value else {
-            return Err(Rejected {
-                command_id: None,
-                error: CommandError::Malformed {
-                    reason: "commandId is missing or not a string".to_string(),
-                },
-            });
+        // Anything but an object has no `commandId` either.
+        let mut map = match read(bytes)? {
+            Value::Object(map) => map,
+            _ => Map::new(),
         };
-        let command_id = match map.remove("commandId") {
-            Some(Value::String(id)) => Some(id),
-            _ => None,
+        let Some(Value::String(command_id)) = map.remove("commandId") else {
+            return Err(malformed(None, "commandId is missing or not a string"));
         };
-        let reject = |reason: &str| Rejected {
-            command_id: command_id.clone(),
-            error: CommandError::Malformed {
-                reason: reason.to_string(),
-            },
-        };
-        if command_id.is_none() {
-            return Err(reject("commandId is missing or not a string"));
-        }
-        let command = match map.remove("command") {
-            Some(Value::String(c)) => c,
-            Some(_) => return Err(reject("command is not a string")),
-            None => return Err(reject("command is missing")),
-        };
-        let timeout = match map.remove("timeout") {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) if n.is_u64() => n.as_u64(),
-            Some(_) => return Err(reject("timeout is not a whole number of milliseconds")),
+        // One rejection for every reason, not one made (the id copied, the reason allocated)
+        // at each.
+        let (command, timeout) = match Self::fields(&mut map) {
+            Ok(fields) => fields,
+            Err(reason) => return Err(malformed(Some(command_id), reason)),
         };
         Ok(Command {
-            command_id: command_id.unwrap_or_default(),
+            command_id,
             command,
             payload: map.remove("payload").unwrap_or_else(value::empty_object),
             timeout,
         })
+    }
+
+    /// `command` and `timeout`, taken out of the message, or why they are unusable.
+    fn fields(map: &mut Map<String, Value>) -> Result<(String, Option<u64>), &'static str> {
+        let command = match map.remove("command") {
+            Some(Value::String(c)) => c,
+            Some(_) => return Err("command is not a string"),
+            None => return Err("command is missing"),
+        };
+        let timeout = match map.remove("timeout") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.is_u64() => n.as_u64(),
+            Some(_) => return Err("timeout is not a whole number of milliseconds"),
+        };
+        Ok((command, timeout))
+    }
+}
+
+fn malformed(command_id: Option<String>, reason: &str) -> Rejected {
+    Rejected {
+        command_id,
+        error: CommandError::Malformed {
+            reason: reason.to_string(),
+        },
     }
 }
 
