@@ -293,7 +293,7 @@ mod tests {
     }
 
     #[test]
-    fn an_update_replaces_matching_tables_and_appends_new_ones() {
+    fn an_update_replaces_matching_tables_and_places_new_ones_after_the_one_before_them() {
         let dir = std::env::temp_dir().join(format!("xtask-report-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("BENCHMARKS.md");
@@ -306,15 +306,18 @@ mod tests {
         let c = Table::new("C", &["z"]);
         update_benchmarks(&path, &[a, c]).unwrap();
         update_benchmarks(&path, &[Table::new("C", &["z"])]).unwrap();
+        // New and first of its run: at the end.
+        update_benchmarks(&path, &[Table::new("D", &["w"])]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.contains("| new |") && !text.contains("| old |"),
             "{text}"
         );
         let order: Vec<&str> = text.lines().filter(|l| l.starts_with("## ")).collect();
-        assert_eq!(order, ["## Machine", "## A", "## B", "## C"]);
-        // A's re-run keeps its line; C's first one gave way to its second.
-        assert_eq!(text.matches("- re-run ").count(), 2, "{text}");
+        // C was measured after A: a full run would print it there.
+        assert_eq!(order, ["## Machine", "## A", "## C", "## B", "## D"]);
+        // A's and D's re-runs keep their lines; C's first one gave way to its second.
+        assert_eq!(text.matches("- re-run ").count(), 3, "{text}");
         assert_eq!(text.matches(": C\n").count(), 1, "{text}");
         assert!(text.contains(": A\n"), "{text}");
         std::fs::remove_dir_all(&dir).unwrap();
