@@ -114,12 +114,16 @@ pub fn run() -> Result<()> {
                     ],
                     &[],
                 )?;
+                // Every rule on: the tests check each one (clippy above saw the build without
+                // any, the narrowest a firmware makes).
                 cargo(
                     &[
                         "test",
                         "-p",
                         "lua-device-core",
                         "--no-default-features",
+                        "--features",
+                        "all-rules",
                         "--lib",
                     ],
                     &[],
@@ -158,6 +162,8 @@ pub fn run() -> Result<()> {
                         "lua-device-core",
                         "--no-deps",
                         "--no-default-features",
+                        "--features",
+                        "all-rules",
                     ],
                     &docs,
                 )

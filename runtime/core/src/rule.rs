@@ -330,26 +330,36 @@ pub enum Constraint<P> {
     /// `exclusiveMaximum`.
     ExclusiveMaximum(Num),
     /// `multipleOf` (greater than zero).
+    #[cfg(feature = "multiple-of")]
     MultipleOf(Num),
     /// The range of the integer type a typed device holds the value in, where the schema's
     /// bounds leave a side open (see [`Int`]). A target whose integers are unbounded (Python)
     /// may leave it out, as PROTOCOL.md says.
+    #[cfg(feature = "int-range")]
     Range(Int),
     /// `minLength`, in characters (Unicode code points, as JSON Schema counts).
+    #[cfg(feature = "lengths")]
     MinLength(u64),
     /// `maxLength`, in characters.
+    #[cfg(feature = "lengths")]
     MaxLength(u64),
-    /// `pattern`: an unanchored search.
+    /// `pattern`: an unanchored search. Always a variant (it alone uses `P`); without the
+    /// `pattern` feature [`crate::typed`] has no pattern type to put in it.
     Pattern(P),
     /// `minItems`.
+    #[cfg(feature = "item-counts")]
     MinItems(u64),
     /// `maxItems`.
+    #[cfg(feature = "item-counts")]
     MaxItems(u64),
     /// `uniqueItems: true`.
+    #[cfg(feature = "unique-items")]
     UniqueItems,
     /// `minProperties`: members of any name, declared or not.
+    #[cfg(feature = "property-counts")]
     MinProperties(u64),
     /// `maxProperties`.
+    #[cfg(feature = "property-counts")]
     MaxProperties(u64),
 }
 
@@ -389,14 +399,23 @@ impl<P: AsRef<str>> Constraint<P> {
             Self::ExclusiveMinimum(n) => Constraint::ExclusiveMinimum(*n),
             Self::Maximum(n) => Constraint::Maximum(*n),
             Self::ExclusiveMaximum(n) => Constraint::ExclusiveMaximum(*n),
+            #[cfg(feature = "multiple-of")]
             Self::MultipleOf(n) => Constraint::MultipleOf(*n),
+            #[cfg(feature = "int-range")]
             Self::Range(t) => Constraint::Range(*t),
+            #[cfg(feature = "lengths")]
             Self::MinLength(n) => Constraint::MinLength(*n),
+            #[cfg(feature = "lengths")]
             Self::MaxLength(n) => Constraint::MaxLength(*n),
+            #[cfg(feature = "item-counts")]
             Self::MinItems(n) => Constraint::MinItems(*n),
+            #[cfg(feature = "item-counts")]
             Self::MaxItems(n) => Constraint::MaxItems(*n),
+            #[cfg(feature = "unique-items")]
             Self::UniqueItems => Constraint::UniqueItems,
+            #[cfg(feature = "property-counts")]
             Self::MinProperties(n) => Constraint::MinProperties(*n),
+            #[cfg(feature = "property-counts")]
             Self::MaxProperties(n) => Constraint::MaxProperties(*n),
         })
     }
@@ -425,7 +444,6 @@ impl Constraint<&str> {
             Self::MinLength(n) => return counted(out, "must have at least ", n, " characters"),
             #[cfg(feature = "lengths")]
             Self::MaxLength(n) => return counted(out, "must have at most ", n, " characters"),
-            #[cfg(feature = "pattern")]
             Self::Pattern(p) => {
                 out.push_str("does not match ");
                 return out.push_str(p);
@@ -440,8 +458,6 @@ impl Constraint<&str> {
             Self::MinProperties(n) => return counted(out, "must have at least ", n, " properties"),
             #[cfg(feature = "property-counts")]
             Self::MaxProperties(n) => return counted(out, "must have at most ", n, " properties"),
-            #[allow(unreachable_patterns)]
-            _ => off(),
         };
         out.push_str(words);
         n.write(out);
@@ -475,7 +491,6 @@ impl<P: Search> Constraint<P> {
             (Self::MinLength(m), Subject::Str(s)) => s.chars().count() as u64 >= *m,
             #[cfg(feature = "lengths")]
             (Self::MaxLength(m), Subject::Str(s)) => s.chars().count() as u64 <= *m,
-            #[cfg(feature = "pattern")]
             (Self::Pattern(p), Subject::Str(s)) => p.is_match(s),
             #[cfg(feature = "item-counts")]
             (Self::MinItems(m), Subject::Items(items)) => items.len() as u64 >= *m,
@@ -490,39 +505,9 @@ impl<P: Search> Constraint<P> {
             (Self::MinProperties(m), Subject::Members(map)) => map.len() as u64 >= *m,
             #[cfg(feature = "property-counts")]
             (Self::MaxProperties(m), Subject::Members(map)) => map.len() as u64 <= *m,
-            (c, _) if !c.compiled_in() => off(),
             _ => true,
         }
     }
-}
-
-impl<P> Constraint<P> {
-    /// Whether this crate was built with the feature that checks and words the constraint
-    /// (see Cargo.toml: firmware turns on only the ones its checks hold).
-    fn compiled_in(&self) -> bool {
-        match self {
-            Self::Minimum(_)
-            | Self::ExclusiveMinimum(_)
-            | Self::Maximum(_)
-            | Self::ExclusiveMaximum(_) => true,
-            Self::MultipleOf(_) => cfg!(feature = "multiple-of"),
-            Self::Range(_) => cfg!(feature = "int-range"),
-            Self::MinLength(_) | Self::MaxLength(_) => cfg!(feature = "lengths"),
-            Self::Pattern(_) => cfg!(feature = "pattern"),
-            Self::MinItems(_) | Self::MaxItems(_) => cfg!(feature = "item-counts"),
-            Self::UniqueItems => cfg!(feature = "unique-items"),
-            Self::MinProperties(_) | Self::MaxProperties(_) => cfg!(feature = "property-counts"),
-        }
-    }
-}
-
-/// A rule or constraint whose feature this crate was built without. The generated project
-/// turns on the feature of every one its checks name, so this is a generator bug, and it
-/// stops loudly rather than pass or word a value it cannot check.
-#[cold]
-#[allow(dead_code)]
-fn off() -> ! {
-    unreachable!("a payload rule built without its lua-device feature")
 }
 
 /// How a number subject compares with a bound; `None` for a subject that is not a number.
@@ -552,8 +537,10 @@ pub enum Rule<'a> {
     /// A property `additionalProperties: false` forbids.
     NotAllowed,
     /// A string `enum`, or the tag of a tagged union.
+    #[cfg(feature = "one-of-strings")]
     OneOfStrings(&'a [&'a str]),
     /// Any other `enum`, or a `const` (one value).
+    #[cfg(feature = "one-of-values")]
     OneOf(&'a [Value]),
     /// A constraint of the check plan (a keyword's bound, length, pattern or count), its
     /// pattern as written.
@@ -598,8 +585,6 @@ impl Rule<'_> {
                     crate::value::write(out, v);
                 }
             }
-            #[allow(unreachable_patterns)]
-            _ => off(),
         }
     }
 }

@@ -205,7 +205,31 @@ pub fn array<'v>(
 }
 
 /// A constraint of the check plan as a device holds it (see [`rule::Constraint`]).
+#[cfg(feature = "pattern")]
 pub type Constraint = rule::Constraint<&'static Pattern>;
+/// A constraint of generated checks built without the `pattern` feature: none can hold a
+/// pattern, so generated code that names one does not compile.
+#[cfg(not(feature = "pattern"))]
+pub type Constraint = rule::Constraint<NoPattern>;
+
+/// No pattern: the `pattern` feature is off.
+#[cfg(not(feature = "pattern"))]
+#[derive(Clone, Copy, Debug)]
+pub enum NoPattern {}
+
+#[cfg(not(feature = "pattern"))]
+impl AsRef<str> for NoPattern {
+    fn as_ref(&self) -> &str {
+        match *self {}
+    }
+}
+
+#[cfg(not(feature = "pattern"))]
+impl Search for NoPattern {
+    fn is_match(&self, _: &str) -> bool {
+        match *self {}
+    }
+}
 
 /// The first of `constraints` that `subject` fails, as the error naming its rule.
 fn enforce(
@@ -303,6 +327,7 @@ pub fn string<'v>(
 }
 
 /// One of a string enum's values.
+#[cfg(feature = "one-of-strings")]
 pub fn one_of_strings(
     value: &Value,
     path: &mut FieldPath,
@@ -315,6 +340,7 @@ pub fn one_of_strings(
 }
 
 /// One of an enum's values (given as JSON text) or the `const` value.
+#[cfg(feature = "one-of-values")]
 pub fn one_of_values(
     value: &Value,
     path: &mut FieldPath,
@@ -331,6 +357,7 @@ pub fn one_of_values(
 }
 
 /// The value of a tagged union's tag property, for choosing the variant to check.
+#[cfg(feature = "one-of-strings")]
 pub fn tag<'v>(
     value: &'v Value,
     path: &mut FieldPath,
@@ -355,17 +382,20 @@ pub fn no_variant(value: &Value, path: &mut FieldPath, expected: &[JsonType]) ->
 /// A schema `pattern`: an unanchored search, as JSON Schema specifies. On the host the
 /// `regex` crate compiles it on first use; on a chip without atomic compare-and-swap (which
 /// the regex crates need) it is a [`PatternTable`] luagen compiled at generation time.
+#[cfg(feature = "pattern")]
 pub struct Pattern {
     source: &'static str,
     engine: Engine,
 }
 
+#[cfg(feature = "pattern")]
 enum Engine {
     #[cfg(feature = "regex")]
     Regex(once_cell::race::OnceBox<Option<regex::Regex>>),
     Table(&'static PatternTable),
 }
 
+#[cfg(feature = "pattern")]
 impl Pattern {
     /// A pattern for `source`, compiled by the `regex` crate when first used (luagen checked
     /// that it compiles when the manifest loaded).
@@ -403,12 +433,14 @@ impl Pattern {
     }
 }
 
+#[cfg(feature = "pattern")]
 impl AsRef<str> for Pattern {
     fn as_ref(&self) -> &str {
         self.source
     }
 }
 
+#[cfg(feature = "pattern")]
 impl Search for Pattern {
     fn is_match(&self, s: &str) -> bool {
         Pattern::is_match(self, s)
@@ -421,6 +453,7 @@ impl Search for Pattern {
 /// the end-of-input transition. As in regex-automata, a match is reported one transition
 /// late, so "the text contains a match" is "some state reached after a byte, or after the end
 /// of input, is a match state".
+#[cfg(feature = "pattern")]
 #[derive(Debug)]
 pub struct PatternTable {
     /// The byte class of each byte.
@@ -433,6 +466,7 @@ pub struct PatternTable {
     pub matching: &'static [bool],
 }
 
+#[cfg(feature = "pattern")]
 impl PatternTable {
     /// Whether `s` contains a match.
     pub fn is_match(&self, s: &str) -> bool {
